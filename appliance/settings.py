@@ -1,0 +1,98 @@
+"""Runtime settings: where the data lives and which loopback ports each process uses.
+
+These are deployment facts, not business settings, so they come from flags and
+``KEEPLINE_*`` environment variables rather than config.json. That lets a test
+(or a second instance on one machine) run beside the first with other ports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("/var/lib/keepline")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name}: expected a port number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    """Paths and ports for one running instance.
+
+    Parameters:
+        data_dir: holds config.json, history.sqlite3, edge.sqlite3, sounds.
+        run_dir: sockets, pid files and the rendered Kamailio config.
+        bind: the address every listener binds to.
+        edge_port: Kamailio's SIP port, where phones register.
+        engine_port: the engine's SIP port, where trunks and the edge reach it.
+        rtp_port: first RTP port of the engine's media range.
+        web_port: the web page's HTTP port.
+    """
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    run_dir: Path = field(default=Path())
+    bind: str = "127.0.0.1"
+    edge_port: int = 5060
+    engine_port: int = 5070
+    rtp_port: int = 40000
+    web_port: int = 8080
+
+    def __post_init__(self) -> None:
+        if self.run_dir == Path():
+            object.__setattr__(self, "run_dir", self.data_dir / "run")
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Runtime:
+        """Build from ``KEEPLINE_*`` variables; explicit non-None overrides win."""
+        data_dir = Path(os.environ.get("KEEPLINE_DATA_DIR") or DEFAULT_DATA_DIR)
+        run_dir = Path(os.environ["KEEPLINE_RUN_DIR"]) if os.environ.get("KEEPLINE_RUN_DIR") else Path()
+        base = cls(
+            data_dir=data_dir,
+            run_dir=run_dir,
+            bind=os.environ.get("KEEPLINE_BIND") or "127.0.0.1",
+            edge_port=_env_int("KEEPLINE_EDGE_PORT", 5060),
+            engine_port=_env_int("KEEPLINE_ENGINE_PORT", 5070),
+            rtp_port=_env_int("KEEPLINE_RTP_PORT", 40000),
+            web_port=_env_int("KEEPLINE_WEB_PORT", 8080),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in given and "run_dir" not in given and not os.environ.get("KEEPLINE_RUN_DIR"):
+            given["run_dir"] = Path(str(given["data_dir"])) / "run"
+        return replace(base, **given)  # type: ignore[arg-type]
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "config.json"
+
+    @property
+    def history_path(self) -> Path:
+        return self.data_dir / "history.sqlite3"
+
+    @property
+    def edge_db_path(self) -> Path:
+        return self.data_dir / "edge.sqlite3"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.run_dir / "engine.sock"
+
+    def as_env(self) -> dict[str, str]:
+        """The same settings as environment variables, for child processes."""
+        return {
+            "KEEPLINE_DATA_DIR": str(self.data_dir),
+            "KEEPLINE_RUN_DIR": str(self.run_dir),
+            "KEEPLINE_BIND": self.bind,
+            "KEEPLINE_EDGE_PORT": str(self.edge_port),
+            "KEEPLINE_ENGINE_PORT": str(self.engine_port),
+            "KEEPLINE_RTP_PORT": str(self.rtp_port),
+            "KEEPLINE_WEB_PORT": str(self.web_port),
+        }

@@ -1,0 +1,249 @@
+"""The config.json schema: validated on every load and save.
+
+Each problem names the field path and the reason, e.g.
+``queues[0].strategy: unknown strategy 'rand' (expected one of: ringall, ...)``,
+so an admin can find the line in the file. Validation never changes the input;
+:func:`normalise` fills defaults into a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from typing import Any
+
+from appliance.errors import ConfigError
+
+SCHEMA_VERSION = 1
+STRATEGIES = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
+LANGUAGES = ("en", "de")
+TRUNK_KINDS = ("sip", "fxo")
+
+_EXTENSION = re.compile(r"^[0-9]{2,6}$")
+_DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_HA1 = re.compile(r"^[0-9a-f]{32}$")
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
+_HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_FILE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\.wav$")
+
+Problems = list[str]
+
+
+def _type(p: Problems, path: str, value: Any, kind: type | tuple[type, ...], what: str) -> bool:
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok:
+        p.append(f"{path}: expected {what}, got {type(value).__name__} {value!r}")
+    return ok
+
+
+def _pattern(p: Problems, path: str, value: Any, rx: re.Pattern[str], what: str) -> None:
+    if _type(p, path, value, str, "a string") and not rx.match(value):
+        p.append(f"{path}: {value!r} is not {what}")
+
+
+def _int(p: Problems, path: str, value: Any, lo: int, hi: int) -> None:
+    if _type(p, path, value, int, "a whole number") and not lo <= value <= hi:
+        p.append(f"{path}: {value} is out of range ({lo} to {hi})")
+
+
+def _choice(p: Problems, path: str, value: Any, choices: tuple[str, ...], what: str) -> None:
+    if _type(p, path, value, str, "a string") and value not in choices:
+        p.append(f"{path}: unknown {what} {value!r} (expected one of: {', '.join(choices)})")
+
+
+def _fields(
+    p: Problems,
+    path: str,
+    obj: Any,
+    spec: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]],
+) -> bool:
+    """Check an object's keys against ``spec``: name -> (required, checker)."""
+    if not _type(p, path, obj, dict, "an object"):
+        return False
+    for key in obj:
+        if key not in spec:
+            p.append(f"{_join(path, key)}: unknown field (expected one of: {', '.join(spec)})")
+    for key, (required, check) in spec.items():
+        if key in obj:
+            check(p, _join(path, key), obj[key])
+        elif required:
+            p.append(f"{_join(path, key)}: required field is missing")
+    return True
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _list(
+    p: Problems, path: str, value: Any, item: Callable[[Problems, str, Any], None]
+) -> None:
+    if _type(p, path, value, list, "a list"):
+        for i, entry in enumerate(value):
+            item(p, f"{path}[{i}]", entry)
+
+
+def _text(limit: int) -> Callable[[Problems, str, Any], None]:
+    def check(p: Problems, path: str, value: Any) -> None:
+        if _type(p, path, value, str, "a string") and not 0 < len(value) <= limit:
+            p.append(f"{path}: must be 1 to {limit} characters")
+
+    return check
+
+
+def _ranged(lo: int, hi: int) -> Callable[[Problems, str, Any], None]:
+    return lambda p, path, v: _int(p, path, v, lo, hi)
+
+
+def _site(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, _text(64)),
+        "sip_domain": (True, lambda p, q, x: _pattern(p, q, x, _HOST, "a host name or IPv4 address")),
+        "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+    })
+
+
+def _ban(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "failures": (True, _ranged(1, 100)),
+        "window_s": (True, _ranged(5, 3600)),
+        "ban_s": (True, _ranged(10, 86400)),
+    })
+
+
+def _edge(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {"ban": (True, _ban)})
+
+
+def _extension(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "number": (True, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+        "name": (True, _text(64)),
+        "ha1": (False, lambda p, q, x: _pattern(p, q, x, _HA1, "an HA1 digest (32 hex digits)")),
+    })
+
+
+def _member(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "extension": (True, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+        "penalty": (False, _ranged(0, 9)),
+    })
+
+
+def _queue(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "number": (True, lambda p, q, x: _pattern(p, q, x, _DIALLED, "a dialable number")),
+        "strategy": (True, lambda p, q, x: _choice(p, q, x, STRATEGIES, "strategy")),
+        "members": (False, lambda p, q, x: _list(p, q, x, _member)),
+        "music_class": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a music class name")),
+        "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+    })
+
+
+def _address(p: Problems, path: str, v: Any) -> None:
+    _pattern(p, path, v, _IPV4, "an IPv4 address")
+
+
+def _trunk(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "kind": (True, lambda p, q, x: _choice(p, q, x, TRUNK_KINDS, "trunk kind")),
+        "host": (True, lambda p, q, x: _pattern(p, q, x, _HOST, "a host name or IPv4 address")),
+        "port": (False, _ranged(1, 65535)),
+        "allow": (True, lambda p, q, x: _list(p, q, x, _address)),
+    })
+
+
+def _music(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "class": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "file": (True, lambda p, q, x: _pattern(p, q, x, _FILE, "a .wav file name")),
+    })
+
+
+_TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
+    "schema": (True, _ranged(SCHEMA_VERSION, SCHEMA_VERSION)),
+    "site": (True, _site),
+    "edge": (True, _edge),
+    "extensions": (True, lambda p, q, x: _list(p, q, x, _extension)),
+    "queues": (True, lambda p, q, x: _list(p, q, x, _queue)),
+    "trunks": (True, lambda p, q, x: _list(p, q, x, _trunk)),
+    "music": (True, lambda p, q, x: _list(p, q, x, _music)),
+}
+
+
+def _unique(p: Problems, doc: dict[str, Any], section: str, key: str) -> None:
+    seen: dict[Any, int] = {}
+    for i, entry in enumerate(doc.get(section) or []):
+        if isinstance(entry, dict) and key in entry:
+            if entry[key] in seen:
+                p.append(f"{section}[{i}].{key}: {entry[key]!r} is already used by "
+                         f"{section}[{seen[entry[key]]}]")
+            else:
+                seen[entry[key]] = i
+
+
+def _references(p: Problems, doc: dict[str, Any]) -> None:
+    """Cross-field rules: unique names and numbers, members and music that exist."""
+    for section, key in (("extensions", "number"), ("queues", "name"), ("queues", "number"),
+                         ("trunks", "name"), ("music", "class")):
+        _unique(p, doc, section, key)
+    exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
+    classes = {m.get("class") for m in doc.get("music", []) if isinstance(m, dict)}
+    for i, q in enumerate(doc.get("queues", [])):
+        if not isinstance(q, dict):
+            continue
+        if q.get("number") in exts:
+            p.append(f"queues[{i}].number: {q['number']!r} is also an extension")
+        for j, m in enumerate(q.get("members") or []):
+            if isinstance(m, dict) and isinstance(m.get("extension"), str) \
+                    and m["extension"] not in exts:
+                p.append(f"queues[{i}].members[{j}].extension: no extension {m['extension']!r}")
+        mc = q.get("music_class", "default")
+        if isinstance(mc, str) and mc not in classes:
+            p.append(f"queues[{i}].music_class: no music class {mc!r} "
+                     f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
+
+
+def problems(doc: Any, *, require_secrets: bool = True) -> list[str]:
+    """Every problem in ``doc``, each as ``path: reason``; empty when valid.
+
+    ``require_secrets=False`` accepts extensions without ``ha1``: an import file
+    may leave them out, and the store then generates passwords.
+    """
+    p: Problems = []
+    if not _fields(p, "", doc, _TOP):
+        return p
+    if not p:
+        _references(p, doc)
+    if require_secrets:
+        for i, e in enumerate(doc.get("extensions") or []):
+            if isinstance(e, dict) and "ha1" not in e:
+                p.append(f"extensions[{i}].ha1: required field is missing")
+    return p
+
+
+def validate(doc: Any, *, require_secrets: bool = True) -> dict[str, Any]:
+    """Return ``doc`` if valid, else raise :class:`ConfigError` listing every problem."""
+    found = problems(doc, require_secrets=require_secrets)
+    if found:
+        raise ConfigError(found)
+    return doc  # type: ignore[no-any-return]
+
+
+def normalise(doc: dict[str, Any]) -> dict[str, Any]:
+    """A copy with optional fields filled in, so readers need no defaults of their own."""
+    out = copy.deepcopy(doc)
+    out["site"].setdefault("language", "en")
+    for q in out["queues"]:
+        q.setdefault("members", [])
+        q.setdefault("music_class", "default")
+        q.setdefault("language", out["site"]["language"])
+        for m in q["members"]:
+            m.setdefault("penalty", 0)
+    for t in out["trunks"]:
+        t.setdefault("port", 5060)
+    return out
