@@ -54,7 +54,8 @@ class Runtime:
     def from_env(cls, **overrides: object) -> Runtime:
         """Build from ``KEEPLINE_*`` variables; explicit non-None overrides win."""
         data_dir = Path(os.environ.get("KEEPLINE_DATA_DIR") or DEFAULT_DATA_DIR)
-        run_dir = Path(os.environ["KEEPLINE_RUN_DIR"]) if os.environ.get("KEEPLINE_RUN_DIR") else Path()
+        run_env = os.environ.get("KEEPLINE_RUN_DIR")
+        run_dir = Path(run_env) if run_env else Path()
         base = cls(
             data_dir=data_dir,
             run_dir=run_dir,
@@ -65,7 +66,7 @@ class Runtime:
             web_port=_env_int("KEEPLINE_WEB_PORT", 8080),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
-        if "data_dir" in given and "run_dir" not in given and not os.environ.get("KEEPLINE_RUN_DIR"):
+        if "data_dir" in given and "run_dir" not in given and not run_env:
             given["run_dir"] = Path(str(given["data_dir"])) / "run"
         return replace(base, **given)  # type: ignore[arg-type]
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import string
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ _DOC_ID = 1
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
 
 
-class AtomicJSONStorage(Storage):  # type: ignore[misc]
+class AtomicJSONStorage(Storage):
     """A tinydb storage that replaces the file atomically and durably on every write."""
 
     def __init__(self, path: str, *, read_only: bool = False) -> None:
@@ -149,7 +149,7 @@ class ConfigStore:
         schema.validate(doc)
         new = json.loads(json.dumps(doc))  # a plain, detached copy
 
-        def replace(current: dict[str, Any]) -> None:
+        def replace(current: MutableMapping[Any, Any]) -> None:
             current.clear()
             current.update(new)
 

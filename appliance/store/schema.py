@@ -39,7 +39,7 @@ def _type(p: Problems, path: str, value: Any, kind: type | tuple[type, ...], wha
 
 
 def _pattern(p: Problems, path: str, value: Any, rx: re.Pattern[str], what: str) -> None:
-    if _type(p, path, value, str, "a string") and not rx.match(value):
+    if _type(p, path, value, str, "a string") and not rx.fullmatch(value):
         p.append(f"{path}: {value!r} is not {what}")
 
 
@@ -97,10 +97,14 @@ def _ranged(lo: int, hi: int) -> Callable[[Problems, str, Any], None]:
     return lambda p, path, v: _int(p, path, v, lo, hi)
 
 
+def _host(p: Problems, path: str, v: Any) -> None:
+    _pattern(p, path, v, _HOST, "a host name or IPv4 address")
+
+
 def _site(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "name": (True, _text(64)),
-        "sip_domain": (True, lambda p, q, x: _pattern(p, q, x, _HOST, "a host name or IPv4 address")),
+        "sip_domain": (True, _host),
         "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
     })
 
@@ -140,6 +144,7 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "members": (False, lambda p, q, x: _list(p, q, x, _member)),
         "music_class": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a music class name")),
         "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+        "answer_delay_ms": (False, _ranged(0, 10000)),
     })
 
 
@@ -151,7 +156,7 @@ def _trunk(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "name": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
         "kind": (True, lambda p, q, x: _choice(p, q, x, TRUNK_KINDS, "trunk kind")),
-        "host": (True, lambda p, q, x: _pattern(p, q, x, _HOST, "a host name or IPv4 address")),
+        "host": (True, _host),
         "port": (False, _ranged(1, 65535)),
         "allow": (True, lambda p, q, x: _list(p, q, x, _address)),
     })
@@ -242,6 +247,7 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         q.setdefault("members", [])
         q.setdefault("music_class", "default")
         q.setdefault("language", out["site"]["language"])
+        q.setdefault("answer_delay_ms", 300)
         for m in q["members"]:
             m.setdefault("penalty", 0)
     for t in out["trunks"]:

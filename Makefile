@@ -1,0 +1,78 @@
+# Keepline: `make run` starts the box on loopback; `make test` runs every test.
+# Both work on a fresh Debian bookworm machine as root: they install what is
+# missing (apt packages, a virtualenv) and skip what is already there.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= $(CURDIR)/var
+STAMPS := .stamps
+
+# Kamailio is the edge; its stock service is stopped because Keepline runs its own.
+APT_RUN := kamailio kamailio-sqlite-modules sox
+# Real peers and tools the tests drive: sipp, packet capture, systemd-analyze, TTS for prompts.
+APT_TEST := sip-tester tcpdump systemd espeak-ng
+
+.PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
+
+run: deps-run venv
+	$(PY) -m appliance --data-dir "$(DATA_DIR)" up
+
+test: deps-run deps-test venv lint typecheck pytest
+
+lint: venv
+	$(VENV)/bin/ruff check appliance web tests bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv
+	$(VENV)/bin/pytest -q
+
+bench: deps-run deps-test venv
+	$(PY) bench/hold_music.py --callers 3 --seconds 30
+
+sounds: deps-run deps-test venv
+	$(PY) -m appliance.sounds.make_sounds
+
+install: deps-run
+	bash image/install.sh
+
+venv: $(STAMPS)/venv
+
+$(STAMPS)/venv: pyproject.toml
+	@mkdir -p $(STAMPS)
+	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+	  $(call apt_install,python3-venv python3-pip); fi
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+deps-run:
+	@$(call apt_ensure,$(APT_RUN))
+	@if [ -e /run/systemd/system ] && systemctl is-enabled --quiet kamailio 2>/dev/null; then \
+	  echo "stopping Debian's stock kamailio service: Keepline runs its own edge"; \
+	  systemctl disable --now kamailio; fi
+
+deps-test:
+	@$(call apt_ensure,$(APT_TEST))
+
+clean:
+	rm -rf $(VENV) $(STAMPS) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# apt_ensure: install the given Debian packages that are not installed yet.
+define apt_ensure
+missing=""; \
+for p in $(1); do \
+  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
+endef
+
+define apt_install
+echo "apt: installing$(1)"; \
+export DEBIAN_FRONTEND=noninteractive; \
+apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null
+endef

@@ -1,0 +1,240 @@
+"""``python -m appliance``: run the engine and look after its data.
+
+Exit status: 0 on success, 1 on an operational failure, 2 on bad input (an
+invalid config file, an unknown extension), with every problem on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from appliance.errors import ConfigError, KeeplineError, StoreError
+from appliance.settings import Runtime
+from appliance.store.config import GeneratedPassword
+
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m appliance", description=__doc__)
+    p.add_argument("--data-dir", type=Path, help="data folder (env KEEPLINE_DATA_DIR, "
+                   "default /var/lib/keepline)")
+    p.add_argument("--run-dir", type=Path, help="sockets and rendered configs (default "
+                   "DATA_DIR/run)")
+    p.add_argument("--bind", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--edge-port", type=int, help="Kamailio SIP port for phones (default 5060)")
+    p.add_argument("--engine-port", type=int, help="engine SIP port for trunks (default 5070)")
+    p.add_argument("--rtp-port", type=int, help="first RTP port (default 40000)")
+    p.add_argument("--web-port", type=int, help="web page port (default 8080)")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="run the engine (SIP, media, control API) until stopped")
+    up = sub.add_parser("up", help="development: start edge, engine and web together")
+    up.add_argument("--demo", type=Path, help="config to import on first start "
+                    "(default: the shipped demo)")
+
+    cfg = sub.add_parser("config", help="import, export or check config.json").add_subparsers(
+        dest="action", required=True)
+    imp = cfg.add_parser("import", help="validate FILE and make it the config, atomically")
+    imp.add_argument("file", type=Path)
+    exp = cfg.add_parser("export", help="print the config as JSON (or write it to -o FILE)")
+    exp.add_argument("-o", "--output", type=Path)
+    chk = cfg.add_parser("check", help="validate FILE without changing anything")
+    chk.add_argument("file", type=Path)
+
+    hist = sub.add_parser("history", help="show recent calls")
+    hist.add_argument("--last", type=int, default=10, metavar="N")
+    hist.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    sub.add_parser("status", help="ask the running engine for its status")
+
+    ext = sub.add_parser("extension", help="phone accounts").add_subparsers(
+        dest="action", required=True)
+    pw = ext.add_parser("password", help="give an extension a new generated password")
+    pw.add_argument("number")
+
+    call = sub.add_parser("test-call", help="ring a registered phone and play hold music")
+    call.add_argument("extension")
+    call.add_argument("--seconds", type=float, default=10)
+
+    edge = sub.add_parser("edge", help="Kamailio edge").add_subparsers(
+        dest="action", required=True)
+    edge.add_parser("prepare", help="render kamailio.cfg and sync the subscriber table")
+    return p
+
+
+def runtime_from(args: argparse.Namespace) -> Runtime:
+    return Runtime.from_env(
+        data_dir=args.data_dir, run_dir=args.run_dir, bind=args.bind,
+        edge_port=args.edge_port, engine_port=args.engine_port, rtp_port=args.rtp_port,
+        web_port=args.web_port)
+
+
+def _print_passwords(generated: list[GeneratedPassword], realm: str) -> None:
+    if not generated:
+        return
+    print("New phone passwords (shown once; only their hashes are stored):")
+    for g in generated:
+        print(f"  extension {g.extension}  user {g.extension}  password {g.password}  "
+              f"domain {realm}")
+
+
+def cmd_config(args: argparse.Namespace, rt: Runtime) -> int:
+    from appliance.store import schema
+    from appliance.store.config import ConfigStore, read_document
+
+    store = ConfigStore(rt.config_path)
+    if args.action == "export":
+        text = json.dumps(store.load_raw(), indent=2, sort_keys=True) + "\n"
+        if args.output:
+            from appliance.store.atomic import write_atomic
+
+            write_atomic(args.output, text.encode(), mode=0o600)
+        else:
+            sys.stdout.write(text)
+        return 0
+    doc = read_document(args.file)
+    schema.validate(doc, require_secrets=False)  # before mkdir: a bad import changes nothing
+    if args.action == "check":
+        print(f"{args.file}: valid")
+        return 0
+    rt.data_dir.mkdir(parents=True, exist_ok=True)
+    generated = store.import_document(doc)
+    print(f"{args.file}: imported into {rt.config_path}")
+    _print_passwords(generated, doc["site"]["sip_domain"])
+    _resync_edge(rt, store.load())
+    return 0
+
+
+def _resync_edge(rt: Runtime, config: dict[str, Any]) -> None:
+    """New passwords apply at once: Kamailio reads the subscriber table per request."""
+    from appliance.edge.subscribers import sync_subscribers
+
+    if rt.edge_db_path.exists():
+        sync_subscribers(rt.edge_db_path, config)
+
+
+def cmd_run(rt: Runtime) -> int:
+    from appliance.controller import Controller
+
+    controller = Controller(rt)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        controller.start()
+    except BaseException:
+        controller.stop()
+        raise
+    try:
+        while not stop.wait(0.5):
+            if controller.engine is None or not controller.engine.running:
+                logging.error("engine thread ended unexpectedly")
+                return EXIT_FAILURE
+    finally:
+        controller.stop()
+    return 0
+
+
+def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
+    from dataclasses import asdict
+
+    from appliance.store.history import History, format_table
+
+    records = History(rt.history_path, read_only=True).last(args.last)
+    if args.json:
+        for r in records:
+            print(json.dumps(asdict(r)))
+    elif records:
+        print(format_table(records))
+    else:
+        print("no calls yet")
+    return 0
+
+
+def cmd_status(rt: Runtime) -> int:
+    from appliance.control.client import EngineClient
+
+    print(json.dumps(EngineClient(rt.control_socket).status(), indent=2))
+    return 0
+
+
+def cmd_extension(args: argparse.Namespace, rt: Runtime) -> int:
+    from appliance.store.config import ConfigStore
+
+    store = ConfigStore(rt.config_path)
+    generated = store.set_password(args.number)
+    config = store.load()
+    _print_passwords([generated], config["site"]["sip_domain"])
+    _resync_edge(rt, config)
+    return 0
+
+
+def cmd_test_call(args: argparse.Namespace, rt: Runtime) -> int:
+    from appliance.control.client import EngineClient
+
+    result = EngineClient(rt.control_socket).request(
+        "POST", "/calls/test", {"extension": args.extension, "seconds": args.seconds})
+    print(f"ringing {args.extension}: call {result['id']}")
+    return 0
+
+
+def cmd_edge(rt: Runtime) -> int:
+    from appliance.edge.render import write_config
+    from appliance.edge.subscribers import sync_subscribers
+    from appliance.store.config import ConfigStore
+
+    config = ConfigStore(rt.config_path).load()
+    count = sync_subscribers(rt.edge_db_path, config)
+    path = write_config(rt, config)
+    print(f"edge: {path} rendered, {count} subscribers in {rt.edge_db_path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rt = runtime_from(args)
+    try:
+        if args.command == "run":
+            return cmd_run(rt)
+        if args.command == "up":
+            from appliance.launcher import run_stack
+
+            return run_stack(rt, demo=args.demo)
+        if args.command == "config":
+            return cmd_config(args, rt)
+        if args.command == "history":
+            return cmd_history(args, rt)
+        if args.command == "status":
+            return cmd_status(rt)
+        if args.command == "extension":
+            return cmd_extension(args, rt)
+        if args.command == "test-call":
+            return cmd_test_call(args, rt)
+        if args.command == "edge":
+            return cmd_edge(rt)
+    except ConfigError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("nothing was changed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (StoreError, KeeplineError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_FAILURE

@@ -1,0 +1,100 @@
+"""Builds every engine service and owns their start and stop order.
+
+No module globals are filled in at run time: everything a service needs is
+handed to it here, which is also what tests construct.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from appliance.control.events import EventBus
+from appliance.control.server import ApiError, ControlApi, ControlServer
+from appliance.errors import KeeplineError
+from appliance.settings import Runtime
+from appliance.sip.engine import Engine
+from appliance.store.config import ConfigStore
+from appliance.store.history import History
+from appliance.systemd import Notifier
+
+log = logging.getLogger(__name__)
+
+
+class Controller:
+    """The engine process: config, history, SIP engine and control API, in that order."""
+
+    def __init__(self, runtime: Runtime, *, notifier: Notifier | None = None) -> None:
+        self.runtime = runtime
+        self.notifier = notifier or Notifier()
+        self.bus = EventBus()
+        self.config: dict[str, Any] = {}
+        self.engine: Engine | None = None
+        self.control: ControlServer | None = None
+
+    def start(self) -> None:
+        self.config = ConfigStore(self.runtime.config_path).load()
+        history = History(self.runtime.history_path)
+        self.engine = Engine(self.runtime, self.config, history=history, bus=self.bus,
+                             on_tick=self.notifier.watchdog_ping)
+        self.engine.start()
+        api = ControlApi(self.status, {
+            ("POST", "calls"): self._post_call,
+            ("DELETE", "calls"): self._delete_call,
+        })
+        self.control = ControlServer(self.runtime.control_socket, api, self.bus)
+        self.control.start()
+        cap = self.engine.capacity
+        self.notifier.ready(f"capacity {cap.usable} calls")
+        log.info("engine ready: control API at %s", self.runtime.control_socket)
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        if self.control is not None:
+            self.control.stop()
+        if self.engine is not None:
+            self.engine.stop()
+
+    # ---- control API resources -----------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What the engine and the edge say about the box right now."""
+        if self.engine is None or not self.engine.running:
+            return {"engine": "down"}
+        engine = self.engine
+        doc = engine.call(engine.status)
+        try:
+            from appliance.edge.rpc import registered_extensions
+
+            doc["registered_extensions"] = registered_extensions(self.runtime)
+            doc["edge"] = "up"
+        except KeeplineError as e:
+            doc["registered_extensions"] = []
+            doc["edge"] = "down"
+            doc["edge_error"] = str(e)
+        return doc
+
+    def _post_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
+        if arg != "test":
+            raise ApiError(404, "not_found", f"no call action {arg!r}")
+        ext = body.get("extension")
+        known = {e["number"] for e in self.config["extensions"]}
+        if ext not in known:
+            raise ApiError(400, "unknown_extension", f"extension: no extension {ext!r}",
+                           field="extension")
+        seconds = body.get("seconds", 10)
+        if not isinstance(seconds, int | float) or not 1 <= seconds <= 300:
+            raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")
+        assert self.engine is not None
+        engine = self.engine
+        uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
+        return {"id": uid}
+
+    def _delete_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``DELETE /calls/<id>``: hang up a live call."""
+        assert self.engine is not None
+        engine = self.engine
+        if not engine.call(lambda: engine.hangup(arg)):
+            raise ApiError(404, "unknown_call", f"no live call {arg!r}")
+        return {"id": arg, "state": "hanging_up"}

@@ -1,0 +1,97 @@
+"""pjsua2 Call and Account subclasses: thin adapters that hand every callback to the engine.
+
+SWIG turns a Python exception escaping a callback into a C++ exception, which
+can abort the process; so each ``on*`` here catches, logs and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+
+if TYPE_CHECKING:
+    from appliance.sip.engine import Engine
+
+log = logging.getLogger(__name__)
+
+_REQUEST_LINE = re.compile(r"^INVITE\s+(?:sips?|tel):([^@;>\s]+)", re.IGNORECASE)
+_NAME_AND_USER = re.compile(
+    r'^\s*(?:"(?P<q>[^"]*)"|(?P<t>[^<"]*?))\s*<?(?:sips?|tel):(?P<u>[^@;>]+)')
+
+
+def dialled_number(whole_msg: str) -> str:
+    """The user part of the INVITE's Request-URI (what the caller dialled)."""
+    first = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
+    m = _REQUEST_LINE.match(first)
+    return m.group(1) if m else ""
+
+
+def caller_identity(remote_uri: str) -> tuple[str, str]:
+    """(number, display name) from a From/remote URI such as ``"Ann" <sip:+4930@host>``."""
+    m = _NAME_AND_USER.match(remote_uri)
+    if not m:
+        return "", ""
+    name = (m.group("q") if m.group("q") is not None else m.group("t") or "").strip()
+    return m.group("u"), name
+
+
+@dataclass(kw_only=True)
+class CallSession:
+    """What the engine tracks about one call leg, beside the pjsua2 object."""
+
+    uid: str
+    direction: str
+    caller_number: str
+    caller_name: str
+    dialled: str
+    trunk: str | None = None
+    queue: str | None = None
+    music_class: str | None = None
+    started_at: float = 0.0
+    answered_at: float | None = None
+    state: str = "new"
+    outcome: str | None = None
+    reason: str = ""
+    sip_code: int | None = None
+    engine_hangup: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class EngineCall(pj.Call):  # type: ignore[misc]
+    """A call leg the engine owns; kept referenced by the engine until DISCONNECTED."""
+
+    def __init__(self, engine: Engine, account: pj.Account, session: CallSession,
+                 call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, call_id)
+        self.engine = engine
+        self.session = session
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        try:
+            self.engine.on_call_state(self)
+        except Exception:
+            log.exception("call %s: state callback failed", self.session.uid)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        try:
+            self.engine.on_call_media(self)
+        except Exception:
+            log.exception("call %s: media callback failed", self.session.uid)
+
+
+class EngineAccount(pj.Account):  # type: ignore[misc]
+    """The engine's local SIP identity; incoming INVITEs arrive here."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        try:
+            self.engine.on_incoming_call(self, prm)
+        except Exception:
+            log.exception("incoming call %s: handler failed", prm.callId)

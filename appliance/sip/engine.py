@@ -1,0 +1,477 @@
+"""The engine thread: the one owner of pjsua2.
+
+pjsua2 aborts the process when called from a thread it does not know, and its
+callbacks must return quickly. So one thread creates the endpoint with
+``threadCnt=0`` and ``mainThreadOnly=True``, polls ``libHandleEvents`` and runs
+every job other threads post with :meth:`Engine.submit`. Callbacks therefore
+arrive on this thread too, which is also the only thread that touches the
+pure core, so the core needs no locks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import pjsua2 as pj
+
+from appliance import __version__
+from appliance.control.events import EventBus
+from appliance.core.routing import Capacity, InboundRequest, QueueCall, Refuse, route_inbound
+from appliance.errors import KeeplineError, StoreError
+from appliance.settings import Runtime
+from appliance.sip import capacity as pjcap
+from appliance.sip.calls import (
+    CallSession,
+    EngineAccount,
+    EngineCall,
+    caller_identity,
+    dialled_number,
+)
+from appliance.sip.media import MusicPlayers
+from appliance.store.history import CallRecord, History
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How many call slots to ask pjsua for; it clamps this to its compiled limit.
+WANTED_CALLS = 512
+#: Longest an engine-thread poll may block, which bounds job latency.
+POLL_MS = 10
+
+
+class EngineStopped(KeeplineError, RuntimeError):
+    """The engine thread is not running, so the job was not run."""
+
+
+class Engine:
+    """The pjsua2 back-to-back user agent, run on its own thread.
+
+    Parameters:
+        runtime: bind address and ports (SIP at ``engine_port``, RTP from ``rtp_port``).
+        config: the validated, normalised config.json document.
+        history: where finished calls are recorded.
+        bus: where call events are published for the control API.
+        on_tick: called on the engine thread once per loop, e.g. to ping a watchdog.
+
+    Example::
+
+        engine = Engine(runtime, config, history=history, bus=bus)
+        engine.start()
+        print(engine.call(engine.status))
+        engine.stop()
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: dict[str, Any],
+        *,
+        history: History,
+        bus: EventBus,
+        on_tick: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.runtime = runtime
+        self.config = config
+        self.history = history
+        self.bus = bus
+        self._on_tick = on_tick
+        self._clock = clock
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._ready: Future[None] = Future()
+        self._stopping = False
+        self._started_at = 0.0
+        # Engine-thread state below.
+        self._ep: pj.Endpoint | None = None
+        self._trunk_account: EngineAccount | None = None
+        self._edge_account: EngineAccount | None = None
+        self._music = MusicPlayers()
+        self._calls: dict[str, EngineCall] = {}
+        self._dead: list[EngineCall] = []
+        self.capacity = Capacity(legs=0)
+
+    # ---- life cycle (any thread) -------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the engine thread and wait until SIP is listening."""
+        self._thread = threading.Thread(target=self._run, name="engine", daemon=True)
+        self._thread.start()
+        self._ready.result(timeout=timeout)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Hang up every call, record it, and shut pjsua2 down on its own thread."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._thread.join(timeout=timeout)
+        if self._thread.is_alive():
+            log.error("engine thread did not stop within %.0f s", timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on the engine thread; the future holds its result."""
+        if not self.running:
+            raise EngineStopped("engine is not running")
+        fut: Future[T] = Future()
+        self._jobs.put((fn, fut))
+        return fut
+
+    def call(self, fn: Callable[[], T], timeout: float = 5.0) -> T:
+        """Run ``fn`` on the engine thread and wait for its result."""
+        return self.submit(fn).result(timeout=timeout)
+
+    def later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the engine thread after ``delay_s`` (engine thread only)."""
+        heapq.heappush(self._timers, (time.monotonic() + delay_s, next(self._seq), fn))
+
+    # ---- the engine thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._init_pjsua()
+        except BaseException as e:
+            log.exception("engine failed to start")
+            self._ready.set_exception(e if isinstance(e, Exception) else RuntimeError(str(e)))
+            self._teardown()
+            return
+        self._started_at = self._clock()
+        self._ready.set_result(None)
+        try:
+            while not self._stopping:
+                self._poll()
+        except BaseException:
+            log.exception("engine loop crashed")
+        finally:
+            self._shutdown_calls()
+            self._teardown()
+
+    def _poll(self) -> None:
+        assert self._ep is not None
+        self._ep.libHandleEvents(POLL_MS)
+        while True:
+            try:
+                fn, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as e:
+                    fut.set_exception(e)
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer_fn = heapq.heappop(self._timers)
+            try:
+                timer_fn()
+            except Exception:
+                log.exception("engine timer failed")
+        # Calls are released only here, after the callback that ended them returned.
+        self._dead.clear()
+        if self._on_tick is not None:
+            self._on_tick()
+
+    def _init_pjsua(self) -> None:
+        ep = pj.Endpoint()
+        self._ep = ep
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = WANTED_CALLS
+        cfg.uaConfig.userAgent = f"Keepline/{__version__}"
+        level = int(os.environ.get("KEEPLINE_PJ_LOG", "1"))
+        cfg.logConfig.level = level
+        cfg.logConfig.consoleLevel = level
+        cfg.logConfig.msgLogging = level >= 4
+        cfg.medConfig.clockRate = 8000
+        cfg.medConfig.sndClockRate = 8000
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.noVad = True
+        ep.libInit(cfg)
+        self.capacity = Capacity(legs=pjcap.max_calls())
+        ep.audDevManager().setNullDev()
+        tcfg = pj.TransportConfig()
+        tcfg.port = self.runtime.engine_port
+        tcfg.boundAddress = self.runtime.bind
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        ep.libStart()
+        self._prefer_g711(ep)
+        self._trunk_account = self._make_account(proxy=None, default=True)
+        edge = f"sip:{self.runtime.bind}:{self.runtime.edge_port};lr"
+        self._edge_account = self._make_account(proxy=edge, default=False)
+        self._music.load(self.runtime.data_dir, self.config["music"])
+        log.info("engine: SIP on udp:%s:%d, RTP from %d, capacity %d calls "
+                 "(PJSUA_MAX_CALLS=%d, one slot kept to refuse overload with 503)",
+                 self.runtime.bind, self.runtime.engine_port, self.runtime.rtp_port,
+                 self.capacity.usable, self.capacity.legs)
+
+    @staticmethod
+    def _prefer_g711(ep: pj.Endpoint) -> None:
+        """Offer and accept only G.711: what trunks, FXO gateways and desk phones all speak."""
+        for codec in ep.codecEnum2():
+            cid = codec.codecId
+            priority = {"PCMU/8000/1": 255, "PCMA/8000/1": 254}.get(cid, 0)
+            if cid.startswith("telephone-event"):
+                continue
+            ep.codecSetPriority(cid, priority)
+
+    def _make_account(self, *, proxy: str | None, default: bool) -> EngineAccount:
+        acfg = pj.AccountConfig()
+        domain = self.config["site"]["sip_domain"]
+        acfg.idUri = f"sip:keepline@{domain}" if proxy else \
+            f"sip:keepline@{self.runtime.bind}:{self.runtime.engine_port}"
+        acfg.regConfig.registrarUri = ""
+        acfg.regConfig.registerOnAdd = False
+        if proxy:
+            acfg.sipConfig.proxies.append(proxy)
+        mt = acfg.mediaConfig.transportConfig
+        mt.port = self.runtime.rtp_port
+        mt.portRange = min(1000, 4 * max(self.capacity.legs, 4) + 8)
+        mt.boundAddress = self.runtime.bind
+        acc = EngineAccount(self)
+        acc.create(acfg, default)
+        return acc
+
+    def _shutdown_calls(self) -> None:
+        """Hang up what is left, give the BYEs a moment, and record the calls."""
+        if self._ep is None:
+            return
+        try:
+            for call in list(self._calls.values()):
+                self._hangup(call, 200 if call.session.answered_at else 503,
+                             "engine stopping")
+            deadline = time.monotonic() + 3.0
+            while self._calls and time.monotonic() < deadline:
+                self._ep.libHandleEvents(POLL_MS)
+            for call in list(self._calls.values()):
+                self._finish(call, outcome="ended_by_engine", reason="engine stopped")
+        except Exception:
+            log.exception("engine: error while hanging up at shutdown")
+
+    def _teardown(self) -> None:
+        self._music.destroy()
+        self._dead.clear()
+        self._calls.clear()
+        for acc in (self._edge_account, self._trunk_account):
+            if acc is not None:
+                try:
+                    acc.shutdown()
+                except Exception:
+                    log.exception("engine: account shutdown failed")
+        self._edge_account = self._trunk_account = None
+        if self._ep is not None:
+            try:
+                self._ep.libDestroy()
+            except Exception:
+                log.exception("engine: libDestroy failed")
+            self._ep = None
+        while True:
+            try:
+                _, fut = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            fut.set_exception(EngineStopped("engine stopped"))
+
+    # ---- callbacks (engine thread) -----------------------------------------------
+
+    def on_incoming_call(self, account: EngineAccount, prm: pj.OnIncomingCallParam) -> None:
+        src_ip, _, src_port = prm.rdata.srcAddress.rpartition(":")
+        session = CallSession(
+            uid=uuid.uuid4().hex, direction="inbound", caller_number="", caller_name="",
+            dialled=dialled_number(prm.rdata.wholeMsg), started_at=self._clock())
+        call = EngineCall(self, account, session, prm.callId)
+        self._calls[session.uid] = call  # referenced from the first moment
+        number, name = caller_identity(call.getInfo().remoteUri)
+        session.caller_number, session.caller_name = number, name
+        request = InboundRequest(source_ip=src_ip.strip("[]"),
+                                 source_port=int(src_port or 0), dialled=session.dialled,
+                                 caller_number=number, caller_name=name)
+        decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
+                                 capacity=self.capacity)
+        if isinstance(decision, Refuse):
+            session.trunk = decision.trunk
+            log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
+                        prm.rdata.srcAddress, session.dialled, decision.code, decision.reason)
+            session.outcome, session.reason = decision.outcome, decision.reason
+            self._hangup(call, decision.code, decision.reason)
+            return
+        assert isinstance(decision, QueueCall)
+        session.trunk, session.queue = decision.trunk, decision.queue
+        session.music_class = decision.music_class
+        session.state = "ringing"
+        self._answer(call, 180)
+        self.bus.publish("call_started", call=self._describe(call))
+        if decision.answer_delay_ms:
+            self.later(decision.answer_delay_ms / 1000, lambda: self._answer_if_live(call))
+        else:
+            self._answer_if_live(call)
+
+    def _answer_if_live(self, call: EngineCall) -> None:
+        if call.session.uid in self._calls and call.session.state == "ringing":
+            self._answer(call, 200)
+
+    def on_call_state(self, call: EngineCall) -> None:
+        info = call.getInfo()
+        session = call.session
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.answered_at is None:
+            session.answered_at = self._clock()
+            session.state = "queued" if session.queue else "connected"
+            self.bus.publish("call_answered", call=self._describe(call))
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            session.sip_code = session.sip_code or info.lastStatusCode
+            if session.outcome is None:
+                if session.engine_hangup:
+                    session.outcome = "ended_by_engine"
+                elif session.answered_at is None:
+                    session.outcome = "cancelled" if session.direction == "inbound" else "failed"
+                    session.reason = session.reason or info.lastReason
+                else:
+                    session.outcome = "abandoned" if session.queue else "completed"
+            self._finish(call, outcome=session.outcome, reason=session.reason)
+
+    def on_call_media(self, call: EngineCall) -> None:
+        info = call.getInfo()
+        for mi in info.media:
+            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                media = call.getAudioMedia(mi.index)
+                if self._music.connect(call.session.music_class or "default", media):
+                    call.session.extra["music"] = True
+                break
+
+    # ---- actions (engine thread) -------------------------------------------------
+
+    def _answer(self, call: EngineCall, code: int) -> None:
+        op = pj.CallOpParam()
+        op.statusCode = code
+        call.answer(op)
+
+    def _hangup(self, call: EngineCall, code: int, reason: str) -> None:
+        call.session.engine_hangup = True
+        op = pj.CallOpParam()
+        op.statusCode = code
+        op.reason = reason[:60]
+        if code == 503:
+            # SWIG hands out a copy of the vector: build it, then assign it back.
+            headers = pj.SipHeaderVector()
+            headers.append(_header("Retry-After", "60"))
+            op.txOption.headers = headers
+        try:
+            if call.session.direction == "inbound" and call.session.answered_at is None \
+                    and code >= 300:
+                call.answer(op)  # a final answer carries our headers; hangup() drops them
+            else:
+                call.hangup(op)
+        except pj.Error as e:
+            log.warning("call %s: hangup failed: %s", call.session.uid, e.info())
+
+    def _finish(self, call: EngineCall, *, outcome: str, reason: str) -> None:
+        session = call.session
+        if self._calls.pop(session.uid, None) is None:
+            return
+        self._dead.append(call)
+        session.state = "ended"
+        record = CallRecord(
+            call_uid=session.uid, direction=session.direction,
+            caller_number=session.caller_number, caller_name=session.caller_name,
+            trunk=session.trunk, dialled=session.dialled, queue=session.queue,
+            started_at=session.started_at, answered_at=session.answered_at,
+            ended_at=self._clock(), outcome=outcome, reason=reason, sip_code=session.sip_code)
+        try:
+            self.history.record_call(record)
+        except StoreError as e:
+            log.error("%s", e)
+        self.bus.publish("call_ended", call=self._describe(call), outcome=outcome,
+                         reason=reason)
+
+    def hangup(self, uid: str) -> bool:
+        """End a live call from the engine's side (control API); False if unknown."""
+        call = self._calls.get(uid)
+        if call is None:
+            return False
+        self._hangup(call, 200 if call.session.answered_at else 480, "ended by admin")
+        return True
+
+    def test_call(self, extension: str, seconds: float) -> str:
+        """Ring a phone through the edge and play hold music to it for ``seconds``.
+
+        An admin uses this to check a phone works; tests use it to prove the
+        engine reaches registered phones through Kamailio.
+        """
+        assert self._edge_account is not None
+        if len(self._calls) + 1 > self.capacity.usable:
+            raise EngineBusy(f"engine at capacity ({self.capacity.usable} concurrent calls)")
+        domain = self.config["site"]["sip_domain"]
+        session = CallSession(
+            uid=uuid.uuid4().hex, direction="outbound", caller_number="keepline",
+            caller_name="Keepline test call", dialled=extension, started_at=self._clock(),
+            music_class="default", state="dialling")
+        call = EngineCall(self, self._edge_account, session)
+        self._calls[session.uid] = call
+        op = pj.CallOpParam(True)
+        try:
+            call.makeCall(f"sip:{extension}@{domain}", op)
+        except pj.Error as e:
+            # pjsua2 aborts if a Call it knows is collected: keep it until the loop turns.
+            self._calls.pop(session.uid, None)
+            self._dead.append(call)
+            raise EngineBusy(f"could not call {extension}: {e.info()}") from None
+        self.bus.publish("call_started", call=self._describe(call))
+        self.later(seconds, lambda: self._end_test_call(session.uid))
+        return session.uid
+
+    def _end_test_call(self, uid: str) -> None:
+        self.hangup(uid)
+
+    # ---- views (engine thread) ---------------------------------------------------
+
+    def _describe(self, call: EngineCall) -> dict[str, Any]:
+        s = call.session
+        return {"id": s.uid, "direction": s.direction, "from": s.caller_number,
+                "from_name": s.caller_name, "to": s.dialled, "trunk": s.trunk,
+                "queue": s.queue, "state": s.state, "since": s.started_at,
+                "answered_at": s.answered_at}
+
+    def status(self) -> dict[str, Any]:
+        """Engine up, capacity and live calls (run on the engine thread)."""
+        return {
+            "engine": "up",
+            "version": __version__,
+            "uptime_s": round(self._clock() - self._started_at, 1),
+            "capacity": {"max_calls": self.capacity.usable, "legs": self.capacity.legs,
+                         "active_calls": len(self._calls),
+                         "slots_in_use": pjcap.calls_in_use()},
+            "calls": [self._describe(c) for c in self._calls.values()],
+            # Ports on pjmedia's conference bridge: the clock, one per music player and
+            # one per call. With shared players this grows by one per caller, not two.
+            "media": {"players": self._music.count(),
+                      "conference_ports": self._ep.mediaActivePorts() if self._ep else 0},
+        }
+
+
+class EngineBusy(KeeplineError, RuntimeError):
+    """The engine cannot place another call now."""
+
+
+def _header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h

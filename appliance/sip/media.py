@@ -1,0 +1,68 @@
+"""Hold music: one shared looping player per music class, fanned out to callers.
+
+A player is one conference-bridge port; connecting it to N callers costs one
+file reader and N bridge links, not N readers. Create and destroy on the engine
+thread, and destroy before ``libDestroy`` (the bridge asserts otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MUSIC = "moh-default.wav"
+
+
+def packaged_sound(name: str) -> Path:
+    """A WAV shipped in ``appliance/sounds``."""
+    return Path(str(resources.files("appliance.sounds").joinpath(name)))
+
+
+def resolve_music(data_dir: Path, file_name: str) -> Path:
+    """The admin's upload in ``data_dir/moh`` wins over the packaged file of that name."""
+    uploaded = data_dir / "moh" / file_name
+    return uploaded if uploaded.is_file() else packaged_sound(file_name)
+
+
+class MusicPlayers:
+    """The shared hold-music players, one per music class."""
+
+    def __init__(self) -> None:
+        self._players: dict[str, pj.AudioMediaPlayer] = {}
+
+    def load(self, data_dir: Path, music: list[dict[str, Any]]) -> None:
+        for entry in music:
+            path = resolve_music(data_dir, entry["file"])
+            if not path.is_file():
+                log.error("music class %r: %s not found; using %s", entry["class"], path,
+                          DEFAULT_MUSIC)
+                path = packaged_sound(DEFAULT_MUSIC)
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(str(path), 0)  # 0 = loop forever
+            self._players[entry["class"]] = player
+            log.info("music class %r: %s", entry["class"], path)
+
+    def connect(self, music_class: str, media: pj.AudioMedia) -> bool:
+        """Start ``music_class`` (or the first class, if unknown) towards a caller."""
+        player = self._players.get(music_class) or next(iter(self._players.values()), None)
+        if player is None:
+            return False
+        player.startTransmit(media)
+        return True
+
+    def disconnect(self, music_class: str, media: pj.AudioMedia) -> None:
+        player = self._players.get(music_class)
+        if player is not None:
+            player.stopTransmit(media)
+
+    def count(self) -> int:
+        return len(self._players)
+
+    def destroy(self) -> None:
+        self._players.clear()

@@ -1,0 +1,117 @@
+"""Start real Keepline processes for tests: a data dir, free ports, the engine as a child."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from appliance.control.client import EngineClient, EngineUnavailable
+from appliance.settings import Runtime
+from appliance.store.config import ConfigStore, read_document
+from tests.support.ports import free_port, free_port_block
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "appliance" / "demo.json"
+
+
+@dataclass
+class DataDir:
+    """A data dir with the demo config imported, and the passwords it generated."""
+
+    runtime: Runtime
+    passwords: dict[str, str]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return ConfigStore(self.runtime.config_path).load()
+
+
+def make_runtime(base: Path) -> Runtime:
+    """A Runtime under ``base`` with free loopback ports (never 5060/5070/8080)."""
+    return Runtime(data_dir=base / "data", run_dir=base / "run", edge_port=free_port(),
+                   engine_port=free_port(), rtp_port=free_port_block(64), web_port=free_port())
+
+
+def make_data_dir(base: Path, *, edit: dict[str, Any] | None = None) -> DataDir:
+    """Import the demo config (optionally with top-level sections replaced)."""
+    rt = make_runtime(base)
+    rt.data_dir.mkdir(parents=True)
+    doc = read_document(DEMO)
+    doc.update(edit or {})
+    generated = ConfigStore(rt.config_path).import_document(doc)
+    return DataDir(rt, {g.extension: g.password for g in generated})
+
+
+class EngineProcess:
+    """``python -m appliance run`` as a child, stopped with SIGTERM like systemd does."""
+
+    def __init__(self, runtime: Runtime, log_path: Path) -> None:
+        self.runtime = runtime
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = EngineClient(runtime.control_socket, timeout=5)
+
+    def start(self, timeout: float = 20.0) -> EngineProcess:
+        env = {**os.environ, **self.runtime.as_env(), "PYTHONUNBUFFERED": "1"}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "appliance", "run"],
+                                         env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         cwd=REPO)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"engine exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.client.status()["engine"] == "up":
+                    return self
+            except EngineUnavailable:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"engine did not start within {timeout} s:\n{self.log()}")
+
+    def status(self) -> dict[str, Any]:
+        return self.client.status()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"engine ignored SIGTERM for {timeout} s:\n{self.log()}")
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0, what: str = "condition") -> Any:
+        """Poll status until ``predicate(status)`` is truthy; return the status."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            last = self.status()
+            if predicate(last):
+                return last
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; last status: {json.dumps(last)}")
+
+
+def history_json(runtime: Runtime, last: int = 50) -> list[dict[str, Any]]:
+    """Call records as the CLI prints them (``history --last N --json``)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(runtime.data_dir), "history",
+         "--last", str(last), "--json"], capture_output=True, text=True, check=True, cwd=REPO)
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
