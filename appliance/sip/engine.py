@@ -267,6 +267,7 @@ class Engine:
             log.exception("engine: error while hanging up at shutdown")
 
     def _teardown(self) -> None:
+        self._timers.clear()
         self._music.destroy()
         self._dead.clear()
         self._calls.clear()
@@ -319,13 +320,16 @@ class Engine:
         session.state = "ringing"
         self._answer(call, 180)
         self.bus.publish("call_started", call=self._describe(call))
+        uid = session.uid
         if decision.answer_delay_ms:
-            self.later(decision.answer_delay_ms / 1000, lambda: self._answer_if_live(call))
+            self.later(decision.answer_delay_ms / 1000, lambda: self._answer_if_live(uid))
         else:
-            self._answer_if_live(call)
+            self._answer_if_live(uid)
 
-    def _answer_if_live(self, call: EngineCall) -> None:
-        if call.session.uid in self._calls and call.session.state == "ringing":
+    def _answer_if_live(self, uid: str) -> None:
+        # Timers hold ids, never Call objects: a Call that outlives libDestroy aborts.
+        call = self._calls.get(uid)
+        if call is not None and call.session.state == "ringing":
             self._answer(call, 200)
 
     def on_call_state(self, call: EngineCall) -> None:

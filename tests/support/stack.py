@@ -15,6 +15,8 @@ from typing import Any
 from appliance.control.client import EngineClient, EngineUnavailable
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, read_document
+
+__all__ = ["read_document"]
 from tests.support.ports import free_port, free_port_block
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +94,8 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError(f"engine ignored SIGTERM for {timeout} s:\n{self.log()}")
+                raise RuntimeError(f"engine ignored SIGTERM for {timeout} s:\n{self.log()}") \
+                    from None
         code = self.proc.returncode
         self.proc = None
         return code

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Install Keepline on this machine, or its files into a root file system.
+#
+# Shared by `make install` and the pi-gen stage (image/stage-keepline), so a
+# box set up by hand and a flashed SD card end up the same.
+#
+#   image/install.sh [--dry-run] [--no-apt] [--destdir DIR]
+#
+# On the target (DESTDIR unset or /, which is also the case inside pi-gen's
+# on_chroot) it does everything:
+#   1. apt: kamailio, kamailio-sqlite-modules, sox, python3-venv (only the missing ones)
+#   2. a virtualenv in /opt/keepline/venv, with this repository pip-installed
+#   3. systemd units, sysusers.d and tmpfiles.d entries, /etc/default/keepline
+#   4. the keepline user and folders (systemd-sysusers, systemd-tmpfiles)
+#   5. `systemctl enable keepline.target`, only if systemd is running (PID 1)
+# Into another root (DESTDIR=/some/dir, or pi-gen's ROOTFS_DIR) it installs
+# the files of step 3 and runs step 4 with --root; packages and the venv must
+# be made inside that root (on_chroot), since they run there.
+#
+# --dry-run prints the commands instead of running them.
+# --no-apt (or KEEPLINE_SKIP_APT=1) skips step 1, e.g. when pi-gen's
+# 00-packages has installed the packages already.
+set -euo pipefail
+
+APT_PACKAGES=(kamailio kamailio-sqlite-modules sox python3 python3-venv)
+PREFIX=/opt/keepline
+VENV="$PREFIX/venv"
+# Under /usr/local/lib: shipped files stay apart from an admin's /etc overrides
+# (drop-ins in /etc/systemd/system/keepline-*.service.d/ still win).
+UNIT_DIR=/usr/local/lib/systemd/system
+SYSUSERS_DIR=/usr/local/lib/sysusers.d
+TMPFILES_DIR=/usr/local/lib/tmpfiles.d
+DEFAULTS=/etc/default/keepline
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# pi-gen exports ROOTFS_DIR to its stage scripts. Inside on_chroot it is still
+# set but means nothing there, so the stage passes --destdir / explicitly.
+DESTDIR="${DESTDIR:-${ROOTFS_DIR:-/}}"
+DRY_RUN=0
+SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) DRY_RUN=1 ;;
+        --no-apt) SKIP_APT=1 ;;
+        --destdir) DESTDIR="${2:?--destdir needs a folder}"; shift ;;
+        --destdir=*) DESTDIR="${1#--destdir=}" ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+    esac
+    shift
+done
+
+DESTDIR="${DESTDIR%/}"
+ROOT="${DESTDIR:-/}"  # for --root= options; DESTDIR is "" for the live system
+on_target() { [ -z "$DESTDIR" ]; }
+
+say() { echo "install.sh: $*"; }
+
+run() {
+    if [ "$DRY_RUN" = 1 ]; then
+        printf '+'
+        printf ' %q' "$@"
+        printf '\n'
+    else
+        "$@"
+    fi
+}
+
+systemd_running() {
+    # sd_booted(3): /run/systemd/system exists only when systemd is PID 1.
+    # A chroot (pi-gen's on_chroot) sees its own, empty /run.
+    [ -d /run/systemd/system ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]
+}
+
+if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
+    echo "install.sh: run as root (or use --dry-run)" >&2
+    exit 1
+fi
+for f in systemd/keepline.target systemd/sysusers.d/keepline.conf pyproject.toml; do
+    [ -e "$SRC/$f" ] || { echo "install.sh: $SRC is not a Keepline source tree" >&2; exit 1; }
+done
+say "installing from $SRC into $ROOT$([ "$DRY_RUN" = 1 ] && echo ' (dry run)')"
+
+# 1. Debian packages ----------------------------------------------------------
+if [ "$SKIP_APT" = 1 ]; then
+    say "skipping apt (--no-apt)"
+elif ! on_target; then
+    say "skipping apt: packages for $ROOT must be installed inside it (pi-gen: 00-packages)"
+else
+    missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "apt: installing ${missing[*]}"
+        run env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        run env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}"
+    else
+        say "apt: ${APT_PACKAGES[*]} already installed"
+    fi
+fi
+
+# 2. The virtualenv and the package -------------------------------------------
+if on_target; then
+    # pyproject.toml asks for 3.11 (bookworm's, and Raspberry Pi OS bookworm's).
+    if [ "$DRY_RUN" = 0 ] && ! python3 -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+        echo "install.sh: Keepline needs Python 3.11; python3 is $(python3 -V 2>&1)" >&2
+        exit 1
+    fi
+    [ -x "$VENV/bin/python" ] || run python3 -m venv "$VENV"
+    # A plain (not editable) install: the venv keeps working if the source goes.
+    run env PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        "$VENV/bin/python" -m pip install --no-cache-dir --quiet "$SRC"
+else
+    say "skipping the venv: $VENV must be made inside $ROOT (pi-gen: on_chroot)"
+fi
+
+# 3. systemd units, sysusers, tmpfiles, defaults -------------------------------
+for unit in keepline.target keepline-engine.service keepline-edge.service keepline-web.service; do
+    run install -D -m 0644 "$SRC/systemd/$unit" "$DESTDIR$UNIT_DIR/$unit"
+done
+run install -D -m 0644 "$SRC/systemd/sysusers.d/keepline.conf" "$DESTDIR$SYSUSERS_DIR/keepline.conf"
+run install -D -m 0644 "$SRC/systemd/tmpfiles.d/keepline.conf" "$DESTDIR$TMPFILES_DIR/keepline.conf"
+if [ -e "$DESTDIR$DEFAULTS" ]; then
+    say "keeping existing $DEFAULTS"
+elif [ "$DRY_RUN" = 1 ]; then
+    say "would write $DESTDIR$DEFAULTS"
+else
+    install -d -m 0755 "$DESTDIR/etc/default"
+    cat > "$DESTDIR$DEFAULTS" <<'EOF'
+# Keepline runtime settings, read by keepline-*.service (EnvironmentFile=).
+# Anything set here overrides the units' Environment=. See appliance/settings.py.
+#
+# Address every Keepline listener binds to. 127.0.0.1 keeps the box private;
+# phones and browsers on the LAN need the box's LAN address (or 0.0.0.0).
+#KEEPLINE_BIND=127.0.0.1
+#KEEPLINE_EDGE_PORT=5060
+#KEEPLINE_ENGINE_PORT=5070
+#KEEPLINE_RTP_PORT=40000
+#KEEPLINE_WEB_PORT=8080
+EOF
+    chmod 0644 "$DESTDIR$DEFAULTS"
+fi
+
+# 4. User and folders -----------------------------------------------------------
+# Both tools only edit files, so they work without a running systemd and,
+# with --root, on an image.
+if command -v systemd-sysusers >/dev/null; then
+    run systemd-sysusers --root="$ROOT" keepline.conf
+    if on_target && systemd_running; then
+        run systemd-tmpfiles --create keepline.conf
+    else
+        # /run is a fresh tmpfs at boot; only the data folder belongs in an image.
+        run systemd-tmpfiles --root="$ROOT" --create --prefix=/var/lib/keepline keepline.conf
+    fi
+else
+    say "systemd-sysusers not found: the keepline user is created at first boot"
+fi
+
+# 5. Enable ---------------------------------------------------------------------
+# Debian's stock kamailio.service would hold port 5060 with its own config.
+if [ -e "$DESTDIR/lib/systemd/system/kamailio.service" ] && command -v systemctl >/dev/null; then
+    if on_target && systemd_running; then
+        run systemctl disable --now kamailio.service
+    else
+        run systemctl --root="$ROOT" disable kamailio.service
+    fi
+fi
+if on_target && systemd_running; then
+    run systemctl daemon-reload
+    run systemctl enable keepline.target
+    say "enabled keepline.target; start it now with: systemctl start keepline.target"
+else
+    say "systemd is not running as PID 1 here: not enabling keepline.target."
+    say "On the target run: systemctl enable keepline.target (pi-gen's 01-run.sh does, in the chroot)"
+fi
+say "done"

@@ -1,0 +1,82 @@
+"""Keepline's web process: a Flask application factory served by waitress.
+
+The web process owns no live state. It asks the engine, through the control
+API, for everything it shows, so either process can restart without the other
+losing anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, current_app
+
+from appliance.control.client import EngineClient
+from appliance.settings import Runtime
+
+ENGINE_EXTENSION = "keepline.engine"
+STOPPING_EXTENSION = "keepline.stopping"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the web application (Flask tutorial style).
+
+    Parameters:
+        test_config: overrides for ``app.config``. ``KEEPLINE_RUNTIME`` (a
+            :class:`~appliance.settings.Runtime`) says where the engine's
+            control socket is; it defaults to ``Runtime.from_env()``.
+
+    Other config keys, with defaults:
+        ``KEEPLINE_SSE_HEARTBEAT_S`` (15.0): seconds between keep-alive
+            comments on ``/events``, so proxies keep the stream open and a
+            browser that left is noticed (the write fails).
+        ``KEEPLINE_SSE_MAX_STREAMS`` (4): concurrent ``/events`` streams.
+            Each holds one waitress worker thread for its whole life, so this
+            must stay below the server's thread count or pages stop loading.
+        ``KEEPLINE_ENGINE_TIMEOUT_S`` (3.0): seconds to wait for the engine's
+            answer before the page says it is not reachable.
+        ``KEEPLINE_ENGINE_EVENTS_IDLE_S`` (60.0): silence on the engine's event
+            stream after which it is reopened; the engine sends a keep-alive
+            every 15 s, so this only fires when it hangs.
+
+    ``app.extensions`` holds the :class:`EngineClient` (``keepline.engine``)
+    and a :class:`threading.Event` (``keepline.stopping``) that the server sets
+    on shutdown so long-lived streams end promptly.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(
+        KEEPLINE_SSE_HEARTBEAT_S=15.0,
+        KEEPLINE_SSE_MAX_STREAMS=4,
+        KEEPLINE_ENGINE_TIMEOUT_S=3.0,
+        KEEPLINE_ENGINE_EVENTS_IDLE_S=60.0,
+    )
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if app.config.get("KEEPLINE_RUNTIME") is None:
+        app.config["KEEPLINE_RUNTIME"] = Runtime.from_env()
+
+    runtime: Runtime = app.config["KEEPLINE_RUNTIME"]
+    app.extensions[ENGINE_EXTENSION] = EngineClient(
+        runtime.control_socket, timeout=float(app.config["KEEPLINE_ENGINE_TIMEOUT_S"])
+    )
+    app.extensions[STOPPING_EXTENSION] = threading.Event()
+
+    # Imported here so importing the package builds nothing (flaskr's habit).
+    # Later issues register auth, admin, history and screenpop beside live.
+    from web import live
+
+    app.register_blueprint(live.bp)
+    return app
+
+
+def engine() -> EngineClient:
+    """The current app's engine client; views call this instead of a global."""
+    client: EngineClient = current_app.extensions[ENGINE_EXTENSION]
+    return client
+
+
+def stopping() -> threading.Event:
+    """Set when the server shuts down; long-lived responses poll it."""
+    event: threading.Event = current_app.extensions[STOPPING_EXTENSION]
+    return event

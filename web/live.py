@@ -1,0 +1,362 @@
+"""The live dashboard: status page, status JSON, and the engine's event stream.
+
+Everything here is read from the engine on each request; nothing is cached, so
+the page never shows a state the engine has already left.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+from web import ENGINE_EXTENSION, engine, stopping
+
+bp = Blueprint("live", __name__)
+log = logging.getLogger(__name__)
+
+# How often a stream checks whether the server is stopping; short so that
+# SIGTERM is not held up by an open browser tab.
+_POLL_S = 0.25
+# Browsers reconnect this long after the stream ends (engine restart, shutdown).
+_RETRY_MS = 5000
+
+
+class _Down:
+    """Sentinel the relay thread queues when the engine stream has ended."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+# What a browser's inbox holds: an engine event, or word that the stream ended.
+Item = dict[str, Any] | _Down
+
+
+def _fetch_status() -> tuple[dict[str, Any] | None, str | None]:
+    """The engine's status, or None and a reason fit for a banner."""
+    try:
+        status = engine().status()
+    except EngineUnavailable as e:
+        return None, f"Engine not reachable: {e}"
+    except EngineRefused as e:
+        return None, f"Engine error: {e} ({e.error_id})"
+    except ValueError as e:  # the engine answered something that is not JSON
+        return None, f"Engine not reachable: invalid answer ({e})"
+    if not isinstance(status, dict):
+        return None, "Engine not reachable: invalid answer (not an object)"
+    if status.get("engine") != "up":
+        # The control API answers, but the call engine behind it is not running.
+        detail = status.get("error")
+        return status, f"Engine is down: {detail}" if detail else "Engine is down"
+    return status, None
+
+
+def _call_view(call: dict[str, Any]) -> dict[str, Any]:
+    since = call.get("since")
+    return {
+        "id": str(call.get("id", "")),
+        "from": str(call.get("from", "")),
+        "from_name": str(call.get("from_name") or ""),
+        "to": str(call.get("to", "")),
+        "trunk": str(call.get("trunk") or ""),
+        "queue": str(call.get("queue") or ""),
+        "state": str(call.get("state", "")),
+        "since": float(since) if isinstance(since, int | float) else None,
+    }
+
+
+def _status_view(status: dict[str, Any]) -> dict[str, Any]:
+    """Give the template every field with a default.
+
+    A missing key must not turn into a Jinja error page: the engine and the
+    web can be upgraded at different times.
+    """
+    capacity = status.get("capacity") or {}
+    calls = status.get("calls") or []
+    return {
+        "engine": str(status.get("engine", "unknown")),
+        "edge": str(status.get("edge", "unknown")),
+        "edge_error": str(status.get("edge_error") or ""),
+        "version": str(status.get("version", "")),
+        "uptime_s": status.get("uptime_s"),
+        "max_calls": capacity.get("max_calls"),
+        "active_calls": capacity.get("active_calls", len(calls)),
+        "calls": [_call_view(c) for c in calls if isinstance(c, dict)],
+        "registered_extensions": [str(x) for x in status.get("registered_extensions") or []],
+    }
+
+
+@bp.app_template_filter("clock")
+def _clock(ts: float | None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if ts is not None else ""
+
+
+@bp.app_template_filter("isotime")
+def _isotime(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts is not None else ""
+
+
+@bp.app_template_filter("duration")
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0, int(seconds))
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    app = state.app
+    # One semaphore per app: each stream pins a waitress worker thread.
+    max_streams = int(app.config["KEEPLINE_SSE_MAX_STREAMS"])
+    app.extensions["keepline.sse_slots"] = threading.BoundedSemaphore(max_streams)
+    app.extensions["keepline.events"] = EventHub(
+        app.extensions[ENGINE_EXTENSION],
+        idle_timeout=float(app.config["KEEPLINE_ENGINE_EVENTS_IDLE_S"]),
+    )
+
+
+@bp.after_request
+def _security_headers(response: Response) -> Response:
+    # No inline script or style anywhere, so the strict policy costs nothing.
+    response.headers.setdefault(
+        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    return response
+
+
+@bp.get("/")
+def index() -> str:
+    """Server-rendered status; live.js keeps it current where JS runs."""
+    status, error = _fetch_status()
+    return render_template(
+        "status.html",
+        status=_status_view(status) if status is not None else None,
+        error=error,
+        now=time.time(),
+    )
+
+
+@bp.get("/api/status")
+def api_status() -> tuple[Response, int]:
+    """The engine's status JSON as is; API errors carry an error id."""
+    try:
+        status = engine().status()
+    except EngineUnavailable as e:
+        body = {"error_id": "engine_unavailable", "message": str(e), "details": {}}
+        return _no_store(jsonify(body)), 503
+    except EngineRefused as e:
+        body = {"error_id": e.error_id, "message": str(e), "details": e.details}
+        return _no_store(jsonify(body)), 502
+    except ValueError as e:
+        body = {"error_id": "engine_invalid_answer", "message": str(e), "details": {}}
+        return _no_store(jsonify(body)), 502
+    return _no_store(jsonify(status)), 200
+
+
+@bp.get("/events")
+def events() -> Response | tuple[Response, int]:
+    """Relay the engine's event stream to the browser as server-sent events.
+
+    The stream always answers 200 so that ``EventSource`` keeps reconnecting:
+    if the engine is down it sends one ``engine_down`` event and ends, and the
+    browser retries after ``retry`` ms.
+    """
+    slots: threading.BoundedSemaphore = current_app.extensions["keepline.sse_slots"]
+    if not slots.acquire(blocking=False):
+        body = {
+            "error_id": "too_many_streams",
+            "message": "too many live views are open; close one and reload",
+            "details": {},
+        }
+        return _no_store(jsonify(body)), 503
+    heartbeat = float(current_app.config["KEEPLINE_SSE_HEARTBEAT_S"])
+    hub: EventHub = current_app.extensions["keepline.events"]
+    response = Response(_relay(hub, engine(), stopping(), heartbeat), mimetype="text/event-stream")
+    # Released on close, which the WSGI server calls even if the body was
+    # never iterated (a browser that left at once).
+    response.call_on_close(_once(slots.release))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[str, int, dict[str, str]]:
+    """The web process answers; says nothing about the engine on purpose.
+
+    A monitor that restarted the web because the engine was down would only
+    take the page that explains the outage away.
+    """
+    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+class EventHub:
+    """One engine event stream shared by every open ``/events`` response.
+
+    The engine spends a thread on each stream, and a thread blocked reading a
+    socket cannot be told to stop, so the web keeps at most one stream open:
+    it opens for the first subscriber and closes at the first event after the
+    last subscriber left (the engine's keep-alive comments are not events, so
+    a quiet engine keeps this one idle thread a while; that is the bound).
+
+    Parameters:
+        client: the engine client.
+        idle_timeout: seconds without a byte from the engine after which the
+            stream is reopened, or, if it never answered, declared down. The
+            engine sends a keep-alive every 15 s, so this only fires if it hangs.
+    """
+
+    def __init__(self, client: EngineClient, *, idle_timeout: float) -> None:
+        self._client = client
+        self._idle_timeout = idle_timeout
+        self._lock = threading.Lock()
+        self._inboxes: set[queue.Queue[Item]] = set()
+        self._reader: threading.Thread | None = None
+
+    def subscribe(self) -> queue.Queue[Item]:
+        """A queue that receives every engine event from now on."""
+        inbox: queue.Queue[Item] = queue.Queue()
+        with self._lock:
+            self._inboxes.add(inbox)
+            if self._reader is None:
+                self._reader = threading.Thread(
+                    target=self._run, name="keepline-events", daemon=True
+                )
+                self._reader.start()
+        return inbox
+
+    def unsubscribe(self, inbox: queue.Queue[Item]) -> None:
+        with self._lock:
+            self._inboxes.discard(inbox)
+
+    def _publish(self, item: Item | None) -> bool:
+        """Hand ``item`` (if any) to every subscriber; False, and retire, if none is left."""
+        with self._lock:
+            if not self._inboxes:
+                self._reader = None
+                return False
+            if item is not None:
+                for inbox in self._inboxes:
+                    inbox.put(item)
+            return True
+
+    def _run(self) -> None:
+        try:
+            reason = self._read()
+        except Exception as e:
+            # Never let a relay bug die silently on its thread: log it, and
+            # tell the browsers, which will reconnect.
+            log.exception("engine event relay failed")
+            reason = f"event relay failed: {e}"
+        if reason is None:
+            return  # nobody was listening any more; _publish retired us
+        with self._lock:
+            for inbox in self._inboxes:
+                inbox.put(_Down(reason))
+            self._inboxes.clear()
+            self._reader = None
+
+    def _read(self) -> str | None:
+        """Relay until the stream ends: why it ended, or None if nobody listens."""
+        reconnected = False
+        while True:
+            stream = self._client.events(timeout=self._idle_timeout)
+            answered = False
+            try:
+                for event in stream:
+                    answered = True
+                    if event.get("type") == "hello":
+                        if not reconnected:
+                            # Each browser got its own fresh hello already.
+                            if not self._publish(None):
+                                return None
+                            continue
+                        # After a reconnect events may have been missed: the
+                        # snapshot goes out as a status update.
+                        event = {**event, "type": "status", "at": event.get("at", time.time())}
+                    if not self._publish(event):
+                        return None
+            except EngineUnavailable as e:
+                return str(e)
+            except EngineRefused as e:
+                return f"engine refused the event stream: {e}"
+            except TimeoutError:
+                if not answered:
+                    return f"engine did not answer within {self._idle_timeout:g} s"
+                reconnected = True
+                continue
+            except (OSError, ValueError) as e:
+                return f"engine event stream failed: {e}"
+            finally:
+                # events() is a generator: closing it closes its socket now,
+                # not whenever the garbage collector gets to it.
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            return "engine closed the event stream"
+
+
+def _relay(
+    hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float
+) -> Iterator[str]:
+    """Yield SSE frames: a hello, engine events, heartbeat comments, a last word."""
+    # Subscribe before taking the snapshot, so no event falls between the two.
+    inbox = hub.subscribe()
+    try:
+        yield f"retry: {_RETRY_MS}\n\n"
+        try:
+            status = client.status()
+        except (EngineUnavailable, EngineRefused, ValueError) as e:
+            yield _frame({"type": "engine_down", "at": time.time(), "message": str(e)})
+            return
+        yield _frame({"type": "hello", "at": time.time(), "status": status})
+        next_beat = time.monotonic() + heartbeat
+        # Poll in short steps: a server shutdown must not wait for a heartbeat.
+        while not server_stopping.is_set():
+            wait = min(_POLL_S, max(0.0, next_beat - time.monotonic()))
+            try:
+                item = inbox.get(timeout=wait)
+            except queue.Empty:
+                if time.monotonic() >= next_beat:
+                    yield ": heartbeat\n\n"
+                    next_beat = time.monotonic() + heartbeat
+                continue
+            if isinstance(item, _Down):
+                yield _frame({"type": "engine_down", "at": time.time(), "message": item.reason})
+                return
+            yield _frame(item)
+    finally:
+        hub.unsubscribe(inbox)
+
+
+def _frame(event: dict[str, Any]) -> str:
+    # json.dumps escapes newlines, so one event is always one data line.
+    return f"data: {json.dumps(event, separators=(',', ':'))}\n\n"
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _once(func: Callable[[], None]) -> Callable[[], None]:
+    called = threading.Lock()
+
+    def wrapper() -> None:
+        if called.acquire(blocking=False):
+            func()
+
+    return wrapper
