@@ -24,6 +24,13 @@ EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m appliance", description=__doc__)
     p.add_argument("--data-dir", type=Path, help="data folder (env KEEPLINE_DATA_DIR, "
@@ -53,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     chk.add_argument("file", type=Path)
 
     hist = sub.add_parser("history", help="show recent calls")
-    hist.add_argument("--last", type=int, default=10, metavar="N")
+    hist.add_argument("--last", type=_positive, default=10, metavar="N")
     hist.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sub.add_parser("status", help="ask the running engine for its status")
@@ -99,7 +106,10 @@ def cmd_config(args: argparse.Namespace, rt: Runtime) -> int:
         if args.output:
             from appliance.store.atomic import write_atomic
 
-            write_atomic(args.output, text.encode(), mode=0o600)
+            try:
+                write_atomic(args.output, text.encode(), mode=0o600)
+            except OSError as e:
+                raise StoreError(f"{args.output}: could not write ({e.strerror or e})") from None
         else:
             sys.stdout.write(text)
         return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from pathlib import Path
 
 
@@ -23,7 +25,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o640) -> None:
     one filesystem. A failure (full disk, say) removes the temp file and leaves
     the old file untouched.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -35,4 +37,25 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o640) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(path.parent)
+    try:
+        fsync_dir(path.parent)
+    except OSError as e:
+        raise OSError(e.errno, f"{path} was replaced but its folder could not be synced "
+                               f"({e.strerror}); a power cut now may bring back the old "
+                               "version") from None
+
+
+def remove_stale_temps(path: Path, *, older_than_s: float = 10.0) -> int:
+    """Delete temp files a killed writer left beside ``path``; returns how many.
+
+    They are never read (the rename is what publishes a write), but each holds
+    part of a document, so the single writer tidies them before it writes.
+    """
+    removed = 0
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - tmp.stat().st_mtime > older_than_s:
+                tmp.unlink()
+                removed += 1
+    return removed

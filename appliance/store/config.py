@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import secrets
 import string
+import time
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +27,9 @@ from tinydb.table import Document
 
 from appliance.errors import ConfigError, StoreError
 from appliance.store import schema
-from appliance.store.atomic import write_atomic
+from appliance.store.atomic import remove_stale_temps, write_atomic
+
+log = logging.getLogger(__name__)
 
 _TABLE = "config"
 _DOC_ID = 1
@@ -153,6 +158,15 @@ class ConfigStore:
             current.clear()
             current.update(new)
 
+        remove_stale_temps(self.path)
+        try:
+            AtomicJSONStorage(str(self.path)).read()
+        except StoreError:
+            # An unreadable file (hand-edited, say) must not block a restore: keep it
+            # for inspection and write the new document from scratch.
+            kept = self.path.with_name(f"{self.path.name}.unreadable-{int(time.time())}")
+            os.replace(self.path, kept)
+            log.warning("%s was unreadable; kept as %s", self.path, kept)
         db = self._db()
         try:
             table = db.table(_TABLE)

@@ -1,0 +1,197 @@
+"""Kamailio's config, rendered from the template and the box's config.
+
+Everything the edge needs at start-up is derived here from two sources:
+:class:`~appliance.settings.Runtime` (where to listen, where files live) and
+config.json (SIP domain, ban policy). Only the auth secret is state of its
+own: it is made once and kept in the data dir, so that nonces handed out
+before a restart are still accepted after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from appliance.errors import KeeplineError, StoreError
+from appliance.settings import Runtime
+from appliance.store.atomic import fsync_dir, write_atomic
+
+TEMPLATE_NAME = "kamailio.cfg.tmpl"
+ENGINE_GROUP = 1
+"""permissions group of the engine's address; the script asks allow_source_address("1")."""
+
+_SECRET = re.compile(r"^[0-9a-f]{32,128}$")
+_UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the final NUL
+
+
+class EdgeError(KeeplineError, RuntimeError):
+    """The edge (Kamailio) could not be configured, started or reached."""
+
+
+@dataclass(frozen=True)
+class EdgeFiles:
+    """Where one edge instance keeps its files.
+
+    Parameters:
+        config: the rendered kamailio.cfg (holds the auth secret: mode 0600).
+        address_file: the permissions address list that makes the engine trusted.
+        rpc_socket: jsonrpcs datagram socket, for ``ul.dump`` and friends.
+        pid_file: Kamailio's ``-P`` file; one per instance.
+        log: Kamailio's stderr.
+        work_dir: Kamailio's ``-Y`` runtime dir; it creates it itself.
+        secret: the auth secret, made once (mode 0600), in the data dir.
+    """
+
+    config: Path
+    address_file: Path
+    rpc_socket: Path
+    pid_file: Path
+    log: Path
+    work_dir: Path
+    secret: Path
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> EdgeFiles:
+        run = runtime.run_dir.absolute()
+        return cls(
+            config=run / "kamailio.cfg",
+            address_file=run / "kamailio-trusted.list",
+            rpc_socket=run / "kamailio-rpc.sock",
+            pid_file=run / "kamailio.pid",
+            log=run / "kamailio.log",
+            work_dir=run / "kamailio",
+            secret=runtime.data_dir.absolute() / "edge.secret",
+        )
+
+
+class _CfgTemplate(string.Template):
+    """``{{name}}`` placeholders: Kamailio's own syntax already owns ``$`` and ``{``."""
+
+    pattern = r"""
+    \{\{(?:
+      (?P<escaped>(?!))
+    | (?P<named>[a-z][a-z0-9_]*)\}\}
+    | (?P<braced>(?!))
+    | (?P<invalid>)
+    )
+    """  # type: ignore[assignment]
+
+
+def auth_secret(path: Path) -> str:
+    """The edge's nonce secret: read it, or make it once (mode 0600) if there is none.
+
+    Two processes racing to make it agree on one: the file appears with
+    ``os.link``, which fails if the other won.
+    """
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        text = None
+    except (OSError, UnicodeDecodeError) as e:
+        raise StoreError(f"{path}: cannot read the edge's auth secret ({e})") from e
+    if text is None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_hex(32) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        fsync_dir(path.parent)
+        text = path.read_text(encoding="ascii").strip()
+    if not _SECRET.match(text):
+        raise StoreError(f"{path}: not an edge auth secret (expected 32 to 128 hex digits); "
+                         "delete the file to make a new one (phones then re-authenticate)")
+    return text
+
+
+def _safe_path(what: str, path: Path, *, limit: int | None = None) -> str:
+    """A path as it may appear inside a quoted Kamailio string."""
+    text = str(path)
+    if any(c in text for c in '"\\\n\r\t') or not path.is_absolute():
+        raise EdgeError(f"{what} {text!r}: Kamailio needs an absolute path without quotes, "
+                        "backslashes or control characters")
+    if limit is not None and len(os.fsencode(text)) > limit:
+        raise EdgeError(f"{what} {text!r}: longer than {limit} bytes, too long for a Unix "
+                        "socket; use a shorter run dir (KEEPLINE_RUN_DIR)")
+    return text
+
+
+def _bind_address(runtime: Runtime) -> str:
+    try:
+        return str(ipaddress.IPv4Address(runtime.bind))
+    except ValueError:
+        raise EdgeError(f"bind address {runtime.bind!r}: the edge needs an IPv4 address "
+                        "(KEEPLINE_BIND)") from None
+
+
+def template_text() -> str:
+    """The packaged template, unrendered."""
+    return resources.files("appliance.edge").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
+
+
+def address_list(runtime: Runtime) -> str:
+    """The permissions address file: the engine, by exact address and port."""
+    return f"{ENGINE_GROUP} {_bind_address(runtime)} 32 {runtime.engine_port} engine\n"
+
+
+def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
+    """kamailio.cfg text for this runtime and config.
+
+    Makes the auth secret in the data dir on first use (see :func:`auth_secret`).
+    """
+    files = EdgeFiles.of(runtime)
+    ban = config["edge"]["ban"]
+    domain = config["site"]["sip_domain"]
+    for name, port in (("edge", runtime.edge_port), ("engine", runtime.engine_port)):
+        if not 0 < port < 65536:
+            raise EdgeError(f"{name} port {port}: not a UDP port number")
+    if runtime.edge_port == runtime.engine_port:
+        raise EdgeError(f"edge and engine both want port {runtime.edge_port}")
+    values = {
+        "bind": _bind_address(runtime),
+        "edge_port": str(runtime.edge_port),
+        "engine_port": str(runtime.engine_port),
+        "sip_domain": domain,
+        "realm": domain,
+        "rpc_socket": _safe_path("RPC socket", files.rpc_socket, limit=_UNIX_PATH_MAX),
+        "edge_db": _safe_path("edge database", runtime.edge_db_path.absolute()),
+        "address_file": _safe_path("address file", files.address_file),
+        "auth_secret": auth_secret(files.secret),
+        "ban_failures": str(int(ban["failures"])),
+        "ban_window_s": str(int(ban["window_s"])),
+        "ban_s": str(int(ban["ban_s"])),
+    }
+    template = _CfgTemplate(template_text())
+    unknown = set(template.get_identifiers()) - set(values)
+    if unknown:
+        raise EdgeError(f"{TEMPLATE_NAME}: unknown placeholders {sorted(unknown)}")
+    return template.substitute(values)
+
+
+def write_config(runtime: Runtime, config: dict[str, Any]) -> Path:
+    """Render kamailio.cfg and the engine's address file into the run dir; return the cfg path.
+
+    Both files are replaced atomically, so a Kamailio starting at the same
+    moment reads either the old or the new version, never half of one.
+    """
+    files = EdgeFiles.of(runtime)
+    text = render_config(runtime, config)
+    files.config.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(files.address_file, address_list(runtime).encode(), mode=0o640)
+    # The config holds the auth secret.
+    write_atomic(files.config, text.encode(), mode=0o600)
+    return files.config
