@@ -181,8 +181,9 @@ def test_sigkill_during_save_leaves_a_or_b(tmp_path: Path) -> None:
     # half of them on ext4 here); otherwise this test would not be testing much.
     assert mid_write, "no kill landed mid-write"
     # A later load and save in a fresh process work despite the leftovers.
+    # Saves tidy temp files older than 10 s, so only the latest leftovers remain.
     leftovers = [n for n in os.listdir(data) if TEMP.match(n)]
-    assert len(leftovers) == len(mid_write)
+    assert len(leftovers) <= len(mid_write)
     store = ConfigStore(config)
     assert store.load_raw() in (a, b)
     store.save(a)
