@@ -1,0 +1,67 @@
+"""Inbound routing and admission: pure decisions, no SIP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.core.routing import Capacity, InboundRequest, QueueCall, Refuse, route_inbound
+from appliance.store import schema
+
+DEMO = Path(__file__).parents[2] / "appliance" / "demo.json"
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    doc = json.loads(DEMO.read_text())
+    for ext in doc["extensions"]:
+        ext["ha1"] = "0" * 32
+    return schema.normalise(schema.validate(doc))
+
+
+def request(source_ip: str = "127.0.0.1", dialled: str = "500") -> InboundRequest:
+    return InboundRequest(source_ip=source_ip, source_port=5090, dialled=dialled,
+                          caller_number="+15550100")
+
+
+def test_trunk_call_to_queue_number_is_queued(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, request(), slots_in_use=1, capacity=Capacity(legs=4))
+    assert decision == QueueCall(trunk="pstn", queue="support", music_class="default",
+                                 answer_delay_ms=300)
+
+
+def test_unknown_source_is_forbidden_before_anything_else(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, request("10.9.9.9"), slots_in_use=99,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, Refuse) and decision.code == 403
+    assert "10.9.9.9" in decision.reason and decision.trunk is None
+
+
+@pytest.mark.parametrize(("legs", "in_use", "admitted"), [
+    (4, 3, True), (4, 4, False), (64, 63, True), (64, 64, False), (1, 1, False),
+])
+def test_one_slot_is_kept_to_refuse_overload_with_503(
+        config: dict[str, Any], legs: int, in_use: int, admitted: bool) -> None:
+    decision = route_inbound(config, request(), slots_in_use=in_use,
+                             capacity=Capacity(legs=legs))
+    if admitted:
+        assert isinstance(decision, QueueCall)
+    else:
+        assert isinstance(decision, Refuse) and decision.code == 503
+        assert f"PJSUA_MAX_CALLS={legs}" in decision.reason
+        assert f"({legs - 1} concurrent calls" in decision.reason
+
+
+def test_unknown_number_is_404_and_names_it(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, request(dialled="777"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, Refuse) and decision.code == 404
+    assert "'777'" in decision.reason and decision.trunk == "pstn"
+
+
+def test_capacity_usable_never_negative() -> None:
+    assert Capacity(legs=0).usable == 0
+    assert Capacity(legs=4).usable == 3
