@@ -28,7 +28,7 @@ TEMPLATE_NAME = "kamailio.cfg.tmpl"
 ENGINE_GROUP = 1
 """permissions group of the engine's address; the script asks allow_source_address("1")."""
 
-_SECRET = re.compile(r"^[0-9a-f]{32,128}$")
+_SECRET = re.compile(r"[0-9a-f]{32,128}")
 _UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the final NUL
 
 
@@ -98,24 +98,32 @@ def auth_secret(path: Path) -> str:
     except (OSError, UnicodeDecodeError) as e:
         raise StoreError(f"{path}: cannot read the edge's auth secret ({e})") from e
     if text is None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "w", encoding="ascii") as f:
-                f.write(secrets.token_hex(32) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-        fsync_dir(path.parent)
-        text = path.read_text(encoding="ascii").strip()
-    if not _SECRET.match(text):
+            text = _create_secret(path)
+        except OSError as e:
+            raise StoreError(f"{path}: cannot create the edge's auth secret "
+                             f"({e.strerror or e})") from e
+    if not _SECRET.fullmatch(text):
         raise StoreError(f"{path}: not an edge auth secret (expected 32 to 128 hex digits); "
                          "delete the file to make a new one (phones then re-authenticate)")
     return text
+
+
+def _create_secret(path: Path) -> str:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # the first writer wins; a loser reads the winner's
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    fsync_dir(path.parent)
+    return path.read_text(encoding="ascii").strip()
 
 
 def _safe_path(what: str, path: Path, *, limit: int | None = None) -> str:
@@ -131,11 +139,15 @@ def _safe_path(what: str, path: Path, *, limit: int | None = None) -> str:
 
 
 def _bind_address(runtime: Runtime) -> str:
+    """The one address everything binds to; also the engine's trusted source address."""
     try:
-        return str(ipaddress.IPv4Address(runtime.bind))
+        address = ipaddress.IPv4Address(runtime.bind)
     except ValueError:
-        raise EdgeError(f"bind address {runtime.bind!r}: the edge needs an IPv4 address "
-                        "(KEEPLINE_BIND)") from None
+        address = None
+    if address is None or address.is_unspecified:
+        raise EdgeError(f"bind address {runtime.bind!r}: the edge needs one concrete IPv4 "
+                        "address (KEEPLINE_BIND), as it also names the engine's address")
+    return str(address)
 
 
 def template_text() -> str:

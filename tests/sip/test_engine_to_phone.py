@@ -43,7 +43,7 @@ def test_engine_rings_registered_phone_through_edge_and_it_hears_music(
     phone = Sipp("register_and_wait.xml", f"127.0.0.1:{site.runtime.edge_port}",
                  service="202", auth=("202", site.passwords["202"]),
                  keys={"domain": "127.0.0.1"}, ooc_scenario="answer.xml", timeout=30,
-                 workdir=tmp_path / "phone", extra=["-mi", "127.0.0.1", "-mp", str(media_port)])
+                 workdir=tmp_path / "phone", media_port=media_port)
     with Capture(f"udp and dst port {media_port}") as cap, phone:
         stack.wait_for(lambda s: "202" in s["registered_extensions"], what="202 registered")
         call_id = stack.client.request("POST", "/calls/test",

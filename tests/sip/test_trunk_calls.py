@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,15 +44,12 @@ def caller(site: DataDir, scenario: str = "trunk_caller.xml", *, hold_ms: int = 
            local_ip: str = "127.0.0.1", media_port: int | None = None,
            keys: dict[str, str] | None = None, timeout: float = 30) -> Sipp:
     """A sipp trunk caller dialling the queue, with its own RTP port."""
-    media_port = media_port or free_port()
-    sipp = Sipp(scenario, f"127.0.0.1:{site.runtime.engine_port}", local_ip=local_ip,
+    return Sipp(scenario, f"127.0.0.1:{site.runtime.engine_port}", local_ip=local_ip,
                 service=QUEUE_NUMBER, keys={"hold_ms": str(hold_ms), **(keys or {})},
-                timeout=timeout, extra=["-mi", local_ip, "-mp", str(media_port)])
-    sipp.media_port = media_port  # type: ignore[attr-defined]
-    return sipp
+                timeout=timeout, media_port=media_port or free_port())
 
 
-def streams_to(streams: dict[object, Stream], port: int) -> list[Stream]:
+def streams_to(streams: Mapping[Any, Stream], port: int) -> list[Stream]:
     return [s for s in streams.values() if s.dst[1] == port and s.payload_type in (0, 8)]
 
 
@@ -59,8 +57,8 @@ def test_three_callers_hear_hold_music_from_one_shared_player(site: DataDir,
                                                               engine: EngineProcess) -> None:
     before = engine.status()
     assert before["media"]["players"] == 1
-    callers = [caller(site, hold_ms=6000) for _ in range(3)]
-    ports = [c.media_port for c in callers]  # type: ignore[attr-defined]
+    ports = [free_port() for _ in range(3)]
+    callers = [caller(site, hold_ms=6000, media_port=p) for p in ports]
     bpf = "udp and (" + " or ".join(f"dst port {p}" for p in ports) + ")"
     with Capture(bpf) as cap, contextlib.ExitStack() as stack:
         for c in callers:

@@ -31,7 +31,7 @@ def store(data_dir: Path) -> ConfigStore:
 
 
 def changed(doc: dict[str, Any]) -> dict[str, Any]:
-    out = json.loads(json.dumps(doc))
+    out: dict[str, Any] = json.loads(json.dumps(doc))
     out["site"]["name"] = "Changed"
     return out
 

@@ -81,7 +81,7 @@ def test_up_first_start_register_call_page_and_ctrl_c(tmp_path: Path) -> None:
             assert "Keepline" in page and "201" in page, page
             call = run_sipp("trunk_caller.xml", f"127.0.0.1:{ports['KEEPLINE_ENGINE_PORT']}",
                             service="500", keys={"hold_ms": "1000"}, timeout=15,
-                            extra=["-mi", "127.0.0.1", "-mp", str(free_port())])
+                            media_port=free_port())
             assert call.ok, call.describe()
 
         children = psutil.Process(up.pid).children(recursive=True)

@@ -1,0 +1,1 @@
+"""The edge: real Kamailio and real sipp on loopback, no mocks."""

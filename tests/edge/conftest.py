@@ -1,0 +1,119 @@
+"""Fixtures for the edge: a data dir imported from demo.json, free ports, a running Kamailio.
+
+One Kamailio serves the whole package (``edge``), so tests keep apart by
+what a phone would have of its own: each test that fails authentications
+uses its own loopback source address (the ban is per source IP), and each
+registers its own extension.
+
+Extensions in demo.json: 201 (registration), 202 (called by the engine),
+203 (ban test bystander), 204 (never registered: the 480 case).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import appliance
+from appliance.edge.process import Edge
+from appliance.edge.rpc import registered_contacts
+from appliance.settings import Runtime
+from appliance.store.config import ConfigStore
+from tests.support.ports import free_port
+from tests.support.sipp import Sipp, SippResult, run_sipp, wait_until
+
+DEMO = Path(appliance.__file__).parent / "demo.json"
+
+
+@dataclass
+class Site:
+    """A Keepline data dir as the import left it, with the passwords shown once."""
+
+    runtime: Runtime
+    store: ConfigStore
+    passwords: dict[str, str]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.store.load()
+
+    @property
+    def domain(self) -> str:
+        return str(self.config["site"]["sip_domain"])
+
+    @property
+    def edge_address(self) -> str:
+        return f"{self.runtime.bind}:{self.runtime.edge_port}"
+
+    def phone(self, scenario: str, extension: str, *, password: str | None = None,
+              ip: str = "127.0.0.1", workdir: Path, **options: Any) -> Sipp:
+        """A sipp phone for ``extension`` talking to the edge (not started)."""
+        return Sipp(scenario, self.edge_address, local_ip=ip, service=extension,
+                    auth=(extension, self.passwords[extension] if password is None else password),
+                    keys={"domain": self.domain}, workdir=workdir, **options)
+
+    def wait_registered(self, extension: str, phone: Sipp, timeout: float = 5.0) -> bool:
+        """Wait until calls to ``extension`` go to ``phone`` (not to an earlier test's phone)."""
+        return wait_until(
+            lambda: any(c.endswith(f"@{phone.address}")
+                        for c in registered_contacts(self.runtime, extension)),
+            timeout)
+
+    def register(self, extension: str, *, password: str | None = None, ip: str = "127.0.0.1",
+                 scenario: str = "register_ok.xml", workdir: Path, **options: Any) -> SippResult:
+        """Run one registration scenario to completion."""
+        phone = self.phone(scenario, extension, password=password, ip=ip, workdir=workdir,
+                           **options)
+        try:
+            return phone.start().wait()
+        finally:
+            phone.close()
+
+    def engine_call(self, extension: str, *, scenario: str = "call.xml", workdir: Path,
+                    port: int | None = None, **options: Any) -> SippResult:
+        """Call ``extension`` through the edge as the engine does: from bind:engine_port.
+
+        ``port=0`` calls from the same address but another (free) port instead.
+        """
+        return run_sipp(scenario, self.edge_address, local_ip=self.runtime.bind,
+                        local_port=self.runtime.engine_port if port is None else port,
+                        service=extension,
+                        keys={"domain": self.domain}, workdir=workdir, **options)
+
+
+def make_site(base: Path) -> Site:
+    """Import demo.json into ``base/data`` and pick free ports for every listener."""
+    data = base / "data"
+    data.mkdir(parents=True)
+    store = ConfigStore(data / "config.json")
+    generated = store.import_document(json.loads(DEMO.read_text(encoding="utf-8")))
+    runtime = Runtime(data_dir=data, run_dir=base / "run", bind="127.0.0.1",
+                      edge_port=free_port(), engine_port=free_port(), rtp_port=free_port(),
+                      web_port=free_port())
+    return Site(runtime=runtime, store=store,
+                passwords={g.extension: g.password for g in generated})
+
+
+@pytest.fixture
+def fresh_site(tmp_path: Path) -> Site:
+    """A site of its own, for tests that change files (no Kamailio)."""
+    return make_site(tmp_path)
+
+
+@pytest.fixture(scope="package")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
+    """The site the package's running edge serves."""
+    return make_site(tmp_path_factory.mktemp("edge"))
+
+
+@pytest.fixture(scope="package")
+def edge(site: Site) -> Iterator[Edge]:
+    """Kamailio running for the whole package, stopped (and checked stopped) afterwards."""
+    with Edge(site.runtime, site.config) as running:
+        yield running
+    assert not running.running
