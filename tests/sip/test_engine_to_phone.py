@@ -15,7 +15,7 @@ import pytest
 
 from appliance.edge.process import Edge
 from tests.support.ports import free_port
-from tests.support.rtp import Capture, is_silence, rtp_streams
+from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
 from tests.support.sipp import Sipp
 from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir
 
@@ -57,6 +57,7 @@ def test_engine_rings_registered_phone_through_edge_and_it_hears_music(
     samples = [x for s in music for x in s.samples]
     assert len(samples) >= 8000 * 3, "the phone got less than 3 s of audio"
     assert not is_silence(samples), "the phone heard silence"
+    assert tone_share(samples, 392) > 0.02, "the phone did not hear the hold music's G4 note"
     rec = next(r for r in history_json(site.runtime) if r["call_uid"] == call_id)
     assert rec["direction"] == "outbound" and rec["dialled"] == "202"
     assert rec["answered_at"] is not None and rec["outcome"] == "ended_by_engine"

@@ -1,0 +1,399 @@
+"""RTP capture and analysis for tests, stdlib only.
+
+Why: the engine's hold music is only proven by what reaches the caller's media port, so
+tests capture loopback with tcpdump, pull RTP out of the pcap, decode G.711 to linear PCM
+and measure it. `audioop` is deprecated (and pytest turns warnings into errors), so the
+G.711 decoders here are our own lookup tables.
+
+Typical use::
+
+    with Capture(f"udp and portrange {lo}-{hi}") as cap:
+        ...  # run the call
+    for stream in streams_to(rtp_streams(cap.packets), caller_media_port):
+        assert not is_silence(stream.samples)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+Addr = tuple[str, int]
+StreamKey = tuple[Addr, Addr, int]
+
+# --------------------------------------------------------------------------- G.711
+
+
+def _ulaw_to_linear(byte: int) -> int:
+    u = ~byte & 0xFF
+    t = (((u & 0x0F) << 3) + 0x84) << ((u & 0x70) >> 4)
+    return 0x84 - t if u & 0x80 else t - 0x84
+
+
+def _alaw_to_linear(byte: int) -> int:
+    a = byte ^ 0x55
+    seg = (a & 0x70) >> 4
+    t = (a & 0x0F) << 4
+    if seg == 0:
+        t += 8
+    else:
+        t = (t + 0x108) << (seg - 1)
+    return t if a & 0x80 else -t
+
+
+#: ITU-T G.711 decode tables (16-bit linear), indexed by the encoded byte.
+ULAW_TABLE: tuple[int, ...] = tuple(_ulaw_to_linear(b) for b in range(256))
+ALAW_TABLE: tuple[int, ...] = tuple(_alaw_to_linear(b) for b in range(256))
+_TABLES = {0: ULAW_TABLE, 8: ALAW_TABLE}  # static payload types PCMU, PCMA
+
+
+def decode_g711(payload: bytes, payload_type: int) -> list[int]:
+    """Linear samples of a PCMU (PT 0) or PCMA (PT 8) payload."""
+    table = _TABLES.get(payload_type)
+    if table is None:
+        raise ValueError(f"payload type {payload_type} is not G.711 (0 or 8)")
+    return [table[b] for b in payload]
+
+
+# --------------------------------------------------------------------------- levels
+
+FULL_SCALE = 32768.0
+#: Below this RMS a stream counts as silence. G.711 idle codes decode to 0 or +-8 LSB
+#: (-inf or -72 dBFS); the default hold music is -15.4 dBFS, its quietest 20 ms -27 dBFS.
+SILENCE_DBFS = -50.0
+
+
+def rms_dbfs(samples: Sequence[int]) -> float:
+    """RMS level relative to 16-bit full scale; -inf for no samples or all zeros."""
+    if not samples:
+        return -math.inf
+    mean_sq = math.fsum(s * s for s in samples) / len(samples)
+    return 10.0 * math.log10(mean_sq / FULL_SCALE**2) if mean_sq > 0 else -math.inf
+
+
+def is_silence(samples: Sequence[int], threshold_dbfs: float = SILENCE_DBFS) -> bool:
+    """True when the overall RMS is below ``threshold_dbfs`` (or there are no samples)."""
+    return rms_dbfs(samples) < threshold_dbfs
+
+
+def active_fraction(
+    samples: Sequence[int], threshold_dbfs: float = SILENCE_DBFS, frame: int = 160
+) -> float:
+    """Share of whole ``frame``-sample blocks (20 ms at 8 kHz) louder than the threshold.
+
+    Why: an overall RMS can be carried by one loud burst; this shows sound is sustained.
+    """
+    n = len(samples) // frame
+    if n == 0:
+        return 0.0
+    loud = sum(rms_dbfs(samples[i * frame : (i + 1) * frame]) >= threshold_dbfs for i in range(n))
+    return loud / n
+
+
+def goertzel(samples: Sequence[int], freq: float, rate: int = 8000) -> float:
+    """Squared magnitude of the DFT of ``samples`` at ``freq`` Hz (Goertzel algorithm)."""
+    coeff = 2.0 * math.cos(2.0 * math.pi * freq / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + coeff * s1 - s2, s1
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+def tone_share(samples: Sequence[int], freq: float, rate: int = 8000) -> float:
+    """Fraction (0..1) of the signal's energy at ``freq``; about 1.0 for a pure sine.
+
+    The bin is ``rate / len(samples)`` Hz wide, so long captures resolve close notes.
+    """
+    energy = math.fsum(float(s) * s for s in samples)
+    if energy == 0.0:
+        return 0.0
+    return 2.0 * goertzel(samples, freq, rate) / (len(samples) * energy)
+
+
+# --------------------------------------------------------------------------- pcap
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One IPv4/UDP datagram from a capture."""
+
+    time: float
+    src: Addr
+    dst: Addr
+    payload: bytes
+
+
+_LINKTYPE_NULL, _LINKTYPE_EN10MB, _LINKTYPE_RAW = 0, 1, 101
+_LINKTYPE_LINUX_SLL, _LINKTYPE_IPV4, _LINKTYPE_LINUX_SLL2 = 113, 228, 276
+
+
+def _ip_offset(linktype: int, frame: bytes) -> int | None:
+    """Offset of the IPv4 header inside a link-layer frame, or None if not IPv4."""
+    if linktype == _LINKTYPE_EN10MB:  # what `tcpdump -i lo` gives on Linux
+        off, ethertype = 14, int.from_bytes(frame[12:14], "big")
+        while ethertype in (0x8100, 0x88A8) and len(frame) >= off + 4:  # VLAN tags
+            ethertype = int.from_bytes(frame[off + 2 : off + 4], "big")
+            off += 4
+        return off if ethertype == 0x0800 else None
+    if linktype == _LINKTYPE_LINUX_SLL:  # `-i any`, older libpcap
+        return 16 if frame[14:16] == b"\x08\x00" else None
+    if linktype == _LINKTYPE_LINUX_SLL2:  # `-i any`, libpcap >= 1.10
+        return 20 if frame[0:2] == b"\x08\x00" else None
+    if linktype == _LINKTYPE_NULL:  # BSD loopback: AF_INET (2) in the writer's byte order
+        return 4 if frame[0:4] in (b"\x02\x00\x00\x00", b"\x00\x00\x00\x02") else None
+    if linktype in (_LINKTYPE_RAW, _LINKTYPE_IPV4, 12, 14):
+        return 0
+    raise ValueError(f"unsupported pcap linktype {linktype}")
+
+
+def _udp(time_s: float, ip: bytes) -> Packet | None:
+    if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+        return None
+    if int.from_bytes(ip[6:8], "big") & 0x3FFF:  # a fragment: RTP never needs these
+        return None
+    ihl = (ip[0] & 0x0F) * 4
+    udp = ip[ihl:]
+    if len(udp) < 8:
+        return None
+    sport, dport, length = struct.unpack("!HHH", udp[:6])
+    src = f"{ip[12]}.{ip[13]}.{ip[14]}.{ip[15]}"
+    dst = f"{ip[16]}.{ip[17]}.{ip[18]}.{ip[19]}"
+    return Packet(time_s, (src, sport), (dst, dport), bytes(udp[8:length]))
+
+
+def read_pcap(path: str | os.PathLike[str]) -> list[Packet]:
+    """IPv4/UDP packets of a classic pcap file (micro- or nanosecond, either byte order)."""
+    data = Path(path).read_bytes()
+    if len(data) < 24:
+        return []  # tcpdump stopped before writing its header: nothing captured
+    magic = data[:4]
+    endian = {b"\xd4\xc3\xb2\xa1": "<", b"\xa1\xb2\xc3\xd4": ">",
+              b"\x4d\x3c\xb2\xa1": "<", b"\xa1\xb2\x3c\x4d": ">"}.get(magic)  # fmt: skip
+    if endian is None:
+        raise ValueError(f"{path}: not a classic pcap file (pcapng is not supported)")
+    frac = 1e-9 if magic in (b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d") else 1e-6
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    record = struct.Struct(endian + "IIII")
+    packets: list[Packet] = []
+    pos = 24
+    while pos + 16 <= len(data):
+        sec, sub, caplen, _ = record.unpack_from(data, pos)
+        frame = data[pos + 16 : pos + 16 + caplen]
+        pos += 16 + caplen
+        off = _ip_offset(linktype, frame)
+        if off is not None and (pkt := _udp(sec + sub * frac, frame[off:])) is not None:
+            packets.append(pkt)
+    return packets
+
+
+# --------------------------------------------------------------------------- RTP
+
+
+@dataclass
+class Stream:
+    """One RTP stream: the packets from ``src`` to ``dst`` carrying one SSRC."""
+
+    src: Addr
+    dst: Addr
+    ssrc: int
+    payload_types: Counter[int] = field(default_factory=Counter)
+    packets: int = 0
+    seq_gaps: int = 0  #: sequence numbers missing between consecutive packets
+    first_time: float = 0.0
+    last_time: float = 0.0
+    samples: list[int] = field(default_factory=list)  #: linear PCM of PT 0/8 packets
+    _last_seq: int | None = field(default=None, repr=False)
+
+    @property
+    def payload_type(self) -> int:
+        """The most common payload type (telephone-event packets are a minority)."""
+        return self.payload_types.most_common(1)[0][0]
+
+    @property
+    def duration(self) -> float:
+        """Seconds between the first and the last packet seen."""
+        return self.last_time - self.first_time
+
+
+def parse_rtp(payload: bytes) -> tuple[int, int, int, bytes] | None:
+    """``(payload_type, sequence, ssrc, media)`` of an RTP packet, or None if not RTP.
+
+    SIP text starts with a letter (version bits 01) and RTCP uses types 200-204, so a
+    version-2 datagram outside the RTCP range is taken as RTP.
+    """
+    if len(payload) < 12 or payload[0] >> 6 != 2 or 64 <= (payload[1] & 0x7F) <= 95:
+        return None
+    start = 12 + 4 * (payload[0] & 0x0F)
+    if payload[0] & 0x10:  # header extension
+        if len(payload) < start + 4:
+            return None
+        start += 4 + 4 * int.from_bytes(payload[start + 2 : start + 4], "big")
+    end = len(payload)
+    if payload[0] & 0x20 and end > start:  # padding: last byte says how much
+        end -= payload[-1]
+    if end < start:
+        return None
+    seq, _ts, ssrc = struct.unpack("!HII", payload[2:12])
+    return payload[1] & 0x7F, seq, ssrc, payload[start:end]
+
+
+def rtp_streams(packets: Iterable[Packet]) -> dict[StreamKey, Stream]:
+    """Group RTP packets by ``(src, dst, ssrc)``, decoding PCMU/PCMA to linear PCM."""
+    streams: dict[StreamKey, Stream] = {}
+    for pkt in packets:
+        rtp = parse_rtp(pkt.payload)
+        if rtp is None:
+            continue
+        pt, seq, ssrc, media = rtp
+        key = (pkt.src, pkt.dst, ssrc)
+        st = streams.get(key)
+        if st is None:
+            st = streams[key] = Stream(pkt.src, pkt.dst, ssrc, first_time=pkt.time)
+        st.packets += 1
+        st.payload_types[pt] += 1
+        st.last_time = pkt.time
+        if st._last_seq is not None:
+            step = (seq - st._last_seq) & 0xFFFF
+            if 1 < step < 0x8000:  # forward jump; ignore duplicates and reordering
+                st.seq_gaps += step - 1
+        st._last_seq = seq
+        if pt in _TABLES:
+            st.samples.extend(decode_g711(media, pt))
+    return streams
+
+
+def streams_to(
+    streams: dict[StreamKey, Stream], port: int, host: str = "127.0.0.1"
+) -> list[Stream]:
+    """Streams sent to ``host:port``, most packets first.
+
+    Why: every call of one sipp instance receives on its one ``-mp`` port, so the
+    engine's streams to those callers differ only by source port and SSRC.
+    """
+    found = [s for s in streams.values() if s.dst == (host, port)]
+    return sorted(found, key=lambda s: s.packets, reverse=True)
+
+
+# --------------------------------------------------------------------------- capture
+
+
+class Capture:
+    """Run tcpdump on loopback for the duration of a ``with`` block.
+
+    On entry it waits (bounded) until tcpdump reports "listening on", so nothing sent
+    inside the block is missed; on exit it stops tcpdump with SIGINT and parses the
+    file into :attr:`packets`. The pcap is deleted unless ``path`` is given.
+    """
+
+    def __init__(
+        self,
+        bpf: str = "udp",
+        *,
+        interface: str = "lo",
+        path: str | os.PathLike[str] | None = None,
+        ready_timeout: float = 5.0,
+        settle: float = 0.3,
+    ) -> None:
+        self.bpf = bpf
+        self.interface = interface
+        self.path: Path | None = Path(path) if path is not None else None
+        self.ready_timeout = ready_timeout
+        self.settle = settle  # let the last packets reach tcpdump before stopping it
+        self.packets: list[Packet] = []
+        self.stderr = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmpdir: str | None = None
+
+    def __enter__(self) -> Capture:
+        tcpdump = shutil.which("tcpdump") or "/usr/bin/tcpdump"
+        if self.path is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="keepline-cap-")
+            self.path = Path(self._tmpdir) / "capture.pcap"
+        cmd = [tcpdump, "-i", self.interface, "-U", "--immediate-mode", "-n", "-s", "0",
+               "-w", str(self.path)]  # fmt: skip
+        if os.geteuid() == 0:
+            cmd += ["-Z", "root"]  # else tcpdump drops to user tcpdump and cannot write here
+        cmd.append(self.bpf)
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            self._wait_listening()
+        except BaseException:
+            self._stop()
+            self._cleanup()
+            raise
+        return self
+
+    def _wait_listening(self) -> None:
+        assert self._proc is not None and self._proc.stderr is not None
+        fd = self._proc.stderr.fileno()
+        buf = b""
+        deadline = time.monotonic() + self.ready_timeout
+        while b"listening on" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"tcpdump not capturing after {self.ready_timeout}s: {buf!r}")
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 4096)
+                if not chunk:  # tcpdump exited (bad filter, no permission, ...)
+                    self._proc.wait(timeout=5)
+                    raise RuntimeError(f"tcpdump failed: {buf.decode(errors='replace')}")
+                buf += chunk
+        self.stderr = buf.decode(errors="replace")
+
+    def _stop(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=5)
+        self.stderr += err.decode(errors="replace")
+        self._proc = None
+
+    def _cleanup(self) -> None:
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+            self.path = None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                time.sleep(self.settle)
+            self._stop()
+            if self.path is not None and self.path.exists():
+                self.packets = read_pcap(self.path)
+        finally:
+            self._cleanup()
+
+    @property
+    def dropped(self) -> int:
+        """Packets the kernel dropped (from tcpdump's exit summary); should be 0."""
+        for line in self.stderr.splitlines():
+            if line.endswith("packets dropped by kernel"):
+                return int(line.split()[0])
+        return 0
