@@ -21,7 +21,7 @@ import pytest
 
 import appliance
 from appliance.edge.process import Edge
-from appliance.edge.rpc import registered_contacts
+from appliance.edge.rpc import registered_contacts, registered_extensions
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from tests.support.ports import free_port
@@ -73,6 +73,20 @@ class Site:
             return phone.start().wait()
         finally:
             phone.close()
+
+    def engine_calls_phone(self, extension: str, *, ip: str = "127.0.0.1",
+                           workdir: Path) -> tuple[SippResult, SippResult]:
+        """Register a sipp phone for ``extension``, then call it as the engine does.
+
+        Returns (the engine side's result, the phone's result).
+        """
+        with self.phone("register_and_wait.xml", extension, ip=ip, ooc_scenario="answer.xml",
+                        workdir=workdir / "phone") as phone:
+            assert self.wait_registered(extension, phone), phone.stop().describe()
+            assert extension in registered_extensions(self.runtime)
+            call = self.engine_call(extension, workdir=workdir / "engine")
+            answered = phone.wait()
+        return call, answered
 
     def engine_call(self, extension: str, *, scenario: str = "call.xml", workdir: Path,
                     port: int | None = None, **options: Any) -> SippResult:

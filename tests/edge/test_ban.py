@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from appliance.edge.process import Edge, send_options
-from appliance.edge.rpc import registered_extensions
 from tests.edge.conftest import Site
 from tests.support.ports import free_port
 
@@ -33,13 +32,7 @@ def test_wrong_passwords_ban_only_their_source(site: Site, edge: Edge, tmp_path:
                         source=(OFFENDER, free_port())) is None
 
     # Another phone on the same host registers and is called as usual.
-    with site.phone("register_and_wait.xml", "203", ip=BYSTANDER, ooc_scenario="answer.xml",
-                    workdir=tmp_path / "bystander") as phone:
-        assert site.wait_registered("203", phone), \
-            phone.stop().describe()
-        assert "203" in registered_extensions(site.runtime)
-        call = site.engine_call("203", workdir=tmp_path / "engine")
-        answered = phone.wait()
+    call, answered = site.engine_calls_phone("203", ip=BYSTANDER, workdir=tmp_path)
     assert call.ok, call.describe()
     assert 200 in call.statuses()
     assert answered.ok, answered.describe()

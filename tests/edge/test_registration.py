@@ -54,15 +54,7 @@ def test_register_with_right_password_is_listed(site: Site, edge: Edge,
 
 def test_engine_call_reaches_registered_phone(site: Site, edge: Edge, tmp_path: Path) -> None:
     # One sipp registers 202 and answers the INVITE that arrives with a new Call-ID.
-    with site.phone("register_and_wait.xml", "202", ooc_scenario="answer.xml",
-                    workdir=tmp_path / "phone") as phone:
-        assert site.wait_registered("202", phone), \
-            phone.stop().describe()
-        assert "202" in registered_extensions(site.runtime)
-
-        call = site.engine_call("202", workdir=tmp_path / "engine")
-        answered = phone.wait()
-
+    call, answered = site.engine_calls_phone("202", workdir=tmp_path)
     assert call.ok, call.describe()
     assert 200 in call.statuses()
     assert answered.ok, answered.describe()
