@@ -11,7 +11,6 @@ Extensions in demo.json: 201 (registration), 202 (called by the engine),
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,8 @@ from appliance.edge.process import Edge
 from appliance.edge.rpc import registered_contacts, registered_extensions
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
-from tests.support.ports import free_port
 from tests.support.sipp import Sipp, SippResult, run_sipp, wait_until
+from tests.support.stack import make_data_dir
 
 DEMO = Path(appliance.__file__).parent / "demo.json"
 
@@ -102,15 +101,9 @@ class Site:
 
 def make_site(base: Path) -> Site:
     """Import demo.json into ``base/data`` and pick free ports for every listener."""
-    data = base / "data"
-    data.mkdir(parents=True)
-    store = ConfigStore(data / "config.json")
-    generated = store.import_document(json.loads(DEMO.read_text(encoding="utf-8")))
-    runtime = Runtime(data_dir=data, run_dir=base / "run", bind="127.0.0.1",
-                      edge_port=free_port(), engine_port=free_port(), rtp_port=free_port(),
-                      web_port=free_port())
-    return Site(runtime=runtime, store=store,
-                passwords={g.extension: g.password for g in generated})
+    made = make_data_dir(base)
+    return Site(runtime=made.runtime, store=ConfigStore(made.runtime.config_path),
+                passwords=made.passwords)
 
 
 @pytest.fixture
