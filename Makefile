@@ -11,8 +11,8 @@ STAMPS := .stamps
 
 # Kamailio is the edge; its stock service is stopped because Keepline runs its own.
 APT_RUN := kamailio kamailio-sqlite-modules sox
-# Real peers and tools the tests drive: sipp, packet capture, systemd-analyze, TTS for prompts.
-APT_TEST := sip-tester tcpdump systemd espeak-ng
+# Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS.
+APT_TEST := sip-tester baresip tcpdump systemd espeak-ng
 
 .PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance.edge.process import Edge
+from tests.support.baresip import Baresip
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
 from tests.support.sipp import Sipp
@@ -61,6 +62,25 @@ def test_engine_rings_registered_phone_through_edge_and_it_hears_music(
     rec = next(r for r in history_json(site.runtime) if r["call_uid"] == call_id)
     assert rec["direction"] == "outbound" and rec["dialled"] == "202"
     assert rec["answered_at"] is not None and rec["outcome"] == "ended_by_engine"
+
+
+def test_real_softphone_registers_rings_and_hears_hold_music(
+        site: DataDir, stack: EngineProcess, tmp_path: Path) -> None:
+    """baresip, a third-party phone, with the password printed at first start."""
+    phone = Baresip("203", site.passwords["203"], edge=f"127.0.0.1:{site.runtime.edge_port}",
+                    domain="127.0.0.1", workdir=tmp_path / "baresip")
+    with phone:
+        stack.wait_for(lambda s: "203" in s["registered_extensions"], what="baresip registered")
+        call_id = stack.client.request("POST", "/calls/test",
+                                       {"extension": "203", "seconds": 4})["id"]
+        stack.wait_for(lambda s: not s["calls"], timeout=15, what="test call over")
+    assert "Call with sip:keepline@127.0.0.1 terminated" in phone.log(), phone.log()
+    heard = phone.heard()
+    assert len(heard) >= 8000 * 3, "the phone recorded less than 3 s of audio"
+    assert not is_silence(heard), "the phone heard silence"
+    assert tone_share(heard, 392) > 0.02, "the phone did not hear the hold music's G4 note"
+    rec = next(r for r in history_json(site.runtime) if r["call_uid"] == call_id)
+    assert rec["answered_at"] is not None
 
 
 def test_unregistered_phone_fails_cleanly(site: DataDir, stack: EngineProcess) -> None:
