@@ -35,6 +35,9 @@ class Controller:
     def start(self) -> None:
         self.config = ConfigStore(self.runtime.config_path).load()
         history = History(self.runtime.history_path)
+        interrupted = history.close_interrupted("engine stopped unexpectedly during the call")
+        if interrupted:
+            log.warning("%d call(s) were cut off when the engine last died", interrupted)
         self.engine = Engine(self.runtime, self.config, history=history, bus=self.bus,
                              on_tick=self.notifier.watchdog_ping)
         self.engine.start()

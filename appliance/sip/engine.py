@@ -318,6 +318,7 @@ class Engine:
         session.trunk, session.queue = decision.trunk, decision.queue
         session.music_class = decision.music_class
         session.state = "ringing"
+        self._record(session, ended_at=None, outcome="in_progress")
         self._answer(call, 180)
         self.bus.publish("call_started", call=self._describe(call))
         uid = session.uid
@@ -392,18 +393,23 @@ class Engine:
             return
         self._dead.append(call)
         session.state = "ended"
+        self._record(session, ended_at=self._clock(), outcome=outcome, reason=reason)
+        self.bus.publish("call_ended", call=self._describe(call), outcome=outcome,
+                         reason=reason)
+
+    def _record(self, session: CallSession, *, ended_at: float | None, outcome: str,
+                reason: str = "") -> None:
         record = CallRecord(
             call_uid=session.uid, direction=session.direction,
             caller_number=session.caller_number, caller_name=session.caller_name,
             trunk=session.trunk, dialled=session.dialled, queue=session.queue,
             started_at=session.started_at, answered_at=session.answered_at,
-            ended_at=self._clock(), outcome=outcome, reason=reason, sip_code=session.sip_code)
+            ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code)
         try:
             self.history.record_call(record)
         except StoreError as e:
+            # A full disk must not drop the call itself; the log says what was lost.
             log.error("%s", e)
-        self.bus.publish("call_ended", call=self._describe(call), outcome=outcome,
-                         reason=reason)
 
     def hangup(self, uid: str) -> bool:
         """End a live call from the engine's side (control API); False if unknown."""
@@ -437,6 +443,7 @@ class Engine:
             self._calls.pop(session.uid, None)
             self._dead.append(call)
             raise EngineBusy(f"could not call {extension}: {e.info()}") from None
+        self._record(session, ended_at=None, outcome="in_progress")
         self.bus.publish("call_started", call=self._describe(call))
         self.later(seconds, lambda: self._end_test_call(session.uid))
         return session.uid

@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS calls (
     queue         TEXT,
     started_at    REAL NOT NULL,
     answered_at   REAL,
-    ended_at      REAL NOT NULL,
+    ended_at      REAL,
     outcome       TEXT NOT NULL,
     reason        TEXT NOT NULL DEFAULT '',
     sip_code      INTEGER
@@ -40,11 +40,13 @@ CREATE INDEX IF NOT EXISTS calls_by_time ON calls (started_at);
 
 @dataclass(frozen=True, kw_only=True)
 class CallRecord:
-    """A finished call as a caller and an admin would describe it.
+    """A call as a caller and an admin would describe it.
 
-    ``outcome`` is one of: ``abandoned`` (the caller hung up while waiting),
-    ``cancelled`` (hung up before the engine answered), ``refused`` (the engine
-    said no; ``reason`` says why), ``ended_by_engine``, ``completed``, ``failed``.
+    ``outcome`` is one of: ``in_progress`` (written when the call starts, so a
+    crash cannot lose it), ``interrupted`` (the engine died during the call),
+    ``abandoned`` (the caller hung up while waiting), ``cancelled`` (hung up
+    before the engine answered), ``refused`` (the engine said no; ``reason``
+    says why), ``ended_by_engine``, ``completed``, ``failed``.
     """
 
     call_uid: str
@@ -56,7 +58,7 @@ class CallRecord:
     queue: str | None
     started_at: float
     answered_at: float | None
-    ended_at: float
+    ended_at: float | None
     outcome: str
     reason: str = ""
     sip_code: int | None = None
@@ -106,18 +108,28 @@ class History:
             conn.close()
 
     def record_call(self, record: CallRecord) -> None:
-        """Store one finished call durably; a second record for the same call is ignored."""
+        """Store a call durably: first when it starts, again (replacing it) when it ends."""
         if self._read_only:
             raise StoreError(f"{self.path}: opened read-only")
-        row = asdict(record)
-        sql = (f"INSERT OR IGNORE INTO calls ({', '.join(_COLUMNS)}) "
-               f"VALUES ({', '.join(':' + c for c in _COLUMNS)})")
+        updates = ", ".join(f"{c}=excluded.{c}" for c in _COLUMNS if c != "call_uid")
+        sql = (f"INSERT INTO calls ({', '.join(_COLUMNS)}) "
+               f"VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
+               f"ON CONFLICT(call_uid) DO UPDATE SET {updates}")
+        self._write(sql, asdict(record), "call record not saved")
+
+    def close_interrupted(self, reason: str) -> int:
+        """Mark calls a dead engine left ``in_progress`` as ``interrupted``; returns how many."""
+        return self._write("UPDATE calls SET outcome='interrupted', reason=:reason "
+                           "WHERE outcome='in_progress'", {"reason": reason},
+                           "interrupted calls not marked")
+
+    def _write(self, sql: str, params: dict[str, Any], failure: str) -> int:
         conn = _connect(self.path, read_only=False)
         try:
             with conn:
-                conn.execute(sql, row)
+                return conn.execute(sql, params).rowcount
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: call record not saved ({e})") from None
+            raise StoreError(f"{self.path}: {failure} ({e})") from None
         finally:
             conn.close()
 
@@ -147,7 +159,8 @@ def format_table(records: list[CallRecord], *, tz: Any = None) -> str:
         started = datetime.fromtimestamp(r.started_at, tz).strftime("%Y-%m-%d %H:%M:%S")
         lines.append((
             started, r.caller_number, r.caller_name or "-", r.trunk or "-", r.dialled,
-            r.queue or "-", f"{r.ended_at - r.started_at:.1f}s",
+            r.queue or "-",
+            f"{r.ended_at - r.started_at:.1f}s" if r.ended_at is not None else "-",
             r.outcome + (f" ({r.reason})" if r.reason else ""),
         ))
     widths = [max(len(row[i]) for row in lines) for i in range(len(head))]

@@ -200,3 +200,42 @@ def test_malformed_sip_does_not_hurt_the_engine(site: DataDir, engine: EnginePro
     assert engine.status()["engine"] == "up"
     with caller(site, hold_ms=1000) as c:
         assert c.wait().ok
+
+
+def test_engine_killed_mid_call_restarts_with_history_intact(site: DataDir,
+                                                             tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+
+    engine = EngineProcess(site.runtime, tmp_path / "engine1.log").start()
+    try:
+        with caller(site, hold_ms=500) as first:
+            assert first.wait().ok
+        engine.wait_for(lambda s: not s["calls"], what="first call recorded")
+        with caller(site, hold_ms=8000) as doomed:
+            engine.wait_for(lambda s: any(x["state"] == "queued" for x in s["calls"]),
+                            what="a queued call")
+            assert engine.proc is not None
+            engine.proc.send_signal(signal.SIGKILL)
+            engine.proc.wait(5)
+            doomed.stop()
+    finally:
+        engine.stop()
+    assert site.runtime.control_socket.exists()  # left behind by the killed engine
+
+    with sqlite3.connect(site.runtime.history_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    db.close()
+    # The cut-off call was written when it started, so it is not lost.
+    assert [r["outcome"] for r in history_json(site.runtime)] == ["in_progress", "abandoned"]
+
+    again = EngineProcess(site.runtime, tmp_path / "engine2.log").start()
+    try:
+        with caller(site, hold_ms=500) as after:
+            assert after.wait().ok
+        again.wait_for(lambda s: not s["calls"], what="call recorded")
+    finally:
+        assert again.stop() == 0
+    outcomes = [r["outcome"] for r in history_json(site.runtime)]
+    assert outcomes == ["abandoned", "interrupted", "abandoned"]
+    assert "cut off" in again.log()

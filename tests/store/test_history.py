@@ -71,13 +71,26 @@ def test_same_start_time_keeps_recording_order(history_path: Path) -> None:
     assert [r.call_uid for r in history.last(5)] == ["b", "a"]
 
 
-def test_second_record_of_same_call_is_ignored(history_path: Path) -> None:
+def test_a_call_is_written_at_start_and_replaced_at_end(history_path: Path) -> None:
     history = History(history_path)
-    first = call("dup", 0)
-    history.record_call(first)
-    history.record_call(dataclasses.replace(first, outcome="failed", ended_at=T0 + 999))
-    assert history.last(10) == [first]
+    final = call("dup", 0)
+    history.record_call(dataclasses.replace(final, outcome="in_progress", ended_at=None))
+    assert history.last(10)[0].outcome == "in_progress"
+    history.record_call(final)
+    assert history.last(10) == [final]
     assert sql(history_path, "SELECT count(*) FROM calls") == [(1,)]
+
+
+def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path: Path) -> None:
+    history = History(history_path)
+    history.record_call(dataclasses.replace(call("live", 0), outcome="in_progress",
+                                            ended_at=None))
+    history.record_call(call("done", 1))
+    assert history.close_interrupted("engine died") == 1
+    by_uid = {r.call_uid: r for r in history.last(10)}
+    assert by_uid["live"].outcome == "interrupted" and by_uid["live"].reason == "engine died"
+    assert by_uid["done"].outcome == "completed"
+    assert history.close_interrupted("engine died") == 0
 
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
