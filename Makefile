@@ -72,7 +72,7 @@ if [ -n "$$missing" ]; then $(call apt_install,$$missing); fi
 endef
 
 define apt_install
-echo "apt: installing$(1)"; \
+echo "apt: installing $(strip $(1))"; \
 export DEBIAN_FRONTEND=noninteractive; \
 apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1) >/dev/null
 endef
