@@ -19,6 +19,8 @@ SCHEMA_VERSION = 1
 STRATEGIES = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
 LANGUAGES = ("en", "de")
 TRUNK_KINDS = ("sip", "fxo")
+CALL_CLASSES = ("internal", "local", "national", "international")
+NUMBER_FORMATS = ("e164", "national", "international")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
@@ -27,6 +29,12 @@ _HA1 = re.compile(r"^[0-9a-f]{32}$")
 _IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
 _FILE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\.wav$")
+_E164 = re.compile(r"^\+[1-9][0-9]{2,14}$")
+_CODE = re.compile(r"^[0-9]{0,5}$")
+_SHORT = re.compile(r"^[0-9]{2,6}$")
+_COUNTRY = re.compile(r"^[1-9][0-9]{0,2}$")
+_CODE_OR_PLUS = re.compile(r"^\+?[0-9]{0,8}$")
+_E164_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
 
 Problems = list[str]
 
@@ -126,7 +134,59 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "number": (True, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
         "name": (True, _text(64)),
         "ha1": (False, lambda p, q, x: _pattern(p, q, x, _HA1, "an HA1 digest (32 hex digits)")),
+        "call_class": (False, lambda p, q, x: _choice(p, q, x, CALL_CLASSES, "call class")),
+        "caller_id": (False, _e164),
+        "max_outbound": (False, _ranged(0, 10)),
     })
+
+
+def _bool(p: Problems, path: str, v: Any) -> None:
+    _type(p, path, v, bool, "true or false")
+
+
+def _e164(p: Problems, path: str, v: Any) -> None:
+    _pattern(p, path, v, _E164, "an E.164 number such as +15550100")
+
+
+def _dial_rule(p: Problems, path: str, v: Any) -> None:
+    if _fields(p, path, v, {
+        "pattern": (True, _dial_pattern),
+        "strip": (False, _ranged(0, 10)),
+        "prepend": (False, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS, "digits")),
+    }) and isinstance(v.get("pattern"), str) and isinstance(v.get("strip", 0), int) \
+            and v.get("strip", 0) >= len(v["pattern"]):
+        p.append(f"{path}.strip: strips the whole pattern {v['pattern']!r}")
+
+
+def _dial_pattern(p: Problems, path: str, v: Any) -> None:
+    from appliance.core.dialplan import PatternError, compile_pattern
+
+    if _type(p, path, v, str, "a string"):
+        try:
+            compile_pattern(v)
+        except PatternError as e:
+            p.append(f"{path}: {e}")
+
+
+def _numbering(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "country_code": (True, lambda p, q, x: _pattern(p, q, x, _COUNTRY, "1 to 3 digits")),
+        "area_code": (False, lambda p, q, x: _pattern(p, q, x, _CODE, "up to 5 digits")),
+        "national_prefix": (False, lambda p, q, x: _pattern(p, q, x, _CODE, "up to 5 digits")),
+        "international_prefix": (False, lambda p, q, x: _pattern(p, q, x, _CODE,
+                                                                 "up to 5 digits")),
+        "emergency": (False, lambda p, q, x: _list(p, q, x, lambda p, q, y: _pattern(
+            p, q, y, _SHORT, "2 to 6 digits"))),
+        "premium": (False, lambda p, q, x: _list(p, q, x, _e164_prefix)),
+    })
+
+
+def _e164_prefix(p: Problems, path: str, v: Any) -> None:
+    _pattern(p, path, v, _E164_PREFIX, "an E.164 prefix such as +1900")
+
+
+def _limits(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {"outbound_calls": (True, _ranged(0, 1000))})
 
 
 def _member(p: Problems, path: str, v: Any) -> None:
@@ -159,6 +219,11 @@ def _trunk(p: Problems, path: str, v: Any) -> None:
         "host": (True, _host),
         "port": (False, _ranged(1, 65535)),
         "allow": (True, lambda p, q, x: _list(p, q, x, _address)),
+        "dial_rules": (False, lambda p, q, x: _list(p, q, x, _dial_rule)),
+        "number_format": (False, lambda p, q, x: _choice(p, q, x, NUMBER_FORMATS,
+                                                         "number format")),
+        "caller_id": (False, _e164),
+        "allows_any_caller_id": (False, _bool),
     })
 
 
@@ -177,6 +242,8 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "queues": (True, lambda p, q, x: _list(p, q, x, _queue)),
     "trunks": (True, lambda p, q, x: _list(p, q, x, _trunk)),
     "music": (True, lambda p, q, x: _list(p, q, x, _music)),
+    "numbering": (False, _numbering),
+    "limits": (False, _limits),
 }
 
 
@@ -252,4 +319,22 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
             m.setdefault("penalty", 0)
     for t in out["trunks"]:
         t.setdefault("port", 5060)
+        t.setdefault("dial_rules", [])
+        t.setdefault("number_format", "e164")
+        t.setdefault("allows_any_caller_id", True)
+        for r in t["dial_rules"]:
+            r.setdefault("strip", 0)
+            r.setdefault("prepend", "")
+    for e in out["extensions"]:
+        # International dialling is off unless an admin turns it on per extension.
+        e.setdefault("call_class", "national")
+        e.setdefault("max_outbound", 2)
+    if "numbering" in out:
+        n = out["numbering"]
+        n.setdefault("area_code", "")
+        n.setdefault("national_prefix", "0")
+        n.setdefault("international_prefix", "00")
+        n.setdefault("emergency", ["112"])
+        n.setdefault("premium", [])
+    out.setdefault("limits", {"outbound_calls": 2})
     return out

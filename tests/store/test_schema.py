@@ -73,8 +73,29 @@ MISTAKES: list[Any] = [
                  id="unknown-site-field"),
     pytest.param(put("routes", []),
                  ["routes: unknown field (expected one of: schema, site, edge, extensions, "
-                  "queues, trunks, music)"],
+                  "queues, trunks, music, numbering, limits)"],
                  id="unknown-top-level-field"),
+    pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
+                 ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
+                  "at position 2"],
+                 id="unreadable-dial-pattern"),
+    pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9", "strip": 1}]),
+                 ["trunks[0].dial_rules[0].strip: strips the whole pattern '9'"],
+                 id="dial-rule-strips-everything"),
+    pytest.param(put("extensions", 0, "call_class", "world"),
+                 ["extensions[0].call_class: unknown call class 'world' (expected one of: "
+                  "internal, local, national, international)"],
+                 id="unknown-call-class"),
+    pytest.param(put("extensions", 0, "caller_id", "0301234"),
+                 ["extensions[0].caller_id: '0301234' is not an E.164 number such as +15550100"],
+                 id="caller-id-not-e164"),
+    pytest.param(put("numbering", {"country_code": "0049"}),
+                 ["numbering.country_code: '0049' is not 1 to 3 digits"],
+                 id="country-code-with-prefix"),
+    pytest.param(put("trunks", 0, "number_format", "local"),
+                 ["trunks[0].number_format: unknown number format 'local' (expected one of: "
+                  "e164, national, international)"],
+                 id="unknown-number-format"),
     pytest.param(lambda d: d["queues"][0].update(stratgy=d["queues"][0].pop("strategy")),
                  ["queues[0].stratgy: unknown field (expected one of: name, number, strategy, "
                   "members, music_class, language, answer_delay_ms)",
