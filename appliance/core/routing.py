@@ -9,6 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.dialplan import (
+    CallClass,
+    Caller,
+    Dial,
+    DialRule,
+    NumberFormat,
+    NumberingPlan,
+    OutboundTrunk,
+    Refused,
+    Usage,
+    outbound_route,
+)
+
 
 @dataclass(frozen=True, kw_only=True)
 class InboundRequest:
@@ -19,6 +32,8 @@ class InboundRequest:
     dialled: str
     caller_number: str
     caller_name: str = ""
+    #: Relayed by the edge, so from a phone whose identity the edge checked.
+    from_edge: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,9 +54,12 @@ class Capacity:
 
 @dataclass(frozen=True, kw_only=True)
 class QueueCall:
-    """Answer and hold the caller in ``queue`` with ``music_class`` playing."""
+    """Answer and hold the caller in ``queue`` with ``music_class`` playing.
 
-    trunk: str
+    ``trunk`` is None when a phone dialled the queue.
+    """
+
+    trunk: str | None
     queue: str
     music_class: str
     answer_delay_ms: int
@@ -57,7 +75,15 @@ class Refuse:
     outcome: str = "refused"
 
 
-Decision = QueueCall | Refuse
+@dataclass(frozen=True, kw_only=True)
+class OutboundCall:
+    """A phone dials out: place ``dial`` for ``extension``."""
+
+    extension: str
+    dial: Dial
+
+
+Decision = QueueCall | OutboundCall | Refuse
 
 
 def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
@@ -69,29 +95,82 @@ def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
 
 
 def route_inbound(
-    config: dict[str, Any], request: InboundRequest, *, slots_in_use: int, capacity: Capacity
+    config: dict[str, Any], request: InboundRequest, *, slots_in_use: int, capacity: Capacity,
+    usage: Usage | None = None,
 ) -> Decision:
     """Decide the fate of one inbound INVITE.
 
-    ``slots_in_use`` counts every engine call leg, this new one included.
+    ``slots_in_use`` counts every engine call leg, this new one included;
+    ``usage`` counts the outside calls up now, for the toll-fraud limits.
     """
-    trunk = trunk_for(config, request.source_ip)
-    if trunk is None:
+    trunk = None if request.from_edge else trunk_for(config, request.source_ip)
+    if trunk is None and not request.from_edge:
         return Refuse(code=403, reason=f"source {request.source_ip} is not an allowed trunk")
+    trunk_name = trunk["name"] if trunk else None
     if slots_in_use > capacity.usable:
         return Refuse(
             code=503,
             reason=f"engine at capacity ({capacity.usable} concurrent calls, "
                    f"PJSUA_MAX_CALLS={capacity.legs})",
-            trunk=trunk["name"],
+            trunk=trunk_name,
         )
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return QueueCall(
-                trunk=trunk["name"],
+                trunk=trunk_name,
                 queue=queue["name"],
                 music_class=queue["music_class"],
                 answer_delay_ms=queue.get("answer_delay_ms", 0),
             )
+    if request.from_edge:
+        return _dial_out(config, request.caller_number, request.dialled, usage)
     return Refuse(code=404, reason=f"no route for dialled number {request.dialled!r}",
-                  trunk=trunk["name"])
+                  trunk=trunk_name)
+
+
+def _dial_out(config: dict[str, Any], extension: str, dialled: str,
+              usage: Usage | None) -> OutboundCall | Refuse:
+    plan = numbering_plan(config)
+    if plan is None:
+        return Refuse(code=503, reason="dialling out needs a numbering plan "
+                                       "(config: numbering)")
+    decision = outbound_route(dialled, caller=caller_for(config, extension),
+                              trunks=outbound_trunks(config), plan=plan,
+                              usage=usage or Usage(box_limit=config["limits"]["outbound_calls"]))
+    if isinstance(decision, Refused):
+        return Refuse(code=decision.code, reason=decision.reason)
+    return OutboundCall(extension=extension, dial=decision)
+
+
+# ---- config -> core ---------------------------------------------------------------------
+
+def numbering_plan(config: dict[str, Any]) -> NumberingPlan | None:
+    n = config.get("numbering")
+    if n is None:
+        return None
+    return NumberingPlan(country_code=n["country_code"], area_code=n["area_code"],
+                         national_prefix=n["national_prefix"],
+                         international_prefix=n["international_prefix"],
+                         emergency=tuple(n["emergency"]), premium=tuple(n["premium"]))
+
+
+def outbound_trunks(config: dict[str, Any]) -> tuple[OutboundTrunk, ...]:
+    """Trunks that take outbound calls, in the order the admin listed them."""
+    return tuple(
+        OutboundTrunk(
+            name=t["name"],
+            rules=tuple(DialRule(r["pattern"], r["strip"], r["prepend"])
+                        for r in t["dial_rules"]),
+            number_format=NumberFormat[t["number_format"].upper()],
+            caller_id=t.get("caller_id"),
+            allows_any_caller_id=t["allows_any_caller_id"])
+        for t in config["trunks"] if t["dial_rules"])
+
+
+def caller_for(config: dict[str, Any], extension: str) -> Caller:
+    """An extension as the toll-fraud guards see it; an unknown one may call nowhere."""
+    for e in config["extensions"]:
+        if e["number"] == extension:
+            return Caller(extension=extension, max_class=CallClass.parse(e["call_class"]),
+                          caller_id=e.get("caller_id"), max_concurrent=e["max_outbound"])
+    return Caller(extension=extension, max_class=CallClass.INTERNAL, max_concurrent=0)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 if TYPE_CHECKING:
+    from appliance.sip.bridge import Bridge
     from appliance.sip.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class CallSession:
     reason: str = ""
     sip_code: int | None = None
     engine_hangup: bool = False
+    #: The outside call this leg belongs to (phone leg or trunk leg), if any.
+    bridge: Bridge | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 

@@ -26,10 +26,18 @@ import pjsua2 as pj
 
 from appliance import __version__
 from appliance.control.events import EventBus
-from appliance.core.routing import Capacity, InboundRequest, QueueCall, Refuse, route_inbound
+from appliance.core.dialplan import Usage
+from appliance.core.routing import (
+    Capacity,
+    InboundRequest,
+    OutboundCall,
+    Refuse,
+    route_inbound,
+)
 from appliance.errors import KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.sip import capacity as pjcap
+from appliance.sip.bridge import Bridge, trunk_failed
 from appliance.sip.calls import (
     CallSession,
     EngineAccount,
@@ -102,6 +110,7 @@ class Engine:
         self._music = MusicPlayers()
         self._calls: dict[str, EngineCall] = {}
         self._dead: list[EngineCall] = []
+        self._outbound: dict[str, int] = {}  # live outside calls per extension
         self.capacity = Capacity(legs=0)
 
     # ---- life cycle (any thread) -------------------------------------------------
@@ -300,13 +309,18 @@ class Engine:
             dialled=dialled_number(prm.rdata.wholeMsg), started_at=self._clock())
         call = EngineCall(self, account, session, prm.callId)
         self._calls[session.uid] = call  # referenced from the first moment
-        number, name = caller_identity(call.getInfo().remoteUri)
+        info = call.getInfo()
+        number, name = caller_identity(info.remoteUri)
         session.caller_number, session.caller_name = number, name
-        request = InboundRequest(source_ip=src_ip.strip("[]"),
-                                 source_port=int(src_port or 0), dialled=session.dialled,
-                                 caller_number=number, caller_name=name)
+        source = (src_ip.strip("[]"), int(src_port or 0))
+        from_edge = source == (self.runtime.bind, self.runtime.edge_port)
+        request = InboundRequest(source_ip=source[0], source_port=source[1],
+                                 dialled=session.dialled, caller_number=number,
+                                 caller_name=name, from_edge=from_edge)
+        usage = Usage(by_extension=dict(self._outbound), total=sum(self._outbound.values()),
+                      box_limit=self.config["limits"]["outbound_calls"])
         decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
-                                 capacity=self.capacity)
+                                 capacity=self.capacity, usage=usage)
         if isinstance(decision, Refuse):
             session.trunk = decision.trunk
             log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
@@ -314,7 +328,9 @@ class Engine:
             session.outcome, session.reason = decision.outcome, decision.reason
             self._hangup(call, decision.code, decision.reason)
             return
-        assert isinstance(decision, QueueCall)
+        if isinstance(decision, OutboundCall):
+            self._start_outbound(call, decision)
+            return
         session.trunk, session.queue = decision.trunk, decision.queue
         session.music_class = decision.music_class
         session.state = "ringing"
@@ -336,6 +352,13 @@ class Engine:
     def on_call_state(self, call: EngineCall) -> None:
         info = call.getInfo()
         session = call.session
+        bridge = session.bridge
+        if bridge is not None:
+            self._bridge_state(bridge, call, info)
+        if session.direction == "leg":
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self._finish(call, outcome="leg", reason="")
+            return
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.answered_at is None:
             session.answered_at = self._clock()
             session.state = "queued" if session.queue else "connected"
@@ -353,13 +376,129 @@ class Engine:
             self._finish(call, outcome=session.outcome, reason=session.reason)
 
     def on_call_media(self, call: EngineCall) -> None:
-        info = call.getInfo()
-        for mi in info.media:
-            if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                media = call.getAudioMedia(mi.index)
-                if self._music.connect(call.session.music_class or "default", media):
-                    call.session.extra["music"] = True
-                break
+        bridge = call.session.bridge
+        if bridge is not None:
+            self._join_audio(bridge)
+            return
+        media = _active_audio(call)
+        if media is not None and self._music.connect(call.session.music_class or "default",
+                                                     media):
+            call.session.extra["music"] = True
+
+    # ---- outside calls (engine thread) -----------------------------------------------
+
+    def _start_outbound(self, call: EngineCall, decision: OutboundCall) -> None:
+        session = call.session
+        session.direction = "outbound"
+        session.caller_number = decision.extension
+        session.dialled = decision.dial.e164 or session.dialled
+        session.state = "dialling"
+        bridge = Bridge(a=session.uid, extension=decision.extension,
+                        attempts=list(decision.dial.attempts))
+        session.bridge = bridge
+        self._outbound[decision.extension] = self._outbound.get(decision.extension, 0) + 1
+        log.info("extension %s dials %s (%s%s)", decision.extension, session.dialled,
+                 decision.dial.call_class.name.lower(),
+                 ", emergency" if decision.dial.emergency else "")
+        self._record(session, ended_at=None, outcome="in_progress")
+        self.bus.publish("call_started", call=self._describe(call))
+        self._dial_next(bridge, call)
+
+    def _dial_next(self, bridge: Bridge, a: EngineCall) -> None:
+        """Try the next trunk; with none left, tell the phone why the call failed."""
+        while bridge.attempts:
+            attempt = bridge.attempts.pop(0)
+            trunk = next(t for t in self.config["trunks"] if t["name"] == attempt.trunk)
+            leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
+                              caller_number=attempt.caller_id or "", caller_name="",
+                              dialled=attempt.number, trunk=attempt.trunk,
+                              started_at=self._clock(), state="dialling", bridge=bridge)
+            call = EngineCall(self, self._trunk_account, leg)
+            self._calls[leg.uid] = call
+            op = pj.CallOpParam(True)
+            if attempt.caller_id:
+                identity = f"sip:{attempt.caller_id}@{self.runtime.bind}"
+                op.txOption.localUri = identity
+                headers = pj.SipHeaderVector()
+                headers.append(_header("P-Asserted-Identity", f"<{identity}>"))
+                op.txOption.headers = headers
+            try:
+                call.makeCall(f"sip:{attempt.number}@{trunk['host']}:{trunk['port']}", op)
+            except pj.Error as e:
+                self._calls.pop(leg.uid, None)
+                self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
+                bridge.tried.append(f"{attempt.trunk}: {e.reason}")
+                continue
+            bridge.b = leg.uid
+            a.session.trunk = attempt.trunk
+            return
+        bridge.b = None
+        a.session.outcome, a.session.reason = "failed", bridge.failure_reason()
+        log.warning("extension %s to %s: %s", bridge.extension, a.session.dialled,
+                    a.session.reason)
+        self._hangup(a, bridge.last_code, "no trunk could place the call")
+
+    def _bridge_state(self, bridge: Bridge, call: EngineCall, info: pj.CallInfo) -> None:
+        a = None if bridge.a_ended else self._calls.get(bridge.a)
+        b = self._calls.get(bridge.b) if bridge.b else None
+        if call.session.uid == bridge.a:
+            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                bridge.a_ended = True
+                count = self._outbound.get(bridge.extension, 1) - 1
+                if count > 0:
+                    self._outbound[bridge.extension] = count
+                else:
+                    self._outbound.pop(bridge.extension, None)
+                if b is not None:
+                    if b.session.answered_at is not None and call.session.outcome is None:
+                        call.session.outcome = "completed"
+                    self._hangup(b, 200 if b.session.answered_at else 487, "caller hung up")
+            return
+        if call.session.uid != bridge.b:
+            return
+        leg = call.session
+        if info.state == pj.PJSIP_INV_STATE_EARLY and not bridge.ringing_sent and a:
+            bridge.ringing_sent = True
+            self._answer(a, 180)
+        elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
+            leg.answered_at = self._clock()
+            if a is not None and a.session.answered_at is None:
+                self._answer(a, 200)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            bridge.b = None
+            if leg.answered_at is not None:
+                if a is not None:
+                    a.session.outcome = "completed"
+                    self._hangup(a, 200, "other side hung up")
+                return
+            code = info.lastStatusCode
+            bridge.tried.append(f"{leg.trunk}: {code} {info.lastReason}".rstrip())
+            if a is None or leg.engine_hangup:
+                return
+            if trunk_failed(code) and bridge.attempts:
+                log.warning("trunk %s failed (%d %s); trying the next trunk", leg.trunk, code,
+                            info.lastReason)
+                bridge.last_code = code or 503
+                self._dial_next(bridge, a)
+                return
+            a.session.outcome = "failed"
+            a.session.reason = (bridge.failure_reason() if trunk_failed(code)
+                                else f"{leg.trunk}: {code} {info.lastReason}")
+            a.session.sip_code = code
+            self._hangup(a, code if 400 <= code < 700 else 503,
+                         info.lastReason or "call failed")
+
+    def _join_audio(self, bridge: Bridge) -> None:
+        """Connect the phone and the trunk both ways once both have live audio."""
+        a = self._calls.get(bridge.a)
+        b = self._calls.get(bridge.b) if bridge.b else None
+        if a is None or b is None:
+            return
+        a_audio, b_audio = _active_audio(a), _active_audio(b)
+        if a_audio is not None and b_audio is not None:
+            a_audio.startTransmit(b_audio)
+            b_audio.startTransmit(a_audio)
+            a.session.state = "connected"
 
     # ---- actions (engine thread) -------------------------------------------------
 
@@ -393,6 +532,8 @@ class Engine:
             return
         self._dead.append(call)
         session.state = "ended"
+        if session.direction == "leg":
+            return  # a trunk leg is part of its outside call's record
         self._record(session, ended_at=self._clock(), outcome=outcome, reason=reason)
         self.bus.publish("call_ended", call=self._describe(call), outcome=outcome,
                          reason=reason)
@@ -469,7 +610,8 @@ class Engine:
             "capacity": {"max_calls": self.capacity.usable, "legs": self.capacity.legs,
                          "active_calls": len(self._calls),
                          "slots_in_use": pjcap.calls_in_use()},
-            "calls": [self._describe(c) for c in self._calls.values()],
+            "calls": [self._describe(c) for c in self._calls.values()
+                      if c.session.direction != "leg"],
             # Ports on pjmedia's conference bridge: the clock, one per music player and
             # one per call. With shared players this grows by one per caller, not two.
             "media": {"players": self._music.count(),
@@ -479,6 +621,16 @@ class Engine:
 
 class EngineBusy(KeeplineError, RuntimeError):
     """The engine cannot place another call now."""
+
+
+def _active_audio(call: EngineCall) -> pj.AudioMedia | None:
+    # Keep the CallInfo referenced while reading its media: iterating
+    # call.getInfo().media walks a vector SWIG has already freed with its owner.
+    info = call.getInfo()
+    for mi in info.media:
+        if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            return call.getAudioMedia(mi.index)
+    return None
 
 
 def _header(name: str, value: str) -> pj.SipHeader:

@@ -8,7 +8,16 @@ from typing import Any
 
 import pytest
 
-from appliance.core.routing import Capacity, InboundRequest, QueueCall, Refuse, route_inbound
+from appliance.core.dialplan import CallClass, Usage
+from appliance.core.routing import (
+    Capacity,
+    InboundRequest,
+    OutboundCall,
+    QueueCall,
+    Refuse,
+    caller_for,
+    route_inbound,
+)
 from appliance.store import schema
 
 DEMO = Path(__file__).parents[2] / "appliance" / "demo.json"
@@ -65,3 +74,52 @@ def test_unknown_number_is_404_and_names_it(config: dict[str, Any]) -> None:
 def test_capacity_usable_never_negative() -> None:
     assert Capacity(legs=0).usable == 0
     assert Capacity(legs=4).usable == 3
+
+
+def phone(dialled: str, ext: str = "201") -> InboundRequest:
+    return InboundRequest(source_ip="10.0.0.9", source_port=5060, dialled=dialled,
+                          caller_number=ext, from_edge=True)
+
+
+def test_phone_dialling_the_queue_is_queued_without_a_trunk(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, phone("500"), slots_in_use=1, capacity=Capacity(legs=4))
+    assert isinstance(decision, QueueCall) and decision.trunk is None
+    assert decision.queue == "support"
+
+
+def test_phone_dials_out_through_the_dial_plan(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, phone("915551234567"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, OutboundCall) and decision.extension == "201"
+    (attempt,) = decision.dial.attempts
+    assert (attempt.trunk, attempt.number, attempt.caller_id) == \
+        ("pstn", "+15551234567", "+15550101")
+
+
+def test_outbound_limits_come_from_the_config(config: dict[str, Any]) -> None:
+    busy = Usage(by_extension={"202": 2}, total=2, box_limit=config["limits"]["outbound_calls"])
+    decision = route_inbound(config, phone("915551234567"), slots_in_use=1,
+                             capacity=Capacity(legs=4), usage=busy)
+    assert isinstance(decision, Refuse) and decision.code == 503
+
+
+def test_dialling_out_needs_a_numbering_plan(config: dict[str, Any]) -> None:
+    del config["numbering"]
+    decision = route_inbound(config, phone("915551234567"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert decision == Refuse(code=503, reason="dialling out needs a numbering plan "
+                                               "(config: numbering)")
+
+
+def test_unknown_extension_may_call_nowhere(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, phone("915551234567", ext="999"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, Refuse) and decision.code == 403
+    assert "extension 999" in decision.reason
+
+
+def test_extension_settings_translate_to_the_guards(config: dict[str, Any]) -> None:
+    config["extensions"][1].update(call_class="international", max_outbound=1)
+    caller = caller_for(config, "202")
+    assert caller.max_class is CallClass.INTERNATIONAL and caller.max_concurrent == 1
+    assert caller_for(config, "201").max_class is CallClass.NATIONAL  # the default
