@@ -83,7 +83,67 @@ class OutboundCall:
     dial: Dial
 
 
-Decision = QueueCall | OutboundCall | Refuse
+@dataclass(frozen=True, kw_only=True)
+class ExtensionCall:
+    """Ring ``extension``'s phone (through the edge) for up to ``ring_s`` seconds."""
+
+    extension: str
+    ring_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlayMessage:
+    """Answer, play the ``message`` prompt (``busy``, ``unavailable``), hang up."""
+
+    message: str
+
+
+Decision = QueueCall | OutboundCall | ExtensionCall | PlayMessage | Refuse
+
+#: Why a rung extension did not take the call, as the ``on_*`` settings name it.
+DIVERT_REASONS = ("busy", "no_answer", "unavailable")
+#: Diversions followed for one call at most, so two extensions that divert to
+#: each other cannot ring forever.
+MAX_DIVERSIONS = 3
+
+
+def divert_reason(code: int) -> str:
+    """What a phone's (or the edge's) final answer means for diversion."""
+    if code in (486, 600, 603):
+        return "busy"
+    if code == 408:
+        return "no_answer"
+    return "unavailable"  # 480 not registered, 404, 0 no response, 5xx
+
+
+def divert(config: dict[str, Any], extension: str, reason: str, *,
+           diversions: int) -> Decision | None:
+    """Where a call to ``extension`` goes when it was ``reason``; None: tell the caller.
+
+    ``diversions`` counts those already followed for this call.
+    """
+    if diversions >= MAX_DIVERSIONS:
+        return None
+    ext = next((e for e in config["extensions"] if e["number"] == extension), None)
+    dest = ext.get(f"on_{reason}") if ext else None
+    if dest is None:
+        return None
+    if "extension" in dest:
+        return ring_extension(config, dest["extension"])
+    if "queue" in dest:
+        return queue_call(config, dest["queue"], trunk=None)
+    return PlayMessage(message=dest["message"])
+
+
+def ring_extension(config: dict[str, Any], number: str) -> ExtensionCall:
+    ext = next(e for e in config["extensions"] if e["number"] == number)
+    return ExtensionCall(extension=number, ring_s=ext["ring_s"])
+
+
+def queue_call(config: dict[str, Any], name: str, *, trunk: str | None) -> QueueCall:
+    q = next(q for q in config["queues"] if q["name"] == name)
+    return QueueCall(trunk=trunk, queue=name, music_class=q["music_class"],
+                     answer_delay_ms=q.get("answer_delay_ms", 0))
 
 
 def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
@@ -116,12 +176,11 @@ def route_inbound(
         )
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
-            return QueueCall(
-                trunk=trunk_name,
-                queue=queue["name"],
-                music_class=queue["music_class"],
-                answer_delay_ms=queue.get("answer_delay_ms", 0),
-            )
+            return queue_call(config, queue["name"], trunk=trunk_name)
+    if request.from_edge and any(e["number"] == request.dialled for e in config["extensions"]):
+        if request.dialled == request.caller_number:
+            return Refuse(code=486, reason=f"extension {request.dialled} called itself")
+        return ring_extension(config, request.dialled)
     if request.from_edge:
         return _dial_out(config, request.caller_number, request.dialled, usage)
     return Refuse(code=404, reason=f"no route for dialled number {request.dialled!r}",

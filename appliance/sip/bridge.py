@@ -1,4 +1,8 @@
-"""Back-to-back calls: a phone's leg joined to a trunk leg, trunk after trunk until one works.
+"""Back-to-back calls: a caller's leg joined to a trunk's or a phone's leg.
+
+Outside calls try trunk after trunk until one works; calls to an extension
+ring its phone and, when it is busy, does not answer or is not registered,
+follow that extension's diversion.
 
 The engine keeps one :class:`Bridge` per outside call. Leg A is the phone's
 INVITE as the edge relayed it; leg B is the engine's own INVITE to a trunk.
@@ -48,6 +52,9 @@ class Bridge:
     tried: list[str] = field(default_factory=list)
     last_code: int = 503
     ringing_sent: bool = False
+    #: For a call to an extension: the one ringing now, and diversions followed so far.
+    callee: str | None = None
+    diversions: int = 0
 
     def failure_reason(self) -> str:
         return "no trunk could place the call (" + "; ".join(self.tried) + ")"

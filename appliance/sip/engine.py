@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 import uuid
+import wave
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -29,9 +30,14 @@ from appliance.control.events import EventBus
 from appliance.core.dialplan import Usage
 from appliance.core.routing import (
     Capacity,
+    ExtensionCall,
     InboundRequest,
     OutboundCall,
+    PlayMessage,
+    QueueCall,
     Refuse,
+    divert,
+    divert_reason,
     route_inbound,
 )
 from appliance.errors import KeeplineError, StoreError
@@ -45,7 +51,7 @@ from appliance.sip.calls import (
     caller_identity,
     dialled_number,
 )
-from appliance.sip.media import MusicPlayers
+from appliance.sip.media import MusicPlayers, packaged_sound
 from appliance.store.history import CallRecord, History
 
 log = logging.getLogger(__name__)
@@ -330,18 +336,37 @@ class Engine:
             return
         if isinstance(decision, OutboundCall):
             self._start_outbound(call, decision)
-            return
-        session.trunk, session.queue = decision.trunk, decision.queue
-        session.music_class = decision.music_class
+        elif isinstance(decision, ExtensionCall):
+            self._start_internal(call, decision)
+        elif isinstance(decision, QueueCall):
+            self.bus.publish("call_started", call=self._describe(call))
+            self._start_queue(call, decision)
+        else:
+            self._play_message(call, decision, reason="")
+
+    def _start_queue(self, call: EngineCall, decision: QueueCall) -> None:
+        """Answer (after the queue's ring delay) and hold the caller with music."""
+        session = call.session
+        session.bridge = None
+        session.trunk = decision.trunk or session.trunk
+        session.queue, session.music_class = decision.queue, decision.music_class
         session.state = "ringing"
         self._record(session, ended_at=None, outcome="in_progress")
         self._answer(call, 180)
-        self.bus.publish("call_started", call=self._describe(call))
         uid = session.uid
         if decision.answer_delay_ms:
             self.later(decision.answer_delay_ms / 1000, lambda: self._answer_if_live(uid))
         else:
             self._answer_if_live(uid)
+
+    def _play_message(self, call: EngineCall, decision: PlayMessage, *, reason: str) -> None:
+        """Answer, play a prompt once (``on_call_media`` starts it), then hang up."""
+        session = call.session
+        session.bridge = None
+        session.outcome, session.reason = "failed", reason
+        session.extra["message"] = decision.message
+        session.state = "ringing"
+        self._answer_if_live(session.uid)
 
     def _answer_if_live(self, uid: str) -> None:
         # Timers hold ids, never Call objects: a Call that outlives libDestroy aborts.
@@ -381,6 +406,11 @@ class Engine:
             self._join_audio(bridge)
             return
         media = _active_audio(call)
+        message = call.session.extra.get("message")
+        if isinstance(message, str):
+            if media is not None and "player" not in call.session.extra:
+                self._start_prompt(call, message, media)
+            return
         if media is not None and self._music.connect(call.session.music_class or "default",
                                                      media):
             call.session.extra["music"] = True
@@ -403,6 +433,88 @@ class Engine:
         self._record(session, ended_at=None, outcome="in_progress")
         self.bus.publish("call_started", call=self._describe(call))
         self._dial_next(bridge, call)
+
+    def _start_prompt(self, call: EngineCall, message: str, media: pj.AudioMedia) -> None:
+        path = packaged_sound(f"{self.config['site']['language']}/{message}.wav")
+        if not path.is_file():
+            path = packaged_sound(f"en/{message}.wav")
+        with wave.open(str(path), "rb") as w:
+            seconds = w.getnframes() / w.getframerate()
+        player = pj.AudioMediaPlayer()
+        player.createPlayer(str(path), pj.PJMEDIA_FILE_NO_LOOP)
+        call.session.extra["player"] = player  # released on this thread in _finish
+        player.startTransmit(media)
+        uid = call.session.uid
+        self.later(seconds + 0.5, lambda: self._end_call(uid))
+
+    # ---- calls to extensions (engine thread) ------------------------------------------
+
+    def _start_internal(self, call: EngineCall, decision: ExtensionCall) -> None:
+        session = call.session
+        session.direction = "internal"
+        session.dialled = decision.extension
+        session.state = "dialling"
+        bridge = Bridge(a=session.uid, extension=session.caller_number, attempts=[])
+        session.bridge = bridge
+        self._record(session, ended_at=None, outcome="in_progress")
+        self.bus.publish("call_started", call=self._describe(call))
+        self._ring(bridge, call, decision)
+
+    def _ring(self, bridge: Bridge, a: EngineCall, decision: ExtensionCall) -> None:
+        """Ring an extension's phone through the edge, for its ring time at most."""
+        domain = self.config["site"]["sip_domain"]
+        bridge.callee = decision.extension
+        leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
+                          caller_number=a.session.caller_number, caller_name="",
+                          dialled=decision.extension, started_at=self._clock(),
+                          state="ringing", bridge=bridge)
+        call = EngineCall(self, self._edge_account, leg)
+        self._calls[leg.uid] = call
+        op = pj.CallOpParam(True)
+        if a.session.caller_number:
+            name = a.session.caller_name.replace('"', "")
+            op.txOption.localUri = f'"{name}" <sip:{a.session.caller_number}@{domain}>' \
+                if name else f"sip:{a.session.caller_number}@{domain}"
+        try:
+            call.makeCall(f"sip:{decision.extension}@{domain}", op)
+        except pj.Error as e:
+            self._calls.pop(leg.uid, None)
+            self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
+            log.warning("could not ring %s: %s", decision.extension, e.info())
+            self._after_no_answer(bridge, a, "unavailable", 480)
+            return
+        bridge.b = leg.uid
+        uid = leg.uid
+        self.later(decision.ring_s, lambda: self._ring_timeout(uid))
+
+    def _ring_timeout(self, uid: str) -> None:
+        call = self._calls.get(uid)
+        if call is not None and call.session.answered_at is None:
+            call.session.extra["no_answer"] = True
+            self._hangup(call, 487, "no answer")
+
+    def _after_no_answer(self, bridge: Bridge, a: EngineCall, reason: str, code: int) -> None:
+        """The rung extension did not take the call: divert it, or tell the caller."""
+        callee = bridge.callee or "?"
+        decision = divert(self.config, callee, reason, diversions=bridge.diversions)
+        bridge.diversions += 1
+        note = f"extension {callee}: {reason.replace('_', ' ')}"
+        log.info("%s; %s", note, f"diverting to {decision}" if decision else "caller told")
+        if decision is None:
+            a.session.outcome, a.session.reason = "failed", note
+            a.session.sip_code = code
+            self._hangup(a, 486 if reason == "busy" else 480, note)
+        elif isinstance(decision, ExtensionCall):
+            a.session.reason = note
+            self._ring(bridge, a, decision)
+        elif isinstance(decision, QueueCall):
+            a.session.reason = note
+            self._start_queue(a, decision)
+        elif isinstance(decision, PlayMessage):
+            self._play_message(a, decision, reason=f"{note}; played the {decision.message} "
+                                                  "message")
+
+    # ---- outside calls (engine thread) -----------------------------------------------
 
     def _dial_next(self, bridge: Bridge, a: EngineCall) -> None:
         """Try the next trunk; with none left, tell the phone why the call failed."""
@@ -472,6 +584,12 @@ class Engine:
                     self._hangup(a, 200, "other side hung up")
                 return
             code = info.lastStatusCode
+            if bridge.callee is not None:  # a call to an extension
+                no_answer = bool(leg.extra.get("no_answer"))
+                if a is not None and (no_answer or not leg.engine_hangup):
+                    reason = "no_answer" if no_answer else divert_reason(code)
+                    self._after_no_answer(bridge, a, reason, code)
+                return
             bridge.tried.append(f"{leg.trunk}: {code} {info.lastReason}".rstrip())
             if a is None or leg.engine_hangup:
                 return
@@ -532,6 +650,7 @@ class Engine:
             return
         self._dead.append(call)
         session.state = "ended"
+        session.extra.pop("player", None)  # a prompt player dies here, on this thread
         if session.direction == "leg":
             return  # a trunk leg is part of its outside call's record
         self._record(session, ended_at=self._clock(), outcome=outcome, reason=reason)
@@ -586,10 +705,11 @@ class Engine:
             raise EngineBusy(f"could not call {extension}: {e.info()}") from None
         self._record(session, ended_at=None, outcome="in_progress")
         self.bus.publish("call_started", call=self._describe(call))
-        self.later(seconds, lambda: self._end_test_call(session.uid))
+        self.later(seconds, lambda: self._end_call(session.uid))
         return session.uid
 
-    def _end_test_call(self, uid: str) -> None:
+    def _end_call(self, uid: str) -> None:
+        """Timer target: hang up a call the engine itself ends (test call, prompt)."""
         self.hangup(uid)
 
     # ---- views (engine thread) ---------------------------------------------------

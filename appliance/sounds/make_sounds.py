@@ -29,7 +29,7 @@ plays them without resampling):
         as 1000 Hz or 1800 Hz. A PCMU or PCMA round trip changes neither figure. All
         note fundamentals lie in 349-1319 Hz, inside the 300-3400 Hz telephone band.
 
-``en/busy.wav`` - prompt "All lines are busy. Please call again later.", spoken by
+``en/NAME.wav`` - the spoken prompts in ``PROMPTS`` (``busy``, ``unavailable``), by
     ``espeak-ng -v en -s 150``, resampled by SoX and peak-normalised to -3 dBFS.
 """
 
@@ -51,7 +51,11 @@ PEDAL_GAIN = 0.045  # pedal sine amplitude against the arpeggio normalised to -6
 PEDAL_HZ = 392.0  # G4: the steady tone tests may detect
 DURATION_SAMPLES = 192000  # 24 s at 8 kHz; 392 Hz fits exactly 9408 cycles
 
-BUSY_TEXT = "All lines are busy. Please call again later."
+#: Prompt name -> what it says. A diverted call plays one and hangs up.
+PROMPTS = {
+    "busy": "The person you called is busy. Please call again later.",
+    "unavailable": "The person you called is not available. Please call again later.",
+}
 
 
 def _hz(note: str) -> str:
@@ -111,10 +115,10 @@ def make_moh(out: Path, work: Path) -> None:
          "gain", "-n", "-3")  # fmt: skip
 
 
-def make_busy(out: Path, work: Path) -> None:
-    """Write the "all lines are busy" prompt to ``out`` with espeak-ng and SoX."""
-    raw = work / "busy-22k.wav"
-    _run(_tool("espeak-ng"), "-v", "en", "-s", "150", "-w", str(raw), BUSY_TEXT)
+def make_prompt(out: Path, work: Path, text: str) -> None:
+    """Write a spoken prompt to ``out`` with espeak-ng and SoX."""
+    raw = work / f"{out.stem}-22k.wav"
+    _run(_tool("espeak-ng"), "-v", "en", "-s", "150", "-w", str(raw), text)
     _run(_tool("sox"), "-R", "-D", str(raw), "-r", str(RATE), "-c", "1", "-b", "16",
          "-e", "signed-integer", str(out), "rate", "-v", str(RATE), "gain", "-n", "-3")  # fmt: skip
 
@@ -129,8 +133,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="keepline-sounds-") as tmp:
         work = Path(tmp)
         make_moh(out / "moh-default.wav", work)
-        make_busy(out / "en" / "busy.wav", work)
-    for path in (out / "moh-default.wav", out / "en" / "busy.wav"):
+        for name, text in PROMPTS.items():
+            make_prompt(out / "en" / f"{name}.wav", work, text)
+    for path in (out / "moh-default.wav", *(out / "en" / f"{n}.wav" for n in PROMPTS)):
         print(f"{path} ({path.stat().st_size} bytes)")
 
 

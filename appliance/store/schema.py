@@ -21,6 +21,7 @@ LANGUAGES = ("en", "de")
 TRUNK_KINDS = ("sip", "fxo")
 CALL_CLASSES = ("internal", "local", "national", "international")
 NUMBER_FORMATS = ("e164", "national", "international")
+MESSAGES = ("busy", "unavailable")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
@@ -137,7 +138,23 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "call_class": (False, lambda p, q, x: _choice(p, q, x, CALL_CLASSES, "call class")),
         "caller_id": (False, _e164),
         "max_outbound": (False, _ranged(0, 10)),
+        "ring_s": (False, _ranged(5, 120)),
+        "on_busy": (False, _destination),
+        "on_no_answer": (False, _destination),
+        "on_unavailable": (False, _destination),
     })
+
+
+def _destination(p: Problems, path: str, v: Any) -> None:
+    """Where a call goes instead: exactly one of extension, queue or message."""
+    if not _fields(p, path, v, {
+        "extension": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+        "queue": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a queue name")),
+        "message": (False, lambda p, q, x: _choice(p, q, x, MESSAGES, "message")),
+    }):
+        return
+    if len(v) != 1:
+        p.append(f"{path}: give exactly one of extension, queue or message")
 
 
 def _bool(p: Problems, path: str, v: Any) -> None:
@@ -264,6 +281,19 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
                          ("trunks", "name"), ("music", "class")):
         _unique(p, doc, section, key)
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
+    queues = {q.get("name") for q in doc.get("queues", []) if isinstance(q, dict)}
+    for i, e in enumerate(doc.get("extensions", [])):
+        for when in ("on_busy", "on_no_answer", "on_unavailable"):
+            dest = e.get(when) if isinstance(e, dict) else None
+            if not isinstance(dest, dict):
+                continue
+            if "extension" in dest and dest["extension"] not in exts:
+                p.append(f"extensions[{i}].{when}.extension: no extension {dest['extension']!r}")
+            if "extension" in dest and dest["extension"] == e.get("number"):
+                p.append(f"extensions[{i}].{when}.extension: an extension cannot divert "
+                         "to itself")
+            if "queue" in dest and dest["queue"] not in queues:
+                p.append(f"extensions[{i}].{when}.queue: no queue {dest['queue']!r}")
     classes = {m.get("class") for m in doc.get("music", []) if isinstance(m, dict)}
     for i, q in enumerate(doc.get("queues", [])):
         if not isinstance(q, dict):
@@ -329,6 +359,7 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         # International dialling is off unless an admin turns it on per extension.
         e.setdefault("call_class", "national")
         e.setdefault("max_outbound", 2)
+        e.setdefault("ring_s", 25)
     if "numbering" in out:
         n = out["numbering"]
         n.setdefault("area_code", "")

@@ -10,12 +10,17 @@ import pytest
 
 from appliance.core.dialplan import CallClass, Usage
 from appliance.core.routing import (
+    MAX_DIVERSIONS,
     Capacity,
+    ExtensionCall,
     InboundRequest,
     OutboundCall,
+    PlayMessage,
     QueueCall,
     Refuse,
     caller_for,
+    divert,
+    divert_reason,
     route_inbound,
 )
 from appliance.store import schema
@@ -123,3 +128,41 @@ def test_extension_settings_translate_to_the_guards(config: dict[str, Any]) -> N
     caller = caller_for(config, "202")
     assert caller.max_class is CallClass.INTERNATIONAL and caller.max_concurrent == 1
     assert caller_for(config, "201").max_class is CallClass.NATIONAL  # the default
+
+
+@pytest.mark.parametrize(("code", "reason"), [
+    (486, "busy"), (600, "busy"), (603, "busy"), (408, "no_answer"),
+    (480, "unavailable"), (404, "unavailable"), (0, "unavailable"), (503, "unavailable"),
+])
+def test_divert_reason(code: int, reason: str) -> None:
+    assert divert_reason(code) == reason
+
+
+def test_phone_dialling_an_extension_rings_it(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, phone("202"), slots_in_use=1, capacity=Capacity(legs=4))
+    assert decision == ExtensionCall(extension="202", ring_s=25)
+    itself = route_inbound(config, phone("201"), slots_in_use=1, capacity=Capacity(legs=4))
+    assert isinstance(itself, Refuse) and itself.code == 486
+
+
+def test_diversions_follow_the_extension_settings(config: dict[str, Any]) -> None:
+    by = {e["number"]: e for e in config["extensions"]}
+    by["202"].update(on_busy={"queue": "support"}, on_no_answer={"extension": "203"},
+                     on_unavailable={"message": "unavailable"})
+    assert divert(config, "202", "busy", diversions=0) == QueueCall(
+        trunk=None, queue="support", music_class="default", answer_delay_ms=300)
+    assert divert(config, "202", "no_answer", diversions=0) == ExtensionCall(
+        extension="203", ring_s=25)
+    assert divert(config, "202", "unavailable", diversions=0) == PlayMessage(
+        message="unavailable")
+    assert divert(config, "203", "busy", diversions=0) is None  # no setting: tell the caller
+
+
+def test_diversion_loops_end(config: dict[str, Any]) -> None:
+    by = {e["number"]: e for e in config["extensions"]}
+    by["202"]["on_no_answer"] = {"extension": "203"}
+    by["203"]["on_no_answer"] = {"extension": "202"}
+    hops = [divert(config, "202" if n % 2 == 0 else "203", "no_answer", diversions=n)
+            for n in range(MAX_DIVERSIONS + 1)]
+    assert all(isinstance(h, ExtensionCall) for h in hops[:MAX_DIVERSIONS])
+    assert hops[MAX_DIVERSIONS] is None

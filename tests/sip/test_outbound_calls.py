@@ -18,7 +18,7 @@ import pytest
 from appliance.edge.process import Edge
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, is_silence, rtp_streams
-from tests.support.sipp import Sipp, SippResult
+from tests.support.sipp import Sipp, SippResult, header
 from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir
 
 pytestmark = pytest.mark.sip
@@ -67,12 +67,6 @@ def provider(port: int, scenario: str = "uas", calls: int = 1) -> Sipp:
     extra = ["-rtp_echo"] if scenario == "uas" else []
     return Sipp(scenario, None, local_port=port, calls=calls, timeout=30, media_port=free_port(),
                 extra=extra)
-
-
-def header(message: str, name: str) -> str:
-    """The value of the first ``name:`` header line of a SIP message."""
-    return next(line.split(":", 1)[1].strip() for line in message.splitlines()
-                if line.lower().startswith(name.lower() + ":"))
 
 
 def invite_to_provider(result: SippResult) -> str:

@@ -295,3 +295,9 @@ def _read(path: Path) -> str:
     with contextlib.suppress(FileNotFoundError):
         return path.read_text(encoding="utf-8", errors="replace")
     return ""
+
+
+def header(message: str, name: str) -> str:
+    """The value of the first ``name:`` header line of a SIP message (as sipp traced it)."""
+    return next(line.split(":", 1)[1].strip() for line in message.splitlines()
+                if line.lower().startswith(name.lower() + ":"))

@@ -156,7 +156,7 @@ def test_sound_recipe_reproduces_the_committed_files(tmp_path: Path) -> None:
     from appliance.sounds import make_sounds
 
     make_sounds.main(["--out", str(tmp_path)])
-    for name in ("moh-default.wav", "en/busy.wav"):
+    for name in ("moh-default.wav", *(f"en/{p}.wav" for p in make_sounds.PROMPTS)):
         committed, fresh = SOUNDS / name, tmp_path / name
         if committed.read_bytes() == fresh.read_bytes():
             continue
@@ -164,8 +164,9 @@ def test_sound_recipe_reproduces_the_committed_files(tmp_path: Path) -> None:
         assert p1 == p2 and max(abs(x - y) for x, y in zip(a, b, strict=True)) <= 2, name
 
 
-def test_busy_prompt_is_speech_at_8khz() -> None:
-    params, samples = _read_wav(SOUNDS / "en" / "busy.wav")
+@pytest.mark.parametrize("prompt", ["busy", "unavailable"])
+def test_prompts_are_speech_at_8khz(prompt: str) -> None:
+    params, samples = _read_wav(SOUNDS / "en" / f"{prompt}.wav")
     assert (params.nchannels, params.sampwidth, params.framerate) == (1, 2, 8000)
     assert 2.0 < params.nframes / 8000 < 6.0
     assert rms_dbfs(samples) > -30.0

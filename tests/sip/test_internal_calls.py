@@ -1,0 +1,198 @@
+"""Extensions call each other: phone -> Kamailio -> pjsua2 engine -> Kamailio -> phone.
+
+Real phones register with their generated passwords (sipp with digest auth,
+and baresip); the engine bridges the two legs. What a caller notices is
+checked: the other phone rings and answers, audio flows both ways, and a
+busy, unanswered or unregistered extension sends the call where its settings
+say (a queue with music, another phone, a spoken message) or tells the caller.
+Every call stays within 2 engine legs.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.edge.process import Edge
+from tests.support.baresip import Baresip
+from tests.support.ports import free_port
+from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
+from tests.support.sipp import Sipp, header
+from tests.support.stack import DEMO, DataDir, EngineProcess, history_json, make_data_dir
+
+pytestmark = pytest.mark.sip
+
+
+def extensions() -> list[dict[str, Any]]:
+    import json
+
+    exts: list[dict[str, Any]] = json.loads(DEMO.read_text())["extensions"]
+    by = {e["number"]: e for e in exts}
+    by["202"].update(ring_s=5, on_busy={"queue": "support"}, on_no_answer={"extension": "203"})
+    by["204"].update(on_unavailable={"message": "unavailable"})
+    return exts
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> DataDir:
+    return make_data_dir(tmp_path, edit={"extensions": extensions()})
+
+
+@pytest.fixture
+def engine(site: DataDir, tmp_path: Path) -> Iterator[EngineProcess]:
+    with Edge(site.runtime, site.config):
+        proc = EngineProcess(site.runtime, tmp_path / "engine.log").start()
+        try:
+            yield proc
+        finally:
+            assert proc.stop() == 0, proc.log()
+
+
+def edge(site: DataDir) -> str:
+    return f"127.0.0.1:{site.runtime.edge_port}"
+
+
+def caller(site: DataDir, dialled: str, scenario: str = "phone_dials_out.xml", *,
+           media_port: int, hold_ms: int = 3000) -> Sipp:
+    """Extension 201's phone dialling ``dialled``."""
+    keys = {"caller": "201", "domain": "127.0.0.1"}
+    if scenario == "phone_dials_out.xml":
+        keys["hold_ms"] = str(hold_ms)
+    return Sipp(scenario, edge(site), service=dialled, auth=("201", site.passwords["201"]),
+                keys=keys, timeout=40, media_port=media_port)
+
+
+def callee(site: DataDir, ext: str, answers: str, *, echo: bool = False) -> Sipp:
+    """A sipp phone registered as ``ext`` that handles one call with ``answers``."""
+    return Sipp("register_and_wait.xml", edge(site), service=ext,
+                auth=(ext, site.passwords[ext]), keys={"domain": "127.0.0.1"},
+                ooc_scenario=answers, timeout=40, media_port=free_port(),
+                extra=["-rtp_echo"] if echo else [])
+
+
+def registered(engine: EngineProcess, *exts: str) -> None:
+    engine.wait_for(lambda s: set(exts) <= set(s["registered_extensions"]),
+                    what=f"{exts} registered")
+
+
+def heard(cap: Capture) -> list[int]:
+    return [x for s in rtp_streams(cap.packets).values() if s.payload_type in (0, 8)
+            for x in s.samples]
+
+
+def record(site: DataDir) -> dict[str, Any]:
+    (rec,) = history_json(site.runtime)
+    return rec
+
+
+def test_extension_calls_extension_and_audio_flows_both_ways(site: DataDir,
+                                                             engine: EngineProcess) -> None:
+    media = free_port()
+    with callee(site, "202", "answer.xml", echo=True) as phone_b:
+        registered(engine, "202")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media) as phone_a:
+            placed = phone_a.wait()
+        answered = phone_b.wait()
+    assert placed.ok, placed.describe()
+    assert answered.ok, answered.describe()
+    invite = next(m for m in answered.received_messages() if m.startswith("INVITE "))
+    # The caller's extension as caller ID.
+    assert header(invite, "From").startswith(("sip:201@127.0.0.1", "<sip:201@127.0.0.1>"))
+    # What 201 said went to 202 and came back: both directions through both legs.
+    samples = heard(cap)
+    assert len(samples) >= 8000 * 2 and not is_silence(samples)
+    rec = record(site)
+    assert (rec["direction"], rec["caller_number"], rec["dialled"], rec["outcome"]) == \
+        ("internal", "201", "202", "completed")
+
+
+def tone_wav(path: Path, hz: float, seconds: float = 10) -> Path:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * n / 8000)))
+                               for n in range(int(8000 * seconds))))
+    return path
+
+
+def test_softphone_answers_and_each_side_hears_the_other(site: DataDir, engine: EngineProcess,
+                                                         tmp_path: Path) -> None:
+    media = free_port()
+    soft = Baresip("203", site.passwords["203"], edge=edge(site), domain="127.0.0.1",
+                   workdir=tmp_path / "baresip", says=tone_wav(tmp_path / "1k.wav", 1000))
+    with soft:
+        registered(engine, "203")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "203", media_port=media) as phone_a:
+            placed = phone_a.wait()
+        engine.wait_for(lambda s: not s["calls"], what="call over")
+    assert placed.ok, placed.describe()
+    at_caller = heard(cap)
+    assert tone_share(at_caller, 1000) > 0.5, "the caller did not hear the softphone's tone"
+    at_softphone = soft.heard()
+    assert len(at_softphone) >= 8000 * 2 and not is_silence(at_softphone), soft.log()
+    assert record(site)["outcome"] == "completed"
+
+
+def test_busy_extension_diverts_to_its_queue(site: DataDir, engine: EngineProcess) -> None:
+    media = free_port()
+    with callee(site, "202", "busy.xml") as phone_b:
+        registered(engine, "202")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media, hold_ms=4000) as phone_a:
+            placed = phone_a.wait()
+        assert phone_b.wait().ok
+    assert placed.ok, placed.describe()
+    assert tone_share(heard(cap), 392) > 0.02, "the caller did not hear the queue's music"
+    rec = record(site)
+    assert rec["queue"] == "support" and rec["reason"] == "extension 202: busy"
+
+
+def test_unanswered_extension_diverts_to_the_next_phone(site: DataDir,
+                                                        engine: EngineProcess) -> None:
+    media = free_port()
+    with callee(site, "202", "ring_cancelled.xml") as ringing, \
+            callee(site, "203", "answer.xml", echo=True) as answering:
+        registered(engine, "202", "203")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media) as phone_a:
+            placed = phone_a.wait()
+        rang, answered = ringing.wait(), answering.wait()
+    assert placed.ok, placed.describe()
+    assert rang.ok, rang.describe()  # 202 rang for its 5 s and was cancelled
+    assert answered.ok, answered.describe()
+    assert not is_silence(heard(cap))
+    rec = record(site)
+    assert rec["outcome"] == "completed" and rec["reason"] == "extension 202: no answer"
+
+
+def test_unregistered_extension_plays_a_message(site: DataDir, engine: EngineProcess) -> None:
+    media = free_port()
+    with Capture(f"udp and dst port {media}") as cap, \
+            caller(site, "204", "phone_hung_up_on.xml", media_port=media) as phone_a:
+        placed = phone_a.wait()
+    assert placed.ok, placed.describe()  # answered, then hung up by the engine
+    speech = heard(cap)
+    assert len(speech) >= 8000 * 2 and not is_silence(speech)
+    rec = record(site)
+    assert rec["outcome"] == "failed"
+    assert rec["reason"] == "extension 204: unavailable; played the unavailable message"
+
+
+def test_busy_extension_without_diversion_is_busy_for_the_caller(site: DataDir,
+                                                                 engine: EngineProcess) -> None:
+    with callee(site, "203", "busy.xml") as phone_b:
+        registered(engine, "203")
+        with caller(site, "203", "phone_refused.xml", media_port=free_port()) as phone_a:
+            refused = phone_a.wait()
+        assert phone_b.wait().ok
+    assert refused.ok and 486 in refused.statuses(), refused.describe()
+    assert record(site)["reason"] == "extension 203: busy"
