@@ -55,6 +55,8 @@ class Bridge:
     #: For a call to an extension: the one ringing now, and diversions followed so far.
     callee: str | None = None
     diversions: int = 0
+    #: Legs hearing hold music because the other party put the call on hold.
+    music_to: set[str] = field(default_factory=set)
 
     def failure_reason(self) -> str:
         return "no trunk could place the call (" + "; ".join(self.tried) + ")"

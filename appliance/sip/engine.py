@@ -607,16 +607,31 @@ class Engine:
                          info.lastReason or "call failed")
 
     def _join_audio(self, bridge: Bridge) -> None:
-        """Connect the phone and the trunk both ways once both have live audio."""
+        """Join the two parties both ways; while one holds, the other hears hold music."""
         a = self._calls.get(bridge.a)
         b = self._calls.get(bridge.b) if bridge.b else None
         if a is None or b is None:
             return
-        a_audio, b_audio = _active_audio(a), _active_audio(b)
-        if a_audio is not None and b_audio is not None:
+        (a_status, a_audio), (b_status, b_audio) = _audio(a), _audio(b)
+        if a_audio is None or b_audio is None:
+            return
+        held = {a.session.uid: b_status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
+                b.session.uid: a_status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
+        audio = {a.session.uid: a_audio, b.session.uid: b_audio}
+        if any(held.values()):
+            _quietly(a_audio.stopTransmit, b_audio)
+            _quietly(b_audio.stopTransmit, a_audio)
+        for uid, waiting in held.items():
+            if waiting and uid not in bridge.music_to:
+                self._music.connect("default", audio[uid])
+                bridge.music_to.add(uid)
+            elif not waiting and uid in bridge.music_to:
+                _quietly(self._music.disconnect, "default", audio[uid])
+                bridge.music_to.discard(uid)
+        if not any(held.values()):
             a_audio.startTransmit(b_audio)
             b_audio.startTransmit(a_audio)
-            a.session.state = "connected"
+        a.session.state = "on_hold" if any(held.values()) else "connected"
 
     # ---- actions (engine thread) -------------------------------------------------
 
@@ -741,6 +756,23 @@ class Engine:
 
 class EngineBusy(KeeplineError, RuntimeError):
     """The engine cannot place another call now."""
+
+
+def _audio(call: EngineCall) -> tuple[int, pj.AudioMedia | None]:
+    """A call's audio status and, while it has a bridge port (live or held), its media."""
+    info = call.getInfo()  # keep referenced while reading its media (see _active_audio)
+    for mi in info.media:
+        if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            return mi.status, call.getAudioMedia(mi.index)
+    return pj.PJSUA_CALL_MEDIA_NONE, None
+
+
+def _quietly(action: Callable[..., None], *args: object) -> None:
+    """Undo a bridge link that may already be gone (the port went away with its call)."""
+    try:
+        action(*args)
+    except pj.Error as e:
+        log.debug("bridge link already gone: %s", e.info())
 
 
 def _active_audio(call: EngineCall) -> pj.AudioMedia | None:

@@ -68,11 +68,12 @@ def caller(site: DataDir, dialled: str, scenario: str = "phone_dials_out.xml", *
                 keys=keys, timeout=40, media_port=media_port)
 
 
-def callee(site: DataDir, ext: str, answers: str, *, echo: bool = False) -> Sipp:
+def callee(site: DataDir, ext: str, answers: str, *, echo: bool = False,
+           media_port: int | None = None) -> Sipp:
     """A sipp phone registered as ``ext`` that handles one call with ``answers``."""
     return Sipp("register_and_wait.xml", edge(site), service=ext,
                 auth=(ext, site.passwords[ext]), keys={"domain": "127.0.0.1"},
-                ooc_scenario=answers, timeout=40, media_port=free_port(),
+                ooc_scenario=answers, timeout=40, media_port=media_port or free_port(),
                 extra=["-rtp_echo"] if echo else [])
 
 
@@ -196,3 +197,26 @@ def test_busy_extension_without_diversion_is_busy_for_the_caller(site: DataDir,
         assert phone_b.wait().ok
     assert refused.ok and 486 in refused.statuses(), refused.describe()
     assert record(site)["reason"] == "extension 203: busy"
+
+
+def test_held_party_hears_music_until_the_call_is_taken_back(site: DataDir,
+                                                            engine: EngineProcess) -> None:
+    b_media = free_port()
+    with callee(site, "203", "answer.xml", media_port=b_media) as phone_b:
+        registered(engine, "203")
+        with Capture(f"udp and dst port {b_media}") as cap, \
+                Sipp("phone_holds.xml", edge(site), service="203",
+                     auth=("201", site.passwords["201"]),
+                     keys={"caller": "201", "domain": "127.0.0.1", "hold_ms": "4000"},
+                     timeout=40, media_port=free_port()) as holder:
+            held = holder.wait()
+        answered = phone_b.wait()
+    assert held.ok, held.describe()
+    assert answered.ok, answered.describe()
+    at_b = heard(cap)
+    # Half-second windows: talk (no music), hold (music), taken back (no music again).
+    music = [tone_share(at_b[i:i + 4000], 392) for i in range(0, len(at_b) - 3999, 4000)]
+    assert music[0] < 0.01, "music before the hold"
+    assert sum(m > 0.02 for m in music) >= 6, f"the held party did not hear music: {music}"
+    assert music[-1] < 0.01, f"music went on after the call was taken back: {music}"
+    assert record(site)["outcome"] == "completed"
