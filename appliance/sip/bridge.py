@@ -57,6 +57,8 @@ class Bridge:
     diversions: int = 0
     #: Legs hearing hold music because the other party put the call on hold.
     music_to: set[str] = field(default_factory=set)
+    #: A blind transfer under way: the leg pjsua is dialling for it.
+    transfer_to: str | None = None
 
     def failure_reason(self) -> str:
         return "no trunk could place the call (" + "; ".join(self.tried) + ")"

@@ -79,6 +79,13 @@ class EngineCall(pj.Call):  # type: ignore[misc]
         except Exception:
             log.exception("call %s: state callback failed", self.session.uid)
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        try:
+            self.engine.on_transfer_request(self, prm)
+        except Exception:
+            log.exception("call %s: transfer callback failed", self.session.uid)
+            prm.statusCode = 500
+
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         try:
             self.engine.on_call_media(self)

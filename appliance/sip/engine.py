@@ -39,6 +39,7 @@ from appliance.core.routing import (
     divert,
     divert_reason,
     route_inbound,
+    transfer_target,
 )
 from appliance.errors import KeeplineError, StoreError
 from appliance.settings import Runtime
@@ -229,9 +230,11 @@ class Engine:
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         ep.libStart()
         self._prefer_g711(ep)
-        self._trunk_account = self._make_account(proxy=None, default=True)
+        # Created first, so pjsua gives incoming calls to it: a transfer a phone asks
+        # for is dialled on the receiving leg's account, and must go through the edge.
         edge = f"sip:{self.runtime.bind}:{self.runtime.edge_port};lr"
-        self._edge_account = self._make_account(proxy=edge, default=False)
+        self._edge_account = self._make_account(proxy=edge, default=True)
+        self._trunk_account = self._make_account(proxy=None, default=False)
         self._music.load(self.runtime.data_dir, self.config["music"])
         log.info("engine: SIP on udp:%s:%d, RTP from %d, capacity %d calls "
                  "(PJSUA_MAX_CALLS=%d, one slot kept to refuse overload with 503)",
@@ -415,6 +418,62 @@ class Engine:
                                                      media):
             call.session.extra["music"] = True
 
+    # ---- transfers (engine thread) ----------------------------------------------------
+
+    def on_transfer_request(self, call: EngineCall, prm: pj.OnCallTransferRequestParam) -> None:
+        """A phone sent REFER: accept a blind transfer and give pjsua our leg to dial.
+
+        pjsua dials the Refer-To target itself, on the receiving leg's account (the
+        edge's) and tells the transferor how it went. When the target answers, it
+        takes the transferor's place in the bridge.
+        """
+        bridge = call.session.bridge
+        refused = None
+        if bridge is None or bridge.b != call.session.uid or call.session.answered_at is None:
+            refused = (403, "only the answered side of a call through Keepline can transfer")
+        elif "replaces=" in prm.dstUri.lower():
+            refused = (501, "attended transfer (Replaces) is not supported yet")
+        elif bridge.transfer_to is not None:
+            refused = (491, "a transfer is already under way")
+        target = dialled_number(f"INVITE {prm.dstUri.strip('<>')} SIP/2.0")
+        decision = transfer_target(self.config, target) if refused is None else None
+        if isinstance(decision, Refuse):
+            refused = (decision.code, decision.reason)
+        if refused is not None or not isinstance(decision, ExtensionCall):
+            code, reason = refused or (500, "no transfer target")
+            log.warning("transfer by %s to %s refused: %d %s", call.session.dialled,
+                        prm.dstUri, code, reason)
+            prm.statusCode = code
+            return
+        assert bridge is not None
+        leg = CallSession(uid=uuid.uuid4().hex, direction="leg", caller_number="",
+                          caller_name="", dialled=decision.extension,
+                          started_at=self._clock(), state="ringing", bridge=bridge)
+        new = EngineCall(self, self._edge_account, leg)
+        self._calls[leg.uid] = new
+        bridge.transfer_to = leg.uid
+        prm.newCall = new
+        prm.statusCode = 202
+        log.info("%s transfers the call to %s", call.session.dialled, decision.extension)
+        uid = leg.uid
+        self.later(decision.ring_s, lambda: self._ring_timeout(uid))
+
+    def _transfer_state(self, bridge: Bridge, call: EngineCall, info: pj.CallInfo) -> None:
+        leg = call.session
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
+            leg.answered_at = self._clock()
+            transferor = self._calls.get(bridge.b) if bridge.b else None
+            bridge.b, bridge.transfer_to = leg.uid, None
+            a = self._calls.get(bridge.a)
+            if a is not None:
+                who = transferor.session.dialled if transferor else "?"
+                a.session.reason = f"transferred by {who} to {leg.dialled}"
+            if transferor is not None:
+                self._hangup(transferor, 200, "transferred")
+            self._join_audio(bridge)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and bridge.transfer_to == leg.uid:
+            bridge.transfer_to = None  # the transferor is still on the call
+
     # ---- outside calls (engine thread) -----------------------------------------------
 
     def _start_outbound(self, call: EngineCall, decision: OutboundCall) -> None:
@@ -565,6 +624,9 @@ class Engine:
                     if b.session.answered_at is not None and call.session.outcome is None:
                         call.session.outcome = "completed"
                     self._hangup(b, 200 if b.session.answered_at else 487, "caller hung up")
+            return
+        if call.session.uid == bridge.transfer_to:
+            self._transfer_state(bridge, call, info)
             return
         if call.session.uid != bridge.b:
             return

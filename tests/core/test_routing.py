@@ -22,6 +22,7 @@ from appliance.core.routing import (
     divert,
     divert_reason,
     route_inbound,
+    transfer_target,
 )
 from appliance.store import schema
 
@@ -166,3 +167,11 @@ def test_diversion_loops_end(config: dict[str, Any]) -> None:
             for n in range(MAX_DIVERSIONS + 1)]
     assert all(isinstance(h, ExtensionCall) for h in hops[:MAX_DIVERSIONS])
     assert hops[MAX_DIVERSIONS] is None
+
+
+def test_transfer_targets(config: dict[str, Any]) -> None:
+    assert transfer_target(config, "203") == ExtensionCall(extension="203", ring_s=25)
+    queue = transfer_target(config, "500")
+    assert isinstance(queue, Refuse) and queue.code == 501  # not yet: see the issue note
+    stranger = transfer_target(config, "+15551234567")
+    assert isinstance(stranger, Refuse) and stranger.code == 404

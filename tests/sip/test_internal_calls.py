@@ -220,3 +220,29 @@ def test_held_party_hears_music_until_the_call_is_taken_back(site: DataDir,
     assert sum(m > 0.02 for m in music) >= 6, f"the held party did not hear music: {music}"
     assert music[-1] < 0.01, f"music went on after the call was taken back: {music}"
     assert record(site)["outcome"] == "completed"
+
+
+def test_softphone_blind_transfers_the_caller_to_another_phone(
+        site: DataDir, engine: EngineProcess, tmp_path: Path) -> None:
+    """201 calls 202 (baresip), who transfers to 203 (sipp echoing): 201 ends up with 203."""
+    media = free_port()
+    transferor = Baresip("202", site.passwords["202"], edge=edge(site), domain="127.0.0.1",
+                         workdir=tmp_path / "baresip")
+    with transferor, callee(site, "203", "answer.xml", echo=True) as target:
+        registered(engine, "202", "203")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media, hold_ms=7000) as phone_a:
+            engine.wait_for(lambda s: any(c["state"] == "connected" for c in s["calls"]),
+                            what="201 talking to 202")
+            reply = transferor.command("transfer", "sip:203@127.0.0.1")
+            assert reply.get("ok"), reply
+            placed = phone_a.wait()
+        answered = target.wait()
+    assert placed.ok, placed.describe()
+    assert answered.ok, answered.describe()  # 203 rang, answered and got 201's BYE
+    # baresip sends silence, 203 echoes: what 201 heard came back from 203.
+    assert not is_silence(heard(cap))
+    rec = record(site)
+    assert rec["outcome"] == "completed" and rec["reason"] == "transferred by 202 to 203"
+    assert "202 transfers the call to 203" in engine.log()
+

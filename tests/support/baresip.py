@@ -10,11 +10,15 @@ that work here are in ../shared/PEERS.md (``aufile`` at 8 kHz; ``ausine`` and
 from __future__ import annotations
 
 import array
+import json
 import shutil
+import socket
 import subprocess
+import time
 import wave
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from tests.support.ports import free_port
 
@@ -36,6 +40,7 @@ class Baresip:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.sip_port = free_port()
+        self.ctrl_port = free_port()
         source = says or self._silence()
         (workdir / "config").write_text(
             f"sip_listen 127.0.0.1:{self.sip_port}\n"
@@ -48,6 +53,8 @@ class Baresip:
             "module aufile.so\n"
             "module sndfile.so\n"
             f"snd_path {workdir}\n"
+            "module ctrl_tcp.so\n"
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}\n"
             "module_app account.so\n"
             "module_app menu.so\n")
         (workdir / "accounts").write_text(
@@ -82,6 +89,25 @@ class Baresip:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+
+    def command(self, command: str, params: str = "", *, timeout: float = 5.0) -> dict[str, Any]:
+        """Send one ctrl_tcp command (netstring-framed JSON) and return baresip's response."""
+        body = json.dumps({"command": command, "params": params, "token": "test"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=timeout) as sock:
+            sock.sendall(str(len(body)).encode() + b":" + body + b",")
+            deadline = time.monotonic() + timeout
+            buffer = b""
+            while time.monotonic() < deadline:
+                buffer += sock.recv(65536)
+                while b":" in buffer:
+                    size, _, rest = buffer.partition(b":")
+                    if len(rest) < int(size) + 1:
+                        break
+                    message = json.loads(rest[:int(size)])
+                    buffer = rest[int(size) + 1:]
+                    if message.get("response"):
+                        return message  # type: ignore[no-any-return]
+        raise TimeoutError(f"baresip did not answer {command!r} within {timeout} s")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
