@@ -7,6 +7,7 @@ returns what to do. Keeping this pure lets the rules be tested without SIP.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from appliance.core.dialplan import (
@@ -19,8 +20,10 @@ from appliance.core.dialplan import (
     OutboundTrunk,
     Refused,
     Usage,
+    matches,
     outbound_route,
 )
+from appliance.core.hours import is_open
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,9 +80,9 @@ class Refuse:
 
 @dataclass(frozen=True, kw_only=True)
 class OutboundCall:
-    """A phone dials out: place ``dial`` for ``extension``."""
+    """Dial out: place ``dial`` for ``extension`` (None: a trunk call forwarded by a route)."""
 
-    extension: str
+    extension: str | None
     dial: Dial
 
 
@@ -156,12 +159,13 @@ def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
 
 def route_inbound(
     config: dict[str, Any], request: InboundRequest, *, slots_in_use: int, capacity: Capacity,
-    usage: Usage | None = None,
+    usage: Usage | None = None, now: datetime | None = None,
 ) -> Decision:
     """Decide the fate of one inbound INVITE.
 
     ``slots_in_use`` counts every engine call leg, this new one included;
-    ``usage`` counts the outside calls up now, for the toll-fraud limits.
+    ``usage`` counts the outside calls up now, for the toll-fraud limits;
+    ``now`` is the office's local time, for routes that follow opening hours.
     """
     trunk = None if request.from_edge else trunk_for(config, request.source_ip)
     if trunk is None and not request.from_edge:
@@ -174,6 +178,13 @@ def route_inbound(
                    f"PJSUA_MAX_CALLS={capacity.legs})",
             trunk=trunk_name,
         )
+    if trunk_name is not None:
+        for route in config.get("routes", ()):
+            if route.get("trunk", trunk_name) == trunk_name \
+                    and matches(route["did"], request.dialled) \
+                    and matches(route.get("caller", "!"), request.caller_number):
+                return destination(config, route["to"], trunk=trunk_name, now=now,
+                                   may_dial_out=route.get("may_dial_out", False), usage=usage)
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return queue_call(config, queue["name"], trunk=trunk_name)
@@ -187,13 +198,38 @@ def route_inbound(
                   trunk=trunk_name)
 
 
-def _dial_out(config: dict[str, Any], extension: str, dialled: str,
-              usage: Usage | None) -> OutboundCall | Refuse:
+def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None,
+                now: datetime | None, may_dial_out: bool, usage: Usage | None) -> Decision:
+    """What a route's ``to`` means right now (``hours`` picks ``open`` or ``closed``)."""
+    if "extension" in to:
+        return ring_extension(config, to["extension"])
+    if "queue" in to:
+        return queue_call(config, to["queue"], trunk=trunk)
+    if "message" in to:
+        return PlayMessage(message=to["message"])
+    if "number" in to:
+        caller = Caller(extension=None, max_class=CallClass.INTERNATIONAL,
+                        may_dial_out=may_dial_out)
+        return _dial_out(config, None, to["number"], usage, caller=caller)
+    hours = to["hours"]
+    schedule = next(s for s in config["schedules"] if s["name"] == hours["schedule"])
+    if now is None:
+        raise ValueError("a route that follows opening hours needs the office's local time")
+    chosen = hours["open"] if is_open(schedule, now) else hours["closed"]
+    return destination(config, chosen, trunk=trunk, now=now, may_dial_out=may_dial_out,
+                       usage=usage)
+
+
+def _dial_out(config: dict[str, Any], extension: str | None, dialled: str,
+              usage: Usage | None, *, caller: Caller | None = None) -> OutboundCall | Refuse:
     plan = numbering_plan(config)
     if plan is None:
         return Refuse(code=503, reason="dialling out needs a numbering plan "
                                        "(config: numbering)")
-    decision = outbound_route(dialled, caller=caller_for(config, extension),
+    if caller is None:
+        assert extension is not None
+        caller = caller_for(config, extension)
+    decision = outbound_route(dialled, caller=caller,
                               trunks=outbound_trunks(config), plan=plan,
                               usage=usage or Usage(box_limit=config["limits"]["outbound_calls"]))
     if isinstance(decision, Refused):

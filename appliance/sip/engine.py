@@ -21,7 +21,9 @@ import uuid
 import wave
 from collections.abc import Callable
 from concurrent.futures import Future
+from datetime import datetime
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import pjsua2 as pj
 
@@ -40,6 +42,7 @@ from appliance.core.routing import (
     divert_reason,
     route_inbound,
     transfer_target,
+    trunk_for,
 )
 from appliance.errors import KeeplineError, StoreError
 from appliance.settings import Runtime
@@ -63,6 +66,8 @@ T = TypeVar("T")
 WANTED_CALLS = 512
 #: Longest an engine-thread poll may block, which bounds job latency.
 POLL_MS = 10
+#: How outside calls that a route forwards are counted (they have no extension).
+FORWARDED = "forwarded"
 
 
 class EngineStopped(KeeplineError, RuntimeError):
@@ -328,8 +333,11 @@ class Engine:
                                  caller_name=name, from_edge=from_edge)
         usage = Usage(by_extension=dict(self._outbound), total=sum(self._outbound.values()),
                       box_limit=self.config["limits"]["outbound_calls"])
+        if not from_edge:
+            trunk = trunk_for(self.config, source[0])
+            session.trunk = trunk["name"] if trunk else None
         decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
-                                 capacity=self.capacity, usage=usage)
+                                 capacity=self.capacity, usage=usage, now=self._local_now())
         if isinstance(decision, Refuse):
             session.trunk = decision.trunk
             log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
@@ -346,6 +354,11 @@ class Engine:
             self._start_queue(call, decision)
         else:
             self._play_message(call, decision, reason="")
+
+    def _local_now(self) -> datetime:
+        """The office's local time, for routes that follow opening hours."""
+        zone = self.config["site"].get("timezone")
+        return datetime.fromtimestamp(self._clock(), ZoneInfo(zone) if zone else None)
 
     def _start_queue(self, call: EngineCall, decision: QueueCall) -> None:
         """Answer (after the queue's ring delay) and hold the caller with music."""
@@ -478,15 +491,17 @@ class Engine:
 
     def _start_outbound(self, call: EngineCall, decision: OutboundCall) -> None:
         session = call.session
-        session.direction = "outbound"
-        session.caller_number = decision.extension
+        session.direction = "outbound" if decision.extension else "forwarded"
         session.dialled = decision.dial.e164 or session.dialled
         session.state = "dialling"
-        bridge = Bridge(a=session.uid, extension=decision.extension,
-                        attempts=list(decision.dial.attempts))
+        # A route's forward has no extension; it counts toward the box-wide limit only.
+        who = decision.extension or FORWARDED
+        if decision.extension is not None:
+            session.caller_number = decision.extension
+        bridge = Bridge(a=session.uid, extension=who, attempts=list(decision.dial.attempts))
         session.bridge = bridge
-        self._outbound[decision.extension] = self._outbound.get(decision.extension, 0) + 1
-        log.info("extension %s dials %s (%s%s)", decision.extension, session.dialled,
+        self._outbound[who] = self._outbound.get(who, 0) + 1
+        log.info("%s dials %s (%s%s)", who, session.dialled,
                  decision.dial.call_class.name.lower(),
                  ", emergency" if decision.dial.emergency else "")
         self._record(session, ended_at=None, outcome="in_progress")
@@ -510,8 +525,11 @@ class Engine:
 
     def _start_internal(self, call: EngineCall, decision: ExtensionCall) -> None:
         session = call.session
-        session.direction = "internal"
-        session.dialled = decision.extension
+        if session.trunk is None:
+            session.direction = "internal"
+            session.dialled = decision.extension
+        else:  # a trunk call to a DID: the record keeps the DID it dialled
+            session.reason = f"to extension {decision.extension}"
         session.state = "dialling"
         bridge = Bridge(a=session.uid, extension=session.caller_number, attempts=[])
         session.bridge = bridge

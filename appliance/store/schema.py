@@ -35,6 +35,7 @@ _CODE = re.compile(r"^[0-9]{0,5}$")
 _SHORT = re.compile(r"^[0-9]{2,6}$")
 _COUNTRY = re.compile(r"^[1-9][0-9]{0,2}$")
 _CODE_OR_PLUS = re.compile(r"^\+?[0-9]{0,8}$")
+_CODE_OR_PLUS_LONG = re.compile(r"^\+?[0-9]{2,20}$")
 _E164_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
 
 Problems = list[str]
@@ -115,7 +116,18 @@ def _site(p: Problems, path: str, v: Any) -> None:
         "name": (True, _text(64)),
         "sip_domain": (True, _host),
         "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+        "timezone": (False, _timezone),
     })
+
+
+def _timezone(p: Problems, path: str, v: Any) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if _type(p, path, v, str, "a string"):
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            p.append(f"{path}: unknown time zone {v!r} (e.g. Europe/Berlin, America/New_York)")
 
 
 def _ban(p: Problems, path: str, v: Any) -> None:
@@ -145,16 +157,78 @@ def _extension(p: Problems, path: str, v: Any) -> None:
     })
 
 
+_DESTINATION_SPEC: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {}
+
+
 def _destination(p: Problems, path: str, v: Any) -> None:
     """Where a call goes instead: exactly one of extension, queue or message."""
-    if not _fields(p, path, v, {
-        "extension": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
-        "queue": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a queue name")),
-        "message": (False, lambda p, q, x: _choice(p, q, x, MESSAGES, "message")),
-    }):
+    if not _fields(p, path, v, {k: _DESTINATION_SPEC[k] for k in ("extension", "queue",
+                                                                   "message")}):
         return
     if len(v) != 1:
         p.append(f"{path}: give exactly one of extension, queue or message")
+
+
+def _route_destination(p: Problems, path: str, v: Any) -> None:
+    """Where a route sends a call: one of extension, queue, message, number or hours."""
+    if not _fields(p, path, v, _DESTINATION_SPEC):
+        return
+    if len(v) != 1:
+        p.append(f"{path}: give exactly one of {', '.join(_DESTINATION_SPEC)}")
+
+
+def _hours(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "schedule": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a schedule name")),
+        "open": (True, _route_destination),
+        "closed": (True, _route_destination),
+    })
+
+
+_DESTINATION_SPEC.update({
+    "extension": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+    "queue": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a queue name")),
+    "message": (False, lambda p, q, x: _choice(p, q, x, MESSAGES, "message")),
+    "number": (False, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS_LONG, "a phone number")),
+    "hours": (False, _hours),
+})
+
+
+def _route(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "did": (True, _dial_pattern),
+        "caller": (False, _dial_pattern),
+        "trunk": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a trunk name")),
+        "to": (True, _route_destination),
+        # A route that forwards outside lets the trunk's caller dial out through us:
+        # off unless said, so the box is never a free relay for strangers.
+        "may_dial_out": (False, _bool),
+    })
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
+_DATE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+
+
+def _span(p: Problems, path: str, v: Any) -> None:
+    if _type(p, path, v, str, "a string") and not _SPAN.match(v):
+        p.append(f"{path}: {v!r} is not a time span such as 09:00-17:30")
+    elif isinstance(v, str) and v[:5] >= v[6:]:
+        p.append(f"{path}: {v!r} ends before it starts")
+
+
+def _week(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {d: (False, lambda p, q, y: _list(p, q, y, _span)) for d in _DAYS})
+
+
+def _schedule(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "week": (True, _week),
+        "holidays": (False, lambda p, q, x: _list(p, q, x, lambda p, q, y: _pattern(
+            p, q, y, _DATE, "a date such as 2026-12-25"))),
+    })
 
 
 def _bool(p: Problems, path: str, v: Any) -> None:
@@ -261,6 +335,8 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "music": (True, lambda p, q, x: _list(p, q, x, _music)),
     "numbering": (False, _numbering),
     "limits": (False, _limits),
+    "routes": (False, lambda p, q, x: _list(p, q, x, _route)),
+    "schedules": (False, lambda p, q, x: _list(p, q, x, _schedule)),
 }
 
 
@@ -295,6 +371,13 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             if "queue" in dest and dest["queue"] not in queues:
                 p.append(f"extensions[{i}].{when}.queue: no queue {dest['queue']!r}")
     classes = {m.get("class") for m in doc.get("music", []) if isinstance(m, dict)}
+    schedules = {x.get("name") for x in doc.get("schedules", []) if isinstance(x, dict)}
+    trunks = {t.get("name") for t in doc.get("trunks", []) if isinstance(t, dict)}
+    for i, r in enumerate(doc.get("routes", [])):
+        if isinstance(r, dict):
+            if "trunk" in r and r["trunk"] not in trunks:
+                p.append(f"routes[{i}].trunk: no trunk {r['trunk']!r}")
+            _destination_refs(p, f"routes[{i}].to", r.get("to"), exts, queues, schedules)
     for i, q in enumerate(doc.get("queues", [])):
         if not isinstance(q, dict):
             continue
@@ -308,6 +391,23 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
         if isinstance(mc, str) and mc not in classes:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "
                      f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
+
+
+def _destination_refs(p: Problems, path: str, dest: Any, exts: set[Any], queues: set[Any],
+                      schedules: set[Any]) -> None:
+    if not isinstance(dest, dict):
+        return
+    if "extension" in dest and dest["extension"] not in exts:
+        p.append(f"{path}.extension: no extension {dest['extension']!r}")
+    if "queue" in dest and dest["queue"] not in queues:
+        p.append(f"{path}.queue: no queue {dest['queue']!r}")
+    hours = dest.get("hours")
+    if isinstance(hours, dict):
+        if hours.get("schedule") not in schedules:
+            p.append(f"{path}.hours.schedule: no schedule {hours.get('schedule')!r}")
+        for when in ("open", "closed"):
+            _destination_refs(p, f"{path}.hours.{when}", hours.get(when), exts, queues,
+                              schedules)
 
 
 def problems(doc: Any, *, require_secrets: bool = True) -> list[str]:
@@ -368,4 +468,10 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         n.setdefault("emergency", ["112"])
         n.setdefault("premium", [])
     out.setdefault("limits", {"outbound_calls": 2})
+    out.setdefault("routes", [])
+    out.setdefault("schedules", [])
+    for r in out["routes"]:
+        r.setdefault("may_dial_out", False)
+    for sch in out["schedules"]:
+        sch.setdefault("holidays", [])
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,71 @@ def test_transfer_targets(config: dict[str, Any]) -> None:
     assert isinstance(queue, Refuse) and queue.code == 501  # not yet: see the issue note
     stranger = transfer_target(config, "+15551234567")
     assert isinstance(stranger, Refuse) and stranger.code == 404
+
+
+def trunk_call(did: str, caller: str = "+15559990000") -> InboundRequest:
+    return InboundRequest(source_ip="127.0.0.1", source_port=5090, dialled=did,
+                          caller_number=caller)
+
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0)
+SUNDAY_10 = datetime(2026, 11, 29, 10, 0)
+
+
+@pytest.fixture
+def routed(config: dict[str, Any]) -> dict[str, Any]:
+    config["schedules"] = [{"name": "office", "week": {"mon": ["09:00-17:00"]},
+                            "holidays": []}]
+    config["routes"] = [
+        {"did": "+15550102", "caller": "+1555999XXXX", "to": {"extension": "203"},
+         "may_dial_out": False},
+        {"did": "+15550102", "to": {"extension": "202"}, "may_dial_out": False},
+        {"did": "+1555010[3-4]", "to": {"hours": {
+            "schedule": "office", "open": {"queue": "support"},
+            "closed": {"message": "unavailable"}}}, "may_dial_out": False},
+        {"did": "+15550105", "to": {"number": "915557654321"}, "may_dial_out": False},
+        {"did": "+15550106", "to": {"number": "915557654321"}, "may_dial_out": True},
+        {"did": "+15550107", "trunk": "other", "to": {"extension": "204"},
+         "may_dial_out": False},
+    ]
+    return config
+
+
+def decide(config: dict[str, Any], request: InboundRequest,
+           now: datetime = MONDAY_10) -> object:
+    return route_inbound(config, request, slots_in_use=1, capacity=Capacity(legs=4), now=now)
+
+
+def test_did_to_extension_first_matching_route_wins(routed: dict[str, Any]) -> None:
+    assert decide(routed, trunk_call("+15550102")) == ExtensionCall(extension="203", ring_s=25)
+    assert decide(routed, trunk_call("+15550102", caller="+44207")) == \
+        ExtensionCall(extension="202", ring_s=25)
+
+
+def test_did_follows_opening_hours(routed: dict[str, Any]) -> None:
+    assert isinstance(decide(routed, trunk_call("+15550104")), QueueCall)
+    assert decide(routed, trunk_call("+15550103"), SUNDAY_10) == \
+        PlayMessage(message="unavailable")
+    with pytest.raises(ValueError, match="local time"):
+        route_inbound(routed, trunk_call("+15550103"), slots_in_use=1,
+                      capacity=Capacity(legs=4))
+
+
+def test_trunk_calls_dial_out_again_only_where_a_route_says_so(routed: dict[str, Any]) -> None:
+    refused = decide(routed, trunk_call("+15550105"))
+    assert isinstance(refused, Refuse) and refused.code == 403
+    assert "may not dial out again" in refused.reason
+    forward = decide(routed, trunk_call("+15550106"))
+    assert isinstance(forward, OutboundCall) and forward.extension is None
+    assert forward.dial.attempts[0].number == "+15557654321"
+
+
+def test_routes_for_another_trunk_do_not_match(routed: dict[str, Any]) -> None:
+    unrouted = decide(routed, trunk_call("+15550107"))
+    assert isinstance(unrouted, Refuse) and unrouted.code == 404
+
+
+def test_a_phone_is_not_routed_by_dids(routed: dict[str, Any]) -> None:
+    # Phones dial numbers; DIDs are for calls coming in on trunks.
+    assert decide(routed, phone("+15550102")) == \
+        Refuse(code=404, reason="no trunk takes '+15550102'")

@@ -68,12 +68,12 @@ MISTAKES: list[Any] = [
     pytest.param(drop("trunks", 0, "allow"), ["trunks[0].allow: required field is missing"],
                  id="missing-allow"),
     # unknown fields (typos)
-    pytest.param(put("site", "timezone", "Europe/Berlin"),
-                 ["site.timezone: unknown field (expected one of: name, sip_domain, language)"],
+    pytest.param(put("site", "tz", "Europe/Berlin"),
+                 ["site.tz: unknown field (expected one of: name, sip_domain, language, timezone)"],
                  id="unknown-site-field"),
-    pytest.param(put("routes", []),
-                 ["routes: unknown field (expected one of: schema, site, edge, extensions, "
-                  "queues, trunks, music, numbering, limits)"],
+    pytest.param(put("rotues", []),
+                 ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
+                  "queues, trunks, music, numbering, limits, routes, schedules)"],
                  id="unknown-top-level-field"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
@@ -92,6 +92,28 @@ MISTAKES: list[Any] = [
     pytest.param(put("numbering", {"country_code": "0049"}),
                  ["numbering.country_code: '0049' is not 1 to 3 digits"],
                  id="country-code-with-prefix"),
+    pytest.param(put("routes", [{"did": "+1555010X", "to": {"extension": "299"}}]),
+                 ["routes[0].to.extension: no extension '299'"],
+                 id="route-to-unknown-extension"),
+    pytest.param(put("routes", [{"did": "500", "to": {"queue": "support",
+                                                      "extension": "201"}}]),
+                 ["routes[0].to: give exactly one of extension, queue, message, number, "
+                  "hours"],
+                 id="route-with-two-destinations"),
+    pytest.param(put("routes", [{"did": "500", "to": {"hours": {
+                     "schedule": "office", "open": {"queue": "support"},
+                     "closed": {"message": "unavailable"}}}}]),
+                 ["routes[0].to.hours.schedule: no schedule 'office'"],
+                 id="route-hours-unknown-schedule"),
+    pytest.param(put("schedules", [{"name": "office", "week": {"mon": ["17:00-09:00"],
+                                                               "tue": ["9-5"]}}]),
+                 ["schedules[0].week.mon[0]: '17:00-09:00' ends before it starts",
+                  "schedules[0].week.tue[0]: '9-5' is not a time span such as 09:00-17:30"],
+                 id="bad-opening-hours"),
+    pytest.param(put("schedules", [{"name": "office", "week": {},
+                                    "holidays": ["2026-13-01"]}]),
+                 ["schedules[0].holidays[0]: '2026-13-01' is not a date such as 2026-12-25"],
+                 id="bad-holiday"),
     pytest.param(put("trunks", 0, "number_format", "local"),
                  ["trunks[0].number_format: unknown number format 'local' (expected one of: "
                   "e164, national, international)"],
@@ -217,11 +239,11 @@ def test_every_field_problem_is_reported_not_just_the_first() -> None:
     doc["queues"][0]["strategy"] = "rand"
     doc["trunks"][0]["port"] = 70000
     doc["trunks"][0]["allow"] = ["10.0.0.1", "300.1.1.1"]
-    doc["site"]["timezone"] = "UTC"
+    doc["site"]["timezone"] = "Mars/Olympus"
     doc["extensions"][2]["number"] = "2x3"
     del doc["edge"]
     assert schema.problems(doc, require_secrets=False) == [
-        "site.timezone: unknown field (expected one of: name, sip_domain, language)",
+        "site.timezone: unknown time zone 'Mars/Olympus' (e.g. Europe/Berlin, America/New_York)",
         "edge: required field is missing",
         "extensions[2].number: '2x3' is not 2 to 6 digits",
         f"queues[0].strategy: unknown strategy 'rand' (expected one of: {STRATEGY_CHOICES})",
