@@ -9,13 +9,23 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pjsua2 as pj
 
 if TYPE_CHECKING:
     from appliance.sip.bridge import Bridge
-    from appliance.sip.engine import Engine
+
+
+class CallHandler(Protocol):
+    """Where an engine call leg reports what pjsua2 tells it (the engine)."""
+
+    def on_call_state(self, call: EngineCall) -> None: ...
+    def on_call_media(self, call: EngineCall) -> None: ...
+    def on_transfer_request(self, call: EngineCall,
+                            prm: pj.OnCallTransferRequestParam) -> None: ...
+    def on_incoming_call(self, account: EngineAccount,
+                         prm: pj.OnIncomingCallParam) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +77,7 @@ class CallSession:
 class EngineCall(pj.Call):  # type: ignore[misc]
     """A call leg the engine owns; kept referenced by the engine until DISCONNECTED."""
 
-    def __init__(self, engine: Engine, account: pj.Account, session: CallSession,
+    def __init__(self, engine: CallHandler, account: pj.Account, session: CallSession,
                  call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, call_id)
         self.engine = engine
@@ -96,7 +106,7 @@ class EngineCall(pj.Call):  # type: ignore[misc]
 class EngineAccount(pj.Account):  # type: ignore[misc]
     """The engine's local SIP identity; incoming INVITEs arrive here."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: CallHandler) -> None:
         super().__init__()
         self.engine = engine
 
@@ -105,3 +115,11 @@ class EngineAccount(pj.Account):  # type: ignore[misc]
             self.engine.on_incoming_call(self, prm)
         except Exception:
             log.exception("incoming call %s: handler failed", prm.callId)
+
+
+def sip_header(name: str, value: str) -> pj.SipHeader:
+    """A header for a pjsua2 SipTxOption."""
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h

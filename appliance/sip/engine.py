@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 import uuid
-import wave
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
@@ -35,27 +34,24 @@ from appliance.core.routing import (
     ExtensionCall,
     InboundRequest,
     OutboundCall,
-    PlayMessage,
     QueueCall,
     Refuse,
-    divert,
-    divert_reason,
     route_inbound,
-    transfer_target,
     trunk_for,
 )
 from appliance.errors import KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.sip import capacity as pjcap
-from appliance.sip.bridge import Bridge, trunk_failed
 from appliance.sip.calls import (
     CallSession,
     EngineAccount,
     EngineCall,
     caller_identity,
     dialled_number,
+    sip_header,
 )
-from appliance.sip.media import MusicPlayers, packaged_sound
+from appliance.sip.flows import CallFlows
+from appliance.sip.media import MusicPlayers, active_audio
 from appliance.store.history import CallRecord, History
 
 log = logging.getLogger(__name__)
@@ -66,15 +62,13 @@ T = TypeVar("T")
 WANTED_CALLS = 512
 #: Longest an engine-thread poll may block, which bounds job latency.
 POLL_MS = 10
-#: How outside calls that a route forwards are counted (they have no extension).
-FORWARDED = "forwarded"
 
 
 class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine:
+class Engine(CallFlows):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -360,30 +354,6 @@ class Engine:
         zone = self.config["site"].get("timezone")
         return datetime.fromtimestamp(self._clock(), ZoneInfo(zone) if zone else None)
 
-    def _start_queue(self, call: EngineCall, decision: QueueCall) -> None:
-        """Answer (after the queue's ring delay) and hold the caller with music."""
-        session = call.session
-        session.bridge = None
-        session.trunk = decision.trunk or session.trunk
-        session.queue, session.music_class = decision.queue, decision.music_class
-        session.state = "ringing"
-        self._record(session, ended_at=None, outcome="in_progress")
-        self._answer(call, 180)
-        uid = session.uid
-        if decision.answer_delay_ms:
-            self.later(decision.answer_delay_ms / 1000, lambda: self._answer_if_live(uid))
-        else:
-            self._answer_if_live(uid)
-
-    def _play_message(self, call: EngineCall, decision: PlayMessage, *, reason: str) -> None:
-        """Answer, play a prompt once (``on_call_media`` starts it), then hang up."""
-        session = call.session
-        session.bridge = None
-        session.outcome, session.reason = "failed", reason
-        session.extra["message"] = decision.message
-        session.state = "ringing"
-        self._answer_if_live(session.uid)
-
     def _answer_if_live(self, uid: str) -> None:
         # Timers hold ids, never Call objects: a Call that outlives libDestroy aborts.
         call = self._calls.get(uid)
@@ -421,7 +391,7 @@ class Engine:
         if bridge is not None:
             self._join_audio(bridge)
             return
-        media = _active_audio(call)
+        media = active_audio(call)
         message = call.session.extra.get("message")
         if isinstance(message, str):
             if media is not None and "player" not in call.session.extra:
@@ -430,288 +400,6 @@ class Engine:
         if media is not None and self._music.connect(call.session.music_class or "default",
                                                      media):
             call.session.extra["music"] = True
-
-    # ---- transfers (engine thread) ----------------------------------------------------
-
-    def on_transfer_request(self, call: EngineCall, prm: pj.OnCallTransferRequestParam) -> None:
-        """A phone sent REFER: accept a blind transfer and give pjsua our leg to dial.
-
-        pjsua dials the Refer-To target itself, on the receiving leg's account (the
-        edge's) and tells the transferor how it went. When the target answers, it
-        takes the transferor's place in the bridge.
-        """
-        bridge = call.session.bridge
-        refused = None
-        if bridge is None or bridge.b != call.session.uid or call.session.answered_at is None:
-            refused = (403, "only the answered side of a call through Keepline can transfer")
-        elif "replaces=" in prm.dstUri.lower():
-            refused = (501, "attended transfer (Replaces) is not supported yet")
-        elif bridge.transfer_to is not None:
-            refused = (491, "a transfer is already under way")
-        target = dialled_number(f"INVITE {prm.dstUri.strip('<>')} SIP/2.0")
-        decision = transfer_target(self.config, target) if refused is None else None
-        if isinstance(decision, Refuse):
-            refused = (decision.code, decision.reason)
-        if refused is not None or not isinstance(decision, ExtensionCall):
-            code, reason = refused or (500, "no transfer target")
-            log.warning("transfer by %s to %s refused: %d %s", call.session.dialled,
-                        prm.dstUri, code, reason)
-            prm.statusCode = code
-            return
-        assert bridge is not None
-        leg = CallSession(uid=uuid.uuid4().hex, direction="leg", caller_number="",
-                          caller_name="", dialled=decision.extension,
-                          started_at=self._clock(), state="ringing", bridge=bridge)
-        new = EngineCall(self, self._edge_account, leg)
-        self._calls[leg.uid] = new
-        bridge.transfer_to = leg.uid
-        prm.newCall = new
-        prm.statusCode = 202
-        log.info("%s transfers the call to %s", call.session.dialled, decision.extension)
-        uid = leg.uid
-        self.later(decision.ring_s, lambda: self._ring_timeout(uid))
-
-    def _transfer_state(self, bridge: Bridge, call: EngineCall, info: pj.CallInfo) -> None:
-        leg = call.session
-        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
-            leg.answered_at = self._clock()
-            transferor = self._calls.get(bridge.b) if bridge.b else None
-            bridge.b, bridge.transfer_to = leg.uid, None
-            a = self._calls.get(bridge.a)
-            if a is not None:
-                who = transferor.session.dialled if transferor else "?"
-                a.session.reason = f"transferred by {who} to {leg.dialled}"
-            if transferor is not None:
-                self._hangup(transferor, 200, "transferred")
-            self._join_audio(bridge)
-        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and bridge.transfer_to == leg.uid:
-            bridge.transfer_to = None  # the transferor is still on the call
-
-    # ---- outside calls (engine thread) -----------------------------------------------
-
-    def _start_outbound(self, call: EngineCall, decision: OutboundCall) -> None:
-        session = call.session
-        session.direction = "outbound" if decision.extension else "forwarded"
-        session.dialled = decision.dial.e164 or session.dialled
-        session.state = "dialling"
-        # A route's forward has no extension; it counts toward the box-wide limit only.
-        who = decision.extension or FORWARDED
-        if decision.extension is not None:
-            session.caller_number = decision.extension
-        bridge = Bridge(a=session.uid, extension=who, attempts=list(decision.dial.attempts))
-        session.bridge = bridge
-        self._outbound[who] = self._outbound.get(who, 0) + 1
-        log.info("%s dials %s (%s%s)", who, session.dialled,
-                 decision.dial.call_class.name.lower(),
-                 ", emergency" if decision.dial.emergency else "")
-        self._record(session, ended_at=None, outcome="in_progress")
-        self.bus.publish("call_started", call=self._describe(call))
-        self._dial_next(bridge, call)
-
-    def _start_prompt(self, call: EngineCall, message: str, media: pj.AudioMedia) -> None:
-        path = packaged_sound(f"{self.config['site']['language']}/{message}.wav")
-        if not path.is_file():
-            path = packaged_sound(f"en/{message}.wav")
-        with wave.open(str(path), "rb") as w:
-            seconds = w.getnframes() / w.getframerate()
-        player = pj.AudioMediaPlayer()
-        player.createPlayer(str(path), pj.PJMEDIA_FILE_NO_LOOP)
-        call.session.extra["player"] = player  # released on this thread in _finish
-        player.startTransmit(media)
-        uid = call.session.uid
-        self.later(seconds + 0.5, lambda: self._end_call(uid))
-
-    # ---- calls to extensions (engine thread) ------------------------------------------
-
-    def _start_internal(self, call: EngineCall, decision: ExtensionCall) -> None:
-        session = call.session
-        if session.trunk is None:
-            session.direction = "internal"
-            session.dialled = decision.extension
-        else:  # a trunk call to a DID: the record keeps the DID it dialled
-            session.reason = f"to extension {decision.extension}"
-        session.state = "dialling"
-        bridge = Bridge(a=session.uid, extension=session.caller_number, attempts=[])
-        session.bridge = bridge
-        self._record(session, ended_at=None, outcome="in_progress")
-        self.bus.publish("call_started", call=self._describe(call))
-        self._ring(bridge, call, decision)
-
-    def _ring(self, bridge: Bridge, a: EngineCall, decision: ExtensionCall) -> None:
-        """Ring an extension's phone through the edge, for its ring time at most."""
-        domain = self.config["site"]["sip_domain"]
-        bridge.callee = decision.extension
-        leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
-                          caller_number=a.session.caller_number, caller_name="",
-                          dialled=decision.extension, started_at=self._clock(),
-                          state="ringing", bridge=bridge)
-        call = EngineCall(self, self._edge_account, leg)
-        self._calls[leg.uid] = call
-        op = pj.CallOpParam(True)
-        if a.session.caller_number:
-            name = a.session.caller_name.replace('"', "")
-            op.txOption.localUri = f'"{name}" <sip:{a.session.caller_number}@{domain}>' \
-                if name else f"sip:{a.session.caller_number}@{domain}"
-        try:
-            call.makeCall(f"sip:{decision.extension}@{domain}", op)
-        except pj.Error as e:
-            self._calls.pop(leg.uid, None)
-            self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
-            log.warning("could not ring %s: %s", decision.extension, e.info())
-            self._after_no_answer(bridge, a, "unavailable", 480)
-            return
-        bridge.b = leg.uid
-        uid = leg.uid
-        self.later(decision.ring_s, lambda: self._ring_timeout(uid))
-
-    def _ring_timeout(self, uid: str) -> None:
-        call = self._calls.get(uid)
-        if call is not None and call.session.answered_at is None:
-            call.session.extra["no_answer"] = True
-            self._hangup(call, 487, "no answer")
-
-    def _after_no_answer(self, bridge: Bridge, a: EngineCall, reason: str, code: int) -> None:
-        """The rung extension did not take the call: divert it, or tell the caller."""
-        callee = bridge.callee or "?"
-        decision = divert(self.config, callee, reason, diversions=bridge.diversions)
-        bridge.diversions += 1
-        note = f"extension {callee}: {reason.replace('_', ' ')}"
-        log.info("%s; %s", note, f"diverting to {decision}" if decision else "caller told")
-        if decision is None:
-            a.session.outcome, a.session.reason = "failed", note
-            a.session.sip_code = code
-            self._hangup(a, 486 if reason == "busy" else 480, note)
-        elif isinstance(decision, ExtensionCall):
-            a.session.reason = note
-            self._ring(bridge, a, decision)
-        elif isinstance(decision, QueueCall):
-            a.session.reason = note
-            self._start_queue(a, decision)
-        elif isinstance(decision, PlayMessage):
-            self._play_message(a, decision, reason=f"{note}; played the {decision.message} "
-                                                  "message")
-
-    # ---- outside calls (engine thread) -----------------------------------------------
-
-    def _dial_next(self, bridge: Bridge, a: EngineCall) -> None:
-        """Try the next trunk; with none left, tell the phone why the call failed."""
-        while bridge.attempts:
-            attempt = bridge.attempts.pop(0)
-            trunk = next(t for t in self.config["trunks"] if t["name"] == attempt.trunk)
-            leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
-                              caller_number=attempt.caller_id or "", caller_name="",
-                              dialled=attempt.number, trunk=attempt.trunk,
-                              started_at=self._clock(), state="dialling", bridge=bridge)
-            call = EngineCall(self, self._trunk_account, leg)
-            self._calls[leg.uid] = call
-            op = pj.CallOpParam(True)
-            if attempt.caller_id:
-                identity = f"sip:{attempt.caller_id}@{self.runtime.bind}"
-                op.txOption.localUri = identity
-                headers = pj.SipHeaderVector()
-                headers.append(_header("P-Asserted-Identity", f"<{identity}>"))
-                op.txOption.headers = headers
-            try:
-                call.makeCall(f"sip:{attempt.number}@{trunk['host']}:{trunk['port']}", op)
-            except pj.Error as e:
-                self._calls.pop(leg.uid, None)
-                self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
-                bridge.tried.append(f"{attempt.trunk}: {e.reason}")
-                continue
-            bridge.b = leg.uid
-            a.session.trunk = attempt.trunk
-            return
-        bridge.b = None
-        a.session.outcome, a.session.reason = "failed", bridge.failure_reason()
-        log.warning("extension %s to %s: %s", bridge.extension, a.session.dialled,
-                    a.session.reason)
-        self._hangup(a, bridge.last_code, "no trunk could place the call")
-
-    def _bridge_state(self, bridge: Bridge, call: EngineCall, info: pj.CallInfo) -> None:
-        a = None if bridge.a_ended else self._calls.get(bridge.a)
-        b = self._calls.get(bridge.b) if bridge.b else None
-        if call.session.uid == bridge.a:
-            if info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-                bridge.a_ended = True
-                count = self._outbound.get(bridge.extension, 1) - 1
-                if count > 0:
-                    self._outbound[bridge.extension] = count
-                else:
-                    self._outbound.pop(bridge.extension, None)
-                if b is not None:
-                    if b.session.answered_at is not None and call.session.outcome is None:
-                        call.session.outcome = "completed"
-                    self._hangup(b, 200 if b.session.answered_at else 487, "caller hung up")
-            return
-        if call.session.uid == bridge.transfer_to:
-            self._transfer_state(bridge, call, info)
-            return
-        if call.session.uid != bridge.b:
-            return
-        leg = call.session
-        if info.state == pj.PJSIP_INV_STATE_EARLY and not bridge.ringing_sent and a:
-            bridge.ringing_sent = True
-            self._answer(a, 180)
-        elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
-            leg.answered_at = self._clock()
-            if a is not None and a.session.answered_at is None:
-                self._answer(a, 200)
-        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            bridge.b = None
-            if leg.answered_at is not None:
-                if a is not None:
-                    a.session.outcome = "completed"
-                    self._hangup(a, 200, "other side hung up")
-                return
-            code = info.lastStatusCode
-            if bridge.callee is not None:  # a call to an extension
-                no_answer = bool(leg.extra.get("no_answer"))
-                if a is not None and (no_answer or not leg.engine_hangup):
-                    reason = "no_answer" if no_answer else divert_reason(code)
-                    self._after_no_answer(bridge, a, reason, code)
-                return
-            bridge.tried.append(f"{leg.trunk}: {code} {info.lastReason}".rstrip())
-            if a is None or leg.engine_hangup:
-                return
-            if trunk_failed(code) and bridge.attempts:
-                log.warning("trunk %s failed (%d %s); trying the next trunk", leg.trunk, code,
-                            info.lastReason)
-                bridge.last_code = code or 503
-                self._dial_next(bridge, a)
-                return
-            a.session.outcome = "failed"
-            a.session.reason = (bridge.failure_reason() if trunk_failed(code)
-                                else f"{leg.trunk}: {code} {info.lastReason}")
-            a.session.sip_code = code
-            self._hangup(a, code if 400 <= code < 700 else 503,
-                         info.lastReason or "call failed")
-
-    def _join_audio(self, bridge: Bridge) -> None:
-        """Join the two parties both ways; while one holds, the other hears hold music."""
-        a = self._calls.get(bridge.a)
-        b = self._calls.get(bridge.b) if bridge.b else None
-        if a is None or b is None:
-            return
-        (a_status, a_audio), (b_status, b_audio) = _audio(a), _audio(b)
-        if a_audio is None or b_audio is None:
-            return
-        held = {a.session.uid: b_status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD,
-                b.session.uid: a_status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD}
-        audio = {a.session.uid: a_audio, b.session.uid: b_audio}
-        if any(held.values()):
-            _quietly(a_audio.stopTransmit, b_audio)
-            _quietly(b_audio.stopTransmit, a_audio)
-        for uid, waiting in held.items():
-            if waiting and uid not in bridge.music_to:
-                self._music.connect("default", audio[uid])
-                bridge.music_to.add(uid)
-            elif not waiting and uid in bridge.music_to:
-                _quietly(self._music.disconnect, "default", audio[uid])
-                bridge.music_to.discard(uid)
-        if not any(held.values()):
-            a_audio.startTransmit(b_audio)
-            b_audio.startTransmit(a_audio)
-        a.session.state = "on_hold" if any(held.values()) else "connected"
 
     # ---- actions (engine thread) -------------------------------------------------
 
@@ -728,7 +416,7 @@ class Engine:
         if code == 503:
             # SWIG hands out a copy of the vector: build it, then assign it back.
             headers = pj.SipHeaderVector()
-            headers.append(_header("Retry-After", "60"))
+            headers.append(sip_header("Retry-After", "60"))
             op.txOption.headers = headers
         try:
             if call.session.direction == "inbound" and call.session.answered_at is None \
@@ -836,37 +524,3 @@ class Engine:
 
 class EngineBusy(KeeplineError, RuntimeError):
     """The engine cannot place another call now."""
-
-
-def _audio(call: EngineCall) -> tuple[int, pj.AudioMedia | None]:
-    """A call's audio status and, while it has a bridge port (live or held), its media."""
-    info = call.getInfo()  # keep referenced while reading its media (see _active_audio)
-    for mi in info.media:
-        if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
-            return mi.status, call.getAudioMedia(mi.index)
-    return pj.PJSUA_CALL_MEDIA_NONE, None
-
-
-def _quietly(action: Callable[..., None], *args: object) -> None:
-    """Undo a bridge link that may already be gone (the port went away with its call)."""
-    try:
-        action(*args)
-    except pj.Error as e:
-        log.debug("bridge link already gone: %s", e.info())
-
-
-def _active_audio(call: EngineCall) -> pj.AudioMedia | None:
-    # Keep the CallInfo referenced while reading its media: iterating
-    # call.getInfo().media walks a vector SWIG has already freed with its owner.
-    info = call.getInfo()
-    for mi in info.media:
-        if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-            return call.getAudioMedia(mi.index)
-    return None
-
-
-def _header(name: str, value: str) -> pj.SipHeader:
-    h = pj.SipHeader()
-    h.hName = name
-    h.hValue = value
-    return h

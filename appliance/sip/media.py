@@ -8,6 +8,7 @@ thread, and destroy before ``libDestroy`` (the bridge asserts otherwise).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -66,3 +67,28 @@ class MusicPlayers:
 
     def destroy(self) -> None:
         self._players.clear()
+
+
+def call_audio(call: pj.Call) -> tuple[int, pj.AudioMedia | None]:
+    """A call's audio status and, while it has a bridge port (live or held), its media."""
+    # Keep the CallInfo referenced while reading its media: iterating
+    # call.getInfo().media walks a vector SWIG has already freed with its owner.
+    info = call.getInfo()
+    for mi in info.media:
+        if mi.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            return mi.status, call.getAudioMedia(mi.index)
+    return pj.PJSUA_CALL_MEDIA_NONE, None
+
+
+def active_audio(call: pj.Call) -> pj.AudioMedia | None:
+    """A call's media while its audio is live (not held)."""
+    status, media = call_audio(call)
+    return media if status == pj.PJSUA_CALL_MEDIA_ACTIVE else None
+
+
+def quietly(action: Callable[..., None], *args: object) -> None:
+    """Undo a bridge link that may already be gone (the port went away with its call)."""
+    try:
+        action(*args)
+    except pj.Error as e:
+        log.debug("bridge link already gone: %s", e.info())
