@@ -13,6 +13,7 @@ import uuid
 import wave
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import pjsua2 as pj
 
@@ -338,7 +339,8 @@ class CallFlows:
         if bridge is None or bridge.b != call.session.uid or call.session.answered_at is None:
             refused = (403, "only the answered side of a call through Keepline can transfer")
         elif "replaces=" in prm.dstUri.lower():
-            refused = (501, "attended transfer (Replaces) is not supported yet")
+            self._attended_transfer(call, prm)
+            return
         elif bridge.transfer_to is not None:
             refused = (491, "a transfer is already under way")
         target = dialled_number(f"INVITE {prm.dstUri.strip('<>')} SIP/2.0")
@@ -363,6 +365,51 @@ class CallFlows:
         log.info("%s transfers the call to %s", call.session.dialled, decision.extension)
         uid = leg.uid
         self.later(decision.ring_s, lambda: self._ring_timeout(uid))
+
+    def _attended_transfer(self, call: EngineCall, prm: pj.OnCallTransferRequestParam) -> None:
+        """B talked to A, then consulted C; B's REFER asks to join A with C.
+
+        Both of B's calls run through the engine, so the dialog the Replaces
+        names is the engine's own leg from B: the engine joins A with C itself
+        and releases B. The REFER is declined (603) all the same: accepting it
+        would make pjsua send C an INVITE with Replaces for a dialog C never had.
+        The phone sees its transfer "declined" and then both its calls end.
+        """
+        query = prm.dstUri.split("?", 1)[1] if "?" in prm.dstUri else ""
+        replaces = next((unquote(v) for k, _, v in (p.partition("=") for p in query.split("&"))
+                         if k.lower() == "replaces"), "")
+        consult = self._leg_by_sip_call_id(replaces.split(";", 1)[0].strip(">"))
+        held = call.session.bridge
+        other = consult.session.bridge if consult else None
+        prm.statusCode = 603
+        if consult is None or held is None or other is None or other.b is None \
+                or held.b != call.session.uid or other.a != consult.session.uid:
+            log.warning("attended transfer by %s refused: it names no consult call of its own",
+                        call.session.dialled)
+            return
+        target = self._calls.get(other.b)
+        if target is None:
+            return
+        a = self._calls.get(held.a)
+        who = consult.session.caller_number or "?"
+        log.info("%s joins %s with %s (attended transfer)", who,
+                 a.session.caller_number if a else "?", target.session.dialled)
+        other.b = None  # the consult call's end must not hang up the target
+        target.session.bridge, held.b = held, target.session.uid
+        if a is not None:
+            a.session.reason = f"transferred by {who} to {target.session.dialled}"
+        consult.session.outcome = "completed"
+        consult.session.reason = "joined its caller's other call (attended transfer)"
+        self._hangup(call, 200, "transferred")
+        self._hangup(consult, 200, "transferred")
+        self._join_audio(held)
+
+    def _leg_by_sip_call_id(self, sip_call_id: str) -> EngineCall | None:
+        for leg in self._calls.values():
+            info = leg.getInfo()
+            if info.callIdString == sip_call_id:
+                return leg
+        return None
 
     def _transfer_state(self, bridge: Bridge, call: EngineCall, info: pj.CallInfo) -> None:
         leg = call.session

@@ -21,6 +21,7 @@ import pytest
 
 from appliance.edge.process import Edge
 from tests.support.baresip import Baresip
+from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
 from tests.support.sipp import Sipp, header
@@ -246,3 +247,42 @@ def test_softphone_blind_transfers_the_caller_to_another_phone(
     assert rec["outcome"] == "completed" and rec["reason"] == "transferred by 202 to 203"
     assert "202 transfers the call to 203" in engine.log()
 
+
+
+def test_attended_transfer_joins_the_caller_with_the_consulted_phone(
+        site: DataDir, engine: EngineProcess, tmp_path: Path) -> None:
+    """201 calls 202 (a pjsua2 phone), who holds, consults 203 and transfers: 201 talks to 203.
+
+    That is 4 engine legs at the peak (201, 202 twice, 203): the PyPI wheel's limit.
+    """
+    media = free_port()
+    with callee(site, "203", "answer.xml", echo=True) as target, \
+            PjPhone("202", site.passwords["202"], edge=edge(site),
+                    log_path=tmp_path / "pjphone.log") as receptionist:
+        receptionist.wait_for(event="registered", code=200)
+        registered(engine, "202", "203")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media, hold_ms=9000) as phone_a:
+            receptionist.wait_for(event="state", call=0, state="CONFIRMED")
+            receptionist.send(cmd="hold", call=0)
+            receptionist.send(cmd="call", to="203")
+            receptionist.wait_for(event="state", call=1, state="CONFIRMED")
+            receptionist.send(cmd="xfer_replaces", call=0, dest=1)
+            receptionist.wait_for(event="state", call=0, state="DISCONNECTED")
+            receptionist.wait_for(event="state", call=1, state="DISCONNECTED")
+            placed = phone_a.wait()
+        answered = target.wait()
+    assert placed.ok, placed.describe()
+    assert answered.ok, answered.describe()  # 203 got 201's BYE: they were joined
+    # 201 heard hold music while 202 consulted, then 203 (echoing 201): sound, no music.
+    at_a = heard(cap)
+    windows = [at_a[i:i + 4000] for i in range(0, len(at_a) - 3999, 4000)]
+    music = [tone_share(w, 392) > 0.02 for w in windows]
+    assert any(music), "201 heard no hold music while 202 consulted"
+    after = windows[max(i for i, m in enumerate(music) if m) + 1:]
+    assert any(not is_silence(w) and tone_share(w, 392) < 0.01 for w in after), \
+        "201 did not hear 203 after the transfer"
+    records = {r["caller_number"]: r for r in history_json(site.runtime)}
+    assert records["201"]["reason"] == "transferred by 202 to 203"
+    assert records["201"]["outcome"] == "completed"
+    assert "joins 201 with 203 (attended transfer)" in engine.log()
