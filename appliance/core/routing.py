@@ -271,10 +271,13 @@ def caller_for(config: dict[str, Any], extension: str) -> Caller:
     return Caller(extension=extension, max_class=CallClass.INTERNAL, max_concurrent=0)
 
 
-def transfer_target(config: dict[str, Any], target: str) -> ExtensionCall | Refuse:
+def transfer_target(config: dict[str, Any],
+                    target: str) -> ExtensionCall | QueueCall | Refuse:
     """Where a blind transfer to ``target`` (what the phone sent in Refer-To) may go."""
     if any(e["number"] == target for e in config["extensions"]):
         return ring_extension(config, target)
-    if any(q["number"] == target for q in config["queues"]):
-        return Refuse(code=501, reason=f"transfer to queue {target} is not supported yet")
-    return Refuse(code=404, reason=f"transfer target {target!r} is not an extension")
+    for q in config["queues"]:
+        if q["number"] == target:
+            return queue_call(config, q["name"], trunk=None)
+    return Refuse(code=404, reason=f"transfer target {target!r} is not an extension "
+                                   "or a queue")

@@ -37,7 +37,13 @@ from appliance.sip.calls import (
     dialled_number,
     sip_header,
 )
-from appliance.sip.media import MusicPlayers, call_audio, packaged_sound, quietly
+from appliance.sip.media import (
+    MusicPlayers,
+    active_audio,
+    call_audio,
+    packaged_sound,
+    quietly,
+)
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +353,11 @@ class CallFlows:
         decision = transfer_target(self.config, target) if refused is None else None
         if isinstance(decision, Refuse):
             refused = (decision.code, decision.reason)
+        if refused is None and isinstance(decision, QueueCall):
+            assert bridge is not None
+            self._transfer_to_queue(call, bridge, decision)
+            prm.statusCode = 603  # done here; accepting would make pjsua dial the queue
+            return
         if refused is not None or not isinstance(decision, ExtensionCall):
             code, reason = refused or (500, "no transfer target")
             log.warning("transfer by %s to %s refused: %d %s", call.session.dialled,
@@ -365,6 +376,29 @@ class CallFlows:
         log.info("%s transfers the call to %s", call.session.dialled, decision.extension)
         uid = leg.uid
         self.later(decision.ring_s, lambda: self._ring_timeout(uid))
+
+    def _transfer_to_queue(self, transferor: EngineCall, bridge: Bridge,
+                           decision: QueueCall) -> None:
+        """Put the other party into a queue (hold music) and release the transferor."""
+        a = self._calls.get(bridge.a)
+        if a is None:
+            return
+        bridge.b = None  # the transferor's end must not end the caller's call
+        a.session.bridge = None
+        media = active_audio(a)
+        if media is not None and a.session.uid in bridge.music_to:
+            quietly(self._music.disconnect, "default", media)
+        a.session.queue, a.session.music_class = decision.queue, decision.music_class
+        a.session.state = "queued"
+        a.session.reason = (f"transferred by {transferor.session.dialled} "
+                            f"to queue {decision.queue}")
+        log.info("%s transfers %s to queue %s", transferor.session.dialled,
+                 a.session.caller_number, decision.queue)
+        if media is not None:
+            self._music.connect(decision.music_class, media)
+        self._hangup(transferor, 200, "transferred")
+        self._record(a.session, ended_at=None, outcome="in_progress")
+        self.bus.publish("call_queued", call=self._describe(a))
 
     def _attended_transfer(self, call: EngineCall, prm: pj.OnCallTransferRequestParam) -> None:
         """B talked to A, then consulted C; B's REFER asks to join A with C.

@@ -172,8 +172,8 @@ def test_diversion_loops_end(config: dict[str, Any]) -> None:
 
 def test_transfer_targets(config: dict[str, Any]) -> None:
     assert transfer_target(config, "203") == ExtensionCall(extension="203", ring_s=25)
-    queue = transfer_target(config, "500")
-    assert isinstance(queue, Refuse) and queue.code == 501  # not yet: see the issue note
+    assert transfer_target(config, "500") == QueueCall(
+        trunk=None, queue="support", music_class="default", answer_delay_ms=300)
     stranger = transfer_target(config, "+15551234567")
     assert isinstance(stranger, Refuse) and stranger.code == 404
 

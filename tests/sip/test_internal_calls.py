@@ -286,3 +286,26 @@ def test_attended_transfer_joins_the_caller_with_the_consulted_phone(
     assert records["201"]["reason"] == "transferred by 202 to 203"
     assert records["201"]["outcome"] == "completed"
     assert "joins 201 with 203 (attended transfer)" in engine.log()
+
+
+def test_softphone_transfers_the_caller_into_a_queue(site: DataDir, engine: EngineProcess,
+                                                    tmp_path: Path) -> None:
+    media = free_port()
+    transferor = Baresip("202", site.passwords["202"], edge=edge(site), domain="127.0.0.1",
+                         workdir=tmp_path / "baresip")
+    with transferor:
+        registered(engine, "202")
+        with Capture(f"udp and dst port {media}") as cap, \
+                caller(site, "202", media_port=media, hold_ms=6000) as phone_a:
+            engine.wait_for(lambda s: any(c["state"] == "connected" for c in s["calls"]),
+                            what="201 talking to 202")
+            assert transferor.command("transfer", "sip:500@127.0.0.1").get("ok")
+            engine.wait_for(lambda s: any(c["state"] == "queued" for c in s["calls"]),
+                            what="201 queued")
+            placed = phone_a.wait()
+    assert placed.ok, placed.describe()
+    # baresip sent silence; after the transfer 201 hears the queue's music.
+    assert tone_share(heard(cap), 392) > 0.02
+    rec = record(site)
+    assert rec["queue"] == "support" and rec["outcome"] == "abandoned"
+    assert rec["reason"] == "transferred by 202 to queue support"
