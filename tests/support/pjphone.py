@@ -171,9 +171,11 @@ class PjPhone:
         import subprocess
 
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.support.pjphone", ext, password, edge, domain],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            cwd=repo)
         self.events: list[dict[str, Any]] = []
 
     def send(self, **cmd: Any) -> None:
