@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from appliance.edge.process import Edge
 from tests.support.baresip import Baresip
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
 from tests.support.sipp import Sipp
-from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir
+from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir, running_stack
 
 pytestmark = pytest.mark.sip
 
@@ -30,12 +29,8 @@ def site(tmp_path: Path) -> DataDir:
 
 @pytest.fixture
 def stack(site: DataDir, tmp_path: Path) -> Iterator[EngineProcess]:
-    with Edge(site.runtime, site.config):
-        engine = EngineProcess(site.runtime, tmp_path / "engine.log").start()
-        try:
-            yield engine
-        finally:
-            assert engine.stop() == 0, engine.log()
+    with running_stack(site, tmp_path / "engine.log") as engine:
+        yield engine
 
 
 def test_engine_rings_registered_phone_through_edge_and_it_hears_music(

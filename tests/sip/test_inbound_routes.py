@@ -14,11 +14,17 @@ from typing import Any
 
 import pytest
 
-from appliance.edge.process import Edge
 from tests.support.ports import free_port
-from tests.support.rtp import Capture, is_silence, rtp_streams
+from tests.support.rtp import Capture, decoded_audio, is_silence
 from tests.support.sipp import Sipp
-from tests.support.stack import DEMO, DataDir, EngineProcess, history_json, make_data_dir
+from tests.support.stack import (
+    DEMO,
+    DataDir,
+    EngineProcess,
+    history_json,
+    make_data_dir,
+    running_stack,
+)
 
 pytestmark = pytest.mark.sip
 
@@ -47,12 +53,8 @@ def site(tmp_path: Path, provider_port: int) -> DataDir:
 
 @pytest.fixture
 def engine(site: DataDir, tmp_path: Path) -> Iterator[EngineProcess]:
-    with Edge(site.runtime, site.config):
-        proc = EngineProcess(site.runtime, tmp_path / "engine.log").start()
-        try:
-            yield proc
-        finally:
-            assert proc.stop() == 0, proc.log()
+    with running_stack(site, tmp_path / "engine.log") as proc:
+        yield proc
 
 
 def trunk_caller(site: DataDir, did: str, scenario: str = "trunk_caller.xml", *,
@@ -60,10 +62,6 @@ def trunk_caller(site: DataDir, did: str, scenario: str = "trunk_caller.xml", *,
     return Sipp(scenario, f"127.0.0.1:{site.runtime.engine_port}", service=did,
                 keys=keys or {"hold_ms": "3000"}, timeout=30, media_port=media_port)
 
-
-def heard(cap: Capture) -> list[int]:
-    return [x for s in rtp_streams(cap.packets).values() if s.payload_type in (0, 8)
-            for x in s.samples]
 
 
 def test_did_rings_its_extension(site: DataDir, engine: EngineProcess) -> None:
@@ -81,7 +79,7 @@ def test_did_rings_its_extension(site: DataDir, engine: EngineProcess) -> None:
     assert answered.ok, answered.describe()
     invite = next(m for m in answered.received_messages() if m.startswith("INVITE "))
     assert "+1555000" in invite  # the outside caller's number reaches the phone
-    assert not is_silence(heard(cap))
+    assert not is_silence(decoded_audio(cap.packets))
     (rec,) = history_json(site.runtime)
     assert (rec["direction"], rec["trunk"], rec["dialled"], rec["outcome"]) == \
         ("inbound", "pstn", "+15550102", "completed")
@@ -95,7 +93,7 @@ def test_closed_office_plays_a_message(site: DataDir, engine: EngineProcess) -> 
                          keys={}) as call:
         placed = call.wait()
     assert placed.ok, placed.describe()  # answered, then hung up after the message
-    speech = heard(cap)
+    speech = decoded_audio(cap.packets)
     assert len(speech) >= 8000 * 2 and not is_silence(speech)
 
 
@@ -115,7 +113,7 @@ def test_forward_out_only_where_the_route_allows(site: DataDir, engine: EnginePr
         answered = far.wait()
     assert placed.ok, placed.describe()
     assert answered.ok, answered.describe()
-    assert not is_silence(heard(cap))
+    assert not is_silence(decoded_audio(cap.packets))
     records = {r["dialled"]: r for r in history_json(site.runtime)}
     assert records["+15557654321"]["direction"] == "forwarded"
     assert records["+15557654321"]["outcome"] == "completed"

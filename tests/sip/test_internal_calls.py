@@ -19,13 +19,19 @@ from typing import Any
 
 import pytest
 
-from appliance.edge.process import Edge
 from tests.support.baresip import Baresip
 from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port
-from tests.support.rtp import Capture, is_silence, rtp_streams, tone_share
+from tests.support.rtp import Capture, decoded_audio, is_silence, tone_share
 from tests.support.sipp import Sipp, header
-from tests.support.stack import DEMO, DataDir, EngineProcess, history_json, make_data_dir
+from tests.support.stack import (
+    DEMO,
+    DataDir,
+    EngineProcess,
+    history_json,
+    make_data_dir,
+    running_stack,
+)
 
 pytestmark = pytest.mark.sip
 
@@ -47,12 +53,8 @@ def site(tmp_path: Path) -> DataDir:
 
 @pytest.fixture
 def engine(site: DataDir, tmp_path: Path) -> Iterator[EngineProcess]:
-    with Edge(site.runtime, site.config):
-        proc = EngineProcess(site.runtime, tmp_path / "engine.log").start()
-        try:
-            yield proc
-        finally:
-            assert proc.stop() == 0, proc.log()
+    with running_stack(site, tmp_path / "engine.log") as proc:
+        yield proc
 
 
 def edge(site: DataDir) -> str:
@@ -83,10 +85,6 @@ def registered(engine: EngineProcess, *exts: str) -> None:
                     what=f"{exts} registered")
 
 
-def heard(cap: Capture) -> list[int]:
-    return [x for s in rtp_streams(cap.packets).values() if s.payload_type in (0, 8)
-            for x in s.samples]
-
 
 def record(site: DataDir) -> dict[str, Any]:
     (rec,) = history_json(site.runtime)
@@ -108,7 +106,7 @@ def test_extension_calls_extension_and_audio_flows_both_ways(site: DataDir,
     # The caller's extension as caller ID.
     assert header(invite, "From").startswith(("sip:201@127.0.0.1", "<sip:201@127.0.0.1>"))
     # What 201 said went to 202 and came back: both directions through both legs.
-    samples = heard(cap)
+    samples = decoded_audio(cap.packets)
     assert len(samples) >= 8000 * 2 and not is_silence(samples)
     rec = record(site)
     assert (rec["direction"], rec["caller_number"], rec["dialled"], rec["outcome"]) == \
@@ -137,7 +135,7 @@ def test_softphone_answers_and_each_side_hears_the_other(site: DataDir, engine: 
             placed = phone_a.wait()
         engine.wait_for(lambda s: not s["calls"], what="call over")
     assert placed.ok, placed.describe()
-    at_caller = heard(cap)
+    at_caller = decoded_audio(cap.packets)
     assert tone_share(at_caller, 1000) > 0.5, "the caller did not hear the softphone's tone"
     at_softphone = soft.heard()
     assert len(at_softphone) >= 8000 * 2 and not is_silence(at_softphone), soft.log()
@@ -153,7 +151,8 @@ def test_busy_extension_diverts_to_its_queue(site: DataDir, engine: EngineProces
             placed = phone_a.wait()
         assert phone_b.wait().ok
     assert placed.ok, placed.describe()
-    assert tone_share(heard(cap), 392) > 0.02, "the caller did not hear the queue's music"
+    music = tone_share(decoded_audio(cap.packets), 392)
+    assert music > 0.02, "the caller did not hear the queue's music"
     rec = record(site)
     assert rec["queue"] == "support" and rec["reason"] == "extension 202: busy"
 
@@ -171,7 +170,7 @@ def test_unanswered_extension_diverts_to_the_next_phone(site: DataDir,
     assert placed.ok, placed.describe()
     assert rang.ok, rang.describe()  # 202 rang for its 5 s and was cancelled
     assert answered.ok, answered.describe()
-    assert not is_silence(heard(cap))
+    assert not is_silence(decoded_audio(cap.packets))
     rec = record(site)
     assert rec["outcome"] == "completed" and rec["reason"] == "extension 202: no answer"
 
@@ -182,7 +181,7 @@ def test_unregistered_extension_plays_a_message(site: DataDir, engine: EnginePro
             caller(site, "204", "phone_hung_up_on.xml", media_port=media) as phone_a:
         placed = phone_a.wait()
     assert placed.ok, placed.describe()  # answered, then hung up by the engine
-    speech = heard(cap)
+    speech = decoded_audio(cap.packets)
     assert len(speech) >= 8000 * 2 and not is_silence(speech)
     rec = record(site)
     assert rec["outcome"] == "failed"
@@ -214,7 +213,7 @@ def test_held_party_hears_music_until_the_call_is_taken_back(site: DataDir,
         answered = phone_b.wait()
     assert held.ok, held.describe()
     assert answered.ok, answered.describe()
-    at_b = heard(cap)
+    at_b = decoded_audio(cap.packets)
     # Half-second windows: talk (no music), hold (music), taken back (no music again).
     music = [tone_share(at_b[i:i + 4000], 392) for i in range(0, len(at_b) - 3999, 4000)]
     assert music[0] < 0.01, "music before the hold"
@@ -242,7 +241,7 @@ def test_softphone_blind_transfers_the_caller_to_another_phone(
     assert placed.ok, placed.describe()
     assert answered.ok, answered.describe()  # 203 rang, answered and got 201's BYE
     # baresip sends silence, 203 echoes: what 201 heard came back from 203.
-    assert not is_silence(heard(cap))
+    assert not is_silence(decoded_audio(cap.packets))
     rec = record(site)
     assert rec["outcome"] == "completed" and rec["reason"] == "transferred by 202 to 203"
     assert "202 transfers the call to 203" in engine.log()
@@ -275,7 +274,7 @@ def test_attended_transfer_joins_the_caller_with_the_consulted_phone(
     assert placed.ok, placed.describe()
     assert answered.ok, answered.describe()  # 203 got 201's BYE: they were joined
     # 201 heard hold music while 202 consulted, then 203 (echoing 201): sound, no music.
-    at_a = heard(cap)
+    at_a = decoded_audio(cap.packets)
     windows = [at_a[i:i + 4000] for i in range(0, len(at_a) - 3999, 4000)]
     music = [tone_share(w, 392) > 0.02 for w in windows]
     assert any(music), "201 heard no hold music while 202 consulted"
@@ -305,7 +304,7 @@ def test_softphone_transfers_the_caller_into_a_queue(site: DataDir, engine: Engi
             placed = phone_a.wait()
     assert placed.ok, placed.describe()
     # baresip sent silence; after the transfer 201 hears the queue's music.
-    assert tone_share(heard(cap), 392) > 0.02
+    assert tone_share(decoded_audio(cap.packets), 392) > 0.02
     rec = record(site)
     assert rec["queue"] == "support" and rec["outcome"] == "abandoned"
     assert rec["reason"] == "transferred by 202 to queue support"

@@ -15,11 +15,10 @@ from typing import Any
 
 import pytest
 
-from appliance.edge.process import Edge
 from tests.support.ports import free_port
-from tests.support.rtp import Capture, is_silence, rtp_streams
+from tests.support.rtp import Capture, decoded_audio, is_silence
 from tests.support.sipp import Sipp, SippResult, header
-from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir
+from tests.support.stack import DataDir, EngineProcess, history_json, make_data_dir, running_stack
 
 pytestmark = pytest.mark.sip
 
@@ -44,12 +43,8 @@ def site(tmp_path: Path, ports: dict[str, int]) -> DataDir:
 
 @pytest.fixture
 def engine(site: DataDir, tmp_path: Path) -> Iterator[EngineProcess]:
-    with Edge(site.runtime, site.config):
-        proc = EngineProcess(site.runtime, tmp_path / "engine.log").start()
-        try:
-            yield proc
-        finally:
-            assert proc.stop() == 0, proc.log()
+    with running_stack(site, tmp_path / "engine.log") as proc:
+        yield proc
 
 
 def phone(site: DataDir, dialled: str, scenario: str = "phone_dials_out.xml", *,
@@ -87,8 +82,7 @@ def test_phone_dials_out_and_talks_through_both_legs(site: DataDir, engine: Engi
     assert invite.startswith("INVITE sip:+15551234567@127.0.0.1")  # 9 stripped, E.164
     assert header(invite, "From").startswith(("sip:+15550101@", "<sip:+15550101@")), invite
     assert "P-Asserted-Identity: <sip:+15550101@" in invite
-    echoed = [x for s in rtp_streams(cap.packets).values() if s.payload_type in (0, 8)
-              for x in s.samples]
+    echoed = decoded_audio(cap.packets)
     assert len(echoed) >= 8000 * 2, "the phone heard less than 2 s from the far end"
     assert not is_silence(echoed), "the phone heard silence from the far end"
     (rec,) = history_json(site.runtime)

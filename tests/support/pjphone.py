@@ -177,6 +177,7 @@ class PjPhone:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             cwd=repo)
         self.events: list[dict[str, Any]] = []
+        self._pending = b""
 
     def send(self, **cmd: Any) -> None:
         assert self.proc.stdin is not None
@@ -198,12 +199,16 @@ class PjPhone:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"no event {match} within {timeout} s; got {self.events}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                line = self.proc.stdout.readline()
-                if not line:
+            # Raw reads for the same reason as in main(): buffered lines hide from select.
+            fd = self.proc.stdout.fileno()
+            if select.select([fd], [], [], left)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
                     raise AssertionError(f"pjphone exited; events {self.events}")
-                self.events.append(json.loads(line))
+                self._pending += chunk
+                while b"\n" in self._pending:
+                    line, self._pending = self._pending.split(b"\n", 1)
+                    self.events.append(json.loads(line))
 
     def __enter__(self) -> PjPhone:
         return self

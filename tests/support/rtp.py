@@ -286,6 +286,12 @@ def streams_to(
     return sorted(found, key=lambda s: s.packets, reverse=True)
 
 
+def decoded_audio(packets: Iterable[Packet]) -> list[int]:
+    """Every G.711 sample in ``packets``, stream after stream: what a listener heard."""
+    return [x for s in rtp_streams(packets).values() if s.payload_type in (0, 8)
+            for x in s.samples]
+
+
 # --------------------------------------------------------------------------- capture
 
 

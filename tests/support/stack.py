@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,19 @@ class EngineProcess:
                 return last
             time.sleep(0.1)
         raise AssertionError(f"timed out waiting for {what}; last status: {json.dumps(last)}")
+
+
+@contextlib.contextmanager
+def running_stack(site: DataDir, log_path: Path) -> Iterator[EngineProcess]:
+    """Kamailio and the engine for ``site``, as in production; the engine must exit 0."""
+    from appliance.edge.process import Edge
+
+    with Edge(site.runtime, site.config):
+        proc = EngineProcess(site.runtime, log_path).start()
+        try:
+            yield proc
+        finally:
+            assert proc.stop() == 0, proc.log()
 
 
 def history_json(runtime: Runtime, last: int = 50) -> list[dict[str, Any]]:
