@@ -330,8 +330,14 @@ class Engine(CallFlows):
         if not from_edge:
             trunk = trunk_for(self.config, source[0])
             session.trunk = trunk["name"] if trunk else None
-        decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
-                                 capacity=self.capacity, usage=usage, now=self._local_now())
+        try:
+            decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
+                                     capacity=self.capacity, usage=usage,
+                                     now=self._local_now())
+        except Exception as e:  # a bug must cost this call, not leave it hanging
+            log.exception("routing the call from %s to %s failed", number, session.dialled)
+            decision = Refuse(code=500, reason=f"internal error: {e}"[:60],
+                              trunk=session.trunk)
         if isinstance(decision, Refuse):
             session.trunk = decision.trunk
             log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
