@@ -474,7 +474,6 @@ class Engine(CallFlows):
         An admin uses this to check a phone works; tests use it to prove the
         engine reaches registered phones through Kamailio.
         """
-        assert self._edge_account is not None
         if len(self._calls) + 1 > self.capacity.usable:
             raise EngineBusy(f"engine at capacity ({self.capacity.usable} concurrent calls)")
         domain = self.config["site"]["sip_domain"]
@@ -482,20 +481,33 @@ class Engine(CallFlows):
             uid=uuid.uuid4().hex, direction="outbound", caller_number="keepline",
             caller_name="Keepline test call", dialled=extension, started_at=self._clock(),
             music_class="default", state="dialling")
-        call = EngineCall(self, self._edge_account, session)
-        self._calls[session.uid] = call
-        op = pj.CallOpParam(True)
         try:
-            call.makeCall(f"sip:{extension}@{domain}", op)
+            call = self._place_call(self._edge_account, session, f"sip:{extension}@{domain}",
+                                    pj.CallOpParam(True))
         except pj.Error as e:
-            # pjsua2 aborts if a Call it knows is collected: keep it until the loop turns.
-            self._calls.pop(session.uid, None)
-            self._dead.append(call)
             raise EngineBusy(f"could not call {extension}: {e.info()}") from None
         self._record(session, ended_at=None, outcome="in_progress")
         self.bus.publish("call_started", call=self._describe(call))
         self.later(seconds, lambda: self._end_call(session.uid))
         return session.uid
+
+    def _place_call(self, account: EngineAccount | None, session: CallSession, uri: str,
+                    op: pj.CallOpParam) -> EngineCall:
+        """Dial ``uri`` as a new engine leg, referenced from the first moment.
+
+        If dialling fails pjsua2 still knows the Call, and collecting it would abort
+        the process: it is kept until the loop turns, and the error is raised.
+        """
+        assert account is not None, "accounts exist once pjsua is up"
+        call = EngineCall(self, account, session)
+        self._calls[session.uid] = call
+        try:
+            call.makeCall(uri, op)
+        except pj.Error:
+            self._calls.pop(session.uid, None)
+            self._dead.append(call)
+            raise
+        return call
 
     def _end_call(self, uid: str) -> None:
         """Timer target: hang up a call the engine itself ends (test call, prompt)."""

@@ -75,6 +75,8 @@ class CallFlows:
         def _answer_if_live(self, uid: str) -> None: ...
         def _hangup(self, call: EngineCall, code: int, reason: str) -> None: ...
         def _end_call(self, uid: str) -> None: ...
+        def _place_call(self, account: EngineAccount | None, session: CallSession, uri: str,
+                        op: pj.CallOpParam) -> EngineCall: ...
         def _describe(self, call: EngineCall) -> dict[str, Any]: ...
         def _record(self, session: CallSession, *, ended_at: float | None, outcome: str,
                     reason: str = "") -> None: ...
@@ -142,18 +144,14 @@ class CallFlows:
                           caller_number=a.session.caller_number, caller_name="",
                           dialled=decision.extension, started_at=self._clock(),
                           state="ringing", bridge=bridge)
-        call = EngineCall(self, self._edge_account, leg)
-        self._calls[leg.uid] = call
         op = pj.CallOpParam(True)
         if a.session.caller_number:
             name = a.session.caller_name.replace('"', "")
             op.txOption.localUri = f'"{name}" <sip:{a.session.caller_number}@{domain}>' \
                 if name else f"sip:{a.session.caller_number}@{domain}"
         try:
-            call.makeCall(f"sip:{decision.extension}@{domain}", op)
+            self._place_call(self._edge_account, leg, f"sip:{decision.extension}@{domain}", op)
         except pj.Error as e:
-            self._calls.pop(leg.uid, None)
-            self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
             log.warning("could not ring %s: %s", decision.extension, e.info())
             self._after_no_answer(bridge, a, "unavailable", 480)
             return
@@ -218,8 +216,6 @@ class CallFlows:
                               caller_number=attempt.caller_id or "", caller_name="",
                               dialled=attempt.number, trunk=attempt.trunk,
                               started_at=self._clock(), state="dialling", bridge=bridge)
-            call = EngineCall(self, self._trunk_account, leg)
-            self._calls[leg.uid] = call
             op = pj.CallOpParam(True)
             if attempt.caller_id:
                 identity = f"sip:{attempt.caller_id}@{self.runtime.bind}"
@@ -228,10 +224,9 @@ class CallFlows:
                 headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
                 op.txOption.headers = headers
             try:
-                call.makeCall(f"sip:{attempt.number}@{trunk['host']}:{trunk['port']}", op)
+                self._place_call(self._trunk_account, leg,
+                                 f"sip:{attempt.number}@{trunk['host']}:{trunk['port']}", op)
             except pj.Error as e:
-                self._calls.pop(leg.uid, None)
-                self._dead.append(call)  # pjsua2 aborts if a Call it knows is collected
                 bridge.tried.append(f"{attempt.trunk}: {e.reason}")
                 continue
             bridge.b = leg.uid
