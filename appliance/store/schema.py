@@ -358,21 +358,17 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
         _unique(p, doc, section, key)
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
     queues = {q.get("name") for q in doc.get("queues", []) if isinstance(q, dict)}
-    for i, e in enumerate(doc.get("extensions", [])):
-        for when in ("on_busy", "on_no_answer", "on_unavailable"):
-            dest = e.get(when) if isinstance(e, dict) else None
-            if not isinstance(dest, dict):
-                continue
-            if "extension" in dest and dest["extension"] not in exts:
-                p.append(f"extensions[{i}].{when}.extension: no extension {dest['extension']!r}")
-            if "extension" in dest and dest["extension"] == e.get("number"):
-                p.append(f"extensions[{i}].{when}.extension: an extension cannot divert "
-                         "to itself")
-            if "queue" in dest and dest["queue"] not in queues:
-                p.append(f"extensions[{i}].{when}.queue: no queue {dest['queue']!r}")
     classes = {m.get("class") for m in doc.get("music", []) if isinstance(m, dict)}
     schedules = {x.get("name") for x in doc.get("schedules", []) if isinstance(x, dict)}
     trunks = {t.get("name") for t in doc.get("trunks", []) if isinstance(t, dict)}
+    for i, e in enumerate(doc.get("extensions", [])):
+        for when in ("on_busy", "on_no_answer", "on_unavailable"):
+            dest = e.get(when) if isinstance(e, dict) else None
+            _destination_refs(p, f"extensions[{i}].{when}", dest, exts, queues, schedules)
+            if isinstance(dest, dict) and "extension" in dest \
+                    and dest["extension"] == e.get("number"):
+                p.append(f"extensions[{i}].{when}.extension: an extension cannot divert "
+                         "to itself")
     for i, r in enumerate(doc.get("routes", [])):
         if isinstance(r, dict):
             if "trunk" in r and r["trunk"] not in trunks:
