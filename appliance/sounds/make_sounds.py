@@ -29,8 +29,35 @@ plays them without resampling):
         as 1000 Hz or 1800 Hz. A PCMU or PCMA round trip changes neither figure. All
         note fundamentals lie in 349-1319 Hz, inside the 300-3400 Hz telephone band.
 
-``en/NAME.wav`` - the spoken prompts in ``PROMPTS`` (``busy``, ``unavailable``), by
-    ``espeak-ng -v en -s 150``, resampled by SoX and peak-normalised to -3 dBFS.
+``LANG/NAME.wav`` - the spoken prompts in ``PROMPTS[LANG]``, for LANG ``en`` and ``de``
+    (espeak-ng voices ``en`` and ``de``, both ``-s 150``), resampled by SoX to 8 kHz and
+    peak-normalised to -3 dBFS. Both languages have the same set of names, except that
+    German adds number combining forms (below). The names are fixed by
+    ``appliance.core.speech.PROMPT_NAMES``; this module refuses to import if the texts
+    drift from that list. The engine plays ``LANG/NAME.wav`` and falls back to
+    ``en/NAME.wav``. Numbers are always written out as words ("seven", "sieben") so
+    espeak-ng's rendering does not depend on its number rules. Groups:
+
+    * whole messages, played alone before hanging up: ``busy``, ``unavailable``. Rendered
+      untrimmed, exactly as before, so the committed English files stay byte-identical.
+    * queue messages: ``queue-greeting``, ``queue-thanks``, ``queue-goodbye``,
+      ``queue-closed``; and sentence fragments that ``appliance.core.speech`` joins with
+      numbers: ``queue-position`` + number + ``queue-in-line``; ``queue-wait`` + number
+      + ``minute``/``minutes`` (or + ``queue-less-than-a-minute``); ``queue-breakout`` +
+      the key (a digit, ``key-star`` or ``key-hash``).
+    * agent feature-code confirmations: ``agent-logged-in``, ``agent-logged-out``,
+      ``agent-paused``, ``agent-unpaused`` (``*45``, ``*46``);
+    * the agent's whisper: ``whisper-call-from`` + queue number (digit by digit) +
+      ``whisper-waited`` + number + ``seconds``.
+    * number words: ``num-0`` .. ``num-20``, ``num-30`` .. ``num-90`` in tens, ``num-100``
+      ("one hundred", "einhundert"), and ``key-star``, ``key-hash``. Larger numbers are
+      concatenated: English 21 = ``num-20 num-1``; German 21 = ``num-ein num-und num-20``
+      (so German also has ``num-und`` "und", ``num-ein`` "ein" and ``num-eine`` "eine",
+      as in "eine Minute"); 121 = ``num-100`` + 21.
+
+    Everything except the whole messages has its leading and trailing silence trimmed
+    (SoX ``silence 1 0.02 -50d reverse silence 1 0.02 -50d reverse``, after
+    normalising) so that pieces played back to back do not leave gaps mid-sentence.
 """
 
 from __future__ import annotations
@@ -40,6 +67,8 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from appliance.core.speech import LANGUAGES, PROMPT_NAMES
 
 HERE = Path(__file__).resolve().parent
 
@@ -51,11 +80,115 @@ PEDAL_GAIN = 0.045  # pedal sine amplitude against the arpeggio normalised to -6
 PEDAL_HZ = 392.0  # G4: the steady tone tests may detect
 DURATION_SAMPLES = 192000  # 24 s at 8 kHz; 392 Hz fits exactly 9408 cycles
 
-#: Prompt name -> what it says. A diverted call plays one and hangs up.
-PROMPTS = {
-    "busy": "The person you called is busy. Please call again later.",
-    "unavailable": "The person you called is not available. Please call again later.",
+#: espeak-ng voice for each language.
+VOICES = {"en": "en", "de": "de"}
+
+_EN_NUMBERS = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+    "eighteen", "nineteen", "twenty",
+)
+_EN_TENS = ("thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_DE_NUMBERS = (
+    "null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
+    "zehn", "elf", "zwölf", "dreizehn", "vierzehn", "fünfzehn", "sechzehn", "siebzehn",
+    "achtzehn", "neunzehn", "zwanzig",
+)
+_DE_TENS = ("dreißig", "vierzig", "fünfzig", "sechzig", "siebzig", "achtzig", "neunzig")
+
+
+def _numbers(units: tuple[str, ...], tens: tuple[str, ...], hundred: str) -> dict[str, str]:
+    words = {f"num-{n}": w for n, w in enumerate(units)}
+    words.update({f"num-{10 * (k + 3)}": w for k, w in enumerate(tens)})
+    words["num-100"] = hundred
+    return words
+
+
+#: Language -> prompt name -> what it says (see the module docstring for the groups).
+PROMPTS: dict[str, dict[str, str]] = {
+    "en": {
+        "busy": "The person you called is busy. Please call again later.",
+        "unavailable": "The person you called is not available. Please call again later.",
+        "queue-greeting": "Thank you for calling. Please hold, the next free agent will "
+                          "answer your call.",
+        "queue-position": "You are caller number",
+        "queue-in-line": "in line.",
+        "queue-wait": "Your expected waiting time is about",
+        "queue-less-than-a-minute": "less than one minute.",
+        "minute": "minute.",
+        "minutes": "minutes.",
+        "queue-thanks": "Thank you for waiting. All our agents are still busy.",
+        "queue-breakout": "To leave a message or reach someone else, press",
+        "queue-goodbye": "We are sorry, nobody can take your call right now. "
+                         "Please call again later. Goodbye.",
+        "queue-closed": "We are sorry, no agents are available at the moment. "
+                        "Please call again later.",
+        "whisper-call-from": "Call from queue",
+        "whisper-waited": "waited",
+        "seconds": "seconds.",
+        "key-star": "star",
+        "key-hash": "hash",
+        "agent-logged-in": "You are logged in to your queues.",
+        "agent-logged-out": "You are logged out of your queues.",
+        "agent-paused": "You are paused. Queue calls will not ring your phone.",
+        "agent-unpaused": "You are available again for queue calls.",
+        **_numbers(_EN_NUMBERS, _EN_TENS, "one hundred"),
+    },
+    "de": {
+        "busy": "Die angerufene Person telefoniert gerade. "
+                "Bitte rufen Sie später noch einmal an.",
+        "unavailable": "Die angerufene Person ist nicht erreichbar. "
+                       "Bitte rufen Sie später noch einmal an.",
+        "queue-greeting": "Vielen Dank für Ihren Anruf. Bitte bleiben Sie in der Leitung, "
+                          "wir nehmen Ihren Anruf so bald wie möglich entgegen.",
+        "queue-position": "Sie sind Anrufer Nummer",
+        "queue-in-line": "in der Warteschlange.",
+        "queue-wait": "Ihre voraussichtliche Wartezeit beträgt etwa",
+        "queue-less-than-a-minute": "weniger als eine Minute.",
+        "minute": "Minute.",
+        "minutes": "Minuten.",
+        "queue-thanks": "Vielen Dank für Ihre Geduld. Zurzeit sind noch alle "
+                        "Mitarbeiterinnen und Mitarbeiter im Gespräch.",
+        "queue-breakout": "Um eine Nachricht zu hinterlassen oder jemand anderen zu "
+                          "erreichen, drücken Sie die Taste",
+        "queue-goodbye": "Es tut uns leid, im Moment kann niemand Ihren Anruf entgegennehmen. "
+                         "Bitte rufen Sie später noch einmal an. Auf Wiederhören.",
+        "queue-closed": "Es tut uns leid, im Moment ist niemand erreichbar. "
+                        "Bitte rufen Sie später noch einmal an.",
+        "whisper-call-from": "Anruf aus Warteschlange",
+        "whisper-waited": "gewartet",
+        "seconds": "Sekunden.",
+        "key-star": "Stern",
+        "key-hash": "Raute",
+        "agent-logged-in": "Sie sind in Ihren Warteschlangen angemeldet.",
+        "agent-logged-out": "Sie sind von Ihren Warteschlangen abgemeldet.",
+        "agent-paused": "Sie sind in Pause. Anrufe aus Warteschlangen klingeln nicht bei Ihnen.",
+        "agent-unpaused": "Sie sind wieder für Anrufe aus Warteschlangen bereit.",
+        **_numbers(_DE_NUMBERS, _DE_TENS, "einhundert"),
+        "num-und": "und",
+        "num-ein": "ein",
+        "num-eine": "eine",
+    },
 }
+
+#: Whole messages, rendered untrimmed (as they always were: the English files must not
+#: change). Everything else is a piece of a longer utterance and is trimmed.
+UNTRIMMED = frozenset({"busy", "unavailable"})
+
+
+def _check_prompts() -> None:
+    """Fail loudly if the texts here and ``speech.PROMPT_NAMES`` disagree (why: the
+    engine would ask for a WAV that was never made)."""
+    if tuple(PROMPTS) != LANGUAGES or tuple(VOICES) != LANGUAGES:
+        raise RuntimeError(f"PROMPTS/VOICES languages {tuple(PROMPTS)} != {LANGUAGES}")
+    for lang, texts in PROMPTS.items():
+        if set(texts) != PROMPT_NAMES[lang]:
+            missing = sorted(PROMPT_NAMES[lang] - set(texts))
+            extra = sorted(set(texts) - PROMPT_NAMES[lang])
+            raise RuntimeError(f"{lang} prompts drifted: missing {missing}, extra {extra}")
+
+
+_check_prompts()
 
 
 def _hz(note: str) -> str:
@@ -115,12 +248,18 @@ def make_moh(out: Path, work: Path) -> None:
          "gain", "-n", "-3")  # fmt: skip
 
 
-def make_prompt(out: Path, work: Path, text: str) -> None:
-    """Write a spoken prompt to ``out`` with espeak-ng and SoX."""
-    raw = work / f"{out.stem}-22k.wav"
-    _run(_tool("espeak-ng"), "-v", "en", "-s", "150", "-w", str(raw), text)
+def make_prompt(out: Path, work: Path, text: str, *, voice: str = "en",
+                trim: bool = False) -> None:
+    """Write a spoken prompt to ``out`` with espeak-ng and SoX.
+
+    ``trim`` cuts leading and trailing silence, for pieces played back to back.
+    """
+    raw = work / f"{voice}-{out.stem}-22k.wav"
+    _run(_tool("espeak-ng"), "-v", voice, "-s", "150", "-w", str(raw), text)
+    trimming = ["silence", "1", "0.02", "-50d", "reverse"] * 2 if trim else []
     _run(_tool("sox"), "-R", "-D", str(raw), "-r", str(RATE), "-c", "1", "-b", "16",
-         "-e", "signed-integer", str(out), "rate", "-v", str(RATE), "gain", "-n", "-3")  # fmt: skip
+         "-e", "signed-integer", str(out), "rate", "-v", str(RATE), "gain", "-n", "-3",
+         *trimming)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -129,14 +268,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write into")
     args = parser.parse_args(argv)
     out: Path = args.out
-    (out / "en").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    made = [out / "moh-default.wav"]
     with tempfile.TemporaryDirectory(prefix="keepline-sounds-") as tmp:
         work = Path(tmp)
-        make_moh(out / "moh-default.wav", work)
-        for name, text in PROMPTS.items():
-            make_prompt(out / "en" / f"{name}.wav", work, text)
-    for path in (out / "moh-default.wav", *(out / "en" / f"{n}.wav" for n in PROMPTS)):
+        make_moh(made[0], work)
+        for lang, texts in PROMPTS.items():
+            (out / lang).mkdir(parents=True, exist_ok=True)
+            for name, text in sorted(texts.items()):
+                path = out / lang / f"{name}.wav"
+                make_prompt(path, work, text, voice=VOICES[lang], trim=name not in UNTRIMMED)
+                made.append(path)
+    for path in made:
         print(f"{path} ({path.stat().st_size} bytes)")
+    print(f"{len(made)} files, {sum(p.stat().st_size for p in made)} bytes")
 
 
 if __name__ == "__main__":

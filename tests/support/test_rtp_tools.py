@@ -156,7 +156,8 @@ def test_sound_recipe_reproduces_the_committed_files(tmp_path: Path) -> None:
     from appliance.sounds import make_sounds
 
     make_sounds.main(["--out", str(tmp_path)])
-    for name in ("moh-default.wav", *(f"en/{p}.wav" for p in make_sounds.PROMPTS)):
+    prompts = [f"{lang}/{p}.wav" for lang, texts in make_sounds.PROMPTS.items() for p in texts]
+    for name in ("moh-default.wav", *prompts):
         committed, fresh = SOUNDS / name, tmp_path / name
         if committed.read_bytes() == fresh.read_bytes():
             continue
