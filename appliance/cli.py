@@ -12,13 +12,18 @@ import logging
 import signal
 import sys
 import threading
+import time
+from datetime import datetime, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.errors import ConfigError, KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.store.config import GeneratedPassword
+
+if TYPE_CHECKING:
+    from appliance.core.metrics import QueueStats
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -29,6 +34,16 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected 1 or more, got {value}")
     return value
+
+
+def _moment(text: str) -> datetime:
+    """A --since/--until value; naive (site time) unless it names its own offset."""
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected YYYY-MM-DD or an ISO date-time such as 2026-03-02T08:00, "
+            f"got {text!r}") from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,9 +74,17 @@ def _parser() -> argparse.ArgumentParser:
     chk = cfg.add_parser("check", help="validate FILE without changing anything")
     chk.add_argument("file", type=Path)
 
-    hist = sub.add_parser("history", help="show recent calls")
-    hist.add_argument("--last", type=_positive, default=10, metavar="N")
-    hist.add_argument("--json", action="store_true", help="one JSON object per line")
+    hist = sub.add_parser("history", help="show recent calls, or a queue's figures (stats)")
+    hist.add_argument("action", nargs="?", choices=["stats"],
+                      help="stats: a queue's service level, waits and agents for a period")
+    hist.add_argument("--last", type=_positive, metavar="N", help="how many calls (default 10)")
+    hist.add_argument("--json", action="store_true",
+                      help="one JSON object per line (stats: one object)")
+    hist.add_argument("--queue", metavar="NAME", help="stats: the queue")
+    hist.add_argument("--since", type=_moment, metavar="DATE",
+                      help="stats: from YYYY-MM-DD (midnight, site time) or an ISO date-time")
+    hist.add_argument("--until", type=_moment, metavar="DATE",
+                      help="stats: up to, not including, DATE (default: now)")
 
     sub.add_parser("status", help="ask the running engine for its status")
 
@@ -160,12 +183,25 @@ def cmd_run(rt: Runtime) -> int:
     return 0
 
 
+def _check_history_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Options of one form of ``history`` are refused in the other (exit 2)."""
+    if args.action == "stats":
+        if args.last is not None:
+            parser.error("history stats: --last does not apply")
+        if args.queue is None or args.since is None:
+            parser.error("history stats: --queue NAME and --since DATE are required")
+    elif args.queue is not None or args.since is not None or args.until is not None:
+        parser.error("history: --queue, --since and --until are for 'history stats'")
+
+
 def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
     from dataclasses import asdict
 
     from appliance.store.history import History, format_table
 
-    records = History(rt.history_path, read_only=True).last(args.last)
+    if args.action == "stats":
+        return cmd_history_stats(args, rt)
+    records = History(rt.history_path, read_only=True).last(args.last or 10)
     if args.json:
         for r in records:
             print(json.dumps(asdict(r)))
@@ -174,6 +210,86 @@ def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
     else:
         print("no calls yet")
     return 0
+
+
+def cmd_history_stats(args: argparse.Namespace, rt: Runtime) -> int:
+    from dataclasses import asdict
+    from zoneinfo import ZoneInfo
+
+    from appliance.core.metrics import AGENT_EVENTS, queue_stats
+    from appliance.store.config import ConfigStore
+    from appliance.store.history import History
+
+    config = ConfigStore(rt.config_path, read_only=True).load()
+    queues = {q["name"]: q for q in config["queues"]}
+    if args.queue not in queues:
+        known = ", ".join(sorted(queues)) or "none configured"
+        print(f"error: --queue: no queue {args.queue!r} (known queues: {known})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    zone_name = config["site"].get("timezone")
+    zone = ZoneInfo(zone_name) if zone_name else None
+    since = _timestamp(args.since, zone)
+    until = _timestamp(args.until, zone) if args.until is not None else time.time()
+    if until <= since:
+        print(f"error: --until ({_local(until, zone)}) is not after --since "
+              f"({_local(since, zone)})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    history = History(rt.history_path, read_only=True)
+    # Logins from before the window say who was already staffed when it opened.
+    earlier = history.queue_events(queue=args.queue, since=0.0, until=since,
+                                   events=AGENT_EVENTS)
+    events = earlier + history.queue_events(queue=args.queue, since=since, until=until)
+    stats = queue_stats(events, since=since, until=until,
+                        sl_threshold_s=float(queues[args.queue].get("sl_threshold_s", 20.0)))
+    if args.json:
+        print(json.dumps(asdict(stats)))
+    else:
+        print(format_stats(args.queue, stats, zone))
+    return 0
+
+
+def _timestamp(moment: datetime, zone: tzinfo | None) -> float:
+    """A naive --since/--until is site time (the box's local time without site.timezone)."""
+    if moment.tzinfo is None and zone is not None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.timestamp()
+
+
+def _local(ts: float, zone: tzinfo | None) -> str:
+    moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def format_stats(queue: str, stats: QueueStats, zone: tzinfo | None = None) -> str:
+    """A queue's figures as ``history stats`` prints them."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f} %"
+
+    def secs(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1f} s"
+
+    def hms(x: float) -> str:
+        whole = round(x)
+        return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+    sl = pct(stats.service_level)
+    rows = [
+        ("offered", str(stats.offered)), ("answered", str(stats.answered)),
+        ("abandoned", str(stats.abandoned)), ("overflowed", str(stats.overflowed)),
+        ("callbacks", str(stats.callbacks)),
+        ("service level", sl if stats.service_level is None
+         else f"{sl} within {stats.sl_threshold_s:g} s"),
+        ("ASA", secs(stats.asa_s)), ("AHT", secs(stats.aht_s)),
+        ("abandon rate", pct(stats.abandon_rate)), ("max wait", secs(stats.max_wait_s)),
+    ]
+    lines = [f"queue {queue}: {_local(stats.since, zone)} to {_local(stats.until, zone)}"]
+    lines += [f"  {label:<14}{value}" for label, value in rows]
+    lines += [f"  agent {a.agent}: answered {a.answered}, talk {hms(a.talk_s)}, "
+              f"staffed {hms(a.staffed_s)}, occupancy {pct(a.occupancy)}"
+              for a in stats.agents]
+    return "\n".join(lines)
 
 
 def cmd_status(rt: Runtime) -> int:
@@ -216,7 +332,10 @@ def cmd_edge(rt: Runtime) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "history":
+        _check_history_args(parser, args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rt = runtime_from(args)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from appliance.errors import StoreError
-from appliance.store.history import CallRecord, History, format_table
+from appliance.store.history import QUEUE_EVENTS, CallRecord, History, QueueEvent, format_table
 from tests.store.conftest import Cli
 
 T0 = 1_750_000_000.0  # a fixed moment, so tables are predictable
@@ -95,10 +95,11 @@ def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
     assert sql(history_path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(history_path, "PRAGMA user_version") == [(1,)]
+    assert sql(history_path, "PRAGMA user_version") == [(2,)]
     indexes = {name for (name,) in sql(
         history_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"calls_by_caller", "calls_by_time"} <= indexes
+    assert {"calls_by_caller", "calls_by_time", "queue_events_by_time",
+            "queue_events_by_call"} <= indexes
 
 
 def test_reopening_keeps_records(history_path: Path, calls: list[CallRecord]) -> None:
@@ -142,6 +143,162 @@ def test_format_table(calls: list[CallRecord]) -> None:
     started = datetime.fromtimestamp(T0 + 240).strftime("%Y-%m-%d %H:%M:%S")
     assert lines[2].split() == [*started.split(), "202", "-", "-", "201", "-", "95.0s",
                                 "refused", "(busy)"]
+
+
+# schema 1 -> 2
+
+# The schema 1 DDL exactly as Keepline 0.1 wrote it, to build files from before the upgrade.
+V1_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id            INTEGER PRIMARY KEY,
+    call_uid      TEXT NOT NULL UNIQUE,
+    direction     TEXT NOT NULL,
+    caller_number TEXT NOT NULL,
+    caller_name   TEXT NOT NULL DEFAULT '',
+    trunk         TEXT,
+    dialled       TEXT NOT NULL,
+    queue         TEXT,
+    started_at    REAL NOT NULL,
+    answered_at   REAL,
+    ended_at      REAL,
+    outcome       TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    sip_code      INTEGER
+);
+CREATE INDEX IF NOT EXISTS calls_by_caller ON calls (caller_number, started_at);
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (started_at);
+PRAGMA user_version=1;
+"""
+
+
+@pytest.fixture
+def v1_file(history_path: Path) -> Path:
+    """A schema 1 history with one finished call, as the previous release left it."""
+    with contextlib.closing(sqlite3.connect(history_path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(V1_SCHEMA)
+        with conn:
+            conn.execute(
+                "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
+                "dialled, queue, started_at, answered_at, ended_at, outcome, reason, sip_code) "
+                "VALUES ('old', 'inbound', '0301234567', 'Bob', 'pstn', '500', 'support', "
+                "1750000000.0, 1750000004.5, 1750000095.0, 'completed', '', NULL)")
+    return history_path
+
+
+OLD_CALL = call("old", 0, caller_number="0301234567", caller_name="Bob")
+
+
+def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
+    history = History(v1_file)
+    assert history.last(10) == [OLD_CALL]
+    (old,) = history.last(10)
+    assert (old.agent, old.wait_s, old.talk_s) == (None, None, None)
+    assert sql(v1_file, "PRAGMA user_version") == [(2,)]
+    columns = [row[1] for row in sql(v1_file, "PRAGMA table_info(calls)")]
+    assert columns[-4:] == ["sip_code", "agent", "wait_s", "talk_s"]
+    new = call("new", 1, agent="202", wait_s=4.5, talk_s=90.5)
+    history.record_call(new)
+    assert History(v1_file).last(10) == [new, OLD_CALL]
+    history.record_queue_event(QueueEvent(T0, "support", "entered", "new", detail="position 1"))
+    assert len(history.queue_events(queue="support", since=T0, until=T0 + 1)) == 1
+
+
+def test_upgraded_file_matches_a_fresh_one(v1_file: Path, data_dir: Path) -> None:
+    History(v1_file)
+    History(data_dir / "fresh.sqlite3")
+
+    def shape(path: Path) -> list[tuple[Any, ...]]:
+        tables = [t for (t,) in sql(path, "SELECT name FROM sqlite_master "
+                                          "WHERE type = 'table' ORDER BY name")]
+        return [(t, row[1], row[2], row[3], row[4]) for t in tables
+                for row in sql(path, f"PRAGMA table_info({t})")]
+
+    assert shape(v1_file) == shape(data_dir / "fresh.sqlite3")
+
+
+def test_a_reader_reads_a_schema_1_file_without_upgrading_it(v1_file: Path) -> None:
+    before = v1_file.read_bytes()
+    reader = History(v1_file, read_only=True)
+    assert reader.last(10) == [OLD_CALL]
+    assert reader.queue_events(queue=None, since=0, until=2e9) == []
+    assert v1_file.read_bytes() == before
+    assert sql(v1_file, "PRAGMA user_version") == [(1,)]
+
+
+# queue events
+
+
+def ev(offset: float, event: str, **fields: Any) -> QueueEvent:
+    return QueueEvent(at=T0 + offset, queue=fields.pop("queue", "support"), event=event,
+                      **fields)
+
+
+def test_queue_events_round_trip_in_time_then_recording_order(history_path: Path) -> None:
+    history = History(history_path)
+    recorded = [
+        ev(10, "connected", call_uid="c1", agent="202", wait_s=9.5),
+        ev(0, "agent_login", agent="202", detail="registered"),
+        ev(0.5, "entered", call_uid="c1", detail="position 1"),
+        ev(10, "completed", call_uid="c1", agent="202", wait_s=9.5, talk_s=0.0),
+        ev(5, "entered", queue="sales", call_uid="s1", detail="position 1"),
+    ]
+    for e in recorded:
+        history.record_queue_event(e)
+    support = [recorded[1], recorded[2], recorded[0], recorded[3]]
+    assert history.queue_events(queue="support", since=T0, until=T0 + 60) == support
+    reader = History(history_path, read_only=True)
+    assert reader.queue_events(queue="support", since=T0, until=T0 + 60) == support
+    assert reader.queue_events(queue=None, since=T0, until=T0 + 60) == [
+        recorded[1], recorded[2], recorded[4], recorded[0], recorded[3]]
+    assert reader.queue_events(queue="sales", since=T0, until=T0 + 60) == [recorded[4]]
+
+
+def test_queue_events_window_includes_since_and_excludes_until(history_path: Path) -> None:
+    history = History(history_path)
+    for offset in (0, 10, 20):
+        history.record_queue_event(ev(offset, "entered", call_uid=f"c{offset}"))
+    got = history.queue_events(queue="support", since=T0 + 10, until=T0 + 20)
+    assert [e.call_uid for e in got] == ["c10"]
+
+
+def test_queue_events_filtered_by_name(history_path: Path) -> None:
+    history = History(history_path)
+    history.record_queue_event(ev(0, "agent_login", agent="202"))
+    history.record_queue_event(ev(1, "entered", call_uid="c1"))
+    history.record_queue_event(ev(2, "agent_pause", agent="202", detail="lunch"))
+    got = history.queue_events(queue="support", since=0, until=T0 + 10,
+                               events=("agent_login", "agent_pause"))
+    assert [e.event for e in got] == ["agent_login", "agent_pause"]
+    assert history.queue_events(queue="support", since=0, until=T0 + 10, events=()) == []
+
+
+def test_every_documented_event_name_is_accepted(history_path: Path) -> None:
+    history = History(history_path)
+    for i, name in enumerate(QUEUE_EVENTS):
+        history.record_queue_event(ev(i, name))
+    got = history.queue_events(queue=None, since=0, until=T0 + 100)
+    assert tuple(e.event for e in got) == QUEUE_EVENTS
+    assert len(QUEUE_EVENTS) == 13
+
+
+def test_unknown_event_name_is_refused_before_the_file(data_dir: Path,
+                                                        history_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown queue event 'hangup'"):
+        History(history_path, read_only=True).record_queue_event(ev(0, "hangup"))
+    assert os.listdir(data_dir) == []
+    history = History(history_path)
+    with pytest.raises(ValueError, match="unknown queue event"):
+        history.record_queue_event(ev(0, "hangup"))
+    assert sql(history_path, "SELECT count(*) FROM queue_events") == [(0,)]
+
+
+def test_queue_events_read_only_and_missing_file(data_dir: Path, history_path: Path) -> None:
+    reader = History(history_path, read_only=True)
+    assert reader.queue_events(queue="support", since=0, until=2e9) == []
+    with pytest.raises(StoreError, match="opened read-only"):
+        reader.record_queue_event(ev(0, "entered", call_uid="c1"))
+    assert os.listdir(data_dir) == []
 
 
 # the CLI
