@@ -6,7 +6,9 @@ handed to it here, which is also what tests construct.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from typing import Any
 
 from appliance.control.events import EventBus
@@ -20,6 +22,12 @@ from appliance.systemd import Notifier
 
 log = logging.getLogger(__name__)
 
+#: How often the engine learns which phones are registered (agents offline or not).
+REGISTRATION_POLL_S = 1.0
+#: Agent actions the control API takes: ``POST /agents/<ext>/<action>``.
+AGENT_ACTIONS = {"login": "set_login", "logout": "set_logout", "pause": "set_pause",
+                 "unpause": "unpause"}
+
 
 class Controller:
     """The engine process: config, history, SIP engine and control API, in that order."""
@@ -31,6 +39,8 @@ class Controller:
         self.config: dict[str, Any] = {}
         self.engine: Engine | None = None
         self.control: ControlServer | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         self.config = ConfigStore(self.runtime.config_path).load()
@@ -44,19 +54,48 @@ class Controller:
         api = ControlApi(self.status, {
             ("POST", "calls"): self._post_call,
             ("DELETE", "calls"): self._delete_call,
+            ("POST", "agents"): self._post_agent,
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
+        self._watcher = threading.Thread(target=self._watch_registrations,
+                                         name="registrations", daemon=True)
+        self._watcher.start()
         cap = self.engine.capacity
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
 
     def stop(self) -> None:
         self.notifier.stopping()
+        self._stopping.set()
+        if self._watcher is not None:
+            self._watcher.join(5)
         if self.control is not None:
             self.control.stop()
         if self.engine is not None:
             self.engine.stop()
+
+    def _watch_registrations(self) -> None:
+        """Post the edge's registered extensions to the engine, about once a second."""
+        from appliance.edge.rpc import registered_extensions
+
+        last: set[str] | None = None
+        delay = 0.0  # the first look is at once, so agents are known right after start
+        while not self._stopping.wait(delay):
+            delay = REGISTRATION_POLL_S
+            try:
+                now = set(registered_extensions(self.runtime))
+            except KeeplineError as e:
+                log.debug("registrations unknown: %s", e)
+                continue  # the edge is (re)starting; keep the last known state
+            engine = self.engine
+            if now != last and engine is not None and engine.running:
+                try:
+                    engine.submit(functools.partial(engine.set_registered, now))
+                except Exception:
+                    log.exception("could not post registrations to the engine")
+                    continue
+                last = now
 
     # ---- control API resources -----------------------------------------------------
 
@@ -93,6 +132,32 @@ class Controller:
         engine = self.engine
         uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
         return {"id": uid}
+
+    def _post_agent(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /agents/<ext>/pause {"reason": "lunch"}``; also unpause, login, logout.
+
+        ``login`` and ``logout`` take an optional ``{"queue": NAME}``; without it they
+        apply to every queue the extension is a configured member of.
+        """
+        ext, _, action = arg.partition("/")
+        if ext not in {e["number"] for e in self.config["extensions"]}:
+            raise ApiError(404, "unknown_extension", f"no extension {ext!r}")
+        if action not in AGENT_ACTIONS:
+            raise ApiError(404, "not_found", f"no agent action {action!r} (expected one of: "
+                           f"{', '.join(AGENT_ACTIONS)})")
+        argument = ""
+        if action == "pause":
+            argument = str(body.get("reason", "") or "")[:40]
+        elif "queue" in body:
+            argument = str(body["queue"])
+            if argument not in {q["name"] for q in self.config["queues"]}:
+                raise ApiError(400, "unknown_queue", f"queue: no queue {argument!r}",
+                               field="queue")
+        assert self.engine is not None
+        engine = self.engine
+        engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
+        state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
+        return {"extension": ext, **(state or {"state": "offline", "queues": []})}
 
     def _delete_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``DELETE /calls/<id>``: hang up a live call."""

@@ -101,7 +101,24 @@ class PlayMessage:
     message: str
 
 
-Decision = QueueCall | OutboundCall | ExtensionCall | PlayMessage | Refuse
+@dataclass(frozen=True, kw_only=True)
+class FeatureCode:
+    """A phone dialled a feature code.
+
+    ``*45`` toggles the agent's membership of its queues, ``*45`` + a queue's
+    number toggles that one queue; ``*46`` toggles pause, ``*46`` + digits
+    pauses with that reason code.
+    """
+
+    extension: str
+    action: str  # "login" or "pause"
+    argument: str = ""
+
+
+#: Feature code prefix -> action.
+FEATURE_CODES = {"*45": "login", "*46": "pause"}
+
+Decision = QueueCall | OutboundCall | ExtensionCall | PlayMessage | FeatureCode | Refuse
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -185,6 +202,8 @@ def route_inbound(
                     and matches(route.get("caller", "!"), request.caller_number):
                 return destination(config, route["to"], trunk=trunk_name, now=now,
                                    may_dial_out=route.get("may_dial_out", False), usage=usage)
+    if request.from_edge and request.dialled[:3] in FEATURE_CODES:
+        return _feature_code(config, request)
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return queue_call(config, queue["name"], trunk=trunk_name)
@@ -196,6 +215,22 @@ def route_inbound(
         return _dial_out(config, request.caller_number, request.dialled, usage)
     return Refuse(code=404, reason=f"no route for dialled number {request.dialled!r}",
                   trunk=trunk_name)
+
+
+def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCode | Refuse:
+    action = FEATURE_CODES[request.dialled[:3]]
+    argument = request.dialled[3:]
+    if not any(e["number"] == request.caller_number for e in config["extensions"]):
+        return Refuse(code=403, reason=f"feature code {request.dialled} needs an extension")
+    if action == "login" and argument:
+        queue = next((q["name"] for q in config["queues"] if q["number"] == argument), None)
+        if queue is None:
+            return Refuse(code=404, reason=f"feature code {request.dialled}: no queue "
+                                           f"numbered {argument!r}")
+        argument = queue
+    elif argument and not argument.isdigit():
+        return Refuse(code=404, reason=f"unknown feature code {request.dialled!r}")
+    return FeatureCode(extension=request.caller_number, action=action, argument=argument)
 
 
 def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None,

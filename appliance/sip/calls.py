@@ -26,6 +26,7 @@ class CallHandler(Protocol):
                             prm: pj.OnCallTransferRequestParam) -> None: ...
     def on_incoming_call(self, account: EngineAccount,
                          prm: pj.OnIncomingCallParam) -> None: ...
+    def on_dtmf(self, call: EngineCall, digit: str) -> None: ...
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,10 @@ class CallSession:
     engine_hangup: bool = False
     #: The outside call this leg belongs to (phone leg or trunk leg), if any.
     bridge: Bridge | None = None
+    #: Queue calls: when the caller joined its queue, when an agent answered, who.
+    queued_at: float | None = None
+    connected_at: float | None = None
+    agent: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -95,6 +100,13 @@ class EngineCall(pj.Call):  # type: ignore[misc]
         except Exception:
             log.exception("call %s: transfer callback failed", self.session.uid)
             prm.statusCode = 500
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        # pjsua reports RFC 2833 events and SIP INFO (application/dtmf-relay) here alike.
+        try:
+            self.engine.on_dtmf(self, str(prm.digit))
+        except Exception:
+            log.exception("call %s: DTMF callback failed", self.session.uid)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         try:

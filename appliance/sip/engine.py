@@ -32,6 +32,7 @@ from appliance.core.dialplan import Usage
 from appliance.core.routing import (
     Capacity,
     ExtensionCall,
+    FeatureCode,
     InboundRequest,
     OutboundCall,
     QueueCall,
@@ -39,7 +40,7 @@ from appliance.core.routing import (
     route_inbound,
     trunk_for,
 )
-from appliance.errors import KeeplineError, StoreError
+from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip import capacity as pjcap
 from appliance.sip.calls import (
@@ -52,7 +53,9 @@ from appliance.sip.calls import (
 )
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
+from appliance.sip.queueing import QueueFlows
 from appliance.store.history import CallRecord, History
+from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine(CallFlows):
+class Engine(CallFlows, QueueFlows):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -118,6 +121,11 @@ class Engine(CallFlows):
         self._dead: list[EngineCall] = []
         self._outbound: dict[str, int] = {}  # live outside calls per extension
         self.capacity = Capacity(legs=0)
+        self.writer = HistoryWriter(history)
+        self.acd = self._make_acd()
+        self._pump_at: float | None = None
+        self._agent_view: dict[str, dict[str, Any]] = {}
+        self._staffed: set[tuple[str, str]] = set()
 
     # ---- life cycle (any thread) -------------------------------------------------
 
@@ -177,6 +185,14 @@ class Engine(CallFlows):
         finally:
             self._shutdown_calls()
             self._teardown()
+            self._log_out_agents()
+            self.writer.close()
+
+    def _log_out_agents(self) -> None:
+        """Staffed time ends when the engine stops (for occupancy reports)."""
+        for ext, q in sorted(self._staffed):
+            self._event("agent_logout", q, agent=ext, detail="engine stopped")
+        self._staffed.clear()
 
     def _poll(self) -> None:
         assert self._ep is not None
@@ -325,8 +341,7 @@ class Engine(CallFlows):
         request = InboundRequest(source_ip=source[0], source_port=source[1],
                                  dialled=session.dialled, caller_number=number,
                                  caller_name=name, from_edge=from_edge)
-        usage = Usage(by_extension=dict(self._outbound), total=sum(self._outbound.values()),
-                      box_limit=self.config["limits"]["outbound_calls"])
+        usage = self._usage()
         if not from_edge:
             trunk = trunk_for(self.config, source[0])
             session.trunk = trunk["name"] if trunk else None
@@ -352,8 +367,15 @@ class Engine(CallFlows):
         elif isinstance(decision, QueueCall):
             self.bus.publish("call_started", call=self._describe(call))
             self._start_queue(call, decision)
+        elif isinstance(decision, FeatureCode):
+            self._feature_code(call, decision)
         else:
             self._play_message(call, decision, reason="")
+
+    def _usage(self) -> Usage:
+        """Outside calls up now, for the toll-fraud limits."""
+        return Usage(by_extension=dict(self._outbound), total=sum(self._outbound.values()),
+                     box_limit=self.config["limits"]["outbound_calls"])
 
     def _local_now(self) -> datetime:
         """The office's local time, for routes that follow opening hours."""
@@ -369,6 +391,9 @@ class Engine(CallFlows):
     def on_call_state(self, call: EngineCall) -> None:
         info = call.getInfo()
         session = call.session
+        if "agent" in session.extra:
+            self._agent_leg_state(call, info)
+        self._track_busy(call, info)
         bridge = session.bridge
         if bridge is not None:
             self._bridge_state(bridge, call, info)
@@ -378,9 +403,13 @@ class Engine(CallFlows):
             return
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.answered_at is None:
             session.answered_at = self._clock()
-            session.state = "queued" if session.queue else "connected"
+            session.state = "connected"
             self.bus.publish("call_answered", call=self._describe(call))
+            if session.queue is not None and bridge is None \
+                    and "message" not in session.extra:
+                self._queue_join(call)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self._queue_caller_gone(call)
             session.sip_code = session.sip_code or info.lastStatusCode
             if session.outcome is None:
                 if session.engine_hangup:
@@ -392,10 +421,31 @@ class Engine(CallFlows):
                     session.outcome = "abandoned" if session.queue else "completed"
             self._finish(call, outcome=session.outcome, reason=session.reason)
 
+    def _track_busy(self, call: EngineCall, info: pj.CallInfo) -> None:
+        """Tell the ACD when an agent's phone is on a call that is not a queue call."""
+        s = call.session
+        if "agent" in s.extra:
+            return
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and "busy_ext" not in s.extra:
+            if s.direction == "leg" and s.bridge is not None and s.bridge.callee:
+                ext = s.dialled  # the phone the engine rang
+            elif s.direction in ("internal", "outbound") and s.trunk is None:
+                ext = s.caller_number  # the phone that called
+            else:
+                return
+            s.extra["busy_ext"] = ext
+            self.acd.call_started(ext)
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and "busy_ext" in s.extra:
+            self.acd.call_ended(str(s.extra.pop("busy_ext")), self._clock())
+            self._pump()
+
     def on_call_media(self, call: EngineCall) -> None:
         bridge = call.session.bridge
         if bridge is not None:
             self._join_audio(bridge)
+            return
+        if "agent" in call.session.extra:
+            self.on_queue_leg_media(call)
             return
         media = active_audio(call)
         message = call.session.extra.get("message")
@@ -403,9 +453,8 @@ class Engine(CallFlows):
             if media is not None and "player" not in call.session.extra:
                 self._start_prompt(call, message, media)
             return
-        if media is not None and self._music.connect(call.session.music_class or "default",
-                                                     media):
-            call.session.extra["music"] = True
+        if media is not None:
+            self._queue_media(call, media)
 
     # ---- actions (engine thread) -------------------------------------------------
 
@@ -439,7 +488,8 @@ class Engine(CallFlows):
             return
         self._dead.append(call)
         session.state = "ended"
-        session.extra.pop("player", None)  # a prompt player dies here, on this thread
+        for key in ("player", "prompt_player", "spent_players"):
+            session.extra.pop(key, None)  # players die here, on this thread
         if session.direction == "leg":
             return  # a trunk leg is part of its outside call's record
         self._record(session, ended_at=self._clock(), outcome=outcome, reason=reason)
@@ -453,12 +503,11 @@ class Engine(CallFlows):
             caller_number=session.caller_number, caller_name=session.caller_name,
             trunk=session.trunk, dialled=session.dialled, queue=session.queue,
             started_at=session.started_at, answered_at=session.answered_at,
-            ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code)
-        try:
-            self.history.record_call(record)
-        except StoreError as e:
-            # A full disk must not drop the call itself; the log says what was lost.
-            log.error("%s", e)
+            ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code,
+            agent=session.agent, wait_s=_rounded(_wait_s(session, ended_at)),
+            talk_s=_rounded(None if session.connected_at is None or ended_at is None
+                            else ended_at - session.connected_at))
+        self.writer.record_call(record)
 
     def hangup(self, uid: str) -> bool:
         """End a live call from the engine's side (control API); False if unknown."""
@@ -537,7 +586,20 @@ class Engine(CallFlows):
             # one per call. With shared players this grows by one per caller, not two.
             "media": {"players": self._music.count(),
                       "conference_ports": self._ep.mediaActivePorts() if self._ep else 0},
+            **self.queue_status(),
         }
+
+
+def _wait_s(session: CallSession, ended_at: float | None) -> float | None:
+    """Time in queue: until an agent answered, else until the call ended."""
+    if session.queued_at is None:
+        return None
+    end = session.connected_at or ended_at
+    return None if end is None else end - session.queued_at
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 class EngineBusy(KeeplineError, RuntimeError):

@@ -69,6 +69,7 @@ class CallFlows:
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
         def on_call_state(self, call: EngineCall) -> None: ...
         def on_call_media(self, call: EngineCall) -> None: ...
+        def on_dtmf(self, call: EngineCall, digit: str) -> None: ...
         def on_incoming_call(self, account: EngineAccount,
                              prm: pj.OnIncomingCallParam) -> None: ...
         def _answer(self, call: EngineCall, code: int) -> None: ...
@@ -80,6 +81,8 @@ class CallFlows:
         def _describe(self, call: EngineCall) -> dict[str, Any]: ...
         def _record(self, session: CallSession, *, ended_at: float | None, outcome: str,
                     reason: str = "") -> None: ...
+        def _queue_join(self, call: EngineCall) -> None: ...
+        def _stop_queue_audio(self, call: EngineCall) -> None: ...
 
     # ---- queue, prompts (engine thread) -------------------------------------------------
 
@@ -128,7 +131,8 @@ class CallFlows:
             session.direction = "internal"
             session.dialled = decision.extension
         else:  # a trunk call to a DID: the record keeps the DID it dialled
-            session.reason = f"to extension {decision.extension}"
+            to = f"to extension {decision.extension}"
+            session.reason = f"{session.reason}; {to}" if session.reason else to
         session.state = "dialling"
         bridge = Bridge(a=session.uid, extension=session.caller_number, attempts=[])
         session.bridge = bridge
@@ -262,7 +266,8 @@ class CallFlows:
         if call.session.uid != bridge.b:
             return
         leg = call.session
-        if info.state == pj.PJSIP_INV_STATE_EARLY and not bridge.ringing_sent and a:
+        if info.state == pj.PJSIP_INV_STATE_EARLY and not bridge.ringing_sent and a \
+                and a.session.answered_at is None:
             bridge.ringing_sent = True
             self._answer(a, 180)
         elif info.state == pj.PJSIP_INV_STATE_CONFIRMED and leg.answered_at is None:
@@ -322,6 +327,7 @@ class CallFlows:
                 quietly(self._music.disconnect, "default", audio[uid])
                 bridge.music_to.discard(uid)
         if not any(held.values()):
+            self._stop_queue_audio(a)  # a caller sent on from a queue heard music till now
             a_audio.startTransmit(b_audio)
             b_audio.startTransmit(a_audio)
         a.session.state = "on_hold" if any(held.values()) else "connected"
@@ -384,16 +390,13 @@ class CallFlows:
         if media is not None and a.session.uid in bridge.music_to:
             quietly(self._music.disconnect, "default", media)
         a.session.queue, a.session.music_class = decision.queue, decision.music_class
-        a.session.state = "queued"
         a.session.reason = (f"transferred by {transferor.session.dialled} "
                             f"to queue {decision.queue}")
         log.info("%s transfers %s to queue %s", transferor.session.dialled,
                  a.session.caller_number, decision.queue)
-        if media is not None:
-            self._music.connect(decision.music_class, media)
         self._hangup(transferor, 200, "transferred")
         self._record(a.session, ended_at=None, outcome="in_progress")
-        self.bus.publish("call_queued", call=self._describe(a))
+        self._queue_join(a)
 
     def _attended_transfer(self, call: EngineCall, prm: pj.OnCallTransferRequestParam) -> None:
         """B talked to A, then consulted C; B's REFER asks to join A with C.

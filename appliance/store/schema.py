@@ -21,10 +21,18 @@ LANGUAGES = ("en", "de")
 TRUNK_KINDS = ("sip", "fxo")
 CALL_CLASSES = ("internal", "local", "national", "international")
 NUMBER_FORMATS = ("e164", "national", "international")
-MESSAGES = ("busy", "unavailable")
+MESSAGES = ("busy", "unavailable", "queue-goodbye", "queue-closed")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
+#: What a queue does when config.json does not say (see docs in README).
+QUEUE_DEFAULTS: dict[str, Any] = {
+    "ring_s": 15, "retry_s": 2, "wrapup_s": 5, "autopause_after": 0,
+    "ring_busy_agents": False, "join_empty": True, "leave_empty": False,
+    "greeting": False, "announce_every_s": 30, "announce_position": True,
+    "announce_wait": True, "whisper": False, "sl_threshold_s": 20,
+}
+_KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
 _IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
@@ -296,6 +304,32 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "music_class": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a music class name")),
         "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
         "answer_delay_ms": (False, _ranged(0, 10000)),
+        "ring_s": (False, _ranged(1, 300)),
+        "retry_s": (False, _ranged(0, 300)),
+        "wrapup_s": (False, _ranged(0, 3600)),
+        "autopause_after": (False, _ranged(0, 100)),
+        "ring_busy_agents": (False, _bool),
+        "penalty_wait_s": (False, _ranged(0, 3600)),
+        "max_wait_s": (False, _ranged(1, 86400)),
+        "max_callers": (False, _ranged(1, 1000)),
+        "overflow": (False, _route_destination),
+        "join_empty": (False, _bool),
+        "leave_empty": (False, _bool),
+        "greeting": (False, _bool),
+        "announce_every_s": (False, _ranged(0, 3600)),
+        "announce_position": (False, _bool),
+        "announce_wait": (False, _bool),
+        "breakout": (False, _breakout),
+        "whisper": (False, _bool),
+        "sl_threshold_s": (False, _ranged(1, 600)),
+    })
+
+
+def _breakout(p: Problems, path: str, v: Any) -> None:
+    """A key a waiting caller presses to leave the queue for ``to``."""
+    _fields(p, path, v, {
+        "key": (True, lambda p, q, x: _pattern(p, q, x, _KEY, "one of 0-9, * or #")),
+        "to": (True, _route_destination),
     })
 
 
@@ -383,6 +417,11 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             if isinstance(m, dict) and isinstance(m.get("extension"), str) \
                     and m["extension"] not in exts:
                 p.append(f"queues[{i}].members[{j}].extension: no extension {m['extension']!r}")
+        for where, dest in (("overflow", q.get("overflow")),
+                            ("breakout.to", (q.get("breakout") or {}).get("to"))):
+            _destination_refs(p, f"queues[{i}].{where}", dest, exts, queues, schedules)
+            if isinstance(dest, dict) and dest.get("queue") == q.get("name"):
+                p.append(f"queues[{i}].{where}.queue: a queue cannot send callers to itself")
         mc = q.get("music_class", "default")
         if isinstance(mc, str) and mc not in classes:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "
@@ -441,6 +480,8 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         q.setdefault("music_class", "default")
         q.setdefault("language", out["site"]["language"])
         q.setdefault("answer_delay_ms", 300)
+        for key, value in QUEUE_DEFAULTS.items():
+            q.setdefault(key, value)
         for m in q["members"]:
             m.setdefault("penalty", 0)
     for t in out["trunks"]:

@@ -14,6 +14,7 @@ from appliance.core.routing import (
     MAX_DIVERSIONS,
     Capacity,
     ExtensionCall,
+    FeatureCode,
     InboundRequest,
     OutboundCall,
     PlayMessage,
@@ -244,3 +245,24 @@ def test_a_phone_is_not_routed_by_dids(routed: dict[str, Any]) -> None:
     # Phones dial numbers; DIDs are for calls coming in on trunks.
     assert decide(routed, phone("+15550102")) == \
         Refuse(code=404, reason="no trunk takes '+15550102'")
+
+
+@pytest.mark.parametrize(("dialled", "expected"), [
+    ("*45", FeatureCode(extension="202", action="login")),
+    ("*45500", FeatureCode(extension="202", action="login", argument="support")),
+    ("*46", FeatureCode(extension="202", action="pause")),
+    ("*462", FeatureCode(extension="202", action="pause", argument="2")),
+    ("*45599", Refuse(code=404, reason="feature code *45599: no queue numbered '599'")),
+    ("*46ab", Refuse(code=404, reason="unknown feature code '*46ab'")),
+])
+def test_phones_dial_feature_codes(config: dict[str, Any], dialled: str,
+                                   expected: FeatureCode | Refuse) -> None:
+    req = InboundRequest(source_ip="127.0.0.1", source_port=5060, dialled=dialled,
+                         caller_number="202", from_edge=True)
+    assert route_inbound(config, req, slots_in_use=1, capacity=Capacity(legs=4)) == expected
+
+
+def test_feature_codes_are_for_phones_only(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, request(dialled="*46"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, Refuse) and decision.code == 404

@@ -120,10 +120,24 @@ MISTAKES: list[Any] = [
                  id="unknown-number-format"),
     pytest.param(lambda d: d["queues"][0].update(stratgy=d["queues"][0].pop("strategy")),
                  ["queues[0].stratgy: unknown field (expected one of: name, number, strategy, "
-                  "members, music_class, language, answer_delay_ms)",
+                  "members, music_class, language, answer_delay_ms, ring_s, retry_s, wrapup_s, "
+                  "autopause_after, ring_busy_agents, penalty_wait_s, max_wait_s, max_callers, "
+                  "overflow, join_empty, leave_empty, greeting, announce_every_s, "
+                  "announce_position, announce_wait, breakout, whisper, sl_threshold_s)",
                   "queues[0].strategy: required field is missing"],
                  id="typo-strategy"),
     # out of range
+    # queue limits and where callers go
+    pytest.param(put("queues", 0, "overflow", {"queue": "sales"}),
+                 ["queues[0].overflow.queue: no queue 'sales'"], id="overflow-unknown-queue"),
+    pytest.param(put("queues", 0, "overflow", {"queue": "support"}),
+                 ["queues[0].overflow.queue: a queue cannot send callers to itself"],
+                 id="overflow-to-itself"),
+    pytest.param(put("queues", 0, "breakout", {"key": "10", "to": {"extension": "201"}}),
+                 ["queues[0].breakout.key: '10' is not one of 0-9, * or #"],
+                 id="breakout-key"),
+    pytest.param(put("queues", 0, "max_wait_s", 0),
+                 ["queues[0].max_wait_s: 0 is out of range (1 to 86400)"], id="max-wait-zero"),
     pytest.param(put("edge", "ban", "failures", 0),
                  ["edge.ban.failures: 0 is out of range (1 to 100)"], id="range-failures"),
     pytest.param(put("trunks", 0, "port", 70000),

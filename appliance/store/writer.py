@@ -1,0 +1,62 @@
+"""History writes off the engine thread.
+
+Each durable write ends in an fsync, which takes milliseconds on an SSD and
+can take tens on an SD card. The engine thread must not stall SIP and queue
+dispatch for that, so it hands records to this writer: one thread, one FIFO,
+so records land in the order the engine made them. :meth:`close` drains the
+queue, so a clean stop loses nothing; a killed process may lose what was not
+yet written, which the engine's ``in_progress`` records already allow for.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from appliance.errors import StoreError
+from appliance.store.history import CallRecord, History, QueueEvent
+
+log = logging.getLogger(__name__)
+
+
+class HistoryWriter:
+    """Write call records and queue events to ``history`` on a thread of its own."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def record_call(self, record: CallRecord) -> None:
+        self._queue.put(lambda: self.history.record_call(record))
+
+    def record_queue_event(self, event: QueueEvent) -> None:
+        self._queue.put(lambda: self.history.record_queue_event(event))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything handed in so far is written; False on timeout."""
+        done = threading.Event()
+        self._queue.put(done.set)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("history writer did not finish within %.0f s", timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                job()
+            except StoreError as e:
+                # A full disk must not stop the calls; the log says what was lost.
+                log.error("%s", e)
+            except Exception:
+                log.exception("history write failed")
