@@ -36,7 +36,13 @@ QUEUE_NUMBER = "500"
 
 @pytest.fixture
 def site(tmp_path: Path) -> DataDir:
-    return make_data_dir(tmp_path)
+    # Queue announcements are off here: these tests count the bridge's ports and
+    # listen for the music alone (tests/sip/test_queues.py covers what callers hear).
+    from tests.support.stack import read_document
+
+    queues = read_document(Path(__file__).parents[2] / "appliance" / "demo.json")["queues"]
+    queues[0].update(announce_position=False, announce_wait=False)
+    return make_data_dir(tmp_path, edit={"queues": queues})
 
 
 @pytest.fixture

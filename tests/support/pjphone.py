@@ -5,7 +5,9 @@ It exists because the scenarios that need a phone to juggle two calls (attended
 transfer) are beyond sipp and baresip 1.0. pjsua2 here is a real SIP stack in a
 separate process, talking to Kamailio over loopback: nothing is mocked.
 
-Run: ``python -m tests.support.pjphone EXT PASSWORD EDGE_HOST:PORT DOMAIN``.
+Run: ``python -m tests.support.pjphone EXT PASSWORD EDGE_HOST:PORT DOMAIN [TALK_MS]``;
+with TALK_MS the phone hangs up every call it answered that long after it connected
+(an agent with short talk times, for the queue benchmark).
 Commands: ``{"cmd": "call", "to": "203"}``, ``{"cmd": "hold", "call": 0}``,
 ``{"cmd": "xfer_replaces", "call": 0, "dest": 1}``, ``{"cmd": "hangup", "call": 0}``,
 ``{"cmd": "quit"}``. Events: ``{"event": "registered", "code": 200}``,
@@ -16,10 +18,12 @@ Commands: ``{"cmd": "call", "to": "203"}``, ``{"cmd": "hold", "call": 0}``,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
 import sys
+import time
 from typing import Any
 
 import pjsua2 as pj
@@ -64,6 +68,8 @@ class Phone:
         acfg.sipConfig.authCreds.append(cred)
         acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         self.domain = domain
+        self.talk_s: float | None = None
+        self.connected: dict[int, float] = {}  # answered call -> when it connected
         self.calls: dict[int, TestCall] = {}
         self.account = TestAccount(self)
         self.account.create(acfg)
@@ -121,6 +127,10 @@ class TestCall(pj.Call):  # type: ignore[misc]
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         info = self.getInfo()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.phone.talk_s is not None:
+            self.phone.connected[self.index()] = time.monotonic()
+        elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.phone.connected.pop(self.index(), None)
         emit(event="state", call=self.index(), state=STATES.get(info.state, str(info.state)),
              code=info.lastStatusCode)
 
@@ -132,13 +142,21 @@ def main(argv: list[str]) -> int:
     global _events
     _events = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # pjsua's console output goes to stderr, events stay clean
-    ext, password, edge, domain = argv
+    ext, password, edge, domain = argv[:4]
     phone = Phone(ext, password, edge, domain)
+    if len(argv) > 4:
+        phone.talk_s = int(argv[4]) / 1000
     running = True
     pending = b""
     try:
         while running:
             phone.ep.libHandleEvents(10)
+            if phone.talk_s is not None:
+                now = time.monotonic()
+                for index, since in list(phone.connected.items()):
+                    if now - since >= phone.talk_s:
+                        del phone.connected[index]
+                        phone.calls[index].hangup(pj.CallOpParam(True))
             # Raw reads: a buffered readline() would hide a second queued command from select.
             if not select.select([0], [], [], 0)[0]:
                 continue
@@ -167,13 +185,14 @@ class PjPhone:
     """Drive a :mod:`pjphone` process from a test (a context manager)."""
 
     def __init__(self, ext: str, password: str, *, edge: str, domain: str = "127.0.0.1",
-                 log_path: Any = None) -> None:
+                 log_path: Any = None, talk_ms: int | None = None) -> None:
         import subprocess
 
         self._log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
         repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.pjphone", ext, password, edge, domain],
+            [sys.executable, "-m", "tests.support.pjphone", ext, password, edge, domain,
+             *([str(talk_ms)] if talk_ms is not None else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
             cwd=repo)
         self.events: list[dict[str, Any]] = []
@@ -186,8 +205,6 @@ class PjPhone:
 
     def wait_for(self, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
         """The first event (seen before or arriving within ``timeout``) with these fields."""
-        import time
-
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         seen = 0
@@ -209,6 +226,12 @@ class PjPhone:
                 while b"\n" in self._pending:
                     line, self._pending = self._pending.split(b"\n", 1)
                     self.events.append(json.loads(line))
+
+    def incoming_calls(self, settle_s: float = 0.3) -> int:
+        """How many calls rang this phone (events read until none arrive for ``settle_s``)."""
+        with contextlib.suppress(AssertionError):
+            self.wait_for(timeout=settle_s, event="never")
+        return sum(e.get("event") == "incoming" for e in self.events)
 
     def __enter__(self) -> PjPhone:
         return self

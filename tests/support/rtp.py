@@ -59,6 +59,55 @@ ALAW_TABLE: tuple[int, ...] = tuple(_alaw_to_linear(b) for b in range(256))
 _TABLES = {0: ULAW_TABLE, 8: ALAW_TABLE}  # static payload types PCMU, PCMA
 
 
+_SEG_AEND = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+_SEG_UEND = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
+
+
+def _segment(value: int, ends: tuple[int, ...]) -> int:
+    return next((i for i, end in enumerate(ends) if value <= end), len(ends))
+
+
+def _linear_to_alaw(pcm: int) -> int:
+    """The ITU-T G.711 reference encoder (Sun's g711.c), as pjmedia uses it."""
+    pcm >>= 3
+    if pcm >= 0:
+        mask = 0xD5
+    else:
+        mask, pcm = 0x55, -pcm - 1
+    seg = _segment(pcm, _SEG_AEND)
+    if seg >= 8:
+        return 0x7F ^ mask
+    aval = seg << 4
+    aval |= (pcm >> 1) & 0x0F if seg < 2 else (pcm >> seg) & 0x0F
+    return aval ^ mask
+
+
+def _linear_to_ulaw(pcm: int) -> int:
+    pcm >>= 2
+    if pcm < 0:
+        pcm, mask = -pcm, 0x7F
+    else:
+        mask = 0xFF
+    pcm = min(pcm, 8159) + (0x84 >> 2)
+    seg = _segment(pcm, _SEG_UEND)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((pcm >> (seg + 1)) & 0x0F)) ^ mask
+
+
+def encode_g711(samples: Iterable[int], payload_type: int) -> bytes:
+    """PCMU (PT 0) or PCMA (PT 8) bytes of 16-bit linear samples, bit-exact with pjmedia.
+
+    Why: audio the engine plays from a file passes its conference bridge unchanged,
+    so the bytes a caller receives contain the file's encoding verbatim. A test can
+    then tell *which* prompt was played, not just that something was.
+    """
+    encode = {0: _linear_to_ulaw, 8: _linear_to_alaw}.get(payload_type)
+    if encode is None:
+        raise ValueError(f"payload type {payload_type} is not G.711 (0 or 8)")
+    return bytes(encode(s) for s in samples)
+
+
 def decode_g711(payload: bytes, payload_type: int) -> list[int]:
     """Linear samples of a PCMU (PT 0) or PCMA (PT 8) payload."""
     table = _TABLES.get(payload_type)
@@ -196,6 +245,54 @@ def read_pcap(path: str | os.PathLike[str]) -> list[Packet]:
         if off is not None and (pkt := _udp(sec + sub * frac, frame[off:])) is not None:
             packets.append(pkt)
     return packets
+
+
+def find_audio(heard: Sequence[int], clip: Sequence[int], *, window: int = 800
+               ) -> tuple[int, float]:
+    """Where the loudest ``window`` samples of ``clip`` best match ``heard``, and how well.
+
+    Returns (offset in ``heard``, normalised correlation -1..1). Why: a caller hears a
+    prompt through G.711, so its samples come back within a quantisation step, not
+    bit-exact; a correlation near 1 says *this* recording was played, where a level
+    check could only say that something was. A coarse scan (every 8th sample) finds
+    the offset, then the full window is correlated there.
+    """
+    if len(clip) < window or len(heard) < window:
+        return -1, 0.0
+    start = max(range(0, len(clip) - window + 1, 100),
+                key=lambda k: sum(abs(x) for x in clip[k:k + window:4]))
+    probe = clip[start:start + window]
+    coarse = probe[::8]
+    best = min(range(len(heard) - window + 1),
+               key=lambda off: sum(abs(heard[off + 8 * j] - c) for j, c in enumerate(coarse)))
+    got = heard[best:best + window]
+    dot = sum(a * b for a, b in zip(got, probe, strict=True))
+    norm = math.sqrt(sum(a * a for a in got) * sum(b * b for b in probe))
+    return best - start, (dot / norm if norm else 0.0)
+
+
+def write_rtp_pcap(path: str | os.PathLike[str], samples: Sequence[int], *,
+                   payload_type: int = 8) -> Path:
+    """A pcap of one G.711 RTP stream (20 ms packets) for sipp's ``play_pcap_audio``.
+
+    Why: sipp can only send audio from a pcap, and its shipped one is speech; a test
+    that wants the caller to send a known tone writes its own.
+    """
+    out = Path(path)
+    payload = encode_g711(samples, payload_type)
+    frames = [b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1)]
+    for n, start in enumerate(range(0, len(payload) - 159, 160)):
+        rtp = struct.pack(">BBHII", 0x80, payload_type, n & 0xFFFF, start, 0x4B454550)
+        rtp += payload[start:start + 160]
+        udp = struct.pack(">HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        t = n * 0.02
+        frames.append(struct.pack("<IIII", int(t), round((t % 1) * 1e6), len(frame),
+                                  len(frame)) + frame)
+    out.write_bytes(b"".join(frames))
+    return out
 
 
 # --------------------------------------------------------------------------- RTP

@@ -1,0 +1,370 @@
+"""Queues with real agents: callers (sipp trunks) wait, agents' phones ring by strategy.
+
+Agents are separate processes that register through Kamailio with their
+passwords: pjsua2 test phones (:mod:`tests.support.pjphone`, auto-answer every
+call), baresip (auto-answer, sends a tone) and sipp phones that ring without
+answering. The engine is the real pjsua2 engine. What the tests check is what
+people notice: which phone rang and took the call, what the caller heard (the
+agent's tone, the words "caller number two"), and the record left behind.
+Every test stays within 3 concurrent engine legs (the PyPI wheel's limit).
+"""
+
+from __future__ import annotations
+
+import array
+import math
+import time
+import wave
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.control.client import EngineClient
+from appliance.core.metrics import queue_stats
+from appliance.sip.media import packaged_sound
+from appliance.store.history import History, QueueEvent
+from tests.support.baresip import Baresip
+from tests.support.pjphone import PjPhone
+from tests.support.ports import free_port
+from tests.support.rtp import (
+    Capture,
+    decode_g711,
+    decoded_audio,
+    find_audio,
+    is_silence,
+    parse_rtp,
+    tone_share,
+    write_rtp_pcap,
+)
+from tests.support.sipp import SCENARIOS, Sipp
+from tests.support.stack import (
+    DataDir,
+    EngineProcess,
+    history_json,
+    make_data_dir,
+    running_stack,
+)
+
+pytestmark = pytest.mark.sip
+
+QUEUE = "500"
+
+
+def queue(strategy: str, members: list[str], **settings: Any) -> list[dict[str, Any]]:
+    """The ``queues`` section: one queue, no announcements or delays unless asked for."""
+    return [{"name": "support", "number": QUEUE, "strategy": strategy,
+             "members": [{"extension": m} for m in members], "answer_delay_ms": 0,
+             "wrapup_s": 0, "retry_s": 0, "announce_position": False,
+             "announce_wait": False, **settings}]
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[ExitStack]:
+    with ExitStack() as es:
+        yield es
+
+
+def start(es: ExitStack, tmp_path: Path, queues: list[dict[str, Any]]
+          ) -> tuple[DataDir, EngineProcess]:
+    site = make_data_dir(tmp_path, edit={"queues": queues})
+    engine = es.enter_context(running_stack(site, tmp_path / "engine.log"))
+    return site, engine
+
+
+def edge(site: DataDir) -> str:
+    return f"127.0.0.1:{site.runtime.edge_port}"
+
+
+def agent(es: ExitStack, site: DataDir, engine: EngineProcess, ext: str,
+          tmp_path: Path) -> PjPhone:
+    """A pjsua2 phone for ``ext`` that answers every call, registered and seen by the ACD."""
+    phone = es.enter_context(PjPhone(ext, site.passwords[ext], edge=edge(site),
+                                     log_path=tmp_path / f"pjphone-{ext}.log"))
+    phone.wait_for(event="registered", code=200)
+    engine.wait_for(lambda s: s["agents"].get(ext, {}).get("state") == "available",
+                    what=f"agent {ext} available")
+    return phone
+
+
+def ringing_phone(site: DataDir, ext: str, scenario: str = "ring_cancelled.xml") -> Sipp:
+    """A sipp phone registered as ``ext`` that rings and never answers (it is CANCELled)."""
+    return Sipp("register_and_wait.xml", edge(site), service=ext,
+                auth=(ext, site.passwords[ext]), keys={"domain": "127.0.0.1"},
+                ooc_scenario=scenario, timeout=40, media_port=free_port())
+
+
+def call_queue(site: DataDir, *, hold_ms: int, media_port: int | None = None,
+               scenario: str | Path = "trunk_caller.xml") -> Sipp:
+    """A caller on the trunk dialling the queue and staying ``hold_ms`` after the answer."""
+    return Sipp(scenario, f"127.0.0.1:{site.runtime.engine_port}", service=QUEUE,
+                keys={"hold_ms": str(hold_ms)}, timeout=40,
+                media_port=media_port or free_port())
+
+
+def available(engine: EngineProcess, *exts: str) -> None:
+    engine.wait_for(lambda s: all(s["agents"].get(e, {}).get("state") == "available"
+                                  for e in exts), what=f"{exts} available again")
+
+
+def queue_records(site: DataDir) -> list[dict[str, Any]]:
+    """The queue's call records, oldest first (read after the engine stopped)."""
+    return [r for r in reversed(history_json(site.runtime)) if r["queue"] == "support"]
+
+
+def queue_events(site: DataDir) -> list[QueueEvent]:
+    return History(site.runtime.history_path, read_only=True).queue_events(
+        queue="support", since=0, until=time.time() + 60)
+
+
+def client(site: DataDir) -> EngineClient:
+    return EngineClient(site.runtime.control_socket, timeout=5)
+
+
+# ---- strategies ----------------------------------------------------------------------
+
+
+def test_roundrobin_hands_calls_to_each_agent_in_turn(stack: ExitStack,
+                                                      tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("roundrobin", ["202", "203", "204"]))
+    phones = {ext: agent(stack, site, engine, ext, tmp_path) for ext in ("202", "203", "204")}
+    for _ in range(4):
+        with call_queue(site, hold_ms=800) as c:
+            assert c.wait().ok
+        available(engine, "202", "203", "204")
+    # Each phone saw exactly the calls the records give it.
+    assert [p.incoming_calls() for p in phones.values()] == [2, 1, 1]
+    stack.close()  # engine stopped: every record is written
+    assert [r["agent"] for r in queue_records(site)] == ["202", "203", "204", "202"]
+    assert [r["outcome"] for r in queue_records(site)] == ["completed"] * 4
+
+
+def test_longest_idle_prefers_the_agent_who_waited_longest(stack: ExitStack,
+                                                           tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("longest_idle", ["202", "203"]))
+    agent(stack, site, engine, "202", tmp_path)
+    agent(stack, site, engine, "203", tmp_path)
+    # 202 takes a direct call first: afterwards 203 has been idle longer, though it is
+    # second in the member list (linear or roundrobin would start with 202).
+    direct = Sipp("phone_dials_out.xml", edge(site), service="202",
+                  auth=("201", site.passwords["201"]),
+                  keys={"caller": "201", "domain": "127.0.0.1", "hold_ms": "800"},
+                  timeout=20, media_port=free_port())
+    with direct:
+        assert direct.wait().ok
+    available(engine, "202")
+    for _ in range(3):
+        with call_queue(site, hold_ms=800) as c:
+            assert c.wait().ok
+        available(engine, "202", "203")
+    stack.close()
+    assert [r["agent"] for r in queue_records(site)] == ["203", "202", "203"]
+
+
+def test_ringall_rings_every_free_agent_and_cancels_the_others(stack: ExitStack,
+                                                               tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("ringall", ["202", "203"]))
+    with ringing_phone(site, "202") as slow:
+        engine.wait_for(lambda s: "202" in s["registered_extensions"], what="202 registered")
+        # 203 registers after 202's phone is up, then answers at once.
+        answering = agent(stack, site, engine, "203", tmp_path)
+        with call_queue(site, hold_ms=1500) as c:
+            assert c.wait().ok
+        rang = slow.wait()
+        assert rang.ok, rang.describe()  # rang, then got the CANCEL
+    assert answering.incoming_calls() == 1
+    stack.close()
+    (rec,) = queue_records(site)
+    assert (rec["agent"], rec["outcome"]) == ("203", "completed")
+    rings = {e.agent for e in queue_events(site) if e.event == "ring"}
+    assert rings == {"202", "203"}
+
+
+def test_unanswered_ring_moves_to_the_next_agent_after_the_timeout(stack: ExitStack,
+                                                                   tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("linear", ["202", "203"], ring_s=2))
+    with ringing_phone(site, "202") as slow:
+        engine.wait_for(lambda s: "202" in s["registered_extensions"], what="202 registered")
+        agent(stack, site, engine, "203", tmp_path)
+        with call_queue(site, hold_ms=4000) as c:
+            assert c.wait().ok
+        rang = slow.wait()
+        assert rang.ok, rang.describe()
+    stack.close()
+    (rec,) = queue_records(site)
+    assert rec["agent"] == "203" and 2.0 <= rec["wait_s"] < 5.0, rec
+    kinds = [(e.event, e.agent) for e in queue_events(site) if e.call_uid]
+    assert kinds[:4] == [("entered", None), ("ring", "202"), ("no_answer", "202"),
+                         ("ring", "203")], kinds
+    assert ("connected", "203") in kinds and ("completed", "203") in kinds
+
+
+def test_wrapup_and_pause_are_respected(stack: ExitStack, tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("linear", ["202", "203"], wrapup_s=3))
+    agent(stack, site, engine, "202", tmp_path)
+    agent(stack, site, engine, "203", tmp_path)
+    api = client(site)
+    with call_queue(site, hold_ms=600) as c:  # 202 first: linear
+        assert c.wait().ok
+    assert engine.status()["agents"]["202"]["state"] == "wrapup"
+    with call_queue(site, hold_ms=600) as c:  # 202 is wrapping up: 203
+        assert c.wait().ok
+    paused = api.request("POST", "/agents/202/pause", {"reason": "lunch"})
+    assert (paused["state"], paused["paused_reason"]) == ("paused", "lunch")
+    available(engine, "203")
+    with call_queue(site, hold_ms=600) as c:  # 202 paused: 203 again
+        assert c.wait().ok
+    api.request("POST", "/agents/202/unpause")
+    available(engine, "202")
+    with call_queue(site, hold_ms=600) as c:  # back to 202
+        assert c.wait().ok
+    stack.close()
+    assert [r["agent"] for r in queue_records(site)] == ["202", "203", "203", "202"]
+    pauses = [(e.event, e.agent, e.detail) for e in queue_events(site)
+              if e.event in ("agent_pause", "agent_unpause")]
+    assert pauses == [("agent_pause", "202", "lunch"), ("agent_unpause", "202", "")]
+    # The report reads the same log: 4 offered, 4 answered, each agent 2 calls.
+    stats = queue_stats(queue_events(site), since=0, until=time.time() + 60)
+    assert (stats.offered, stats.answered, stats.abandoned) == (4, 4, 0)
+    assert [(a.agent, a.answered) for a in stats.agents] == [("202", 2), ("203", 2)]
+    assert stats.service_level == 1.0 and stats.aht_s is not None and stats.aht_s > 0.5
+
+
+def tone(hz: float, seconds: float) -> list[int]:
+    return [int(9000 * math.sin(2 * math.pi * hz * n / 8000)) for n in range(int(8000 * seconds))]
+
+
+def tone_caller_scenario(tmp_path: Path, pcap: Path) -> Path:
+    """trunk_caller.xml, sending ``pcap`` instead of sipp's speech sample."""
+    text = (SCENARIOS / "trunk_caller.xml").read_text()
+    path = tmp_path / "tone_caller.xml"
+    path.write_text(text.replace("/usr/share/sip-tester/g711a.pcap", str(pcap)))
+    return path
+
+
+def test_agent_and_caller_hear_each_other(stack: ExitStack, tmp_path: Path) -> None:
+    from tests.sip.test_internal_calls import tone_wav
+
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"]))
+    soft = stack.enter_context(Baresip("202", site.passwords["202"], edge=edge(site),
+                                       domain="127.0.0.1", workdir=tmp_path / "baresip",
+                                       says=tone_wav(tmp_path / "1k.wav", 1000)))
+    available(engine, "202")
+    media = free_port()
+    scenario = tone_caller_scenario(tmp_path, write_rtp_pcap(tmp_path / "600.pcap",
+                                                             tone(600, 6)))
+    with Capture(f"udp and dst port {media}") as cap, \
+            call_queue(site, hold_ms=4000, media_port=media, scenario=scenario) as c:
+        placed = c.wait()
+        assert placed.ok, placed.describe()
+    stack.close()
+    at_caller = decoded_audio(cap.packets)
+    assert tone_share(at_caller[-8000 * 3:], 1000) > 0.5, "the caller did not hear the agent"
+    at_agent = soft.heard()
+    assert not is_silence(at_agent)
+    assert tone_share(at_agent, 600) > 0.3, "the agent did not hear the caller's tone"
+    (rec,) = queue_records(site)
+    assert (rec["agent"], rec["outcome"]) == ("202", "completed")
+    assert rec["talk_s"] is not None and rec["talk_s"] > 3
+
+
+def test_caller_hanging_up_stops_the_ringing_and_counts_as_abandoned(stack: ExitStack,
+                                                                     tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], ring_s=30))
+    with ringing_phone(site, "202") as phone:
+        available(engine, "202")
+        with call_queue(site, hold_ms=2500) as c:
+            assert c.wait().ok
+        rang = phone.wait()
+        assert rang.ok, rang.describe()  # its ringing ended with a CANCEL
+        assert any(m.startswith("CANCEL ") for m in rang.received())
+    stack.close()
+    (rec,) = queue_records(site)
+    assert rec["outcome"] == "abandoned" and rec["agent"] is None
+    assert 2.0 <= rec["wait_s"] < 5.0, rec
+    events = [e.event for e in queue_events(site) if e.call_uid]
+    assert events == ["entered", "ring", "abandoned"]
+
+
+def test_max_wait_sends_the_caller_to_the_overflow_destination(stack: ExitStack,
+                                                               tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], max_wait_s=2,
+                                                overflow={"extension": "204"}))
+    with Sipp("register_and_wait.xml", edge(site), service="204",
+              auth=("204", site.passwords["204"]), keys={"domain": "127.0.0.1"},
+              ooc_scenario="answer.xml", timeout=40, media_port=free_port()) as overflow:
+        engine.wait_for(lambda s: "204" in s["registered_extensions"], what="204 registered")
+        with call_queue(site, hold_ms=5000) as c:
+            placed = c.wait()
+            assert placed.ok, placed.describe()
+        answered = overflow.wait()
+        assert answered.ok, answered.describe()  # 204 rang and answered
+    stack.close()
+    (rec,) = queue_records(site)
+    assert rec["reason"].startswith("queue support: waited 2 s (max wait)"), rec
+    (ev,) = [e for e in queue_events(site) if e.event == "overflowed"]
+    assert ev.detail == "waited 2 s (max wait) -> extension 204" and 2 <= (ev.wait_s or 0) < 4
+
+
+def prompt(name: str) -> list[int]:
+    with wave.open(str(packaged_sound(f"en/{name}.wav")), "rb") as w:
+        return list(array.array("h", w.readframes(w.getnframes())))
+
+
+def test_second_caller_hears_that_they_are_caller_number_two(stack: ExitStack,
+                                                             tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], announce_position=True))
+    first, second = free_port(), free_port()
+    with Capture(f"udp and (dst port {first} or dst port {second})") as cap, \
+            call_queue(site, hold_ms=7000, media_port=first) as c1:
+        engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 1, what="1st caller")
+        with call_queue(site, hold_ms=5000, media_port=second) as c2:
+            assert c2.wait().ok
+        assert c1.wait().ok
+    stack.close()
+    to_first, to_second = received(cap, first), received(cap, second)
+
+    def heard(clip: str, samples: list[int]) -> float:
+        return find_audio(samples, prompt(clip))[1]
+
+    # A correlation near 1 means that very recording reached the caller (through G.711).
+    assert heard("queue-position", to_second) > 0.95, "no 'you are caller number'"
+    assert heard("num-2", to_second) > 0.95, "the second caller was not told 'two'"
+    assert heard("queue-in-line", to_second) > 0.95
+    assert heard("num-1", to_second) < 0.8 and heard("num-3", to_second) < 0.8
+    assert heard("queue-position", to_first) < 0.8, "the first caller is first: no announcement"
+
+
+def received(cap: Capture, port: int) -> list[int]:
+    """Linear samples of the G.711 audio that reached ``port``, in arrival order."""
+    out: list[int] = []
+    for pkt in cap.packets:
+        if pkt.dst[1] == port and (rtp := parse_rtp(pkt.payload)) is not None \
+                and rtp[0] in (0, 8):
+            out += decode_g711(rtp[3], rtp[0])
+    return out
+
+
+def test_feature_codes_pause_and_log_out_an_agent(stack: ExitStack, tmp_path: Path) -> None:
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"]))
+    agent(stack, site, engine, "202", tmp_path)
+
+    def dial(code: str) -> None:
+        with Sipp("phone_hung_up_on.xml", edge(site), service=code,
+                  auth=("202", site.passwords["202"]),
+                  keys={"caller": "202", "domain": "127.0.0.1"}, timeout=20,
+                  media_port=free_port()) as phone:
+            told = phone.wait()
+            assert told.ok, told.describe()  # answered, told, hung up on
+
+    dial("*46")
+    assert engine.status()["agents"]["202"]["state"] == "paused"
+    dial("*46")
+    assert engine.status()["agents"]["202"]["state"] == "available"
+    dial("*45")
+    assert engine.status()["agents"]["202"] == {**engine.status()["agents"]["202"],
+                                                "state": "logged_out", "queues": []}
+    dial("*45")
+    assert engine.status()["agents"]["202"]["queues"] == ["support"]
