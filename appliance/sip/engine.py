@@ -124,6 +124,7 @@ class Engine(CallFlows, QueueFlows):
         self.writer = HistoryWriter(history)
         self.acd = self._make_acd()
         self._pump_at: float | None = None
+        self._pump_pending = False
         self._agent_view: dict[str, dict[str, Any]] = {}
         self._staffed: set[tuple[str, str]] = set()
 
@@ -437,7 +438,7 @@ class Engine(CallFlows, QueueFlows):
             self.acd.call_started(ext)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED and "busy_ext" in s.extra:
             self.acd.call_ended(str(s.extra.pop("busy_ext")), self._clock())
-            self._pump()
+            self._pump_soon()
 
     def on_call_media(self, call: EngineCall) -> None:
         bridge = call.session.bridge

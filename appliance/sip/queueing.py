@@ -63,6 +63,7 @@ class QueueFlows:
         _edge_account: EngineAccount | None
         _clock: Callable[[], float]
         _pump_at: float | None
+        _pump_pending: bool
         _agent_view: dict[str, dict[str, Any]]
         _staffed: set[tuple[str, str]]
 
@@ -124,7 +125,7 @@ class QueueFlows:
         if not announced and media is not None:
             self._queue_media(call, media)
         self._schedule_announcements(session.uid, q["announce_every_s"])
-        self._pump()
+        self._pump_soon()
 
     def _queue_media(self, call: EngineCall, media: pj.AudioMedia) -> None:
         """A queued caller's audio came up (or back): music, unless a prompt is playing."""
@@ -231,7 +232,7 @@ class QueueFlows:
         wait = self._clock() - (session.queued_at or session.started_at)
         self._cancel_rings(self.acd.leave(session.uid), session.uid)
         if session.engine_hangup:  # ended by an admin or an engine stop, not the caller
-            self._pump()
+            self._pump_soon()
             return
         session.outcome = "abandoned"
         left = f"hung up after {wait:.0f} s in queue {session.queue}"
@@ -239,7 +240,7 @@ class QueueFlows:
         self._event("abandoned", session.queue, call=session.uid, wait_s=wait)
         log.info("%s abandoned queue %s after %.1f s", session.caller_number or "?",
                  session.queue, wait)
-        self._pump()
+        self._pump_soon()
 
     def _cancel_rings(self, agents: tuple[str, ...], caller: str) -> None:
         for leg in list(self._calls.values()):
@@ -309,12 +310,25 @@ class QueueFlows:
         log.info("%s pressed %s to leave queue %s", session.caller_number or "?", digit,
                  session.queue)
         self._send_on(call, breakout["to"], default_message="queue-goodbye")
-        self._pump()
+        self._pump_soon()
 
     # ---- agents -------------------------------------------------------------------------
 
+    def _pump_soon(self) -> None:
+        """Run :meth:`_pump` once the current pjsua2 callback has returned.
+
+        Why not at once: a hang-up ends its legs in the callbacks that follow it
+        synchronously, and only then are their call slots free; dispatching inside
+        the first callback would see no free leg and leave the caller waiting. The
+        engine runs zero-delay timers in the same loop turn, so this costs no time.
+        """
+        if not self._pump_pending:
+            self._pump_pending = True
+            self.later(0.0, self._pump)
+
     def _pump(self) -> None:
         """Apply limits, ring free agents for waiting callers, and arm the next timer."""
+        self._pump_pending = False
         now = self._clock()
         self._send_overflows(self.acd.expire(now))
         free_legs = self.capacity.usable - len(self._calls)
@@ -329,7 +343,7 @@ class QueueFlows:
 
     def _pump_timer(self) -> None:
         self._pump_at = None
-        self._pump()
+        self._pump_soon()
 
     def _ring_agents(self, ring: Ring) -> None:
         caller = self._calls.get(ring.caller)
@@ -400,7 +414,7 @@ class QueueFlows:
                     log.warning("agent %s paused after unanswered queue calls", ext)
             elif not s.extra.get("stray"):
                 self._agent_call_over(leg)
-            self._pump()
+            self._pump_soon()
 
     def _connect_agent(self, caller: EngineCall, leg: EngineCall, c: Connected) -> None:
         """The agent answered: stop the other phones, the music, and join the two."""
@@ -490,7 +504,7 @@ class QueueFlows:
     def set_registered(self, extensions: set[str]) -> None:
         """The edge's registered phones (the controller polls Kamailio and posts them)."""
         self._send_overflows(self.acd.set_registered(extensions, self._clock()))
-        self._pump()
+        self._pump_soon()
 
     def _send_overflows(self, overflows: list[Overflow]) -> None:
         for o in overflows:
@@ -547,7 +561,7 @@ class QueueFlows:
         else:
             raise ValueError(f"unknown agent action {action!r}")
         log.info("agent %s: %s", ext, result.removeprefix("agent-").replace("-", " "))
-        self._pump()
+        self._pump_soon()
         return result
 
     def queue_status(self) -> dict[str, Any]:
