@@ -10,6 +10,7 @@ once, so dispatch latency is one engine loop turn, not a polling interval.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 import wave
@@ -227,6 +228,11 @@ class QueueFlows:
     def _queue_caller_gone(self, call: EngineCall) -> None:
         """A queued caller's call ended before an agent took it: stop the ringing."""
         session = call.session
+        if session.agent is not None and session.bridge is None:
+            # Gone while the agent heard the whisper: that agent's call ends too.
+            for leg in list(self._calls.values()):
+                if leg.session.extra.get("queue_caller") == session.uid:
+                    self._hangup(leg, 200, "caller hung up")
         if session.queue is None or self.acd.caller(session.uid) is None:
             return
         wait = self._clock() - (session.queued_at or session.started_at)
@@ -425,19 +431,12 @@ class QueueFlows:
         self._event("connected", c.queue, call=c.caller, agent=c.agent, wait_s=c.wait_s)
         log.info("%s: agent %s answers %s after %.1f s", c.queue, c.agent,
                  cs.caller_number or "?", c.wait_s)
-        bridge = Bridge(a=cs.uid, extension=c.agent, attempts=[], b=leg.session.uid,
-                        callee=c.agent)
         q = self._queue_config(c.queue)
-
-        def join() -> None:
-            if self._calls.get(cs.uid) is None or self._calls.get(bridge.b or "") is None:
-                return
-            self._stop_queue_audio(caller)
-            cs.bridge = leg.session.bridge = bridge
-            self._join_audio(bridge)
-
         self.bus.publish("call_connected", call=self._describe(caller), agent=c.agent,
                          queue=c.queue, wait_s=round(c.wait_s, 1))
+        # Held by uid only: a Call inside a closure on a call or a timer is a cycle the
+        # garbage collector may free on the wrong thread, which aborts pjsua.
+        join = functools.partial(self._bridge_agent, cs.uid, leg.session.uid, c.agent)
         if q["whisper"]:
             lang = q["language"]
             label = [f"num-{d}" for d in q["number"]]
@@ -446,6 +445,16 @@ class QueueFlows:
             self._start_whisper(leg)
         else:
             join()
+
+    def _bridge_agent(self, caller_uid: str, leg_uid: str, agent: str) -> None:
+        """Join a caller and the agent who took the call, both ways, music off."""
+        caller, leg = self._calls.get(caller_uid), self._calls.get(leg_uid)
+        if caller is None or leg is None:
+            return
+        self._stop_queue_audio(caller)
+        bridge = Bridge(a=caller_uid, extension=agent, attempts=[], b=leg_uid, callee=agent)
+        caller.session.bridge = leg.session.bridge = bridge
+        self._join_audio(bridge)
 
     def _start_whisper(self, leg: EngineCall) -> None:
         prompts = leg.session.extra.get("whisper")

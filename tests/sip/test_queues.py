@@ -427,3 +427,27 @@ def test_breakout_key_takes_the_caller_out_of_the_queue(stack: ExitStack, tmp_pa
     assert rec["reason"].startswith("left queue support with key 0"), rec
     (ev,) = [e for e in queue_events(site) if e.event == "breakout"]
     assert ev.detail == "message queue-goodbye" and 1.0 < (ev.wait_s or 0) < 4.0
+
+
+def test_whisper_tells_the_agent_before_the_caller_is_connected(stack: ExitStack,
+                                                                tmp_path: Path) -> None:
+    from tests.sip.test_internal_calls import tone_wav
+
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], whisper=True))
+    soft = stack.enter_context(Baresip("202", site.passwords["202"], edge=edge(site),
+                                       domain="127.0.0.1", workdir=tmp_path / "baresip",
+                                       says=tone_wav(tmp_path / "1k.wav", 1000)))
+    available(engine, "202")
+    media = free_port()
+    with Capture(f"udp and dst port {media}") as cap, \
+            call_queue(site, hold_ms=7000, media_port=media) as c:
+        placed = c.wait()
+        assert placed.ok, placed.describe()
+    stack.close()
+    at_agent = soft.heard()
+    for clip in ("whisper-call-from", "num-5", "whisper-waited"):
+        assert find_audio(at_agent, prompt(clip))[1] > 0.95, f"the agent did not hear {clip}"
+    # The caller heard music during the whisper, then the agent.
+    at_caller = decoded_audio(cap.packets)
+    assert tone_share(at_caller[:8000 * 2], 392) > 0.02, "no music while the agent was told"
+    assert tone_share(at_caller[-8000 * 2:], 1000) > 0.5, "the caller was not connected"
