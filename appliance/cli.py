@@ -24,6 +24,7 @@ from appliance.store.config import GeneratedPassword
 
 if TYPE_CHECKING:
     from appliance.core.metrics import QueueStats
+    from appliance.store.history import CallbackRow
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -85,6 +86,16 @@ def _parser() -> argparse.ArgumentParser:
                       help="stats: from YYYY-MM-DD (midnight, site time) or an ISO date-time")
     hist.add_argument("--until", type=_moment, metavar="DATE",
                       help="stats: up to, not including, DATE (default: now)")
+
+    cb = sub.add_parser("callbacks", help="callback requests: list them, cancel one")
+    cb_actions = cb.add_subparsers(dest="action", required=True)
+    cb_list = cb_actions.add_parser("list", help="pending requests (--all: the last 100)")
+    cb_list.add_argument("--all", action="store_true",
+                         help="the last 100 requests in any state, finished ones too")
+    cb_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    cb_cancel = cb_actions.add_parser(
+        "cancel", help="cancel a request that is waiting (requested or retry_wait)")
+    cb_cancel.add_argument("id", type=_positive, metavar="ID")
 
     sub.add_parser("status", help="ask the running engine for its status")
 
@@ -279,6 +290,10 @@ def format_stats(queue: str, stats: QueueStats, zone: tzinfo | None = None) -> s
         ("offered", str(stats.offered)), ("answered", str(stats.answered)),
         ("abandoned", str(stats.abandoned)), ("overflowed", str(stats.overflowed)),
         ("callbacks", str(stats.callbacks)),
+        ("cb connected", str(stats.callbacks_connected)),
+        ("cb failed", str(stats.callbacks_failed)),
+        ("cb success", pct(stats.callback_success_rate)),
+        ("time to cb", secs(stats.time_to_callback_s)),
         ("service level", sl if stats.service_level is None
          else f"{sl} within {stats.sl_threshold_s:g} s"),
         ("ASA", secs(stats.asa_s)), ("AHT", secs(stats.aht_s)),
@@ -290,6 +305,104 @@ def format_stats(queue: str, stats: QueueStats, zone: tzinfo | None = None) -> s
               f"staffed {hms(a.staffed_s)}, occupancy {pct(a.occupancy)}"
               for a in stats.agents]
     return "\n".join(lines)
+
+
+def _site_zone(rt: Runtime) -> tzinfo | None:
+    """site.timezone for showing times, or None (the box's own) without a usable config."""
+    from zoneinfo import ZoneInfo
+
+    from appliance.store.config import ConfigStore
+
+    try:
+        zone_name = ConfigStore(rt.config_path, read_only=True).load()["site"].get("timezone")
+    except KeeplineError:
+        return None
+    return ZoneInfo(zone_name) if zone_name else None
+
+
+def cmd_callbacks(args: argparse.Namespace, rt: Runtime) -> int:
+    if args.action == "cancel":
+        return cmd_callbacks_cancel(args.id, rt)
+    from dataclasses import asdict
+
+    from appliance.core import callback
+    from appliance.store.history import History
+
+    history = History(rt.history_path, read_only=True)
+    rows = history.callbacks() if args.all else history.callbacks(states=callback.PENDING)
+    if args.json:
+        for row in rows:
+            print(json.dumps(asdict(row)))
+    elif rows:
+        print(format_callbacks(rows, _site_zone(rt)))
+    return 0
+
+
+def format_callbacks(rows: list[CallbackRow], zone: tzinfo | None = None) -> str:
+    """Callback requests as ``callbacks list`` prints them (times in ``zone``)."""
+
+    def when(ts: float | None) -> str:
+        if ts is None:
+            return "-"
+        moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts)
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    head = ("id", "queue", "number", "state", "attempts", "requested", "next attempt",
+            "agent", "reason")
+    lines = [head]
+    lines += [(str(r.id), r.queue, r.number, r.state, str(r.attempts), when(r.requested_at),
+               when(r.next_attempt_at), r.agent or "-", r.reason or "-") for r in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+           for line in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def cmd_callbacks_cancel(callback_id: int, rt: Runtime) -> int:
+    """Cancel through the engine; with no engine running, in the database directly."""
+    from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+    from appliance.core import callback
+    from appliance.store.history import History
+
+    def not_cancellable(state: str) -> int:
+        allowed = " or ".join(sorted(callback.CANCELLABLE))
+        print(f"error: callback {callback_id} is {state}; only {allowed} can be cancelled",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def unknown() -> int:
+        print(f"error: no callback {callback_id}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+    def stored_state() -> str:
+        row = History(rt.history_path, read_only=True).callback(callback_id)
+        return row.state if row is not None else "unknown"
+
+    try:
+        EngineClient(rt.control_socket).request("DELETE", f"/callbacks/{callback_id}")
+    except EngineRefused as e:
+        # By error_id, not status: a bare 404 "not_found" is an engine without the route.
+        if e.error_id == "unknown_callback":
+            return unknown()
+        if e.error_id == "not_cancellable":
+            state = e.details.get("state") if isinstance(e.details, dict) else None
+            return not_cancellable(str(state) if state else stored_state())
+        raise
+    except EngineUnavailable:
+        # No engine is acting on any request, so the database is the whole truth; the
+        # move is a compare-and-set, so an engine starting meanwhile is not overruled.
+        if History(rt.history_path, read_only=True).callback(callback_id) is None:
+            return unknown()  # without creating or upgrading the file
+        try:
+            moved = History(rt.history_path).move_callback(
+                callback_id, "cancelled", at=time.time(), reason="cancelled by admin")
+        except KeyError:
+            return unknown()
+        if moved is None:
+            return not_cancellable(stored_state())
+    print(f"callback {callback_id} cancelled")
+    return 0
 
 
 def cmd_status(rt: Runtime) -> int:
@@ -350,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_config(args, rt)
         if args.command == "history":
             return cmd_history(args, rt)
+        if args.command == "callbacks":
+            return cmd_callbacks(args, rt)
         if args.command == "status":
             return cmd_status(rt)
         if args.command == "extension":

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 AGENT_EVENTS = ("agent_login", "agent_logout", "agent_pause", "agent_unpause")
-# Events at which a caller stops waiting: their wait_s is a finished wait.
+# Events at which a caller stops waiting: their wait_s is a finished wait. Not
+# callback_connected: its wait_s is the time to callback, not time spent in the queue.
 _WAIT_ENDS = ("connected", "abandoned", "overflowed", "breakout", "callback")
 
 
@@ -67,6 +68,10 @@ class QueueStats:
     abandoned: int
     overflowed: int
     callbacks: int
+    callbacks_connected: int
+    callbacks_failed: int
+    callback_success_rate: float | None
+    time_to_callback_s: float | None
     service_level: float | None
     asa_s: float | None
     aht_s: float | None
@@ -82,6 +87,12 @@ def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
     - offered: distinct callers that ``entered``; answered: ``connected``; abandoned:
       ``abandoned`` (short ones too); overflowed: ``overflowed`` + ``breakout``;
       callbacks: ``callback`` (a caller who asked to be called back did not abandon).
+    - callbacks_connected: ``callback_connected`` (the customer answered a callback);
+      callbacks_failed: ``callback_failed`` (its last attempt failed);
+      callback_success_rate = connected / (connected + failed); time_to_callback_s: mean
+      wait_s of ``callback_connected``, from first joining the queue to the customer
+      answering. Counted by when they happened, so a request made before the window can
+      succeed or fail inside it. A callback is neither an answered call nor an abandon.
     - service_level = connected with wait_s <= sl_threshold_s /
       (connected + abandoned with wait_s >= short_abandon_s): a caller who hung up
       within a few seconds never gave the agents a chance, so counts on neither side.
@@ -108,6 +119,7 @@ def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
         return [e for name in names for e in by_name.get(name, [])]
 
     connected, abandoned = named("connected"), named("abandoned")
+    called_back, not_reached = named("callback_connected"), named("callback_failed")
     counted_abandons = [e for e in abandoned if e.wait_s is None or e.wait_s >= short_abandon_s]
     in_time = [e for e in connected if e.wait_s is not None and e.wait_s <= sl_threshold_s]
     return QueueStats(
@@ -118,6 +130,10 @@ def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
         abandoned=len(abandoned),
         overflowed=len(named("overflowed", "breakout")),
         callbacks=len(named("callback")),
+        callbacks_connected=len(called_back),
+        callbacks_failed=len(not_reached),
+        callback_success_rate=_ratio(len(called_back), len(called_back) + len(not_reached)),
+        time_to_callback_s=_mean(e.wait_s for e in called_back),
         service_level=_ratio(len(in_time), len(connected) + len(counted_abandons)),
         asa_s=_mean(e.wait_s for e in connected),
         aht_s=_mean(e.talk_s for e in named("completed")),

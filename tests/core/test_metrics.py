@@ -73,6 +73,9 @@ def test_morning_hour() -> None:
     assert stats.aht_s == pytest.approx(190.0)  # (120+300+180+180+60+300) / 6 = 1140 / 6
     assert stats.abandon_rate == pytest.approx(0.25)  # 2 / (6 + 2)
     assert stats.max_wait_s == 90.0  # c8
+    # c9 asked for a callback that has not happened yet
+    assert (stats.callbacks_connected, stats.callbacks_failed, stats.callback_success_rate,
+            stats.time_to_callback_s) == (0, 0, None, None)
     assert [(a.agent, a.answered, a.talk_s, a.staffed_s) for a in stats.agents] == [
         ("202", 4, 900.0, 2700.0),  # c1 c2 c4 c10: 120+300+180+300
         ("203", 2, 240.0, 2400.0),  # c3 c5: 180+60
@@ -129,10 +132,63 @@ def test_events_outside_the_window_are_ignored() -> None:
     assert stats == QueueStats(
         since=T + 1000, until=T + 2000, sl_threshold_s=20.0, short_abandon_s=5.0,
         offered=2, answered=1, abandoned=0, overflowed=0, callbacks=0,
+        callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
+        time_to_callback_s=None,
         service_level=1.0, asa_s=10.0, aht_s=150.0, abandon_rate=0.0, max_wait_s=10.0,
         agents=(AgentStats("202", 0, 150.0, 800.0, 0.1875),  # 150 / 800
                 AgentStats("203", 1, 0.0, 950.0, 0.0)),
     )
+
+
+# Callbacks in the window [0, 3600):
+#   c0: entered -2000, asked for a callback at -1900; 203 reached the customer at 200
+#       -> callback_connected inside (wait 2200, from joining), its request outside
+#   c1: entered 0, callback after 100 s; 202 reached the customer at 700 (wait 700)
+#   c2: entered 200, callback after 90 s; the last attempt failed at 1500
+#   c3: entered 300, callback after 60 s; 203 reached the customer at 1900 (wait 1600)
+#   c4: entered 400, 202 answered after 10 s, talked 90 s
+#   c5: entered 1000, abandoned after 40 s
+#   c6: entered 3000, callback after 100 s; reached at 3700 -> after the window
+# offered c1..c6 = 6, answered 1 (c4), abandoned 1 (c5): the four callers who took a
+# callback are not abandons -> abandon rate 1 / (1 + 1) = 0.5, service level c4 / (c4 + c5)
+# callbacks c1 c2 c3 c6 = 4; connected c0 c1 c3 = 3, failed c2 = 1 -> success 3 / 4
+# time to callback (2200 + 700 + 1600) / 3 = 1500; max wait 100 (c1, c6): a time to
+# callback is not a wait in the queue
+CALLBACKS = [
+    *caller("c0", -2000, e(-1900, "callback", "c0", wait=100),
+            e(200, "callback_connected", "c0", "203", 2200, detail="+4930111111")),
+    *caller("c1", 0, e(100, "callback", "c1", wait=100),
+            e(700, "callback_connected", "c1", "202", 700, detail="+4930222222")),
+    *caller("c2", 200, e(290, "callback", "c2", wait=90),
+            e(1500, "callback_failed", "c2", detail="no answer")),
+    *caller("c3", 300, e(360, "callback", "c3", wait=60),
+            e(1900, "callback_connected", "c3", "203", 1600, detail="+4930333333")),
+    *caller("c4", 400, e(410, "connected", "c4", "202", 10),
+            e(500, "completed", "c4", "202", 10, 90)),
+    *caller("c5", 1000, e(1040, "abandoned", "c5", wait=40)),
+    *caller("c6", 3000, e(3100, "callback", "c6", wait=100),
+            e(3700, "callback_connected", "c6", "202", 700, detail="+4930666666")),
+]
+
+
+def test_callbacks() -> None:
+    assert queue_stats(CALLBACKS, since=T, until=T + HOUR) == QueueStats(
+        since=T, until=T + HOUR, sl_threshold_s=20.0, short_abandon_s=5.0,
+        offered=6, answered=1, abandoned=1, overflowed=0, callbacks=4,
+        callbacks_connected=3, callbacks_failed=1, callback_success_rate=0.75,
+        time_to_callback_s=1500.0, service_level=0.5, asa_s=10.0, aht_s=90.0,
+        abandon_rate=0.5, max_wait_s=100.0,
+        # a callback is not an answered queue call: 203 answered none
+        agents=(AgentStats("202", 1, 90.0, 0.0, None), AgentStats("203", 0, 0.0, 0.0, None)),
+    )
+
+
+def test_callbacks_that_all_failed() -> None:
+    # c2's failure alone: 0 of 1 succeeded, no time to callback
+    stats = queue_stats(CALLBACKS, since=T + 1000, until=T + 1800)
+    assert (stats.callbacks, stats.callbacks_connected, stats.callbacks_failed,
+            stats.callback_success_rate, stats.time_to_callback_s) == (0, 0, 1, 0.0, None)
+    assert (stats.abandoned, stats.abandon_rate) == (1, 1.0)  # c5 at 1040
 
 
 # Short abandons only, a breakout and a repeated entry.
@@ -162,6 +218,8 @@ def test_empty_log() -> None:
     assert queue_stats([], since=T, until=T + HOUR) == QueueStats(
         since=T, until=T + HOUR, sl_threshold_s=20.0, short_abandon_s=5.0,
         offered=0, answered=0, abandoned=0, overflowed=0, callbacks=0,
+        callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
+        time_to_callback_s=None,
         service_level=None, asa_s=None, aht_s=None, abandon_rate=None, max_wait_s=None,
         agents=())
 

@@ -33,8 +33,10 @@ def ev(at: float, event: str, uid: str = "", agent: str | None = None,
 #   203: login the day before, never logs out      -> staffed the whole day, 24:00:00
 #   c1: 202 after 12 s, talks 300 s   c2: 203 after 30 s, talks 120 s
 #   c3: abandons after 8 s            c4: abandons after 2 s (short)
-#   c5: asks for a callback after 60 s  c6: overflows after 95 s
-# offered 6, answered 2, abandoned 2, overflowed 1, callbacks 1
+#   c5: asks for a callback after 60 s; 202 reaches the customer 10 min after c5 joined
+#   c6: overflows after 95 s
+# offered 6, answered 2, abandoned 2, overflowed 1, callbacks 1 (1 connected, 0 failed:
+# 100 %, time to callback 600 s)
 # service level: c1 only within 20 s, of c1 c2 c3 -> 1/3 = 33.3 %
 # ASA (12+30)/2 = 21.0 s, AHT (300+120)/2 = 210.0 s, abandon rate 2/4 = 50.0 %, max wait 95 s
 # occupancy 202: 300/14400 = 2.08 %, 203: 120/86400 = 0.14 %
@@ -54,6 +56,8 @@ DAY_LOG = [
                                                  wait=2),
     ev(MIDNIGHT + 11.5 * H, "entered", "c5"), ev(MIDNIGHT + 11.5 * H + 60, "callback", "c5",
                                                    wait=60),
+    ev(MIDNIGHT + 11.5 * H + 600, "callback_connected", "c5", "202", 600,
+       detail="+4930123456"),
     ev(MIDNIGHT + 12 * H, "agent_logout", agent="202", detail="unregistered"),
     ev(MIDNIGHT + 13 * H, "entered", "c6"),
     ev(MIDNIGHT + 13 * H + 95, "overflowed", "c6", wait=95, detail="max wait -> 201"),
@@ -68,6 +72,10 @@ queue support: 2025-06-15 00:00 CEST to 2025-06-16 00:00 CEST
   abandoned     2
   overflowed    1
   callbacks     1
+  cb connected  1
+  cb failed     0
+  cb success    100.0 %
+  time to cb    600.0 s
   service level 33.3 % within 20 s
   ASA           21.0 s
   AHT           210.0 s
@@ -123,6 +131,8 @@ def test_stats_json(berlin: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert got["since"] == MIDNIGHT and got["until"] == MIDNIGHT + DAY
     assert (got["offered"], got["answered"], got["abandoned"], got["overflowed"],
             got["callbacks"]) == (6, 2, 2, 1, 1)
+    assert (got["callbacks_connected"], got["callbacks_failed"], got["callback_success_rate"],
+            got["time_to_callback_s"]) == (1, 0, 1.0, 600.0)
     assert got["service_level"] == pytest.approx(1 / 3)
     assert (got["asa_s"], got["aht_s"], got["abandon_rate"], got["max_wait_s"]) == \
         (21.0, 210.0, 0.5, 95.0)

@@ -13,8 +13,17 @@ from typing import Any
 
 import pytest
 
+from appliance.core import callback
 from appliance.errors import StoreError
-from appliance.store.history import QUEUE_EVENTS, CallRecord, History, QueueEvent, format_table
+from appliance.store.history import (
+    QUEUE_EVENTS,
+    CallbackEvent,
+    CallbackRow,
+    CallRecord,
+    History,
+    QueueEvent,
+    format_table,
+)
 from tests.store.conftest import Cli
 
 T0 = 1_750_000_000.0  # a fixed moment, so tables are predictable
@@ -95,11 +104,12 @@ def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
     assert sql(history_path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(history_path, "PRAGMA user_version") == [(2,)]
+    assert sql(history_path, "PRAGMA user_version") == [(3,)]
     indexes = {name for (name,) in sql(
         history_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"calls_by_caller", "calls_by_time", "queue_events_by_time",
-            "queue_events_by_call"} <= indexes
+            "queue_events_by_call", "callbacks_by_state",
+            "callback_events_by_callback"} <= indexes
 
 
 def test_reopening_keeps_records(history_path: Path, calls: list[CallRecord]) -> None:
@@ -145,7 +155,7 @@ def test_format_table(calls: list[CallRecord]) -> None:
                                 "refused", "(busy)"]
 
 
-# schema 1 -> 2
+# schema 1 -> 3
 
 # The schema 1 DDL exactly as Keepline 0.1 wrote it, to build files from before the upgrade.
 V1_SCHEMA = """
@@ -194,7 +204,7 @@ def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
     assert history.last(10) == [OLD_CALL]
     (old,) = history.last(10)
     assert (old.agent, old.wait_s, old.talk_s) == (None, None, None)
-    assert sql(v1_file, "PRAGMA user_version") == [(2,)]
+    assert sql(v1_file, "PRAGMA user_version") == [(3,)]
     columns = [row[1] for row in sql(v1_file, "PRAGMA table_info(calls)")]
     assert columns[-4:] == ["sip_code", "agent", "wait_s", "talk_s"]
     new = call("new", 1, agent="202", wait_s=4.5, talk_s=90.5)
@@ -204,16 +214,20 @@ def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
     assert len(history.queue_events(queue="support", since=T0, until=T0 + 1)) == 1
 
 
+def shape(path: Path) -> list[tuple[Any, ...]]:
+    """Every table's columns (name, type, not null, default) and every index's columns."""
+    tables = [t for (t,) in sql(path, "SELECT name FROM sqlite_master "
+                                      "WHERE type = 'table' ORDER BY name")]
+    indexes = [i for (i,) in sql(path, "SELECT name FROM sqlite_master "
+                                       "WHERE type = 'index' ORDER BY name")]
+    return [(t, row[1], row[2], row[3], row[4]) for t in tables
+            for row in sql(path, f"PRAGMA table_info({t})")] + \
+        [(i, row[2]) for i in indexes for row in sql(path, f"PRAGMA index_info({i})")]
+
+
 def test_upgraded_file_matches_a_fresh_one(v1_file: Path, data_dir: Path) -> None:
     History(v1_file)
     History(data_dir / "fresh.sqlite3")
-
-    def shape(path: Path) -> list[tuple[Any, ...]]:
-        tables = [t for (t,) in sql(path, "SELECT name FROM sqlite_master "
-                                          "WHERE type = 'table' ORDER BY name")]
-        return [(t, row[1], row[2], row[3], row[4]) for t in tables
-                for row in sql(path, f"PRAGMA table_info({t})")]
-
     assert shape(v1_file) == shape(data_dir / "fresh.sqlite3")
 
 
@@ -222,6 +236,8 @@ def test_a_reader_reads_a_schema_1_file_without_upgrading_it(v1_file: Path) -> N
     reader = History(v1_file, read_only=True)
     assert reader.last(10) == [OLD_CALL]
     assert reader.queue_events(queue=None, since=0, until=2e9) == []
+    assert reader.callbacks() == [] and reader.callback(1) is None
+    assert reader.callback_events(1) == []
     assert v1_file.read_bytes() == before
     assert sql(v1_file, "PRAGMA user_version") == [(1,)]
 
@@ -279,7 +295,7 @@ def test_every_documented_event_name_is_accepted(history_path: Path) -> None:
         history.record_queue_event(ev(i, name))
     got = history.queue_events(queue=None, since=0, until=T0 + 100)
     assert tuple(e.event for e in got) == QUEUE_EVENTS
-    assert len(QUEUE_EVENTS) == 13
+    assert len(QUEUE_EVENTS) == 15
 
 
 def test_unknown_event_name_is_refused_before_the_file(data_dir: Path,
@@ -341,3 +357,316 @@ def test_cli_history_empty(cli: Cli, data_dir: Path, history_path: Path) -> None
     assert os.listdir(data_dir) == [], "a read-only command created a file"
     History(history_path)  # the engine created it, but no call yet
     assert cli("history").stdout == "no calls yet\n"
+
+
+# schema 2 -> 3
+
+# The schema 2 DDL exactly as the release before callbacks wrote it.
+V2_SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id            INTEGER PRIMARY KEY,
+    call_uid      TEXT NOT NULL UNIQUE,
+    direction     TEXT NOT NULL,
+    caller_number TEXT NOT NULL,
+    caller_name   TEXT NOT NULL DEFAULT '',
+    trunk         TEXT,
+    dialled       TEXT NOT NULL,
+    queue         TEXT,
+    started_at    REAL NOT NULL,
+    answered_at   REAL,
+    ended_at      REAL,
+    outcome       TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    sip_code      INTEGER,
+    agent         TEXT,
+    wait_s        REAL,
+    talk_s        REAL
+);
+CREATE INDEX IF NOT EXISTS calls_by_caller ON calls (caller_number, started_at);
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (started_at);
+CREATE TABLE IF NOT EXISTS queue_events (
+    id       INTEGER PRIMARY KEY,
+    at       REAL NOT NULL,
+    queue    TEXT NOT NULL,
+    call_uid TEXT NOT NULL DEFAULT '',
+    event    TEXT NOT NULL,
+    agent    TEXT,
+    wait_s   REAL,
+    talk_s   REAL,
+    detail   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS queue_events_by_time ON queue_events (queue, at);
+CREATE INDEX IF NOT EXISTS queue_events_by_call ON queue_events (call_uid);
+PRAGMA user_version=2;
+"""
+
+V2_CALL = call("v2", 0, agent="202", wait_s=4.5, talk_s=90.5)
+V2_EVENT = QueueEvent(T0 + 4.5, "support", "connected", "v2", "202", 4.5, None, "")
+
+
+@pytest.fixture
+def v2_file(history_path: Path) -> Path:
+    """A schema 2 history with one call and one queue event."""
+    with contextlib.closing(sqlite3.connect(history_path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(V2_SCHEMA)
+        with conn:
+            conn.execute(
+                "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
+                "dialled, queue, started_at, answered_at, ended_at, outcome, reason, "
+                "sip_code, agent, wait_s, talk_s) VALUES (:call_uid, :direction, "
+                ":caller_number, :caller_name, :trunk, :dialled, :queue, :started_at, "
+                ":answered_at, :ended_at, :outcome, :reason, :sip_code, :agent, :wait_s, "
+                ":talk_s)", dataclasses.asdict(V2_CALL))
+            conn.execute("INSERT INTO queue_events (at, queue, event, call_uid, agent, wait_s, "
+                         "talk_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         dataclasses.astuple(V2_EVENT))
+    return history_path
+
+
+def test_schema_2_file_is_upgraded_keeping_its_rows(v2_file: Path, data_dir: Path) -> None:
+    history = History(v2_file)
+    assert sql(v2_file, "PRAGMA user_version") == [(3,)]
+    assert history.last(10) == [V2_CALL]
+    assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
+    assert history.callbacks() == []
+    History(data_dir / "fresh.sqlite3")
+    assert shape(v2_file) == shape(data_dir / "fresh.sqlite3")
+    new_id = history.add_callback(queue="support", number="+4930123456", caller_number="030123456",
+                                  trunk="pstn", call_uid="v2b", joined_at=T0, requested_at=T0 + 60)
+    assert [r.id for r in History(v2_file).callbacks()] == [new_id]
+    assert History(v2_file).last(10) == [V2_CALL]  # a second start changes nothing
+
+
+def test_a_reader_reads_a_schema_2_file_without_upgrading_it(v2_file: Path) -> None:
+    before = v2_file.read_bytes()
+    reader = History(v2_file, read_only=True)
+    assert reader.last(10) == [V2_CALL]
+    assert reader.callbacks(states=callback.PENDING) == []
+    assert reader.callback(1) is None and reader.callback_events(1) == []
+    assert v2_file.read_bytes() == before
+    assert sql(v2_file, "PRAGMA user_version") == [(2,)]
+
+
+# callback requests
+
+
+def request(history: History, uid: str = "c1", joined: float = 0.0,
+            number: str = "+4930123456") -> int:
+    return history.add_callback(queue="support", number=number, caller_number="030123456",
+                                trunk="pstn", call_uid=uid, joined_at=T0 + joined,
+                                requested_at=T0 + joined + 60)
+
+
+def walk(history: History, cid: int, states: list[str], start: float = 100.0) -> None:
+    for i, state in enumerate(states):
+        assert history.move_callback(cid, state, at=T0 + start + i) is not None, state
+
+
+def test_add_callback_is_stored_with_its_first_event(history_path: Path) -> None:
+    history = History(history_path)
+    cid = request(history)
+    assert cid == 1
+    expected = CallbackRow(
+        id=1, queue="support", number="+4930123456", caller_number="030123456",
+        trunk="pstn", call_uid="c1", joined_at=T0, requested_at=T0 + 60,
+        state="requested", attempts=0, next_attempt_at=None, agent=None,
+        updated_at=T0 + 60, reason="")
+    reader = History(history_path, read_only=True)  # committed: another reader sees it
+    assert reader.callback(cid) == expected
+    assert reader.callbacks() == [expected]
+    assert reader.callback_events(cid) == [CallbackEvent(T0 + 60, "requested", "to +4930123456")]
+    assert request(history, "c2") == 2
+
+
+def test_a_request_through_every_step(history_path: Path) -> None:
+    history = History(history_path)
+    cid = request(history)
+    steps: list[tuple[str, float, dict[str, Any]]] = [
+        ("agent_ringing", 100, {"agent": "202", "reason": "agent 202"}),
+        ("customer_ringing", 105, {"attempts": 1, "reason": "agent accepted"}),
+        ("retry_wait", 130, {"next_attempt_at": T0 + 430, "agent": None, "reason": "busy"}),
+        ("requested", 430, {"reason": "retry due"}),
+        ("agent_ringing", 431, {"agent": "203"}),
+        ("customer_ringing", 440, {"attempts": 2, "next_attempt_at": None}),
+        ("connected", 452, {"reason": "answered"}),
+        ("done", 700, {"reason": "hung up"}),
+    ]
+    rows = []
+    for state, offset, kwargs in steps:
+        row = history.move_callback(cid, state, at=T0 + offset, **kwargs)
+        assert row is not None and row == history.callback(cid)
+        assert (row.state, row.updated_at, row.reason) == \
+            (state, T0 + offset, kwargs.get("reason", ""))
+        rows.append(row)
+    assert [(r.attempts, r.agent, r.next_attempt_at) for r in rows] == [
+        (0, "202", None),
+        (1, "202", None),
+        (1, None, T0 + 430),  # agent None is stored, not "unchanged"
+        (1, None, T0 + 430),  # left unchanged
+        (1, "203", T0 + 430),
+        (2, "203", None),
+        (2, "203", None),
+        (2, "203", None),
+    ]
+    assert history.callback_events(cid) == [
+        CallbackEvent(T0 + 60, "requested", "to +4930123456"),
+        *(CallbackEvent(T0 + offset, state, kwargs.get("reason", ""))
+          for state, offset, kwargs in steps)]
+    assert (rows[-1].call_uid, rows[-1].joined_at, rows[-1].requested_at) == \
+        ("c1", T0, T0 + 60)
+
+
+def test_a_refused_move_returns_none_and_changes_nothing(history_path: Path) -> None:
+    history = History(history_path)
+    cid = request(history)
+    assert history.move_callback(cid, "connected", at=T0 + 100, reason="no") is None
+    walk(history, cid, ["cancelled"])
+    before = (history.callback(cid), history.callback_events(cid))
+    # the second of two cancels, a late answer: each one is refused
+    for state in ("cancelled", "agent_ringing", "requested", "done"):
+        assert history.move_callback(cid, state, at=T0 + 200, reason="late",
+                                     attempts=9, agent="209") is None
+    assert (history.callback(cid), history.callback_events(cid)) == before
+    assert before[0] is not None and before[0].state == "cancelled"
+    assert sql(history_path, "SELECT count(*) FROM callback_events") == [(2,)]
+
+
+def test_only_one_of_two_racing_actions_wins(history_path: Path) -> None:
+    history = History(history_path)
+    cid = request(history)
+    first = History(history_path).move_callback(cid, "agent_ringing", at=T0 + 100, agent="202")
+    second = History(history_path).move_callback(cid, "agent_ringing", at=T0 + 100, agent="203")
+    assert first is not None and first.agent == "202"
+    assert second is None
+    assert [e.state for e in history.callback_events(cid)] == ["requested", "agent_ringing"]
+
+
+def test_unknown_state_and_unknown_id(data_dir: Path, history_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown callback state 'ringing'"):
+        History(history_path, read_only=True).move_callback(1, "ringing", at=T0)
+    assert os.listdir(data_dir) == []
+    history = History(history_path)
+    with pytest.raises(KeyError):
+        history.move_callback(7, "cancelled", at=T0)
+    assert sql(history_path, "SELECT count(*) FROM callback_events") == [(0,)]
+    assert history.callback(7) is None and history.callback_events(7) == []
+
+
+def test_read_only_reads_callbacks_but_never_writes(data_dir: Path, history_path: Path) -> None:
+    reader = History(history_path, read_only=True)
+    assert reader.callbacks() == [] and reader.callback(1) is None
+    for write in (lambda: request(reader), lambda: reader.recover_callbacks(T0),
+                  lambda: reader.move_callback(1, "cancelled", at=T0)):
+        with pytest.raises(StoreError, match="opened read-only"):
+            write()
+    assert os.listdir(data_dir) == []
+    cid = request(History(history_path))
+    with pytest.raises(StoreError, match="opened read-only"):
+        reader.move_callback(cid, "cancelled", at=T0)
+    assert [r.state for r in reader.callbacks()] == ["requested"]
+
+
+def test_a_failed_write_is_a_store_error_and_leaves_nothing_half_done(
+        history_path: Path) -> None:
+    history = History(history_path)
+    cid = request(history)
+    ringing = request(history, "c2")
+    walk(history, ringing, ["agent_ringing"])
+    with contextlib.closing(sqlite3.connect(history_path)) as conn:
+        conn.execute("DROP TABLE callback_events")  # the event of each write fails
+    with pytest.raises(StoreError, match=r"callback request not saved \(no such table"):
+        request(history, "c3")
+    with pytest.raises(StoreError, match=r"callback move not saved \(no such table"):
+        history.move_callback(cid, "cancelled", at=T0)
+    with pytest.raises(StoreError, match=r"callbacks not recovered \(no such table"):
+        history.recover_callbacks(T0)
+    # the row written before the event failed was rolled back with it
+    assert sql(history_path, "SELECT id, state FROM callbacks ORDER BY id") == \
+        [(cid, "requested"), (ringing, "agent_ringing")]
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(history_path: Path) -> None:
+    history = History(history_path)
+    for path in history_path.parent.iterdir():
+        path.unlink()
+    history_path.write_bytes(b"this is not a database, just some bytes " * 200)
+    with pytest.raises(StoreError, match="file is not a database"):
+        request(history)
+    with pytest.raises(StoreError, match="file is not a database"):
+        history.callbacks()
+
+
+def test_callbacks_by_state_in_joined_order(history_path: Path) -> None:
+    history = History(history_path)
+    late = request(history, "late", joined=50)
+    early = request(history, "early", joined=10)  # joined first: ahead despite a later id
+    gone = request(history, "gone", joined=0)
+    walk(history, gone, ["cancelled"])
+    ringing = request(history, "ringing", joined=30)
+    walk(history, ringing, ["agent_ringing"])
+    assert [r.id for r in history.callbacks()] == [gone, early, ringing, late]
+    assert [r.id for r in history.callbacks(states=callback.PENDING)] == [early, ringing, late]
+    assert [r.id for r in history.callbacks(states=["requested"])] == [early, late]
+    assert history.callbacks(states=[]) == []
+    # a limit keeps the latest, still oldest first
+    assert [r.id for r in history.callbacks(limit=2)] == [ringing, late]
+
+
+# (path to reach the state, state after recovery, still waiting to be served)
+REACH = {
+    "requested": [],
+    "agent_ringing": ["agent_ringing"],
+    "customer_ringing": ["agent_ringing", "customer_ringing"],
+    "connected": ["agent_ringing", "customer_ringing", "connected"],
+    "retry_wait": ["agent_ringing", "customer_ringing", "retry_wait"],
+    "failed": ["agent_ringing", "customer_ringing", "failed"],
+    "done": ["agent_ringing", "customer_ringing", "connected", "done"],
+    "cancelled": ["cancelled"],
+}
+AFTER_RECOVERY = {
+    "requested": "requested", "agent_ringing": "requested", "customer_ringing": "failed",
+    "connected": "done", "retry_wait": "retry_wait", "failed": "failed", "done": "done",
+    "cancelled": "cancelled",
+}
+
+
+def test_every_state_is_covered() -> None:
+    assert set(REACH) == set(AFTER_RECOVERY) == set(callback.STATES)
+
+
+@pytest.mark.parametrize("state", callback.STATES)
+def test_recover_callbacks(history_path: Path, state: str) -> None:
+    history = History(history_path)
+    cid = request(history)
+    walk(history, cid, REACH[state])
+    before = history.callback(cid)
+    events = history.callback_events(cid)
+    assert before is not None and before.state == state
+    waiting = history.recover_callbacks(T0 + 1000)
+    after = history.callback(cid)
+    assert after is not None and after.state == AFTER_RECOVERY[state]
+    if state in callback.RECOVERY:
+        new, why = callback.RECOVERY[state]
+        assert after == dataclasses.replace(before, state=new, updated_at=T0 + 1000, reason=why)
+        assert history.callback_events(cid) == [*events, CallbackEvent(T0 + 1000, new, why)]
+    else:
+        assert after == before
+        assert history.callback_events(cid) == events
+    assert waiting == ([after] if after.state in ("requested", "retry_wait") else [])
+    assert history.recover_callbacks(T0 + 2000) == waiting  # a second start: nothing moves
+
+
+def test_recover_callbacks_keeps_the_queue_order(history_path: Path) -> None:
+    history = History(history_path)
+    ids = {uid: request(history, uid, joined=joined) for uid, joined in
+           [("d", 40), ("a", 10), ("c", 30), ("b", 20), ("x", 0)]}
+    walk(history, ids["a"], REACH["agent_ringing"])
+    walk(history, ids["b"], REACH["retry_wait"])
+    walk(history, ids["x"], REACH["customer_ringing"])
+    walk(history, ids["c"], REACH["connected"])
+    waiting = history.recover_callbacks(T0 + 1000)
+    assert [(r.call_uid, r.state) for r in waiting] == \
+        [("a", "requested"), ("b", "retry_wait"), ("d", "requested")]
+    assert {r.call_uid: r.state for r in history.callbacks()} == \
+        {"x": "failed", "a": "requested", "b": "retry_wait", "c": "done", "d": "requested"}
