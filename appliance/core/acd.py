@@ -97,6 +97,15 @@ class Caller:
     queue: str
     joined_at: float
     seq: int
+    #: A callback request holding the place of a caller who hung up (no call leg).
+    virtual: bool = False
+    #: Not to be dispatched now (a callback outside its calling hours).
+    held: bool = False
+
+    @property
+    def order(self) -> tuple[float, int]:
+        """Serving order: who joined first, then who arrived first."""
+        return self.joined_at, self.seq
     ringing: set[str] = field(default_factory=set)
     #: Agents that did not answer in this round; cleared when everyone had a go.
     tried: set[str] = field(default_factory=set)
@@ -312,6 +321,8 @@ class Acd:
         """A caller arrives in ``queue``; it waits, or the queue's limits send it on."""
         rules = self.rules[queue]
         waiting = self.waiting(queue)
+        if uid in self._callers:
+            raise ValueError(f"caller {uid} is already waiting")
         if rules.max_callers is not None and len(waiting) >= rules.max_callers:
             return Overflow(uid, queue, rules.overflow,
                             f"queue full ({rules.max_callers} waiting)", 0.0)
@@ -320,6 +331,28 @@ class Acd:
         self._seq += 1
         self._callers[uid] = Caller(uid=uid, queue=queue, joined_at=now, seq=self._seq)
         return Joined(position=len(waiting) + 1)
+
+    def keep_place(self, uid: str, queue: str, joined_at: float, *, held: bool = False) -> int:
+        """A callback request takes (or, after a restart, takes back) its caller's place.
+
+        It is ordered by when the caller first joined, so it is served after
+        everyone who joined earlier and before everyone who joined later. Queue
+        limits do not apply: the caller was admitted already. Returns its position.
+        """
+        caller = self._callers.get(uid)
+        if caller is None:
+            self._seq += 1
+            caller = self._callers[uid] = Caller(uid=uid, queue=queue, joined_at=joined_at,
+                                                 seq=self._seq)
+        caller.joined_at, caller.virtual, caller.held = joined_at, True, held
+        pos = self.position(uid)
+        assert pos is not None
+        return pos
+
+    def set_held(self, uid: str, held: bool) -> None:
+        caller = self._callers.get(uid)
+        if caller is not None:
+            caller.held = held
 
     def leave(self, uid: str) -> tuple[str, ...]:
         """The caller hung up (or was sent elsewhere); returns the agents to stop ringing."""
@@ -333,14 +366,14 @@ class Acd:
     def waiting(self, queue: str) -> list[Caller]:
         """Callers in ``queue`` in the order they will be served."""
         return sorted((c for c in self._callers.values() if c.queue == queue),
-                      key=lambda c: c.seq)
+                      key=lambda c: c.order)
 
     def position(self, uid: str) -> int | None:
         caller = self._callers.get(uid)
         if caller is None:
             return None
         return 1 + sum(1 for c in self._callers.values()
-                       if c.queue == caller.queue and c.seq < caller.seq)
+                       if c.queue == caller.queue and c.order < caller.order)
 
     def caller(self, uid: str) -> Caller | None:
         return self._callers.get(uid)
@@ -365,10 +398,10 @@ class Acd:
     def dispatch(self, now: float, *, free_legs: int) -> list[Ring]:
         """Ring free agents for waiting callers, longest-waiting first, within ``free_legs``."""
         rings: list[Ring] = []
-        for caller in sorted(self._callers.values(), key=lambda c: c.joined_at):
+        for caller in sorted(self._callers.values(), key=lambda c: c.order):
             if free_legs <= 0:
                 break
-            if caller.ringing or now < caller.next_try_at:
+            if caller.ringing or now < caller.next_try_at or caller.held:
                 continue
             rules = self.rules[caller.queue]
             agents = self._pick(caller, rules, now)[:free_legs]
@@ -468,8 +501,10 @@ class Acd:
     def expire(self, now: float) -> list[Overflow]:
         """Callers past their queue's max wait, or stranded by ``leave_empty``."""
         out: list[Overflow] = []
-        for caller in sorted(self._callers.values(), key=lambda c: c.seq):
+        for caller in sorted(self._callers.values(), key=lambda c: c.order):
             rules = self.rules[caller.queue]
+            if caller.virtual:
+                continue  # nobody is on the line: a callback waits for its turn
             if rules.max_wait_s is not None and now - caller.joined_at >= rules.max_wait_s:
                 out.append(Overflow(caller.uid, caller.queue, rules.overflow,
                                     f"waited {rules.max_wait_s:g} s (max wait)",
@@ -482,6 +517,8 @@ class Acd:
             if not rules.leave_empty or self._staffed(name):
                 continue
             for caller in self.waiting(name):
+                if caller.virtual:
+                    continue
                 out.append(Overflow(caller.uid, name, rules.overflow, "no agent left",
                                     now - caller.joined_at, self.leave(caller.uid)))
         return out

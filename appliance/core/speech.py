@@ -49,6 +49,14 @@ _COMMON_NAMES = (
     "agent-logged-out",
     "agent-paused",
     "agent-unpaused",
+    "callback-offer",
+    "callback-number-is",
+    "callback-confirm",
+    "callback-enter",
+    "callback-invalid",
+    "callback-confirmed",
+    "callback-for",
+    "callback-accept",
 )
 
 #: Language -> every prompt the recipe records for it. German adds the combining forms

@@ -45,6 +45,10 @@ plays them without resampling):
       numbers: ``queue-position`` + number + ``queue-in-line``; ``queue-wait`` + number
       + ``minute``/``minutes`` (or + ``queue-less-than-a-minute``); ``queue-breakout`` +
       the key (a digit, ``key-star`` or ``key-hash``).
+    * callback dialogue: ``callback-offer``, ``callback-number-is`` + digits,
+      ``callback-confirm``, ``callback-enter``, ``callback-invalid``,
+      ``callback-confirmed``; to the agent ``callback-for`` + digits + ``whisper-waited``
+      + number + ``minutes`` + ``callback-accept``;
     * agent feature-code confirmations: ``agent-logged-in``, ``agent-logged-out``,
       ``agent-paused``, ``agent-unpaused`` (``*45``, ``*46``);
     * the agent's whisper: ``whisper-call-from`` + queue number (digit by digit) +
@@ -132,6 +136,16 @@ PROMPTS: dict[str, dict[str, str]] = {
         "agent-logged-out": "You are logged out of your queues.",
         "agent-paused": "You are paused. Queue calls will not ring your phone.",
         "agent-unpaused": "You are available again for queue calls.",
+        "callback-offer": "To be called back instead of waiting, press 1. "
+                          "You keep your place in the queue.",
+        "callback-number-is": "We will call you back on",
+        "callback-confirm": "To confirm, press 1. To enter another number, press 2.",
+        "callback-enter": "Please enter your phone number, then press hash.",
+        "callback-invalid": "Sorry, we cannot call that number.",
+        "callback-confirmed": "Thank you. We will call you back, and you keep your place "
+                              "in the queue. Goodbye.",
+        "callback-for": "Callback for",
+        "callback-accept": "To call the customer now, press 1.",
         **_numbers(_EN_NUMBERS, _EN_TENS, "one hundred"),
     },
     "de": {
@@ -164,6 +178,18 @@ PROMPTS: dict[str, dict[str, str]] = {
         "agent-logged-out": "Sie sind von Ihren Warteschlangen abgemeldet.",
         "agent-paused": "Sie sind in Pause. Anrufe aus Warteschlangen klingeln nicht bei Ihnen.",
         "agent-unpaused": "Sie sind wieder für Anrufe aus Warteschlangen bereit.",
+        "callback-offer": "Wenn Sie zurückgerufen werden möchten, statt zu warten, drücken "
+                          "Sie die 1. Ihr Platz in der Warteschlange bleibt erhalten.",
+        "callback-number-is": "Wir rufen Sie zurück unter",
+        "callback-confirm": "Zum Bestätigen drücken Sie die 1. Für eine andere Nummer "
+                            "drücken Sie die 2.",
+        "callback-enter": "Bitte geben Sie Ihre Telefonnummer ein und drücken Sie dann "
+                          "die Raute.",
+        "callback-invalid": "Diese Nummer können wir leider nicht anrufen.",
+        "callback-confirmed": "Vielen Dank. Wir rufen Sie zurück, Ihr Platz in der "
+                              "Warteschlange bleibt erhalten. Auf Wiederhören.",
+        "callback-for": "Rückruf für",
+        "callback-accept": "Um den Kunden jetzt anzurufen, drücken Sie die 1.",
         **_numbers(_DE_NUMBERS, _DE_TENS, "einhundert"),
         "num-und": "und",
         "num-ein": "ein",
