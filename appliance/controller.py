@@ -55,6 +55,8 @@ class Controller:
             ("POST", "calls"): self._post_call,
             ("DELETE", "calls"): self._delete_call,
             ("POST", "agents"): self._post_agent,
+            ("GET", "callbacks"): self._get_callbacks,
+            ("DELETE", "callbacks"): self._delete_callback,
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
@@ -158,6 +160,25 @@ class Controller:
         engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
         state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
         return {"extension": ext, **(state or {"state": "offline", "queues": []})}
+
+    def _get_callbacks(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``GET /callbacks``: pending callback requests in the order they will be served."""
+        assert self.engine is not None
+        engine = self.engine
+        return {"callbacks": engine.call(engine.list_callbacks)}
+
+    def _delete_callback(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``DELETE /callbacks/<id>``: cancel a request that is not under way."""
+        from appliance.sip.callbacks import CallbackError
+
+        if not arg.isdigit():
+            raise ApiError(404, "unknown_callback", f"no callback {arg!r}")
+        assert self.engine is not None
+        engine = self.engine
+        try:
+            return engine.call(lambda: engine.cancel_callback(int(arg)))
+        except CallbackError as e:
+            raise ApiError(e.status, e.error_id, str(e)) from None
 
     def _delete_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``DELETE /calls/<id>``: hang up a live call."""

@@ -43,6 +43,7 @@ from appliance.core.routing import (
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip import capacity as pjcap
+from appliance.sip.callbacks import CallbackFlows
 from appliance.sip.calls import (
     CallSession,
     EngineAccount,
@@ -54,7 +55,7 @@ from appliance.sip.calls import (
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
 from appliance.sip.queueing import QueueFlows
-from appliance.store.history import CallRecord, History
+from appliance.store.history import CallbackRow, CallRecord, History
 from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine(CallFlows, QueueFlows):
+class Engine(CallFlows, QueueFlows, CallbackFlows):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -127,6 +128,7 @@ class Engine(CallFlows, QueueFlows):
         self._pump_pending = False
         self._agent_view: dict[str, dict[str, Any]] = {}
         self._staffed: set[tuple[str, str]] = set()
+        self._callbacks: dict[str, CallbackRow] = {}  # pending callback requests by ACD id
 
     # ---- life cycle (any thread) -------------------------------------------------
 
@@ -177,6 +179,8 @@ class Engine(CallFlows, QueueFlows):
             self._teardown()
             return
         self._started_at = self._clock()
+        self._restore_callbacks()
+        self._pump_soon()
         self._ready.set_result(None)
         try:
             while not self._stopping:
@@ -394,6 +398,8 @@ class Engine(CallFlows, QueueFlows):
         session = call.session
         if "agent" in session.extra:
             self._agent_leg_state(call, info)
+        elif session.direction == "callback":
+            self.on_callback_customer_state(call, info)
         self._track_busy(call, info)
         bridge = session.bridge
         if bridge is not None:

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
     from appliance.core.dialplan import Usage
     from appliance.core.routing import Capacity, Decision
+    from appliance.store.history import CallbackRow
     from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,17 @@ class QueueFlows:
         _pump_pending: bool
         _agent_view: dict[str, dict[str, Any]]
         _staffed: set[tuple[str, str]]
+        _callbacks: dict[str, CallbackRow]
+
+        def _callback_ringing(self, uid: str) -> bool: ...
+        def _callback_agent_answered(self, leg: EngineCall, c: Connected) -> None: ...
+        def _callback_not_taken(self, uid: str, ext: str) -> None: ...
+        def _callback_agent_gone(self, leg: EngineCall) -> None: ...
+        def _callback_agent_digit(self, leg: EngineCall, digit: str) -> None: ...
+        def _callback_caller_digit(self, call: EngineCall, digit: str) -> None: ...
+        def _callback_offer(self, call: EngineCall) -> list[str]: ...
+        def _hold_callbacks(self) -> None: ...
+        def _schedule_offer(self, uid: str) -> None: ...
 
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
         def _answer(self, call: EngineCall, code: int) -> None: ...
@@ -126,6 +138,7 @@ class QueueFlows:
         if not announced and media is not None:
             self._queue_media(call, media)
         self._schedule_announcements(session.uid, q["announce_every_s"])
+        self._schedule_offer(session.uid)
         self._pump_soon()
 
     def _queue_media(self, call: EngineCall, media: pj.AudioMedia) -> None:
@@ -180,6 +193,7 @@ class QueueFlows:
                                                            self._clock()), lang)
         if "breakout" in q and not first:
             prompts += ["queue-breakout", *_key_prompt(q["breakout"]["key"])]
+        prompts += self._callback_offer(call)
         if prompts:
             self.bus.publish("announcement", call=session.uid, queue=session.queue,
                              position=position, prompts=prompts)
@@ -190,7 +204,7 @@ class QueueFlows:
                       then: Callable[[], None] | None = None) -> bool:
         """Play prompts back to back to ``call`` instead of its music; False if no audio."""
         media = active_audio(call)
-        if media is None or "prompt_player" in call.session.extra:
+        if media is None:
             return False
         files, seconds = [], 0.0
         for name in names:
@@ -302,11 +316,16 @@ class QueueFlows:
 
     def on_dtmf(self, call: EngineCall, digit: str) -> None:
         session = call.session
+        log.debug("call %s: DTMF %s", session.uid, digit)
+        if "callback" in session.extra:
+            self._callback_agent_digit(call, digit)
+            return
         if session.queue is None or self.acd.caller(session.uid) is None:
             return
         q = self._queue_config(session.queue)
         breakout = q.get("breakout")
-        if breakout is None or digit != breakout["key"]:
+        if "cb" in session.extra or breakout is None or digit != breakout["key"]:
+            self._callback_caller_digit(call, digit)  # a number being keyed in goes there
             return
         wait = self._clock() - (session.queued_at or session.started_at)
         self._cancel_rings(self.acd.leave(session.uid), session.uid)
@@ -337,6 +356,7 @@ class QueueFlows:
         self._pump_pending = False
         now = self._clock()
         self._send_overflows(self.acd.expire(now))
+        self._hold_callbacks()
         free_legs = self.capacity.usable - len(self._calls)
         for ring in self.acd.dispatch(now, free_legs=free_legs):
             self._ring_agents(ring)
@@ -353,21 +373,25 @@ class QueueFlows:
 
     def _ring_agents(self, ring: Ring) -> None:
         caller = self._calls.get(ring.caller)
-        if caller is None:
+        if caller is not None:
+            number, name = caller.session.caller_number, caller.session.caller_name
+        elif ring.caller in self._callbacks:
+            if not self._callback_ringing(ring.caller):
+                return
+            number, name = self._callbacks[ring.caller].number, "Callback"
+        else:
             for ext in ring.agents:
                 self.acd.missed(ring.caller, ext, self._clock(), counts=False)
             return
         domain = self.config["site"]["sip_domain"]
         for ext in ring.agents:
-            leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
-                              caller_number=caller.session.caller_number,
-                              caller_name=caller.session.caller_name, dialled=ext,
+            leg = CallSession(uid=uuid.uuid4().hex, direction="leg", caller_number=number,
+                              caller_name=name, dialled=ext,
                               started_at=self._clock(), state="ringing", queue=ring.queue)
             leg.extra.update(agent=ext, queue_caller=ring.caller)
             op = pj.CallOpParam(True)
-            number = caller.session.caller_number
             if number:
-                name = caller.session.caller_name.replace('"', "")
+                name = name.replace('"', "")
                 op.txOption.localUri = (f'"{name}" <sip:{number}@{domain}>' if name
                                         else f"sip:{number}@{domain}")
             try:
@@ -379,7 +403,7 @@ class QueueFlows:
             self.later(ring.timeout_s, self._ring_timer(leg.uid))
             self._event("ring", ring.queue, call=ring.caller, agent=ext)
             self.bus.publish("agent_ringing", agent=ext, queue=ring.queue, call=ring.caller,
-                             caller=caller.session.caller_number)
+                             caller=number)
 
     def _ring_timer(self, uid: str) -> Callable[[], None]:
         return lambda: self._agent_ring_timeout(uid)
@@ -399,6 +423,10 @@ class QueueFlows:
             s.answered_at = now
             connected = self.acd.answered(caller_uid, ext, now)
             caller = self._calls.get(caller_uid)
+            if connected is not None and caller_uid in self._callbacks:
+                self._cancel_rings(connected.cancel, caller_uid)
+                self._callback_agent_answered(leg, connected)
+                return
             if connected is None or caller is None:
                 if connected is not None:
                     self.acd.call_ended(ext, now)
@@ -418,6 +446,10 @@ class QueueFlows:
                                 detail=f"{reason} ({info.lastStatusCode})")
                 if missed.paused:
                     log.warning("agent %s paused after unanswered queue calls", ext)
+                if caller_uid in self._callbacks:
+                    self._callback_not_taken(caller_uid, ext)
+            elif "callback" in s.extra:
+                self._callback_agent_gone(leg)
             elif not s.extra.get("stray"):
                 self._agent_call_over(leg)
             self._pump_soon()
@@ -459,11 +491,11 @@ class QueueFlows:
     def _start_whisper(self, leg: EngineCall) -> None:
         prompts = leg.session.extra.get("whisper")
         then = leg.session.extra.get("then")
-        if not isinstance(prompts, list) or not callable(then) \
-                or "prompt_player" in leg.session.extra:
+        if not isinstance(prompts, list) or not callable(then):
             return
         q = self._queue_config(str(leg.session.queue))
-        if self._play_prompts(leg, prompts, q["language"], then=then):
+        if "prompt_player" not in leg.session.extra \
+                and self._play_prompts(leg, prompts, q["language"], then=then):
             leg.session.extra.pop("whisper")
 
     def _agent_call_over(self, leg: EngineCall) -> None:
@@ -580,8 +612,11 @@ class QueueFlows:
             waiting: list[dict[str, Any]] = []
             for c in self.acd.waiting(name):
                 call = self._calls.get(c.uid)
+                row = self._callbacks.get(c.uid)
                 waiting.append({"id": c.uid, "position": len(waiting) + 1,
-                                "from": call.session.caller_number if call else "",
+                                "from": call.session.caller_number if call
+                                else row.number if row else "",
+                                "callback": row.id if row else None,
                                 "wait_s": round(now - c.joined_at, 1),
                                 "ringing": sorted(c.ringing)})
             queues.append({"name": name, "waiting": waiting,

@@ -322,6 +322,20 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "breakout": (False, _breakout),
         "whisper": (False, _bool),
         "sl_threshold_s": (False, _ranged(1, 600)),
+        "callback": (False, _callback),
+    })
+
+
+def _callback(p: Problems, path: str, v: Any) -> None:
+    """Offering waiting callers a callback (see appliance/core/callback.py)."""
+    _fields(p, path, v, {
+        "offer_after_s": (False, _ranged(0, 3600)),
+        "offer_ewt_s": (False, _ranged(0, 7200)),
+        "attempts": (False, _ranged(1, 10)),
+        "retry_s": (False, _ranged(1, 86400)),
+        "agent_accept_s": (False, _ranged(3, 60)),
+        "hours": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a schedule name")),
+        "max_class": (False, lambda p, q, x: _choice(p, q, x, CALL_CLASSES, "call class")),
     })
 
 
@@ -422,6 +436,10 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             _destination_refs(p, f"queues[{i}].{where}", dest, exts, queues, schedules)
             if isinstance(dest, dict) and dest.get("queue") == q.get("name"):
                 p.append(f"queues[{i}].{where}.queue: a queue cannot send callers to itself")
+        hours = (q.get("callback") or {}).get("hours") if isinstance(q.get("callback"),
+                                                                      dict) else None
+        if hours is not None and hours not in schedules:
+            p.append(f"queues[{i}].callback.hours: no schedule {hours!r}")
         mc = q.get("music_class", "default")
         if isinstance(mc, str) and mc not in classes:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "

@@ -10,6 +10,8 @@ with TALK_MS the phone hangs up every call it answered that long after it connec
 (an agent with short talk times, for the queue benchmark).
 Commands: ``{"cmd": "call", "to": "203"}``, ``{"cmd": "hold", "call": 0}``,
 ``{"cmd": "xfer_replaces", "call": 0, "dest": 1}``, ``{"cmd": "hangup", "call": 0}``,
+``{"cmd": "dtmf", "call": 0, "digits": "1"}``, ``{"cmd": "auto_dtmf", "digits": "1",
+"after_ms": 500}`` (press on every call that connects from now on),
 ``{"cmd": "quit"}``. Events: ``{"event": "registered", "code": 200}``,
 ``{"event": "state", "call": 0, "state": "CONFIRMED", "code": 200}``,
 ``{"event": "incoming", "call": 0}``, ``{"event": "xfer", "call": 0, "code": 202}``,
@@ -69,6 +71,9 @@ class Phone:
         acfg.mediaConfig.transportConfig.boundAddress = "127.0.0.1"
         self.domain = domain
         self.talk_s: float | None = None
+        #: Digits to press on every call this long after it connects (an agent accepting).
+        self.auto_dtmf: tuple[str, float] | None = None
+        self.press_at: dict[int, float] = {}
         self.connected: dict[int, float] = {}  # answered call -> when it connected
         self.calls: dict[int, TestCall] = {}
         self.account = TestAccount(self)
@@ -88,6 +93,10 @@ class Phone:
             self.calls[cmd["call"]].xferReplaces(self.calls[cmd["dest"]], pj.CallOpParam(True))
         elif name == "hangup":
             self.calls[cmd["call"]].hangup(pj.CallOpParam(True))
+        elif name == "dtmf":
+            self.calls[cmd["call"]].dialDtmf(cmd["digits"])
+        elif name == "auto_dtmf":
+            self.auto_dtmf = (cmd["digits"], cmd.get("after_ms", 500) / 1000)
         elif name == "quit":
             return False
         return True
@@ -129,10 +138,21 @@ class TestCall(pj.Call):  # type: ignore[misc]
         info = self.getInfo()
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.phone.talk_s is not None:
             self.phone.connected[self.index()] = time.monotonic()
+        if info.state == pj.PJSIP_INV_STATE_CONFIRMED and self.phone.auto_dtmf is not None:
+            self.phone.press_at[self.index()] = time.monotonic() + self.phone.auto_dtmf[1]
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self.phone.connected.pop(self.index(), None)
         emit(event="state", call=self.index(), state=STATES.get(info.state, str(info.state)),
              code=info.lastStatusCode)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        # Feed the call from the (null) microphone: pjmedia sends a stream's RTP, and
+        # with it RFC 2833 digits, only while some port transmits to it.
+        info = self.getInfo()
+        for mi in info.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                mic = self.phone.ep.audDevManager().getCaptureDevMedia()
+                mic.startTransmit(self.getAudioMedia(mi.index))
 
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         emit(event="xfer", call=self.index(), code=prm.statusCode, final=prm.finalNotify)
@@ -151,6 +171,14 @@ def main(argv: list[str]) -> int:
     try:
         while running:
             phone.ep.libHandleEvents(10)
+            for index, when in list(phone.press_at.items()):
+                if time.monotonic() >= when and phone.auto_dtmf is not None:
+                    del phone.press_at[index]
+                    try:
+                        phone.calls[index].dialDtmf(phone.auto_dtmf[0])
+                        emit(event="dtmf", call=index, digits=phone.auto_dtmf[0])
+                    except pj.Error as e:
+                        emit(event="error", message=e.info())
             if phone.talk_s is not None:
                 now = time.monotonic()
                 for index, since in list(phone.connected.items()):

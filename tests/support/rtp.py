@@ -271,6 +271,51 @@ def find_audio(heard: Sequence[int], clip: Sequence[int], *, window: int = 800
     return best - start, (dot / norm if norm else 0.0)
 
 
+def retimed_pcap(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 timestamp_shift: int, sequence_shift: int = 1000) -> Path:
+    """A copy of an RTP pcap with its RTP timestamps and sequence numbers moved on.
+
+    Why: sipp replays a pcap's RTP headers as they are, so playing one DTMF pcap
+    twice repeats its sequence numbers and timestamp, and the receiver drops the
+    second press as out of order, or takes it for a resend of the first (RFC 4733).
+    A test that presses 1 twice plays the second press retimed.
+    """
+    data = bytearray(Path(source).read_bytes())
+    endian = "<" if bytes(data[:4]) in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    linktype = struct.unpack(endian + "I", data[20:24])[0] & 0x0FFFFFFF
+    pos = 24
+    while pos + 16 <= len(data):
+        caplen = struct.unpack_from(endian + "I", data, pos + 8)[0]
+        frame_at = pos + 16
+        off = _ip_offset(linktype, bytes(data[frame_at:frame_at + caplen]))
+        if off is not None:
+            ip = frame_at + off
+            udp = ip + 4 * (data[ip] & 0x0F)
+            struct.pack_into(">H", data, udp + 6, 0)  # no UDP checksum (allowed on IPv4)
+            seq = struct.unpack_from(">H", data, udp + 8 + 2)[0]
+            struct.pack_into(">H", data, udp + 8 + 2, (seq + sequence_shift) & 0xFFFF)
+            ts = struct.unpack_from(">I", data, udp + 8 + 4)[0]
+            struct.pack_into(">I", data, udp + 8 + 4, (ts + timestamp_shift) & 0xFFFFFFFF)
+        pos = frame_at + caplen
+    target = Path(out)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def _write_udp_pcap(out: Path, packets: list[tuple[float, bytes]]) -> Path:
+    """A classic Ethernet pcap of UDP datagrams at the given times (seconds)."""
+    frames = [b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1)]
+    for n, (t, rtp) in enumerate(packets):
+        udp = struct.pack(">HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        frames.append(struct.pack("<IIII", int(t), round((t % 1) * 1e6), len(frame),
+                                  len(frame)) + frame)
+    out.write_bytes(b"".join(frames))
+    return out
+
+
 def write_rtp_pcap(path: str | os.PathLike[str], samples: Sequence[int], *,
                    payload_type: int = 8) -> Path:
     """A pcap of one G.711 RTP stream (20 ms packets) for sipp's ``play_pcap_audio``.
@@ -278,21 +323,12 @@ def write_rtp_pcap(path: str | os.PathLike[str], samples: Sequence[int], *,
     Why: sipp can only send audio from a pcap, and its shipped one is speech; a test
     that wants the caller to send a known tone writes its own.
     """
-    out = Path(path)
     payload = encode_g711(samples, payload_type)
-    frames = [b"\xd4\xc3\xb2\xa1" + struct.pack("<HHiIII", 2, 4, 0, 0, 65535, 1)]
-    for n, start in enumerate(range(0, len(payload) - 159, 160)):
-        rtp = struct.pack(">BBHII", 0x80, payload_type, n & 0xFFFF, start, 0x4B454550)
-        rtp += payload[start:start + 160]
-        udp = struct.pack(">HHHH", 40000, 40000, 8 + len(rtp), 0) + rtp
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
-                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
-        frame = b"\0" * 12 + b"\x08\x00" + ip
-        t = n * 0.02
-        frames.append(struct.pack("<IIII", int(t), round((t % 1) * 1e6), len(frame),
-                                  len(frame)) + frame)
-    out.write_bytes(b"".join(frames))
-    return out
+    packets = []
+    for n, first in enumerate(range(0, len(payload) - 159, 160)):
+        rtp = struct.pack(">BBHII", 0x80, payload_type, n & 0xFFFF, first, 0x4B454550)
+        packets.append((n * 0.02, rtp + payload[first:first + 160]))
+    return _write_udp_pcap(Path(path), packets)
 
 
 # --------------------------------------------------------------------------- RTP
