@@ -77,6 +77,7 @@ class CallbackRules:
     #: A schedule name: callbacks are placed only while it is open.
     hours: str | None = None
     max_class: CallClass = CallClass.NATIONAL
+    #: Wrong numbers a caller may key in before the offer is dropped.
     max_number_attempts: int = 3
 
     @classmethod
@@ -106,7 +107,7 @@ def callback_number(number: str, plan: NumberingPlan | None,
     subscriber (fewer than 6 digits after the country code), premium numbers,
     and numbers beyond ``max_class`` (by default no international callbacks).
     """
-    if not _DIGITS.match(number):
+    if not _DIGITS.fullmatch(number):  # match() would let "5551234\n" through
         return None
     if plan is None:  # no numbering plan: only whole international numbers make sense
         return number if number.startswith("+") and 8 <= len(number) <= 16 else None

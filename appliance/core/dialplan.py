@@ -146,7 +146,7 @@ def classify(number: str, plan: NumberingPlan) -> Classified:
     """
     if number in plan.emergency:
         return Classified(None, CallClass.LOCAL, emergency=True)
-    if not _DIGITS.match(number):
+    if not _DIGITS.fullmatch(number):
         raise ValueError(f"{number!r} is not a phone number")
     intl, natl = plan.international_prefix, plan.national_prefix
     if number.startswith("+"):

@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How many wrong numbers a caller may key in before the offer is dropped.
-MAX_NUMBER_TRIES = 3
 #: A caller in the key dialogue who presses nothing for this long goes back to music.
 DIALOGUE_TIMEOUT_S = 20.0
 
@@ -226,7 +224,7 @@ class CallbackFlows:
                 return
             dialogue["tries"] += 1
             dialogue["digits"] = ""
-            if dialogue["tries"] >= MAX_NUMBER_TRIES:
+            if dialogue["tries"] >= rules.max_number_attempts:
                 s.extra.pop("cb", None)  # back to waiting, music after the prompt
                 self._play_prompts(call, ["callback-invalid"], lang)
             else:
