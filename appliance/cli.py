@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 
+FAILOVER_ACTIONS = ("status", "on", "off", "day", "night", "auto")
+# The POST /failover body of each action that changes something.
+_FAILOVER_BODIES: dict[str, dict[str, Any]] = {
+    "on": {"disaster": True}, "off": {"disaster": False},
+    "day": {"override": "day"}, "night": {"override": "night"}, "auto": {"override": None},
+}
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -98,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     cb_cancel.add_argument("id", type=_positive, metavar="ID")
 
     sub.add_parser("status", help="ask the running engine for its status")
+
+    fo = sub.add_parser("failover", help="disaster mode and day/night override of the "
+                        "running engine")
+    fo.add_argument("action", choices=FAILOVER_ACTIONS,
+                    help="status: mode, switches and monitors; on/off: the manual disaster "
+                    "switch; day/night: force the opening hours; auto: follow the schedule")
+    fo.add_argument("--json", action="store_true",
+                    help="status: the engine's failover document as JSON")
 
     ext = sub.add_parser("extension", help="phone accounts").add_subparsers(
         dest="action", required=True)
@@ -338,20 +353,22 @@ def cmd_callbacks(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
+def _when(ts: float | None, zone: tzinfo | None) -> str:
+    """A moment as tables show it, in ``zone`` (None: the box's own); "-" for none."""
+    if ts is None:
+        return "-"
+    moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def format_callbacks(rows: list[CallbackRow], zone: tzinfo | None = None) -> str:
     """Callback requests as ``callbacks list`` prints them (times in ``zone``)."""
-
-    def when(ts: float | None) -> str:
-        if ts is None:
-            return "-"
-        moment = datetime.fromtimestamp(ts, zone) if zone else datetime.fromtimestamp(ts)
-        return moment.strftime("%Y-%m-%d %H:%M:%S")
-
     head = ("id", "queue", "number", "state", "attempts", "requested", "next attempt",
             "agent", "reason")
     lines = [head]
-    lines += [(str(r.id), r.queue, r.number, r.state, str(r.attempts), when(r.requested_at),
-               when(r.next_attempt_at), r.agent or "-", r.reason or "-") for r in rows]
+    lines += [(str(r.id), r.queue, r.number, r.state, str(r.attempts),
+               _when(r.requested_at, zone), _when(r.next_attempt_at, zone), r.agent or "-",
+               r.reason or "-") for r in rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
            for line in lines]
@@ -412,6 +429,60 @@ def cmd_status(rt: Runtime) -> int:
     return 0
 
 
+def cmd_failover(args: argparse.Namespace, rt: Runtime) -> int:
+    """Show or change the running engine's failover state; the engine keeps it, not a file."""
+    from appliance.control.client import EngineClient, EngineUnavailable
+
+    method, body = ("GET", None) if args.action == "status" else \
+        ("POST", _FAILOVER_BODIES[args.action])
+    try:
+        doc = EngineClient(rt.control_socket).request(method, "/failover", body)
+    except EngineUnavailable:
+        print(f"error: engine not reachable at {rt.control_socket} (is it running?)",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    if not isinstance(doc, dict):
+        raise KeeplineError(f"engine answered {method} /failover with "
+                            f"{type(doc).__name__}, expected an object")
+    if args.action == "status":
+        print(json.dumps(doc, indent=2) if args.json else format_failover(doc, _site_zone(rt)))
+    elif args.action in ("on", "off"):
+        print(f"disaster switch {args.action}; mode: {doc.get('mode', '?')}")
+    else:
+        print(f"day/night: {_override_text(doc.get('override'))}; mode: {doc.get('mode', '?')}")
+    return 0
+
+
+def _override_text(override: Any) -> str:
+    return f"{override} (forced)" if override else "auto (opening hours)"
+
+
+def format_failover(doc: dict[str, Any], zone: tzinfo | None = None) -> str:
+    """``GET /failover`` as ``failover status`` prints it (times in ``zone``)."""
+    lines = [
+        f"mode:             {doc.get('mode', '?')}",
+        f"disaster switch:  {'on' if doc.get('manual_disaster') else 'off'}",
+        f"day/night:        {_override_text(doc.get('override'))}",
+    ]
+    monitors: dict[str, dict[str, Any]] = doc.get("monitors") or {}
+    if monitors:
+        rows = [(name, str(m.get("state", "?")), "since " + _when(m.get("since"), zone),
+                 str(m.get("detail") or "")) for name, m in monitors.items()]
+        w_name, w_state, w_since = (max(len(row[i]) for row in rows) for i in range(3))
+        lines.append("monitors:")
+        lines += [f"  {name.ljust(w_name)}  {state.ljust(w_state)}  {since.ljust(w_since)}  "
+                  f"{detail}".rstrip() for name, state, since, detail in rows]
+    else:
+        lines.append("monitors:         none")
+    reachable: dict[str, bool] = doc.get("agents_reachable") or {}
+    if reachable:
+        width = max(map(len, reachable))
+        lines.append("agents reachable:")
+        lines += [f"  {queue.ljust(width)}  {'yes' if ok else 'no'}"
+                  for queue, ok in reachable.items()]
+    return "\n".join(lines)
+
+
 def cmd_extension(args: argparse.Namespace, rt: Runtime) -> int:
     from appliance.store.config import ConfigStore
 
@@ -449,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "history":
         _check_history_args(parser, args)
+    if args.command == "failover" and args.json and args.action != "status":
+        parser.error("failover: --json is for 'failover status'")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     rt = runtime_from(args)
@@ -467,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_callbacks(args, rt)
         if args.command == "status":
             return cmd_status(rt)
+        if args.command == "failover":
+            return cmd_failover(args, rt)
         if args.command == "extension":
             return cmd_extension(args, rt)
         if args.command == "test-call":

@@ -1,4 +1,4 @@
-"""history.sqlite3: calls, a queue event log for reports, and callback requests.
+"""history.sqlite3: calls, a queue event log for reports, callback requests, health.
 
 stdlib sqlite3 in WAL mode with ``synchronous=FULL``, so a committed record
 survives a power cut. The engine is the only writer (the CLI may also cancel a
@@ -9,6 +9,9 @@ Callback requests (schema 3) are the one piece of *state* kept here rather than
 history: every move of a request is stored, with an event, in one transaction
 before the engine acts on it, and a move is a compare-and-set against the state
 machine of :mod:`appliance.core.callback`, so no request is acted on twice.
+
+Health transitions (schema 4) log each change of a monitor (a trunk, an agent group)
+between states, so an admin can tell afterwards when and why the box failed over.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Final, Literal
 from appliance.core import callback
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -90,6 +93,16 @@ _SCHEMA = (
 )""",
     "CREATE INDEX IF NOT EXISTS callback_events_by_callback "
     "ON callback_events (callback_id, id)",
+    # schema 4: transitions of health monitors
+    """CREATE TABLE IF NOT EXISTS health_events (
+    id      INTEGER PRIMARY KEY,
+    at      REAL NOT NULL,
+    monitor TEXT NOT NULL,
+    old     TEXT NOT NULL,
+    new     TEXT NOT NULL,
+    reason  TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS health_events_by_time ON health_events (at)",
 )
 
 # Columns that schema 1's ``calls`` lacks: ALTER TABLE keeps every stored row.
@@ -225,6 +238,24 @@ class CallbackEvent:
 
 
 _CALLBACK_COLUMNS = [f.name for f in fields(CallbackRow)]
+
+
+@dataclass(frozen=True)
+class HealthEvent:
+    """A health monitor moved from state ``old`` to ``new`` at ``at``.
+
+    ``monitor`` names what is watched, e.g. "trunk:pstn"; ``reason`` says what was seen
+    ("timeout after 2.0 s", "503 Service Unavailable", "switched by admin").
+    """
+
+    at: float
+    monitor: str
+    old: str
+    new: str
+    reason: str = ""
+
+
+_HEALTH_COLUMNS = [f.name for f in fields(HealthEvent)]
 _CALLBACK_SELECT = ", ".join(_CALLBACK_COLUMNS)
 
 
@@ -322,6 +353,14 @@ class History:
         sql = (f"INSERT INTO queue_events ({', '.join(_EVENT_COLUMNS)}) "
                f"VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)})")
         self._write(sql, asdict(event), "queue event not saved")
+
+    def record_health(self, ev: HealthEvent) -> None:
+        """Append a health transition durably, as record_queue_event does a queue event."""
+        if self._read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        sql = (f"INSERT INTO health_events ({', '.join(_HEALTH_COLUMNS)}) "
+               f"VALUES ({', '.join(':' + c for c in _HEALTH_COLUMNS)})")
+        self._write(sql, asdict(ev), "health event not saved")
 
     def close_interrupted(self, reason: str) -> int:
         """Mark calls a dead engine left ``in_progress`` as ``interrupted``; returns how many."""
@@ -526,6 +565,28 @@ class History:
                                 params).fetchall()
 
         return [QueueEvent(**dict(r)) for r in self._read(query)]
+
+    def health_events(self, *, since: float, until: float,
+                      monitor: str | None = None) -> list[HealthEvent]:
+        """Health transitions with ``since <= at < until``, oldest first (in recording order).
+
+        ``monitor`` None means every monitor.
+        """
+        where = ["at >= ?", "at < ?"]
+        params: list[Any] = [since, until]
+        if monitor is not None:
+            where.append("monitor = ?")
+            params.append(monitor)
+
+        def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            select = _select_list(conn, "health_events", _HEALTH_COLUMNS)
+            if select is None:  # a file from before schema 4
+                return []
+            return conn.execute(f"SELECT {select} FROM health_events "
+                                f"WHERE {' AND '.join(where)} ORDER BY at, id",
+                                params).fetchall()
+
+        return [HealthEvent(**dict(r)) for r in self._read(query)]
 
     def _read(self, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
               ) -> list[sqlite3.Row]:

@@ -16,13 +16,13 @@ import threading
 from collections.abc import Callable
 
 from appliance.errors import StoreError
-from appliance.store.history import CallRecord, History, QueueEvent
+from appliance.store.history import CallRecord, HealthEvent, History, QueueEvent
 
 log = logging.getLogger(__name__)
 
 
 class HistoryWriter:
-    """Write call records and queue events to ``history`` on a thread of its own."""
+    """Write call records, queue and health events to ``history`` on a thread of its own."""
 
     def __init__(self, history: History) -> None:
         self.history = history
@@ -35,6 +35,9 @@ class HistoryWriter:
 
     def record_queue_event(self, event: QueueEvent) -> None:
         self._queue.put(lambda: self.history.record_queue_event(event))
+
+    def record_health(self, event: HealthEvent) -> None:
+        self._queue.put(lambda: self.history.record_health(event))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed in so far is written; False on timeout."""

@@ -20,10 +20,12 @@ from appliance.store.history import (
     CallbackEvent,
     CallbackRow,
     CallRecord,
+    HealthEvent,
     History,
     QueueEvent,
     format_table,
 )
+from appliance.store.writer import HistoryWriter
 from tests.store.conftest import Cli
 
 T0 = 1_750_000_000.0  # a fixed moment, so tables are predictable
@@ -104,12 +106,12 @@ def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
     assert sql(history_path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(history_path, "PRAGMA user_version") == [(3,)]
+    assert sql(history_path, "PRAGMA user_version") == [(4,)]
     indexes = {name for (name,) in sql(
         history_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"calls_by_caller", "calls_by_time", "queue_events_by_time",
             "queue_events_by_call", "callbacks_by_state",
-            "callback_events_by_callback"} <= indexes
+            "callback_events_by_callback", "health_events_by_time"} <= indexes
 
 
 def test_reopening_keeps_records(history_path: Path, calls: list[CallRecord]) -> None:
@@ -155,7 +157,7 @@ def test_format_table(calls: list[CallRecord]) -> None:
                                 "refused", "(busy)"]
 
 
-# schema 1 -> 3
+# schema 1 -> 4
 
 # The schema 1 DDL exactly as Keepline 0.1 wrote it, to build files from before the upgrade.
 V1_SCHEMA = """
@@ -204,7 +206,7 @@ def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
     assert history.last(10) == [OLD_CALL]
     (old,) = history.last(10)
     assert (old.agent, old.wait_s, old.talk_s) == (None, None, None)
-    assert sql(v1_file, "PRAGMA user_version") == [(3,)]
+    assert sql(v1_file, "PRAGMA user_version") == [(4,)]
     columns = [row[1] for row in sql(v1_file, "PRAGMA table_info(calls)")]
     assert columns[-4:] == ["sip_code", "agent", "wait_s", "talk_s"]
     new = call("new", 1, agent="202", wait_s=4.5, talk_s=90.5)
@@ -238,6 +240,7 @@ def test_a_reader_reads_a_schema_1_file_without_upgrading_it(v1_file: Path) -> N
     assert reader.queue_events(queue=None, since=0, until=2e9) == []
     assert reader.callbacks() == [] and reader.callback(1) is None
     assert reader.callback_events(1) == []
+    assert reader.health_events(since=0, until=2e9) == []
     assert v1_file.read_bytes() == before
     assert sql(v1_file, "PRAGMA user_version") == [(1,)]
 
@@ -359,7 +362,7 @@ def test_cli_history_empty(cli: Cli, data_dir: Path, history_path: Path) -> None
     assert cli("history").stdout == "no calls yet\n"
 
 
-# schema 2 -> 3
+# schema 2 -> 4
 
 # The schema 2 DDL exactly as the release before callbacks wrote it.
 V2_SCHEMA = """
@@ -426,7 +429,7 @@ def v2_file(history_path: Path) -> Path:
 
 def test_schema_2_file_is_upgraded_keeping_its_rows(v2_file: Path, data_dir: Path) -> None:
     history = History(v2_file)
-    assert sql(v2_file, "PRAGMA user_version") == [(3,)]
+    assert sql(v2_file, "PRAGMA user_version") == [(4,)]
     assert history.last(10) == [V2_CALL]
     assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
     assert history.callbacks() == []
@@ -446,6 +449,166 @@ def test_a_reader_reads_a_schema_2_file_without_upgrading_it(v2_file: Path) -> N
     assert reader.callback(1) is None and reader.callback_events(1) == []
     assert v2_file.read_bytes() == before
     assert sql(v2_file, "PRAGMA user_version") == [(2,)]
+
+
+# schema 3 -> 4
+
+# What schema 3 added to schema 2, exactly as the release with callbacks wrote it.
+V3_ADDED = """
+CREATE TABLE IF NOT EXISTS callbacks (
+    id              INTEGER PRIMARY KEY,
+    queue           TEXT NOT NULL,
+    number          TEXT NOT NULL,
+    caller_number   TEXT NOT NULL,
+    trunk           TEXT,
+    call_uid        TEXT NOT NULL,
+    joined_at       REAL NOT NULL,
+    requested_at    REAL NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    agent           TEXT,
+    updated_at      REAL NOT NULL,
+    reason          TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS callbacks_by_state ON callbacks (state, joined_at);
+CREATE TABLE IF NOT EXISTS callback_events (
+    id          INTEGER PRIMARY KEY,
+    callback_id INTEGER NOT NULL REFERENCES callbacks(id),
+    at          REAL NOT NULL,
+    state       TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS callback_events_by_callback ON callback_events (callback_id, id);
+PRAGMA user_version=3;
+"""
+V3_SCHEMA = V2_SCHEMA.replace("PRAGMA user_version=2;\n", V3_ADDED)
+
+
+@pytest.fixture
+def v3_file(history_path: Path) -> Path:
+    """A schema 3 history with one call, one queue event and one callback request."""
+    with contextlib.closing(sqlite3.connect(history_path)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(V3_SCHEMA)
+        with conn:
+            conn.execute(
+                "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
+                "dialled, queue, started_at, answered_at, ended_at, outcome, reason, "
+                "sip_code, agent, wait_s, talk_s) VALUES (:call_uid, :direction, "
+                ":caller_number, :caller_name, :trunk, :dialled, :queue, :started_at, "
+                ":answered_at, :ended_at, :outcome, :reason, :sip_code, :agent, :wait_s, "
+                ":talk_s)", dataclasses.asdict(V2_CALL))
+            conn.execute("INSERT INTO queue_events (at, queue, event, call_uid, agent, wait_s, "
+                         "talk_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         dataclasses.astuple(V2_EVENT))
+            conn.execute(
+                "INSERT INTO callbacks (queue, number, caller_number, trunk, call_uid, "
+                "joined_at, requested_at, state, attempts, updated_at, reason) VALUES "
+                "('support', '+4930123456', '030123456', 'pstn', 'v2', ?, ?, 'requested', "
+                "0, ?, '')", (T0, T0 + 60, T0 + 60))
+            conn.execute("INSERT INTO callback_events (callback_id, at, state, detail) "
+                         "VALUES (1, ?, 'requested', 'to +4930123456')", (T0 + 60,))
+    return history_path
+
+
+def test_v3_fixture_matches_the_schema_3_shape(v3_file: Path, data_dir: Path) -> None:
+    """The copied DDL is schema 3 as shipped: a fresh file minus what schema 4 added."""
+    History(data_dir / "fresh.sqlite3")
+    fresh = [row for row in shape(data_dir / "fresh.sqlite3")
+             if not str(row[0]).startswith("health_events")]
+    assert shape(v3_file) == fresh
+
+
+def test_schema_3_file_is_upgraded_keeping_its_rows(v3_file: Path, data_dir: Path) -> None:
+    history = History(v3_file)
+    assert sql(v3_file, "PRAGMA user_version") == [(4,)]
+    assert history.last(10) == [V2_CALL]
+    assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
+    (row,) = history.callbacks()
+    assert (row.id, row.call_uid, row.state) == (1, "v2", "requested")
+    assert history.callback_events(1) == [CallbackEvent(T0 + 60, "requested", "to +4930123456")]
+    assert history.health_events(since=0, until=2e9) == []
+    History(data_dir / "fresh.sqlite3")
+    assert shape(v3_file) == shape(data_dir / "fresh.sqlite3")
+    down = HealthEvent(T0 + 100, "trunk:pstn", "up", "down", "timeout after 2.0 s")
+    history.record_health(down)
+    assert History(v3_file).health_events(since=0, until=2e9) == [down]
+    assert History(v3_file).last(10) == [V2_CALL]  # a second start changes nothing
+
+
+def test_a_reader_reads_a_schema_3_file_without_upgrading_it(v3_file: Path) -> None:
+    before = v3_file.read_bytes()
+    reader = History(v3_file, read_only=True)
+    assert reader.last(10) == [V2_CALL]
+    assert [r.state for r in reader.callbacks()] == ["requested"]
+    assert reader.health_events(since=0, until=2e9) == []
+    assert reader.health_events(since=0, until=2e9, monitor="trunk:pstn") == []
+    assert v3_file.read_bytes() == before
+    assert sql(v3_file, "PRAGMA user_version") == [(3,)]
+
+
+# health transitions
+
+
+def health(offset: float, monitor: str, old: str, new: str, reason: str = "") -> HealthEvent:
+    return HealthEvent(T0 + offset, monitor, old, new, reason)
+
+
+def test_health_events_round_trip_in_time_then_recording_order(history_path: Path) -> None:
+    history = History(history_path)
+    recorded = [
+        health(10, "trunk:pstn", "down", "up", "200 OK in 3 ms"),
+        health(0, "trunk:pstn", "up", "down", "timeout after 2.0 s"),
+        health(5, "agents:support", "up", "down", "no agent reachable"),
+        health(10, "mode", "degraded", "normal"),
+    ]
+    for e in recorded:
+        history.record_health(e)
+    everything = [recorded[1], recorded[2], recorded[0], recorded[3]]
+    assert history.health_events(since=T0, until=T0 + 60) == everything
+    reader = History(history_path, read_only=True)  # committed: another reader sees it
+    assert reader.health_events(since=T0, until=T0 + 60) == everything
+    assert reader.health_events(since=T0, until=T0 + 60, monitor="trunk:pstn") == \
+        [recorded[1], recorded[0]]
+    assert reader.health_events(since=T0, until=T0 + 60, monitor="trunk:other") == []
+    assert reader.health_events(since=T0 + 10, until=T0 + 11, monitor="mode") == \
+        [HealthEvent(T0 + 10, "mode", "degraded", "normal", "")]  # reason defaults to ""
+
+
+def test_health_events_window_includes_since_and_excludes_until(history_path: Path) -> None:
+    history = History(history_path)
+    for offset in (0, 10, 20):
+        history.record_health(health(offset, "trunk:pstn", "up", "down", f"at {offset}"))
+    got = history.health_events(since=T0 + 10, until=T0 + 20)
+    assert [e.reason for e in got] == ["at 10"]
+
+
+def test_health_events_read_only(data_dir: Path, history_path: Path) -> None:
+    reader = History(history_path, read_only=True)
+    assert reader.health_events(since=0, until=2e9) == []
+    with pytest.raises(StoreError, match="opened read-only"):
+        reader.record_health(health(0, "trunk:pstn", "up", "down"))
+    assert os.listdir(data_dir) == []
+
+
+def test_a_failed_health_write_is_a_store_error(history_path: Path) -> None:
+    history = History(history_path)
+    with contextlib.closing(sqlite3.connect(history_path)) as conn:
+        conn.execute("DROP TABLE health_events")
+    with pytest.raises(StoreError, match=r"health event not saved \(no such table"):
+        history.record_health(health(0, "trunk:pstn", "up", "down"))
+
+
+def test_the_writer_records_health_in_order(history_path: Path) -> None:
+    history = History(history_path)
+    writer = HistoryWriter(history)
+    events = [health(n, "trunk:pstn", "up" if n % 2 else "down", "down" if n % 2 else "up")
+              for n in range(20)]
+    for e in events:
+        writer.record_health(e)
+    writer.close()
+    assert history.health_events(since=0, until=2e9) == events
 
 
 # callback requests

@@ -73,7 +73,7 @@ MISTAKES: list[Any] = [
                  id="unknown-site-field"),
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
-                  "queues, trunks, music, numbering, limits, routes, schedules)"],
+                  "queues, trunks, music, numbering, limits, routes, schedules, failover)"],
                  id="unknown-top-level-field"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
