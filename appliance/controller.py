@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from typing import Any
 
 from appliance.control.events import EventBus
@@ -41,6 +42,7 @@ class Controller:
         self.control: ControlServer | None = None
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._prober: threading.Thread | None = None
 
     def start(self) -> None:
         self.config = ConfigStore(self.runtime.config_path).load()
@@ -56,6 +58,8 @@ class Controller:
             ("DELETE", "calls"): self._delete_call,
             ("POST", "agents"): self._post_agent,
             ("GET", "callbacks"): self._get_callbacks,
+            ("GET", "failover"): self._get_failover,
+            ("POST", "failover"): self._post_failover,
             ("DELETE", "callbacks"): self._delete_callback,
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
@@ -63,6 +67,10 @@ class Controller:
         self._watcher = threading.Thread(target=self._watch_registrations,
                                          name="registrations", daemon=True)
         self._watcher.start()
+        if any("probe" in t for t in self.config["trunks"]):
+            self._prober = threading.Thread(target=self._probe_trunks, name="trunk-probes",
+                                            daemon=True)
+            self._prober.start()
         cap = self.engine.capacity
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
@@ -70,8 +78,9 @@ class Controller:
     def stop(self) -> None:
         self.notifier.stopping()
         self._stopping.set()
-        if self._watcher is not None:
-            self._watcher.join(5)
+        for thread in (self._watcher, self._prober):
+            if thread is not None:
+                thread.join(5)
         if self.control is not None:
             self.control.stop()
         if self.engine is not None:
@@ -98,6 +107,39 @@ class Controller:
                     log.exception("could not post registrations to the engine")
                     continue
                 last = now
+
+    def _probe_trunks(self) -> None:
+        """SIP OPTIONS to every trunk with a ``probe`` section, each at its own interval.
+
+        Results go to the engine, whose hysteresis decides when a trunk is down
+        or back up. Probes run here, off the engine thread: a dead provider costs
+        this thread a timeout, never the calls.
+        """
+        from appliance.health.probe import sip_options
+
+        due: dict[str, float] = {}
+        while not self._stopping.wait(0.1):
+            for trunk in self.config["trunks"]:
+                probe = trunk.get("probe")
+                now = time.monotonic()
+                if probe is None or due.get(trunk["name"], 0.0) > now:
+                    continue
+                interval = float(probe.get("interval_s", 30))
+                due[trunk["name"]] = now + interval
+                host = probe.get("host", trunk["host"])
+                # A loopback bind cannot reach a remote provider: let the kernel choose.
+                bind = self.runtime.bind if host.startswith("127.") \
+                    or not self.runtime.bind.startswith("127.") else "0.0.0.0"
+                result = sip_options(host, int(probe.get("port", trunk["port"])), bind=bind,
+                                     timeout_s=min(2.0, max(interval * 0.8, 0.3)))
+                engine = self.engine
+                if engine is None or not engine.running:
+                    continue
+                try:
+                    engine.submit(functools.partial(engine.observe_probe, trunk["name"],
+                                                    result.ok, result.detail))
+                except Exception:
+                    log.exception("could not post a probe result to the engine")
 
     # ---- control API resources -----------------------------------------------------
 
@@ -160,6 +202,26 @@ class Controller:
         engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
         state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
         return {"extension": ext, **(state or {"state": "offline", "queues": []})}
+
+    def _get_failover(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``GET /failover``: mode, manual switch, day/night override, monitors."""
+        assert self.engine is not None
+        engine = self.engine
+        return engine.call(engine.failover_status)
+
+    def _post_failover(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /failover {"disaster": true}`` or ``{"override": "night"}`` (null = auto)."""
+        if not {"disaster", "override"} & set(body):
+            raise ApiError(400, "bad_request", "expected disaster and/or override")
+        if "disaster" in body and not isinstance(body["disaster"], bool):
+            raise ApiError(400, "bad_disaster", "disaster: expected true or false",
+                           field="disaster")
+        if "override" in body and body["override"] not in (None, "day", "night"):
+            raise ApiError(400, "bad_override", "override: expected day, night or null",
+                           field="override")
+        assert self.engine is not None
+        engine = self.engine
+        return engine.call(lambda: engine.set_failover(body))
 
     def _get_callbacks(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``GET /callbacks``: pending callback requests in the order they will be served."""

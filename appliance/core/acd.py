@@ -310,6 +310,11 @@ class Acd:
         return (a is not None and a.registered and not a.paused and a.ringing_for is None
                 and now >= a.wrapup_until and (a.calls == 0 or rules.ring_busy_agents))
 
+    def reachable(self, queue: str) -> bool:
+        """Whether any member of ``queue`` has a registered phone (paused or not)."""
+        return any((a := self._agents.get(ext)) is not None and a.registered
+                   for ext, _ in self.members(queue))
+
     def _staffed(self, queue: str) -> bool:
         """Someone could take a call in ``queue`` eventually (registered, in, not paused)."""
         return any((a := self._agents.get(ext)) is not None and a.registered and not a.paused

@@ -176,13 +176,14 @@ def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
 
 def route_inbound(
     config: dict[str, Any], request: InboundRequest, *, slots_in_use: int, capacity: Capacity,
-    usage: Usage | None = None, now: datetime | None = None,
+    usage: Usage | None = None, now: datetime | None = None, override: str | None = None,
 ) -> Decision:
     """Decide the fate of one inbound INVITE.
 
     ``slots_in_use`` counts every engine call leg, this new one included;
     ``usage`` counts the outside calls up now, for the toll-fraud limits;
-    ``now`` is the office's local time, for routes that follow opening hours.
+    ``now`` is the office's local time, for routes that follow opening hours;
+    ``override`` is the manual day/night switch (``"day"``, ``"night"`` or None).
     """
     trunk = None if request.from_edge else trunk_for(config, request.source_ip)
     if trunk is None and not request.from_edge:
@@ -201,7 +202,8 @@ def route_inbound(
                     and matches(route["did"], request.dialled) \
                     and matches(route.get("caller", "!"), request.caller_number):
                 return destination(config, route["to"], trunk=trunk_name, now=now,
-                                   may_dial_out=route.get("may_dial_out", False), usage=usage)
+                                   may_dial_out=route.get("may_dial_out", False), usage=usage,
+                                   override=override)
     if request.from_edge and request.dialled[:3] in FEATURE_CODES:
         return _feature_code(config, request)
     for queue in config["queues"]:
@@ -234,8 +236,10 @@ def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCod
 
 
 def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None,
-                now: datetime | None, may_dial_out: bool, usage: Usage | None) -> Decision:
-    """What a route's ``to`` means right now (``hours`` picks ``open`` or ``closed``)."""
+                now: datetime | None, may_dial_out: bool, usage: Usage | None,
+                override: str | None = None) -> Decision:
+    """What a route's ``to`` means right now (``hours`` picks ``open`` or ``closed``;
+    the manual switch ``override`` = ``"day"`` or ``"night"`` wins over the schedule)."""
     if "extension" in to:
         return ring_extension(config, to["extension"])
     if "queue" in to:
@@ -250,9 +254,12 @@ def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None
     schedule = next(s for s in config["schedules"] if s["name"] == hours["schedule"])
     if now is None:
         raise ValueError("a route that follows opening hours needs the office's local time")
-    chosen = hours["open"] if is_open(schedule, now) else hours["closed"]
+    if override not in (None, "day", "night"):
+        raise ValueError(f"unknown day/night override {override!r}")
+    is_day = override == "day" if override is not None else is_open(schedule, now)
+    chosen = hours["open"] if is_day else hours["closed"]
     return destination(config, chosen, trunk=trunk, now=now, may_dial_out=may_dial_out,
-                       usage=usage)
+                       usage=usage, override=override)
 
 
 def _dial_out(config: dict[str, Any], extension: str | None, dialled: str,

@@ -57,6 +57,9 @@ _COMMON_NAMES = (
     "callback-confirmed",
     "callback-for",
     "callback-accept",
+    "failover-call-for",
+    "failover-from",
+    "failover-accept",
 )
 
 #: Language -> every prompt the recipe records for it. German adds the combining forms

@@ -29,6 +29,7 @@ import pjsua2 as pj
 from appliance import __version__
 from appliance.control.events import EventBus
 from appliance.core.dialplan import Usage
+from appliance.core.failover import Hysteresis
 from appliance.core.routing import (
     Capacity,
     ExtensionCall,
@@ -52,6 +53,7 @@ from appliance.sip.calls import (
     dialled_number,
     sip_header,
 )
+from appliance.sip.failover import FailoverFlows
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
 from appliance.sip.queueing import QueueFlows
@@ -72,7 +74,7 @@ class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine(CallFlows, QueueFlows, CallbackFlows):
+class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -129,6 +131,11 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
         self._agent_view: dict[str, dict[str, Any]] = {}
         self._staffed: set[tuple[str, str]] = set()
         self._callbacks: dict[str, CallbackRow] = {}  # pending callback requests by ACD id
+        self._monitors: dict[str, Hysteresis] = {}  # health monitors by name
+        self._monitor_detail: dict[str, tuple[float, str]] = {}  # since, last probe's detail
+        self._manual_disaster = False
+        self._override: str | None = None  # manual day/night switch
+        self._mode = "normal"
 
     # ---- life cycle (any thread) -------------------------------------------------
 
@@ -353,7 +360,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
         try:
             decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
                                      capacity=self.capacity, usage=usage,
-                                     now=self._local_now())
+                                     now=self._local_now(), override=self._override)
         except Exception as e:  # a bug must cost this call, not leave it hanging
             log.exception("routing the call from %s to %s failed", number, session.dialled)
             decision = Refuse(code=500, reason=f"internal error: {e}"[:60],
@@ -371,6 +378,9 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
             self._start_internal(call, decision)
         elif isinstance(decision, QueueCall):
             self.bus.publish("call_started", call=self._describe(call))
+            forward = self._forward_instead(decision.queue)
+            if forward is not None:
+                session.extra["forward"] = forward  # answered with music, then forwarded
             self._start_queue(call, decision)
         elif isinstance(decision, FeatureCode):
             self._feature_code(call, decision)
@@ -398,6 +408,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
         session = call.session
         if "agent" in session.extra:
             self._agent_leg_state(call, info)
+        elif "forward_for" in session.extra:
+            self.on_forward_leg_state(call, info)
         elif session.direction == "callback":
             self.on_callback_customer_state(call, info)
         self._track_busy(call, info)
@@ -412,10 +424,14 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
             session.answered_at = self._clock()
             session.state = "connected"
             self.bus.publish("call_answered", call=self._describe(call))
-            if session.queue is not None and bridge is None \
+            if "forward" in session.extra:
+                self._start_forward(call)
+            elif session.queue is not None and bridge is None \
                     and "message" not in session.extra:
                 self._queue_join(call)
         elif info.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            if "forward" in session.extra:
+                self._forward_caller_gone(call)
             self._queue_caller_gone(call)
             session.sip_code = session.sip_code or info.lastStatusCode
             if session.outcome is None:
@@ -453,6 +469,9 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
             return
         if "agent" in call.session.extra:
             self.on_queue_leg_media(call)
+            return
+        if "forward_for" in call.session.extra:
+            self.on_forward_leg_media(call)
             return
         media = active_audio(call)
         message = call.session.extra.get("message")
@@ -594,6 +613,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows):
             "media": {"players": self._music.count(),
                       "conference_ports": self._ep.mediaActivePorts() if self._ep else 0},
             **self.queue_status(),
+            "failover": self.failover_status(),
         }
 
 

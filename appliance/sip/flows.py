@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import pjsua2 as pj
 
 from appliance.control.events import EventBus
+from appliance.core.failover import Health, usable_attempts
 from appliance.core.routing import (
     ExtensionCall,
     OutboundCall,
@@ -83,6 +84,7 @@ class CallFlows:
                     reason: str = "") -> None: ...
         def _queue_join(self, call: EngineCall) -> None: ...
         def _stop_queue_audio(self, call: EngineCall) -> None: ...
+        def _health(self) -> Health: ...
 
     # ---- queue, prompts (engine thread) -------------------------------------------------
 
@@ -201,7 +203,10 @@ class CallFlows:
         who = decision.extension or FORWARDED
         if decision.extension is not None:
             session.caller_number = decision.extension
-        bridge = Bridge(a=session.uid, extension=who, attempts=list(decision.dial.attempts))
+        # Trunks marked down by their health probes are skipped (unless all are down).
+        attempts = list(decision.dial.attempts)
+        usable = usable_attempts([a.trunk for a in attempts], self._health())
+        bridge = Bridge(a=session.uid, extension=who, attempts=[attempts[i] for i in usable])
         session.bridge = bridge
         self._outbound[who] = self._outbound.get(who, 0) + 1
         log.info("%s dials %s (%s%s)", who, session.dialled,

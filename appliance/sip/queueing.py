@@ -79,6 +79,8 @@ class QueueFlows:
         def _callback_offer(self, call: EngineCall) -> list[str]: ...
         def _hold_callbacks(self) -> None: ...
         def _schedule_offer(self, uid: str) -> None: ...
+        def on_forward_digit(self, leg: EngineCall, digit: str) -> None: ...
+        def _check_mode(self) -> None: ...
 
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
         def _answer(self, call: EngineCall, code: int) -> None: ...
@@ -320,6 +322,9 @@ class QueueFlows:
         if "callback" in session.extra:
             self._callback_agent_digit(call, digit)
             return
+        if "forward_for" in session.extra:
+            self.on_forward_digit(call, digit)
+            return
         if session.queue is None or self.acd.caller(session.uid) is None:
             return
         q = self._queue_config(session.queue)
@@ -361,6 +366,7 @@ class QueueFlows:
         for ring in self.acd.dispatch(now, free_legs=free_legs):
             self._ring_agents(ring)
         self._publish_agents()
+        self._check_mode()  # agents coming and going may change the box's mode
         wake = self.acd.next_event_at(now)
         if wake is not None and (self._pump_at is None or wake < self._pump_at
                                  or self._pump_at <= now):

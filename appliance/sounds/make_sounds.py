@@ -49,6 +49,8 @@ plays them without resampling):
       ``callback-confirm``, ``callback-enter``, ``callback-invalid``,
       ``callback-confirmed``; to the agent ``callback-for`` + digits + ``whisper-waited``
       + number + ``minutes`` + ``callback-accept``;
+    * failover accept-whisper to a forwarded mobile: ``failover-call-for`` + queue
+      number + ``failover-from`` + caller's digits + ``failover-accept``;
     * agent feature-code confirmations: ``agent-logged-in``, ``agent-logged-out``,
       ``agent-paused``, ``agent-unpaused`` (``*45``, ``*46``);
     * the agent's whisper: ``whisper-call-from`` + queue number (digit by digit) +
@@ -146,6 +148,9 @@ PROMPTS: dict[str, dict[str, str]] = {
                               "in the queue. Goodbye.",
         "callback-for": "Callback for",
         "callback-accept": "To call the customer now, press 1.",
+        "failover-call-for": "Keepline: call for queue",
+        "failover-from": "from",
+        "failover-accept": "To accept the call, press 1.",
         **_numbers(_EN_NUMBERS, _EN_TENS, "one hundred"),
     },
     "de": {
@@ -190,6 +195,9 @@ PROMPTS: dict[str, dict[str, str]] = {
                               "Warteschlange bleibt erhalten. Auf Wiederhören.",
         "callback-for": "Rückruf für",
         "callback-accept": "Um den Kunden jetzt anzurufen, drücken Sie die 1.",
+        "failover-call-for": "Keepline: Anruf für Warteschlange",
+        "failover-from": "von",
+        "failover-accept": "Um den Anruf anzunehmen, drücken Sie die 1.",
         **_numbers(_DE_NUMBERS, _DE_TENS, "einhundert"),
         "num-und": "und",
         "num-ein": "ein",

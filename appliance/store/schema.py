@@ -363,6 +363,41 @@ def _trunk(p: Problems, path: str, v: Any) -> None:
                                                          "number format")),
         "caller_id": (False, _e164),
         "allows_any_caller_id": (False, _bool),
+        "probe": (False, _probe),
+    })
+
+
+def _probe(p: Problems, path: str, v: Any) -> None:
+    """SIP OPTIONS health probes of a trunk (appliance/health/probe.py)."""
+    _fields(p, path, v, {
+        "interval_s": (False, _ranged(1, 3600)),
+        "down_after": (False, _ranged(1, 20)),
+        "up_after": (False, _ranged(1, 20)),
+        "host": (False, _host),
+        "port": (False, _ranged(1, 65535)),
+    })
+
+
+def _failover(p: Problems, path: str, v: Any) -> None:
+    """Where inbound calls go when the office cannot take them (core/failover.py)."""
+    _fields(p, path, v, {
+        "targets": (False, lambda p, q, x: _list(p, q, x, _forward_target)),
+        "ring": (False, lambda p, q, x: _choice(p, q, x, ("sequential", "simultaneous"),
+                                                "ring order")),
+        "final": (False, _route_destination),
+        "when_no_agents": (False, _bool),
+        "pass_caller_id": (False, _bool),
+        "office_number": (False, _e164),
+        "accept_s": (False, _ranged(2, 60)),
+    })
+
+
+def _forward_target(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "number": (True, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS_LONG,
+                                                  "a phone number")),
+        "timeout_s": (False, _ranged(5, 120)),
+        "accept": (False, _bool),
     })
 
 
@@ -385,6 +420,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "limits": (False, _limits),
     "routes": (False, lambda p, q, x: _list(p, q, x, _route)),
     "schedules": (False, lambda p, q, x: _list(p, q, x, _schedule)),
+    "failover": (False, _failover),
 }
 
 
@@ -422,6 +458,9 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             if "trunk" in r and r["trunk"] not in trunks:
                 p.append(f"routes[{i}].trunk: no trunk {r['trunk']!r}")
             _destination_refs(p, f"routes[{i}].to", r.get("to"), exts, queues, schedules)
+    failover = doc.get("failover")
+    if isinstance(failover, dict):
+        _destination_refs(p, "failover.final", failover.get("final"), exts, queues, schedules)
     for i, q in enumerate(doc.get("queues", [])):
         if not isinstance(q, dict):
             continue

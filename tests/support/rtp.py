@@ -272,13 +272,15 @@ def find_audio(heard: Sequence[int], clip: Sequence[int], *, window: int = 800
 
 
 def retimed_pcap(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                 timestamp_shift: int, sequence_shift: int = 1000) -> Path:
+                 timestamp_shift: int = 0, sequence_shift: int = 1000,
+                 payload_type: int | None = None) -> Path:
     """A copy of an RTP pcap with its RTP timestamps and sequence numbers moved on.
 
     Why: sipp replays a pcap's RTP headers as they are, so playing one DTMF pcap
     twice repeats its sequence numbers and timestamp, and the receiver drops the
     second press as out of order, or takes it for a resend of the first (RFC 4733).
-    A test that presses 1 twice plays the second press retimed.
+    A test that presses 1 twice plays the second press retimed. ``payload_type``
+    rewrites the RTP payload type, e.g. to the telephone-event number an offer chose.
     """
     data = bytearray(Path(source).read_bytes())
     endian = "<" if bytes(data[:4]) in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
@@ -292,6 +294,8 @@ def retimed_pcap(source: str | os.PathLike[str], out: str | os.PathLike[str], *,
             ip = frame_at + off
             udp = ip + 4 * (data[ip] & 0x0F)
             struct.pack_into(">H", data, udp + 6, 0)  # no UDP checksum (allowed on IPv4)
+            if payload_type is not None:
+                data[udp + 8 + 1] = (data[udp + 8 + 1] & 0x80) | payload_type
             seq = struct.unpack_from(">H", data, udp + 8 + 2)[0]
             struct.pack_into(">H", data, udp + 8 + 2, (seq + sequence_shift) & 0xFFFF)
             ts = struct.unpack_from(">I", data, udp + 8 + 4)[0]
