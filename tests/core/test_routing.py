@@ -266,3 +266,24 @@ def test_feature_codes_are_for_phones_only(config: dict[str, Any]) -> None:
     decision = route_inbound(config, request(dialled="*46"), slots_in_use=1,
                              capacity=Capacity(legs=4))
     assert isinstance(decision, Refuse) and decision.code == 404
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    (None, "support"),  # Monday 10:00: open by the schedule
+    ("day", "support"),
+    ("night", "busy"),
+])
+def test_the_day_night_switch_wins_over_the_schedule(config: dict[str, Any],
+                                                     override: str | None,
+                                                     expected: str) -> None:
+    config["schedules"] = [{"name": "office", "week": {"mon": ["09:00-17:00"]},
+                            "holidays": []}]
+    config["routes"] = [{"did": "+15550100", "may_dial_out": False, "to": {"hours": {
+        "schedule": "office", "open": {"queue": "support"},
+        "closed": {"message": "busy"}}}}]
+    monday_10 = datetime(2026, 11, 23, 10, 0)
+    decision = route_inbound(config, request(dialled="+15550100"), slots_in_use=1,
+                             capacity=Capacity(legs=4), now=monday_10, override=override)
+    got = decision.queue if isinstance(decision, QueueCall) else \
+        decision.message if isinstance(decision, PlayMessage) else None
+    assert got == expected

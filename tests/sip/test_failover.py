@@ -177,3 +177,32 @@ def test_trunk_comes_back_after_good_probes_and_the_switch_works_by_cli(
 
 def monitor_state_of(status: dict[str, Any], name: str) -> str:
     return str(status["failover"]["monitors"].get(name, {}).get("state"))
+
+
+def test_phones_dial_out_over_the_analog_line_while_the_internet_trunk_is_down(
+        stack: ExitStack, tmp_path: Path) -> None:
+    net = stack.enter_context(OptionsResponder())
+    fxo = stack.enter_context(OptionsResponder())
+    fxo_port, net_port = free_port(), free_port()
+    site = make_site(tmp_path, net.port, fxo.port, fxo_port, net_port=net_port)
+    engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
+    engine.wait_for(lambda s: monitor_state_of(s, "trunk:net") == "up", what="net up")
+    net.stop()
+    engine.wait_for(lambda s: monitor_state_of(s, "trunk:net") == "down", timeout=10,
+                    what="net down")
+    # The net trunk comes first in the dial plan; with it down, the call goes out on fxo
+    # at once, without waiting for the dead provider to time out.
+    started = time.monotonic()
+    with Sipp("uas", None, local_port=fxo_port, timeout=30, media_port=free_port()) as line:
+        with Sipp("phone_dials_out.xml", f"127.0.0.1:{site.runtime.edge_port}",
+                  service="915551234567", auth=("201", site.passwords["201"]),
+                  keys={"caller": "201", "domain": "127.0.0.1", "hold_ms": "1000"},
+                  timeout=30, media_port=free_port()) as phone:
+            placed = phone.wait()
+        answered = line.wait()
+    assert placed.ok, placed.describe()
+    assert answered.ok, answered.describe()
+    assert time.monotonic() - started < 8
+    stack.close()
+    (rec,) = history_json(site.runtime)
+    assert (rec["direction"], rec["trunk"], rec["outcome"]) == ("outbound", "fxo", "completed")
