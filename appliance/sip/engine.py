@@ -133,6 +133,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
         self._callbacks: dict[str, CallbackRow] = {}  # pending callback requests by ACD id
         self._monitors: dict[str, Hysteresis] = {}  # health monitors by name
         self._monitor_detail: dict[str, tuple[float, str]] = {}  # since, last probe's detail
+        self._agent_monitors: dict[str, str] = {}  # "agents:QUEUE" -> up/down
         self._manual_disaster = False
         self._override: str | None = None  # manual day/night switch
         self._mode = "normal"

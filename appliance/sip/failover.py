@@ -62,6 +62,7 @@ class FailoverFlows:
         _clock: Callable[[], float]
         _monitors: dict[str, Hysteresis]
         _monitor_detail: dict[str, tuple[float, str]]
+        _agent_monitors: dict[str, str]
         _manual_disaster: bool
         _override: str | None
         _mode: str
@@ -119,8 +120,22 @@ class FailoverFlows:
         self.bus.publish("health", monitor=t.monitor, old=t.old, new=t.new, reason=t.reason)
 
     def _check_mode(self) -> None:
-        """Recompute the box's mode; a change is an event and a history record."""
-        new = mode(self._health())
+        """Recompute the box's mode; a change is an event and a history record.
+
+        Each queue's "any agent registered" is a monitor too (``agents:NAME``),
+        without hysteresis: registrations are facts, not noisy probes.
+        """
+        health = self._health()
+        for queue, reachable in health.agents_reachable.items():
+            key, state = f"agents:{queue}", "up" if reachable else "down"
+            old = self._agent_monitors.get(key, "unknown")
+            if state != old:
+                self._agent_monitors[key] = state
+                self._monitor_detail[key] = (self._clock(), "an agent is registered"
+                                             if reachable else "no agent is registered")
+                self._record_transition(Transition(key, old, state, self._clock(),
+                                                   self._monitor_detail[key][1]))
+        new = mode(health)
         if new != self._mode:
             why = "manual switch" if self._manual_disaster else "health"
             self._record_transition(Transition("mode", self._mode, new, self._clock(), why))
@@ -132,10 +147,12 @@ class FailoverFlows:
         return {
             "mode": self._mode, "manual_disaster": self._manual_disaster,
             "override": self._override,
-            "monitors": {key: {"state": m.state,
+            "monitors": {key: {"state": state,
                                "since": self._monitor_detail.get(key, (None, ""))[0],
                                "detail": self._monitor_detail.get(key, (None, ""))[1]}
-                         for key, m in sorted(self._monitors.items())},
+                         for key, state in sorted(
+                             [(k, m.state) for k, m in self._monitors.items()]
+                             + list(self._agent_monitors.items()))},
             "agents_reachable": dict(health.agents_reachable),
         }
 
