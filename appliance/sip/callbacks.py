@@ -30,20 +30,17 @@ from appliance.core.callback import (
     should_offer,
     waited_minutes,
 )
-from appliance.core.dialplan import NumberFormat, format_for_trunk
 from appliance.core.hours import is_open
 from appliance.core.routing import numbering_plan
 from appliance.core.speech import digit_prompts, number_prompts
 from appliance.errors import KeeplineError, StoreError
 from appliance.sip.bridge import Bridge
-from appliance.sip.calls import CallSession, EngineAccount, EngineCall, sip_header
+from appliance.sip.calls import CallSession, EngineCall
 from appliance.sip.media import MusicPlayers, active_audio
 from appliance.store.history import CallbackRow, History
 
 if TYPE_CHECKING:
     from datetime import datetime
-
-    from appliance.settings import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +71,13 @@ class CallbackFlows:
         history: History
         _calls: dict[str, EngineCall]
         _music: MusicPlayers
-        _trunk_account: EngineAccount | None
         _clock: Callable[[], float]
         _callbacks: dict[str, CallbackRow]
 
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
         def _hangup(self, call: EngineCall, code: int, reason: str) -> None: ...
-        def _place_call(self, account: EngineAccount | None, session: CallSession, uri: str,
-                        op: pj.CallOpParam) -> EngineCall: ...
+        def _dial_on_trunk(self, leg: CallSession, trunk: dict[str, Any], number: str,
+                           caller_id: str | None) -> EngineCall: ...
         def _describe(self, call: EngineCall) -> dict[str, Any]: ...
         def _join_audio(self, bridge: Bridge) -> None: ...
         def _queue_config(self, name: str) -> dict[str, Any]: ...
@@ -96,8 +92,6 @@ class CallbackFlows:
         def _end_call(self, uid: str) -> None: ...
         def _local_now(self) -> datetime: ...
         def _start_whisper(self, leg: EngineCall) -> None: ...
-
-        runtime: Runtime
 
     # ---- rules ------------------------------------------------------------------------
 
@@ -374,21 +368,10 @@ class CallbackFlows:
         if trunk is None:
             self._customer_failed(customer, 503, "no trunk to call back on")
             return
-        plan = numbering_plan(self.config)
-        number = row.number if plan is None else format_for_trunk(
-            row.number, NumberFormat[trunk["number_format"].upper()], plan)
-        op = pj.CallOpParam(True)
-        if trunk.get("caller_id"):
-            identity = f"sip:{trunk['caller_id']}@{self.runtime.bind}"
-            op.txOption.localUri = identity
-            headers = pj.SipHeaderVector()
-            headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
-            op.txOption.headers = headers
         log.info("callback %d: agent %s calls %s on trunk %s", row.id,
                  leg.session.extra["agent"], row.number, trunk["name"])
         try:
-            self._place_call(self._trunk_account, customer,
-                             f"sip:{number}@{trunk['host']}:{trunk['port']}", op)
+            self._dial_on_trunk(customer, trunk, row.number, trunk.get("caller_id"))
         except pj.Error as e:
             self._customer_failed(customer, 500, e.reason)
 

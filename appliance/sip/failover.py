@@ -31,14 +31,12 @@ from appliance.core.failover import (
     inbound_forward,
     mode,
 )
-from appliance.core.routing import numbering_plan
 from appliance.core.speech import digit_prompts
 from appliance.sip.bridge import TRUNK_FAILURES, Bridge
-from appliance.sip.calls import CallSession, EngineAccount, EngineCall, sip_header
+from appliance.sip.calls import CallSession, EngineCall
 from appliance.store.history import HealthEvent
 
 if TYPE_CHECKING:
-    from appliance.settings import Runtime
     from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -52,13 +50,11 @@ class FailoverFlows:
     """Failover behaviour mixed into the engine; every method runs on the engine thread."""
 
     if TYPE_CHECKING:  # provided by Engine and the other mixins
-        runtime: Runtime
         config: dict[str, Any]
         bus: EventBus
         acd: Acd
         writer: HistoryWriter
         _calls: dict[str, EngineCall]
-        _trunk_account: EngineAccount | None
         _clock: Callable[[], float]
         _monitors: dict[str, Hysteresis]
         _monitor_detail: dict[str, tuple[float, str]]
@@ -69,8 +65,8 @@ class FailoverFlows:
 
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
         def _hangup(self, call: EngineCall, code: int, reason: str) -> None: ...
-        def _place_call(self, account: EngineAccount | None, session: CallSession, uri: str,
-                        op: pj.CallOpParam) -> EngineCall: ...
+        def _dial_on_trunk(self, leg: CallSession, trunk: dict[str, Any], number: str,
+                           caller_id: str | None) -> EngineCall: ...
         def _describe(self, call: EngineCall) -> dict[str, Any]: ...
         def _join_audio(self, bridge: Bridge) -> None: ...
         def _queue_config(self, name: str) -> dict[str, Any]: ...
@@ -223,26 +219,11 @@ class FailoverFlows:
                           dialled=target.number, trunk=trunk["name"],
                           started_at=self._clock(), state="ringing")
         leg.extra.update(forward_for=caller.session.uid, accept=target.accept)
-        number = target.number
-        plan = numbering_plan(self.config)
-        if plan is not None and number.startswith("+"):
-            from appliance.core.dialplan import NumberFormat, format_for_trunk
-
-            number = format_for_trunk(number, NumberFormat[trunk["number_format"].upper()],
-                                      plan)
-        op = pj.CallOpParam(True)
         shown = forward_caller_id(caller.session.caller_number,
                                   trunk_allows_any=trunk["allows_any_caller_id"],
                                   rules=self._failover_rules()) or trunk.get("caller_id")
-        if shown:
-            identity = f"sip:{shown}@{self.runtime.bind}"
-            op.txOption.localUri = identity
-            headers = pj.SipHeaderVector()
-            headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
-            op.txOption.headers = headers
         try:
-            self._place_call(self._trunk_account, leg,
-                             f"sip:{number}@{trunk['host']}:{trunk['port']}", op)
+            self._dial_on_trunk(leg, trunk, target.number, shown)
         except pj.Error as e:
             log.warning("forward to %s on %s failed: %s", target.number, trunk["name"],
                         e.info())

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import pjsua2 as pj
 
 from appliance.control.events import EventBus
+from appliance.core.dialplan import NumberFormat, format_for_trunk
 from appliance.core.failover import Health, usable_attempts
 from appliance.core.routing import (
     ExtensionCall,
@@ -27,6 +28,7 @@ from appliance.core.routing import (
     Refuse,
     divert,
     divert_reason,
+    numbering_plan,
     transfer_target,
 )
 from appliance.settings import Runtime
@@ -225,16 +227,8 @@ class CallFlows:
                               caller_number=attempt.caller_id or "", caller_name="",
                               dialled=attempt.number, trunk=attempt.trunk,
                               started_at=self._clock(), state="dialling", bridge=bridge)
-            op = pj.CallOpParam(True)
-            if attempt.caller_id:
-                identity = f"sip:{attempt.caller_id}@{self.runtime.bind}"
-                op.txOption.localUri = identity
-                headers = pj.SipHeaderVector()
-                headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
-                op.txOption.headers = headers
             try:
-                self._place_call(self._trunk_account, leg,
-                                 f"sip:{attempt.number}@{trunk['host']}:{trunk['port']}", op)
+                self._dial_on_trunk(leg, trunk, attempt.number, attempt.caller_id)
             except pj.Error as e:
                 bridge.tried.append(f"{attempt.trunk}: {e.reason}")
                 continue
@@ -246,6 +240,29 @@ class CallFlows:
         log.warning("extension %s to %s: %s", bridge.extension, a.session.dialled,
                     a.session.reason)
         self._hangup(a, bridge.last_code, "no trunk could place the call")
+
+    def _dial_on_trunk(self, leg: CallSession, trunk: dict[str, Any], number: str,
+                       caller_id: str | None) -> EngineCall:
+        """Dial ``number`` on ``trunk`` as a new engine leg, showing ``caller_id``.
+
+        Every outside leg goes out here (outbound calls, callbacks, forwards), so
+        they all send the same identity: From and P-Asserted-Identity. An E.164
+        number is put in the trunk's format first; a number the dial plan already
+        formatted passes unchanged. Raises ``pj.Error`` if pjsua cannot dial.
+        """
+        plan = numbering_plan(self.config)
+        if plan is not None and number.startswith("+"):
+            number = format_for_trunk(number, NumberFormat[trunk["number_format"].upper()],
+                                      plan)
+        op = pj.CallOpParam(True)
+        if caller_id:
+            identity = f"sip:{caller_id}@{self.runtime.bind}"
+            op.txOption.localUri = identity
+            headers = pj.SipHeaderVector()
+            headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
+            op.txOption.headers = headers
+        return self._place_call(self._trunk_account, leg,
+                                f"sip:{number}@{trunk['host']}:{trunk['port']}", op)
 
     # ---- either kind of bridge (engine thread) ------------------------------------------
 
