@@ -348,19 +348,20 @@ class History:
         if event.event not in QUEUE_EVENTS:
             raise ValueError(f"unknown queue event {event.event!r} "
                              f"(expected one of: {', '.join(QUEUE_EVENTS)})")
-        if self._read_only:
-            raise StoreError(f"{self.path}: opened read-only")
-        sql = (f"INSERT INTO queue_events ({', '.join(_EVENT_COLUMNS)}) "
-               f"VALUES ({', '.join(':' + c for c in _EVENT_COLUMNS)})")
-        self._write(sql, asdict(event), "queue event not saved")
+        self._append("queue_events", _EVENT_COLUMNS, asdict(event), "queue event not saved")
 
     def record_health(self, ev: HealthEvent) -> None:
         """Append a health transition durably, as record_queue_event does a queue event."""
+        self._append("health_events", _HEALTH_COLUMNS, asdict(ev), "health event not saved")
+
+    def _append(self, table: str, columns: list[str], row: dict[str, Any],
+                failure: str) -> None:
+        """Insert one row into an append-only log table (names from this module only)."""
         if self._read_only:
             raise StoreError(f"{self.path}: opened read-only")
-        sql = (f"INSERT INTO health_events ({', '.join(_HEALTH_COLUMNS)}) "
-               f"VALUES ({', '.join(':' + c for c in _HEALTH_COLUMNS)})")
-        self._write(sql, asdict(ev), "health event not saved")
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+               f"VALUES ({', '.join(':' + c for c in columns)})")
+        self._write(sql, row, failure)
 
     def close_interrupted(self, reason: str) -> int:
         """Mark calls a dead engine left ``in_progress`` as ``interrupted``; returns how many."""
@@ -546,8 +547,7 @@ class History:
         ``queue`` None means every queue; ``events`` limits the event names, e.g. to
         fetch only agent events from before a report's window.
         """
-        where = ["at >= ?", "at < ?"]
-        params: list[Any] = [since, until]
+        where, params = [], []
         if queue is not None:
             where.append("queue = ?")
             params.append(queue)
@@ -555,16 +555,8 @@ class History:
             names = list(events)
             where.append(f"event IN ({', '.join('?' * len(names))})")
             params.extend(names)
-
-        def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            select = _select_list(conn, "queue_events", _EVENT_COLUMNS)
-            if select is None:
-                return []
-            return conn.execute(f"SELECT {select} FROM queue_events "
-                                f"WHERE {' AND '.join(where)} ORDER BY at, id",
-                                params).fetchall()
-
-        return [QueueEvent(**dict(r)) for r in self._read(query)]
+        rows = self._window("queue_events", _EVENT_COLUMNS, since, until, where, params)
+        return [QueueEvent(**dict(r)) for r in rows]
 
     def health_events(self, *, since: float, until: float,
                       monitor: str | None = None) -> list[HealthEvent]:
@@ -572,21 +564,27 @@ class History:
 
         ``monitor`` None means every monitor.
         """
-        where = ["at >= ?", "at < ?"]
-        params: list[Any] = [since, until]
-        if monitor is not None:
-            where.append("monitor = ?")
-            params.append(monitor)
+        where, params = ([], []) if monitor is None else (["monitor = ?"], [monitor])
+        rows = self._window("health_events", _HEALTH_COLUMNS, since, until, where, params)
+        return [HealthEvent(**dict(r)) for r in rows]
+
+    def _window(self, table: str, columns: list[str], since: float, until: float,
+                where: list[str], params: list[Any]) -> list[sqlite3.Row]:
+        """Rows of a log table with ``since <= at < until`` and ``where``, oldest first.
+
+        None from a file made before the table existed (a read-only reader never
+        upgrades a file).
+        """
 
         def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            select = _select_list(conn, "health_events", _HEALTH_COLUMNS)
-            if select is None:  # a file from before schema 4
+            select = _select_list(conn, table, columns)
+            if select is None:
                 return []
-            return conn.execute(f"SELECT {select} FROM health_events "
-                                f"WHERE {' AND '.join(where)} ORDER BY at, id",
-                                params).fetchall()
+            conditions = " AND ".join(["at >= ?", "at < ?", *where])
+            return conn.execute(f"SELECT {select} FROM {table} WHERE {conditions} "
+                                "ORDER BY at, id", [since, until, *params]).fetchall()
 
-        return [HealthEvent(**dict(r)) for r in self._read(query)]
+        return self._read(query)
 
     def _read(self, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
               ) -> list[sqlite3.Row]:

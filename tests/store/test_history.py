@@ -407,6 +407,20 @@ V2_CALL = call("v2", 0, agent="202", wait_s=4.5, talk_s=90.5)
 V2_EVENT = QueueEvent(T0 + 4.5, "support", "connected", "v2", "202", 4.5, None, "")
 
 
+def insert_v2_rows(conn: sqlite3.Connection) -> None:
+    """The call and queue event a schema 2 file holds (later versions keep both)."""
+    conn.execute(
+        "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
+        "dialled, queue, started_at, answered_at, ended_at, outcome, reason, "
+        "sip_code, agent, wait_s, talk_s) VALUES (:call_uid, :direction, "
+        ":caller_number, :caller_name, :trunk, :dialled, :queue, :started_at, "
+        ":answered_at, :ended_at, :outcome, :reason, :sip_code, :agent, :wait_s, "
+        ":talk_s)", dataclasses.asdict(V2_CALL))
+    conn.execute("INSERT INTO queue_events (at, queue, event, call_uid, agent, wait_s, "
+                 "talk_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 dataclasses.astuple(V2_EVENT))
+
+
 @pytest.fixture
 def v2_file(history_path: Path) -> Path:
     """A schema 2 history with one call and one queue event."""
@@ -414,16 +428,7 @@ def v2_file(history_path: Path) -> Path:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(V2_SCHEMA)
         with conn:
-            conn.execute(
-                "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
-                "dialled, queue, started_at, answered_at, ended_at, outcome, reason, "
-                "sip_code, agent, wait_s, talk_s) VALUES (:call_uid, :direction, "
-                ":caller_number, :caller_name, :trunk, :dialled, :queue, :started_at, "
-                ":answered_at, :ended_at, :outcome, :reason, :sip_code, :agent, :wait_s, "
-                ":talk_s)", dataclasses.asdict(V2_CALL))
-            conn.execute("INSERT INTO queue_events (at, queue, event, call_uid, agent, wait_s, "
-                         "talk_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         dataclasses.astuple(V2_EVENT))
+            insert_v2_rows(conn)
     return history_path
 
 
@@ -492,16 +497,7 @@ def v3_file(history_path: Path) -> Path:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(V3_SCHEMA)
         with conn:
-            conn.execute(
-                "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, "
-                "dialled, queue, started_at, answered_at, ended_at, outcome, reason, "
-                "sip_code, agent, wait_s, talk_s) VALUES (:call_uid, :direction, "
-                ":caller_number, :caller_name, :trunk, :dialled, :queue, :started_at, "
-                ":answered_at, :ended_at, :outcome, :reason, :sip_code, :agent, :wait_s, "
-                ":talk_s)", dataclasses.asdict(V2_CALL))
-            conn.execute("INSERT INTO queue_events (at, queue, event, call_uid, agent, wait_s, "
-                         "talk_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         dataclasses.astuple(V2_EVENT))
+            insert_v2_rows(conn)
             conn.execute(
                 "INSERT INTO callbacks (queue, number, caller_number, trunk, call_uid, "
                 "joined_at, requested_at, state, attempts, updated_at, reason) VALUES "
