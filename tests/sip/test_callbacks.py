@@ -24,7 +24,13 @@ from appliance.store.history import History
 from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port
 from tests.support.rtp import retimed_pcap
-from tests.support.sipp import SCENARIOS, Sipp
+from tests.support.sipp import (
+    Sipp,
+    caller_pressing_keys,
+    info_step,
+    pause_step,
+    rfc2833_step,
+)
 from tests.support.stack import (
     DataDir,
     EngineProcess,
@@ -39,59 +45,16 @@ pytestmark = pytest.mark.sip
 CALLER = "+15550001"  # what the first sipp trunk caller sends as its number
 
 
-def info(cseq: int, digit: str) -> str:
-    return f"""
-  <send retrans="500">
-    <![CDATA[
-
-      INFO [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_From:]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: {cseq} INFO
-      Contact: <sip:+1555000[call_number]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal={digit}
-      Duration=160
-    ]]>
-  </send>
-  <recv response="200"/>
-"""
-
-
-def rfc2833(pcap: Path) -> str:
-    return f"""
-  <nop>
-    <action>
-      <exec play_pcap_audio="{pcap}"/>
-    </action>
-  </nop>
-"""
-
-
-def pause(ms: int) -> str:
-    return f'  <pause milliseconds="{ms}"/>\n'
-
-
 def caller_scenario(tmp_path: Path, how: str) -> Path:
     """A trunk caller who waits, hears the offer, presses 1, confirms with 1, is hung up on."""
     if how == "rfc2833":  # two presses of 1, each with its own RTP timestamp
         first = Path("/usr/share/sip-tester/dtmf_2833_1.pcap")
         second = retimed_pcap(first, tmp_path / "press1-again.pcap", timestamp_shift=16000)
-        steps = pause(2500) + rfc2833(first) + pause(1500) + rfc2833(second)
+        steps = pause_step(2500) + rfc2833_step(first) + pause_step(1500) \
+            + rfc2833_step(second)
     else:
-        steps = pause(2500) + info(2, "1") + pause(1500) + info(3, "1")
-    text = (SCENARIOS / "trunk_caller_remote_bye.xml").read_text()
-    music = text[text.index("  <nop>\n    <action>\n      <exec play_pcap_audio"):
-                 text.index("  <!-- Wait for the engine's BYE")]
-    path = tmp_path / f"asks_callback_{how}.xml"
-    path.write_text(text.replace(music, steps))
-    return path
+        steps = pause_step(2500) + info_step(2, "1") + pause_step(1500) + info_step(3, "1")
+    return caller_pressing_keys(tmp_path / f"asks_callback_{how}.xml", steps)
 
 
 def site_with_callback(tmp_path: Path, **callback: Any) -> tuple[DataDir, int]:

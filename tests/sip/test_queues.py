@@ -39,7 +39,14 @@ from tests.support.rtp import (
     tone_share,
     write_rtp_pcap,
 )
-from tests.support.sipp import SCENARIOS, Sipp
+from tests.support.sipp import (
+    SCENARIOS,
+    Sipp,
+    caller_pressing_keys,
+    info_step,
+    pause_step,
+    rfc2833_step,
+)
 from tests.support.stack import (
     DataDir,
     EngineProcess,
@@ -370,38 +377,8 @@ def test_feature_codes_pause_and_log_out_an_agent(stack: ExitStack, tmp_path: Pa
     assert engine.status()["agents"]["202"]["queues"] == ["support"]
 
 
-PRESS_INFO = """
-  <pause milliseconds="1500"/>
-  <send retrans="500">
-    <![CDATA[
-
-      INFO [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_From:]
-      [last_To:]
-      [routes]
-      Call-ID: [call_id]
-      CSeq: 2 INFO
-      Contact: <sip:+1555000[call_number]@[local_ip]:[local_port];transport=[transport]>
-      Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
-
-      Signal=0
-      Duration=160
-    ]]>
-  </send>
-  <recv response="200"/>
-"""
-
-PRESS_RFC2833 = """
-  <pause milliseconds="1500"/>
-  <nop>
-    <action>
-      <exec play_pcap_audio="/usr/share/sip-tester/dtmf_2833_0.pcap"/>
-    </action>
-  </nop>
-"""
+PRESS_INFO = pause_step(1500) + info_step(2, "0")
+PRESS_RFC2833 = pause_step(1500) + rfc2833_step("/usr/share/sip-tester/dtmf_2833_0.pcap")
 
 
 @pytest.mark.parametrize("press", [PRESS_RFC2833, PRESS_INFO], ids=["rfc2833", "sip-info"])
@@ -411,11 +388,7 @@ def test_breakout_key_takes_the_caller_out_of_the_queue(stack: ExitStack, tmp_pa
         "key": "0", "to": {"message": "queue-goodbye"}}))
     # The caller waits (nobody is logged in), presses 0 after 1.5 s, hears goodbye and
     # is hung up on: the scenario succeeds only on the engine's BYE.
-    text = (SCENARIOS / "trunk_caller_remote_bye.xml").read_text()
-    music = text[text.index("  <nop>\n    <action>\n      <exec play_pcap_audio"):
-                 text.index("  <!-- Wait for the engine's BYE")]
-    scenario = tmp_path / "presses_0.xml"
-    scenario.write_text(text.replace(music, press))
+    scenario = caller_pressing_keys(tmp_path / "presses_0.xml", press)
     started = time.monotonic()
     with call_queue(site, hold_ms=0, scenario=scenario) as c:
         placed = c.wait()

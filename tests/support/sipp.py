@@ -301,3 +301,58 @@ def header(message: str, name: str) -> str:
     """The value of the first ``name:`` header line of a SIP message (as sipp traced it)."""
     return next(line.split(":", 1)[1].strip() for line in message.splitlines()
                 if line.lower().startswith(name.lower() + ":"))
+
+
+# ---- a trunk caller that presses keys ----------------------------------------------------
+# Steps to splice into trunk_caller_remote_bye.xml in place of its audio: the caller
+# waits, presses keys by RFC 2833 or SIP INFO, then waits for the engine's BYE.
+
+
+def pause_step(ms: int) -> str:
+    return f'  <pause milliseconds="{ms}"/>\n'
+
+
+def rfc2833_step(pcap: str | Path) -> str:
+    """Play a DTMF pcap (RFC 2833 events), e.g. /usr/share/sip-tester/dtmf_2833_0.pcap."""
+    return f"""
+  <nop>
+    <action>
+      <exec play_pcap_audio="{pcap}"/>
+    </action>
+  </nop>
+"""
+
+
+def info_step(cseq: int, digit: str) -> str:
+    """Send one key as SIP INFO (application/dtmf-relay) and expect its 200."""
+    return f"""
+  <send retrans="500">
+    <![CDATA[
+
+      INFO [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      [routes]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: <sip:+1555000[call_number]@[local_ip]:[local_port];transport=[transport]>
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={digit}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"""
+
+
+def caller_pressing_keys(path: Path, steps: str) -> Path:
+    """Write to ``path`` a trunk caller that does ``steps`` once answered, then waits for BYE."""
+    text = (SCENARIOS / "trunk_caller_remote_bye.xml").read_text()
+    audio = text[text.index("  <nop>\n    <action>\n      <exec play_pcap_audio"):
+                 text.index("  <!-- Wait for the engine's BYE")]
+    path.write_text(text.replace(audio, steps))
+    return path
