@@ -39,6 +39,7 @@ from tests.support.rtp import (
     streams_to,
     tone_share,
 )
+from tests.support.sipp import header
 
 REPO = Path(__file__).resolve().parents[2]
 SOUNDS = REPO / "appliance" / "sounds"
@@ -515,10 +516,6 @@ def _sip_messages(cap: Capture) -> list[str]:
     return [p.payload.decode(errors="replace") for p in cap.packets]
 
 
-def _header(msg: str, name: str) -> str:
-    return next(h for h in msg.split("\r\n") if h.startswith(name + ":"))
-
-
 @pytest.mark.sip
 @needs_sipp
 def test_trunk_caller_answers_options_and_reinvite_and_keeps_its_hold_time(
@@ -544,7 +541,7 @@ def test_remote_bye_variant_succeeds_and_plain_caller_fails(tmp_path: Path) -> N
     assert uas == 0  # the engine's BYE was answered 200 ...
     assert uac != 0  # ... but an engine hanging up first fails the plain caller
     byes = [m for m in _sip_messages(cap) if m.startswith("BYE ")]
-    assert byes and all("Trunk caller" not in _header(b, "From") for b in byes)  # none ours
+    assert byes and all("Trunk caller" not in header(b, "From") for b in byes)  # none ours
 
 
 @pytest.mark.sip
@@ -557,5 +554,5 @@ def test_trunk_cancel_cancels_with_the_invite_branch(tmp_path: Path) -> None:
     for msg in _sip_messages(cap):
         method = msg.split(" ", 1)[0]
         if method in ("INVITE", "CANCEL", "ACK"):
-            branches[method] = _header(msg, "Via").split("branch=")[1].split(";")[0]
+            branches[method] = header(msg, "Via").split("branch=")[1].split(";")[0]
     assert branches["CANCEL"] == branches["INVITE"] == branches["ACK"]
