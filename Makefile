@@ -9,10 +9,11 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(CURDIR)/var
 STAMPS := .stamps
 
-# Kamailio is the edge; its stock service is stopped because Keepline runs its own.
-APT_RUN := kamailio kamailio-sqlite-modules sox
+# Kamailio is the edge (its stock service is stopped: Keepline runs its own); sox with
+# its MP3 format converts uploaded hold music.
+APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3
 # Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS.
-APT_TEST := sip-tester baresip tcpdump systemd espeak-ng
+APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver
 
 .PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
 

@@ -119,6 +119,16 @@ def _parser() -> argparse.ArgumentParser:
     pw = ext.add_parser("password", help="give an extension a new generated password")
     pw.add_argument("number")
 
+    usr = sub.add_parser("user", help="web logins: list, add, reset a password").add_subparsers(
+        dest="action", required=True)
+    usr.add_parser("list", help="the web logins and their roles")
+    reset = usr.add_parser("reset-password", help="give a login a new generated password")
+    reset.add_argument("name")
+    add = usr.add_parser("add", help="add a login with a generated password")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("admin", "agent"), default="agent")
+    add.add_argument("--extension", help="the agent's phone (required for agents)")
+
     call = sub.add_parser("test-call", help="ring a registered phone and play hold music")
     call.add_argument("extension")
     call.add_argument("--seconds", type=float, default=10)
@@ -494,6 +504,40 @@ def cmd_extension(args: argparse.Namespace, rt: Runtime) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace, rt: Runtime) -> int:
+    """Web logins. Through the engine when it runs (it is the config's writer), else directly."""
+    from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+    from appliance.store import users
+    from appliance.store.config import ConfigStore
+
+    store = ConfigStore(rt.config_path)
+    if args.action == "list":
+        for u in store.load_raw().get("users", []):
+            ext = f"  extension {u['extension']}" if u.get("extension") else ""
+            print(f"{u['name']}  {u['role']}{ext}")
+        return 0
+    if args.action == "reset-password":
+        path, body = f"/users/{args.name}/password", {}
+    else:
+        path, body = "/users", {"name": args.name, "role": args.role,
+                                "extension": args.extension}
+    try:
+        result = EngineClient(rt.control_socket).request("POST", path, body)
+        password = str(result["password"])
+    except EngineRefused as e:
+        fields = e.details.get("problems") if isinstance(e.details, dict) else None
+        raise ConfigError(list(fields) if fields else [str(e)]) from None
+    except EngineUnavailable:
+        doc = store.load_raw()
+        if args.action == "reset-password":
+            doc, password = users.with_new_password(doc, args.name)
+        else:
+            doc, password = users.with_new_user(doc, args.name, args.role, args.extension)
+        store.save(doc)
+    print(f"web login {args.name!r}: password {password!r} (shown once)")
+    return 0
+
+
 def cmd_test_call(args: argparse.Namespace, rt: Runtime) -> int:
     from appliance.control.client import EngineClient
 
@@ -544,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_failover(args, rt)
         if args.command == "extension":
             return cmd_extension(args, rt)
+        if args.command == "user":
+            return cmd_user(args, rt)
         if args.command == "test-call":
             return cmd_test_call(args, rt)
         if args.command == "edge":

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import threading
 import time
 from typing import Any
 
+from appliance.control.admin import AdminService, resources
 from appliance.control.events import EventBus
 from appliance.control.server import ApiError, ControlApi, ControlServer
 from appliance.errors import KeeplineError
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: How often the engine learns which phones are registered (agents offline or not).
 REGISTRATION_POLL_S = 1.0
+#: How often the box's health (CPU, memory, disk...) goes onto the event stream.
+HEALTH_SAMPLE_S = 5.0
 #: Agent actions the control API takes: ``POST /agents/<ext>/<action>``.
 AGENT_ACTIONS = {"login": "set_login", "logout": "set_logout", "pause": "set_pause",
                  "unpause": "unpause"}
@@ -43,9 +47,14 @@ class Controller:
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._prober: threading.Thread | None = None
+        self._sampler: threading.Thread | None = None
+        self._system: dict[str, Any] | None = None
+        self.admin: AdminService | None = None
 
     def start(self) -> None:
-        self.config = ConfigStore(self.runtime.config_path).load()
+        store = ConfigStore(self.runtime.config_path)
+        self.config = store.load()
+        self._first_start(store)
         history = History(self.runtime.history_path)
         interrupted = history.close_interrupted("engine stopped unexpectedly during the call")
         if interrupted:
@@ -53,7 +62,10 @@ class Controller:
         self.engine = Engine(self.runtime, self.config, history=history, bus=self.bus,
                              on_tick=self.notifier.watchdog_ping)
         self.engine.start()
+        self.admin = AdminService(store, self.runtime.music_dir, check=self._config_problems,
+                                  apply=self._apply_config)
         api = ControlApi(self.status, {
+            **resources(self.admin),
             ("POST", "calls"): self._post_call,
             ("DELETE", "calls"): self._delete_call,
             ("POST", "agents"): self._post_agent,
@@ -67,10 +79,13 @@ class Controller:
         self._watcher = threading.Thread(target=self._watch_registrations,
                                          name="registrations", daemon=True)
         self._watcher.start()
-        if any("probe" in t for t in self.config["trunks"]):
-            self._prober = threading.Thread(target=self._probe_trunks, name="trunk-probes",
-                                            daemon=True)
-            self._prober.start()
+        # Always running: a trunk given a probe in the settings later is probed at once.
+        self._prober = threading.Thread(target=self._probe_trunks, name="trunk-probes",
+                                        daemon=True)
+        self._prober.start()
+        self._sampler = threading.Thread(target=self._sample_health, name="health",
+                                         daemon=True)
+        self._sampler.start()
         cap = self.engine.capacity
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
@@ -78,7 +93,7 @@ class Controller:
     def stop(self) -> None:
         self.notifier.stopping()
         self._stopping.set()
-        for thread in (self._watcher, self._prober):
+        for thread in (self._watcher, self._prober, self._sampler):
             if thread is not None:
                 thread.join(5)
         if self.control is not None:
@@ -141,6 +156,62 @@ class Controller:
                 except Exception:
                     log.exception("could not post a probe result to the engine")
 
+    def _sample_health(self) -> None:
+        """Publish the box's health every few seconds, for the dashboard and status."""
+        from appliance.device.health import sample
+
+        delay = 0.0
+        while not self._stopping.wait(delay):
+            delay = HEALTH_SAMPLE_S
+            try:
+                self._system = sample(self.runtime.data_dir)
+            except Exception:
+                log.exception("health sample failed")
+                continue
+            self.bus.publish("system", system=self._system)
+
+    def _first_start(self, store: ConfigStore) -> None:
+        """Make what has no default: the web's session key and the first admin login."""
+        import secrets
+
+        from appliance.store import users
+        from appliance.store.atomic import write_atomic
+
+        key = self.runtime.web_secret_path
+        if not key.exists():
+            write_atomic(key, secrets.token_hex(32).encode(), mode=0o640)
+            log.info("web session key created at %s", key)
+        doc = store.load_raw()
+        if users.has_admin(doc):
+            return
+        doc, password = users.with_new_user(doc, users.FIRST_ADMIN, "admin")
+        store.save(doc)
+        self.config = store.load()
+        # Shown once, on the console (the journal under systemd); only the hash is kept.
+        print(f"\nKeepline web login: user '{users.FIRST_ADMIN}', password '{password}'\n"
+              "  (shown once; 'python -m appliance user reset-password admin' makes a new "
+              "one)\n", file=sys.stderr, flush=True)
+
+    def _config_problems(self, config: dict[str, Any]) -> list[str]:
+        engine = self.engine
+        if engine is None or not engine.running:
+            return []
+        return engine.call(lambda: engine.reconfigure_problems(config))
+
+    def _apply_config(self, config: dict[str, Any]) -> None:
+        """A saved config reaches the engine, the edge's phone accounts, and the pages."""
+        from appliance.edge.subscribers import sync_subscribers
+
+        old = self.config
+        self.config = config
+        engine = self.engine
+        if engine is not None and engine.running:
+            engine.call(lambda: engine.reconfigure(config))
+        if self.runtime.edge_db_path.exists():
+            sync_subscribers(self.runtime.edge_db_path, config)
+        changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        self.bus.publish("config_changed", sections=changed)
+
     # ---- control API resources -----------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -149,6 +220,9 @@ class Controller:
             return {"engine": "down"}
         engine = self.engine
         doc = engine.call(engine.status)
+        doc["system"] = self._system
+        doc["trunks"] = [{"name": t["name"], "kind": t.get("kind", "sip"), "host": t["host"],
+                          "probed": "probe" in t} for t in self.config["trunks"]]
         try:
             from appliance.edge.rpc import registered_extensions
 

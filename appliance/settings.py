@@ -83,6 +83,15 @@ class Runtime:
         return self.data_dir / "edge.sqlite3"
 
     @property
+    def web_secret_path(self) -> Path:
+        """The key that signs the web's session cookies; made by the engine at first start."""
+        return self.data_dir / "web-secret"
+
+    @property
+    def music_dir(self) -> Path:
+        return self.data_dir / "moh"
+
+    @property
     def control_socket(self) -> Path:
         return self.run_dir / "engine.sock"
 

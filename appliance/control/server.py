@@ -24,6 +24,8 @@ from appliance.errors import KeeplineError
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0
+#: A hold-music upload (20 MB) as base64 in JSON, with room to spare.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
 class ApiError(KeeplineError):
@@ -92,6 +94,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
             raw = self.rfile.read(length) if length else b""
             try:
                 body = json.loads(raw) if raw else {}
@@ -118,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")

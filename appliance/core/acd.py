@@ -183,6 +183,33 @@ class Acd:
             for ext, _ in q.members:
                 self._agent(ext, now)
 
+    def reconfigure(self, queues: list[QueueRules], now: float) -> None:
+        """New rules from a settings change; waiting callers and agents' states stay.
+
+        A queue that still has callers must not disappear under them: the engine
+        refuses that change before it gets here (see :meth:`queues_in_use`).
+        """
+        gone = [name for name in self.rules if name not in {q.name for q in queues}]
+        in_use = self.queues_in_use(gone)
+        if in_use:
+            raise ValueError(f"queues with callers cannot be removed: {', '.join(in_use)}")
+        self.rules = {q.name: q for q in queues}
+        samples = next(iter(self._answers.values())).maxlen if self._answers else 10
+        self._answers = {q.name: self._answers.get(q.name, deque(maxlen=samples))
+                         for q in queues}
+        for name in gone:
+            self._rr_last.pop(name, None)
+            for agent in self._agents.values():
+                agent.dynamic.pop(name, None)
+                agent.logged_out.discard(name)
+        for q in queues:
+            for ext, _ in q.members:
+                self._agent(ext, now)
+
+    def queues_in_use(self, names: list[str]) -> list[str]:
+        """Which of ``names`` have callers (or callbacks) waiting."""
+        return [name for name in names if any(c.queue == name for c in self._callers.values())]
+
     # ---- agents ---------------------------------------------------------------------
 
     def _agent(self, ext: str, now: float = 0.0) -> Agent:

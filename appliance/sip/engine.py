@@ -28,6 +28,7 @@ import pjsua2 as pj
 
 from appliance import __version__
 from appliance.control.events import EventBus
+from appliance.core.acd import QueueRules
 from appliance.core.dialplan import Usage
 from appliance.core.failover import Hysteresis
 from appliance.core.routing import (
@@ -598,6 +599,27 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
                 "queue": s.queue, "state": s.state, "since": s.started_at,
                 "answered_at": s.answered_at}
 
+    def reconfigure_problems(self, config: dict[str, Any]) -> list[str]:
+        """Why the running engine cannot take ``config`` now (empty if it can)."""
+        names = {q["name"] for q in config["queues"]}
+        busy = self.acd.queues_in_use([n for n in self.acd.rules if n not in names])
+        return [f"queue {n!r} still has callers waiting; remove it once it is empty"
+                for n in busy]
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """Take a saved settings change without dropping a call (engine thread).
+
+        Most code reads ``self.config`` per call, so new routes, trunks, extensions
+        and failover targets apply to the next call. Queues keep their callers and
+        agents; hold music reloads only the classes whose file changed.
+        """
+        self.config = config
+        self.acd.reconfigure([QueueRules.from_config(q) for q in config["queues"]],
+                             self._clock())
+        self._music.load(self.runtime.data_dir, config["music"])
+        self._check_mode()
+        self._pump_soon()
+
     def status(self) -> dict[str, Any]:
         """Engine up, capacity and live calls (run on the engine thread)."""
         return {
@@ -614,6 +636,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
             "media": {"players": self._music.count(),
                       "conference_ports": self._ep.mediaActivePorts() if self._ep else 0},
             **self.queue_status(),
+            "callbacks": self.list_callbacks(),
             "failover": self.failover_status(),
         }
 

@@ -32,10 +32,19 @@ def resolve_music(data_dir: Path, file_name: str) -> Path:
 
 
 class MusicPlayers:
-    """The shared hold-music players, one per music class."""
+    """The shared hold-music players, one per music class.
+
+    :meth:`load` runs again after a settings change. A class whose file changed
+    gets a new player for callers who start listening from then on; the old
+    player keeps playing to those already listening (pjmedia frees a port only
+    with its player), and is kept until the engine stops. Uploads are rare, so
+    that costs little.
+    """
 
     def __init__(self) -> None:
         self._players: dict[str, pj.AudioMediaPlayer] = {}
+        self._paths: dict[str, Path] = {}
+        self._retired: list[pj.AudioMediaPlayer] = []
 
     def load(self, data_dir: Path, music: list[dict[str, Any]]) -> None:
         for entry in music:
@@ -44,9 +53,15 @@ class MusicPlayers:
                 log.error("music class %r: %s not found; using %s", entry["class"], path,
                           DEFAULT_MUSIC)
                 path = packaged_sound(DEFAULT_MUSIC)
+            if self._paths.get(entry["class"]) == path:
+                continue
             player = pj.AudioMediaPlayer()
             player.createPlayer(str(path), 0)  # 0 = loop forever
+            old = self._players.get(entry["class"])
+            if old is not None:
+                self._retired.append(old)
             self._players[entry["class"]] = player
+            self._paths[entry["class"]] = path
             log.info("music class %r: %s", entry["class"], path)
 
     def connect(self, music_class: str, media: pj.AudioMedia) -> bool:
@@ -59,14 +74,17 @@ class MusicPlayers:
 
     def disconnect(self, music_class: str, media: pj.AudioMedia) -> None:
         player = self._players.get(music_class)
-        if player is not None:
-            player.stopTransmit(media)
+        # The caller may have started listening before an upload replaced the music.
+        for each in ([player] if player is not None else []) + self._retired:
+            quietly(each.stopTransmit, media)
 
     def count(self) -> int:
         return len(self._players)
 
     def destroy(self) -> None:
         self._players.clear()
+        self._paths.clear()
+        self._retired.clear()
 
 
 def call_audio(call: pj.Call) -> tuple[int, pj.AudioMedia | None]:

@@ -182,7 +182,8 @@ class ConfigStore:
 
         Extensions without ``ha1`` keep the one already stored for the same
         number and realm; otherwise a password is generated and returned, so the
-        caller can show it once. Nothing is written if the file is invalid.
+        caller can show it once. A file without ``users`` keeps the stored web
+        logins. Nothing is written if the file is invalid.
         """
         schema.validate(doc, require_secrets=False)
         doc = json.loads(json.dumps(doc))
@@ -194,6 +195,11 @@ class ConfigStore:
                 old = None
             if old and old["site"]["sip_domain"] == doc["site"]["sip_domain"]:
                 kept = {e["number"]: e["ha1"] for e in old["extensions"]}
+            # A settings file without logins (a hand-written one, or a backup from
+            # before logins existed) must not lock the admin out.
+            if old and "users" not in doc and old.get("users"):
+                doc["users"] = old["users"]
+                schema.validate(doc, require_secrets=False)
         generated: list[GeneratedPassword] = []
         realm = doc["site"]["sip_domain"]
         for ext in doc["extensions"]:

@@ -22,6 +22,7 @@ TRUNK_KINDS = ("sip", "fxo")
 CALL_CLASSES = ("internal", "local", "national", "international")
 NUMBER_FORMATS = ("e164", "national", "international")
 MESSAGES = ("busy", "unavailable", "queue-goodbye", "queue-closed")
+ROLES = ("admin", "agent")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
@@ -45,6 +46,9 @@ _COUNTRY = re.compile(r"^[1-9][0-9]{0,2}$")
 _CODE_OR_PLUS = re.compile(r"^\+?[0-9]{0,8}$")
 _CODE_OR_PLUS_LONG = re.compile(r"^\+?[0-9]{2,20}$")
 _E164_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
+_USER = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+# werkzeug's scrypt hash: "scrypt:N:r:p$salt$hex".
+_SCRYPT = re.compile(r"^scrypt:[0-9]+:[0-9]+:[0-9]+\$[^$]{1,64}\$[0-9a-f]{64,256}$")
 
 Problems = list[str]
 
@@ -408,6 +412,17 @@ def _music(p: Problems, path: str, v: Any) -> None:
     })
 
 
+def _user(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _USER,
+                                                "a login name (a-z, digits, . _ -)")),
+        "role": (True, lambda p, q, x: _choice(p, q, x, ROLES, "role")),
+        "extension": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+        "password": (True, lambda p, q, x: _pattern(p, q, x, _SCRYPT,
+                                                    "a werkzeug scrypt password hash")),
+    })
+
+
 _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "schema": (True, _ranged(SCHEMA_VERSION, SCHEMA_VERSION)),
     "site": (True, _site),
@@ -421,6 +436,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "routes": (False, lambda p, q, x: _list(p, q, x, _route)),
     "schedules": (False, lambda p, q, x: _list(p, q, x, _schedule)),
     "failover": (False, _failover),
+    "users": (False, lambda p, q, x: _list(p, q, x, _user)),
 }
 
 
@@ -438,7 +454,7 @@ def _unique(p: Problems, doc: dict[str, Any], section: str, key: str) -> None:
 def _references(p: Problems, doc: dict[str, Any]) -> None:
     """Cross-field rules: unique names and numbers, members and music that exist."""
     for section, key in (("extensions", "number"), ("queues", "name"), ("queues", "number"),
-                         ("trunks", "name"), ("music", "class")):
+                         ("trunks", "name"), ("music", "class"), ("users", "name")):
         _unique(p, doc, section, key)
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
     queues = {q.get("name") for q in doc.get("queues", []) if isinstance(q, dict)}
@@ -458,6 +474,11 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             if "trunk" in r and r["trunk"] not in trunks:
                 p.append(f"routes[{i}].trunk: no trunk {r['trunk']!r}")
             _destination_refs(p, f"routes[{i}].to", r.get("to"), exts, queues, schedules)
+    for i, u in enumerate(doc.get("users", [])):
+        if isinstance(u, dict) and "extension" in u and u["extension"] not in exts:
+            p.append(f"users[{i}].extension: no extension {u['extension']!r}")
+        if isinstance(u, dict) and u.get("role") == "agent" and "extension" not in u:
+            p.append(f"users[{i}].extension: an agent needs the extension of their phone")
     failover = doc.get("failover")
     if isinstance(failover, dict):
         _destination_refs(p, "failover.final", failover.get("final"), exts, queues, schedules)

@@ -71,9 +71,17 @@ MISTAKES: list[Any] = [
     pytest.param(put("site", "tz", "Europe/Berlin"),
                  ["site.tz: unknown field (expected one of: name, sip_domain, language, timezone)"],
                  id="unknown-site-field"),
+    pytest.param(put("users", [{"name": "Admin!", "role": "boss", "password": "plain"}]),
+                 ["users[0].name: 'Admin!' is not a login name (a-z, digits, . _ -)",
+                  "users[0].role: unknown role 'boss' (expected one of: admin, agent)",
+                  "users[0].password: 'plain' is not a werkzeug scrypt password hash"],
+                 id="bad-user"),
+    pytest.param(put("users", [{"name": "ann", "role": "agent", "extension": "299",
+                                "password": "scrypt:32768:8:1$abcd$" + "0" * 128}]),
+                 ["users[0].extension: no extension '299'"], id="user-unknown-extension"),
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
-                  "queues, trunks, music, numbering, limits, routes, schedules, failover)"],
+                  "queues, trunks, music, numbering, limits, routes, schedules, failover, users)"],
                  id="unknown-top-level-field"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "

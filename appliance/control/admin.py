@@ -1,0 +1,285 @@
+"""Settings changes the web (and CLI) ask the engine for: validate, save atomically, apply.
+
+The engine process is the only writer of config.json. Each change starts from
+the stored document (not the engine's copy in memory), so nothing another
+writer saved is lost; it is validated whole, written in one atomic replace,
+and only then applied to the running engine. A change that fails validation
+raises an :class:`ApiError` whose details map each field path to its problem,
+so the page can show the message next to the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import logging
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from appliance.control.server import ApiError
+from appliance.errors import ConfigError
+from appliance.store import schema, users
+from appliance.store.config import ConfigStore, GeneratedPassword, ha1, new_password
+from appliance.store.music import MusicError, convert_upload, music_file_name, remove_quietly
+
+log = logging.getLogger(__name__)
+
+#: Sections ``PUT /config/<section>`` replaces. ``edge`` needs Kamailio re-rendered and
+#: ``users`` has its own resource (passwords are never sent in a section).
+EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
+            "routes", "schedules", "failover")
+_OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover"}
+_PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
+
+
+def invalid(e: ConfigError, *, prefix: str = "") -> ApiError:
+    """A 400 whose details say, per field path, what is wrong."""
+    fields: dict[str, str] = {}
+    for problem in e.problems:
+        text = problem.removeprefix(prefix)
+        m = _PATH.match(text)
+        if m:
+            fields.setdefault(m.group(1), m.group(2))
+    return ApiError(400, "invalid_config", "; ".join(e.problems[:5])
+                    + (f" (and {len(e.problems) - 5} more)" if len(e.problems) > 5 else ""),
+                    problems=e.problems, fields=fields)
+
+
+class AdminService:
+    """Every settings change, one at a time.
+
+    Parameters:
+        store: the config store (read and written here only).
+        music_dir: where converted hold music goes (``data_dir/moh``).
+        check: returns why the running engine cannot take a config now (empty if it can).
+        apply: hands a saved, normalised config to the running engine and the edge.
+    """
+
+    def __init__(self, store: ConfigStore, music_dir: Path, *,
+                 check: Callable[[dict[str, Any]], list[str]],
+                 apply: Callable[[dict[str, Any]], None]) -> None:
+        self.store = store
+        self.music_dir = music_dir
+        self._check = check
+        self._apply = apply
+        self._lock = threading.Lock()
+
+    # ---- config sections ---------------------------------------------------------------
+
+    def document(self) -> dict[str, Any]:
+        """The stored config for backup: everything, with secrets only as hashes."""
+        with self._lock:
+            return self.store.load_raw()
+
+    def save_section(self, section: str, value: Any) -> dict[str, Any]:
+        """Replace one section; new extensions get generated SIP passwords (shown once)."""
+        if section not in EDITABLE:
+            raise ApiError(404, "not_editable", f"{section or '(none)'}: not an editable "
+                           f"section (expected one of: {', '.join(EDITABLE)})")
+        with self._lock:
+            doc = self.store.load_raw()
+            generated: list[GeneratedPassword] = []
+            if value is None and section in _OPTIONAL:
+                doc.pop(section, None)
+            else:
+                doc[section] = copy.deepcopy(value)
+            if section == "extensions" and isinstance(value, list):
+                generated = self._fill_secrets(doc, old=self.store.load_raw())
+            if section == "site" and isinstance(value, dict) \
+                    and value.get("sip_domain") != self.store.load_raw()["site"]["sip_domain"]:
+                raise ApiError(400, "invalid_config", "site.sip_domain: changing the SIP "
+                               "domain invalidates every phone's password; use config import",
+                               fields={"site.sip_domain": "cannot be changed here"},
+                               problems=[])
+            self._save(doc)
+        log.info("settings: %s saved", section)
+        return {"section": section, "generated": [
+            {"extension": g.extension, "password": g.password} for g in generated]}
+
+    def restore(self, doc: Any) -> dict[str, Any]:
+        """Make an uploaded backup the config: validated whole, applied, or nothing changes."""
+        try:
+            schema.validate(doc, require_secrets=False)
+        except ConfigError as e:
+            raise invalid(e) from None
+        with self._lock:
+            self._refuse_if_engine_cannot(doc)
+            try:
+                generated = self.store.import_document(doc)
+            except ConfigError as e:
+                raise invalid(e) from None
+            self._apply(self.store.load())
+        log.warning("settings: a backup was restored")
+        return {"restored": True, "generated": [
+            {"extension": g.extension, "password": g.password} for g in generated]}
+
+    def extension_password(self, number: str) -> dict[str, Any]:
+        """A new generated SIP password for one phone, returned once."""
+        with self._lock:
+            doc = self.store.load_raw()
+            ext = next((e for e in doc["extensions"] if e["number"] == number), None)
+            if ext is None:
+                raise ApiError(404, "unknown_extension", f"no extension {number!r}")
+            password = new_password()
+            ext["ha1"] = ha1(number, doc["site"]["sip_domain"], password)
+            self._save(doc)
+        return {"extension": number, "password": password}
+
+    # ---- web logins --------------------------------------------------------------------
+
+    def add_user(self, body: dict[str, Any]) -> dict[str, Any]:
+        name, role = str(body.get("name", "")), str(body.get("role", ""))
+        extension = body.get("extension") or None
+        with self._lock:
+            try:
+                doc, password = users.with_new_user(self.store.load_raw(), name, role,
+                                                    str(extension) if extension else None)
+            except ConfigError as e:
+                raise invalid(e) from None
+            self._save(doc)
+        log.info("web login %r (%s) added", name, role)
+        return {"name": name, "password": password}
+
+    def reset_password(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            try:
+                doc, password = users.with_new_password(self.store.load_raw(), name)
+            except ConfigError as e:
+                raise ApiError(404, "unknown_user", str(e)) from None
+            self._save(doc)
+        log.warning("web login %r: password reset", name)
+        return {"name": name, "password": password}
+
+    def delete_user(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            try:
+                doc = users.without_user(self.store.load_raw(), name)
+            except ConfigError as e:
+                raise ApiError(409, "cannot_delete_user", str(e)) from None
+            self._save(doc)
+        log.info("web login %r removed", name)
+        return {"name": name, "deleted": True}
+
+    # ---- hold music --------------------------------------------------------------------
+
+    def upload_music(self, music_class: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Convert an upload and make it ``music_class``'s music (a new class if needed)."""
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", music_class):
+            raise ApiError(400, "bad_music_class", "class: lower-case letters, digits, - and _",
+                           field="class")
+        filename = str(body.get("filename") or "upload")
+        try:
+            data = base64.b64decode(str(body.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "bad_upload", "data: expected the file as base64") from None
+        name = music_file_name(music_class)
+        dest = self.music_dir / name
+        with self._lock:
+            try:
+                seconds = convert_upload(data, filename, dest)
+            except MusicError as e:
+                raise ApiError(400, "bad_audio", str(e), field="file") from None
+            doc = self.store.load_raw()
+            entry = next((m for m in doc["music"] if m["class"] == music_class), None)
+            old = entry["file"] if entry else None
+            if entry is None:
+                doc["music"].append({"class": music_class, "file": name})
+            else:
+                entry["file"] = name
+            try:
+                self._save(doc)
+            except BaseException:
+                remove_quietly(dest)
+                raise
+            if old and old != name and old.startswith("moh-") and \
+                    not any(m["file"] == old for m in doc["music"]):
+                remove_quietly(self.music_dir / old)
+        log.info("music class %r: %s (%.1f s) uploaded as %s", music_class, filename,
+                 seconds, name)
+        return {"class": music_class, "file": name, "seconds": round(seconds, 1)}
+
+    # ---- helpers -----------------------------------------------------------------------
+
+    def _save(self, doc: dict[str, Any]) -> None:
+        """Validate, ask the engine, write atomically, then apply."""
+        try:
+            schema.validate(doc)
+        except ConfigError as e:
+            raise invalid(e) from None
+        self._refuse_if_engine_cannot(doc)
+        self.store.save(doc)
+        self._apply(self.store.load())
+
+    def _refuse_if_engine_cannot(self, doc: dict[str, Any]) -> None:
+        found = self._check(schema.normalise(doc))
+        if found:
+            raise ApiError(409, "busy", "; ".join(found))
+
+    @staticmethod
+    def _fill_secrets(doc: dict[str, Any], *, old: dict[str, Any]) -> list[GeneratedPassword]:
+        """Keep each extension's stored HA1; make a password for new ones."""
+        kept = {e["number"]: e.get("ha1") for e in old.get("extensions", [])}
+        realm = doc["site"]["sip_domain"]
+        generated = []
+        for ext in doc["extensions"]:
+            if not isinstance(ext, dict) or "ha1" in ext or not isinstance(ext.get("number"),
+                                                                           str):
+                continue
+            if kept.get(ext["number"]):
+                ext["ha1"] = kept[ext["number"]]
+            else:
+                password = new_password()
+                ext["ha1"] = ha1(ext["number"], realm, password)
+                generated.append(GeneratedPassword(ext["number"], password))
+        return generated
+
+
+Handler = Callable[[str, dict[str, Any]], Any]
+
+
+def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
+    """The control API's settings resources, for :class:`~appliance.control.server.ControlApi`.
+
+    - ``GET /config``: the stored document (backup).
+    - ``PUT /config/<section> {"value": ...}``; ``PUT /config {"document": ...}`` (restore).
+    - ``POST /extensions/<number>/password``: a new SIP password, returned once.
+    - ``POST /users {"name", "role", "extension"}``; ``POST /users/<name>/password``;
+      ``DELETE /users/<name>``.
+    - ``POST /music/<class> {"filename", "data": base64}``: new hold music.
+    """
+
+    def put_config(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not arg:
+            if "document" not in body:
+                raise ApiError(400, "bad_request", 'expected {"document": {...}}')
+            return admin.restore(body["document"])
+        if "value" not in body:
+            raise ApiError(400, "bad_request", 'expected {"value": ...}')
+        return admin.save_section(arg, body["value"])
+
+    def post_extension(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        number, _, action = arg.partition("/")
+        if action != "password":
+            raise ApiError(404, "not_found", f"no extension action {action!r}")
+        return admin.extension_password(number)
+
+    def post_user(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not arg:
+            return admin.add_user(body)
+        name, _, action = arg.partition("/")
+        if action != "password":
+            raise ApiError(404, "not_found", f"no user action {action!r}")
+        return admin.reset_password(name)
+
+    return {
+        ("GET", "config"): lambda arg, body: admin.document(),
+        ("PUT", "config"): put_config,
+        ("POST", "extensions"): post_extension,
+        ("POST", "users"): post_user,
+        ("DELETE", "users"): lambda arg, body: admin.delete_user(arg),
+        ("POST", "music"): admin.upload_music,
+    }

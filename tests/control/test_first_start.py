@@ -1,0 +1,68 @@
+"""No default password: the first start makes the admin login and shows it once."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from werkzeug.security import check_password_hash
+
+from appliance.controller import Controller
+from appliance.settings import Runtime
+from appliance.store.config import ConfigStore
+from tests.support.stack import DEMO, REPO
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Runtime:
+    runtime = Runtime(data_dir=tmp_path / "data", run_dir=tmp_path / "run")
+    runtime.data_dir.mkdir()
+    ConfigStore(runtime.config_path).import_document(json.loads(DEMO.read_text()))
+    return runtime
+
+
+def test_first_start_makes_an_admin_and_a_session_key_once(
+        rt: Runtime, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ConfigStore(rt.config_path)
+    Controller(rt)._first_start(store)
+    shown = capsys.readouterr().err
+    found = re.search(r"user 'admin', password '([^']+)'", shown)
+    assert found, shown
+    [admin] = store.load_raw()["users"]
+    assert admin["role"] == "admin"
+    assert check_password_hash(admin["password"], found.group(1))
+    assert found.group(1) not in rt.config_path.read_text(), "only the hash is stored"
+    key = rt.web_secret_path.read_text()
+    assert len(key) == 64
+    assert rt.web_secret_path.stat().st_mode & 0o007 == 0, "not world-readable"
+
+    Controller(rt)._first_start(store)
+    assert "password" not in capsys.readouterr().err, "shown once, never again"
+    assert store.load_raw()["users"] == [admin]
+    assert rt.web_secret_path.read_text() == key
+
+
+def _cli(rt: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appliance", "--data-dir", str(rt.data_dir),
+                           "--run-dir", str(rt.run_dir), *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=60, check=False)
+
+
+def test_cli_resets_a_password_without_an_engine(rt: Runtime) -> None:
+    store = ConfigStore(rt.config_path)
+    Controller(rt)._first_start(store)
+    done = _cli(rt, "user", "reset-password", "admin")
+    assert done.returncode == 0, done.stderr
+    password = re.search(r"password '([^']+)'", done.stdout)
+    assert password, done.stdout
+    [admin] = store.load_raw()["users"]
+    assert check_password_hash(admin["password"], password.group(1))
+    unknown = _cli(rt, "user", "reset-password", "nobody")
+    assert unknown.returncode == 2
+    assert "no login 'nobody'" in unknown.stderr
+    listed = _cli(rt, "user", "list")
+    assert listed.stdout.split() == ["admin", "admin"]
