@@ -21,8 +21,9 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
+from functools import partial
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 from appliance.core import callback
 from appliance.errors import StoreError
@@ -107,6 +108,8 @@ _SCHEMA = (
 
 # Columns that schema 1's ``calls`` lacks: ALTER TABLE keeps every stored row.
 _ADDED_COLUMNS = (("agent", "TEXT"), ("wait_s", "REAL"), ("talk_s", "REAL"))
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -540,6 +543,77 @@ class History:
 
         return [CallRecord(**dict(r)) for r in self._read(query)]
 
+    def find_calls(self, *, number: str | None = None, since: float | None = None,
+                   until: float | None = None, limit: int = 50,
+                   offset: int = 0) -> tuple[list[CallRecord], int]:
+        """A page of the calls that match, newest first, and how many match in all.
+
+        ``number``: part of the caller's number or of the number dialled, typed as an
+        admin would ("030 123-45", "(0)30"): spaces, dashes, dots, slashes and
+        parentheses are dropped, everything else (a "+" too) must appear as typed, so
+        "+4930" does not find "004930". Nothing left after dropping them: no number
+        filter. ``since``/``until``: ``since <= started_at < until``. ``limit`` calls
+        after skipping ``offset``. The page and the total come from one snapshot, so
+        they agree even while the engine records calls.
+        """
+        if limit < 0 or offset < 0:
+            raise ValueError(f"limit and offset must be >= 0, not {limit} and {offset}")
+        conditions, params = _call_filter(number, since, until)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+        def query(conn: sqlite3.Connection) -> tuple[list[sqlite3.Row], int]:
+            conn.execute("BEGIN")  # one read snapshot for the count and the page
+            select = _select_list(conn, "calls", _COLUMNS)
+            if select is None:
+                return [], 0
+            total = conn.execute(f"SELECT count(*) FROM calls{where}", params).fetchone()[0]
+            rows = conn.execute(f"SELECT {select} FROM calls{where} "
+                                "ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?",
+                                [*params, limit, offset]).fetchall()
+            return rows, total
+
+        nothing: tuple[list[sqlite3.Row], int] = ([], 0)
+        rows, total = self._reading(query, nothing)
+        return [CallRecord(**dict(r)) for r in rows], total
+
+    def iter_calls(self, *, number: str | None = None, since: float | None = None,
+                   until: float | None = None, batch: int = 500) -> Iterator[CallRecord]:
+        """Every call that matches (as :meth:`find_calls`), newest first, for an export.
+
+        Read ``batch`` calls at a time, each batch in a short read of its own that goes
+        on after the last call yielded (by started_at, id), not by OFFSET: the file is not
+        held open while a slow client downloads (a long read would keep the WAL from
+        being checkpointed), no call is skipped or repeated when new ones are recorded
+        meanwhile, and a deep batch costs no more than the first.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        conditions, params = _call_filter(number, since, until)
+        after: tuple[float, int] | None = None
+        while True:
+            rows = self._read(partial(_calls_batch, conditions=conditions, params=params,
+                                      after=after, batch=batch))
+            for r in rows:
+                yield CallRecord(**{c: r[c] for c in _COLUMNS})
+            if len(rows) < batch:
+                return
+            after = (rows[-1]["started_at"], rows[-1]["id"])
+
+    def queue_names_seen(self, *, since: float, until: float) -> list[str]:
+        """The queues with events in ``since <= at < until``, by name.
+
+        Includes queues removed from the config since, whose history still has reports.
+        """
+
+        def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            if _select_list(conn, "queue_events", ["queue"]) is None:
+                return []
+            return conn.execute("SELECT DISTINCT queue FROM queue_events "
+                                "WHERE at >= ? AND at < ? ORDER BY queue",
+                                (since, until)).fetchall()
+
+        return [r["queue"] for r in self._read(query)]
+
     def queue_events(self, *, queue: str | None, since: float, until: float,
                      events: Iterable[str] | None = None) -> list[QueueEvent]:
         """Queue events with ``since <= at < until``, oldest first (in recording order).
@@ -589,8 +663,12 @@ class History:
     def _read(self, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
               ) -> list[sqlite3.Row]:
         """Rows of ``query``; none from a file that does not exist yet (nothing recorded)."""
+        return self._reading(query, [])
+
+    def _reading(self, query: Callable[[sqlite3.Connection], _T], nothing: _T) -> _T:
+        """What ``query`` reads in a connection of its own; ``nothing`` without a file yet."""
         if not self.path.exists():
-            return []
+            return nothing
         conn = _connect(self.path, read_only=self._read_only)
         try:
             return query(conn)
@@ -616,6 +694,48 @@ def _add_callback_event(conn: sqlite3.Connection, id: int, at: float, state: str
                         detail: str) -> None:
     conn.execute("INSERT INTO callback_events (callback_id, at, state, detail) "
                  "VALUES (?, ?, ?, ?)", (id, at, state, detail))
+
+
+# What people type between the digits of a phone number; dropped from a search.
+_NUMBER_SEPARATORS = str.maketrans("", "", "-()./")
+
+
+def _call_filter(number: str | None, since: float | None,
+                 until: float | None) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (ANDed) and parameters of a call search."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    typed = "".join((number or "").split()).translate(_NUMBER_SEPARATORS)
+    if typed:
+        conditions.append("(caller_number LIKE ? ESCAPE '\\' OR dialled LIKE ? ESCAPE '\\')")
+        params += [f"%{_like_escaped(typed)}%"] * 2
+    if since is not None:
+        conditions.append("started_at >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("started_at < ?")
+        params.append(until)
+    return conditions, params
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` matched literally by LIKE ... ESCAPE '\\': % and _ are wildcards otherwise."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _calls_batch(conn: sqlite3.Connection, *, conditions: list[str], params: list[Any],
+                 after: tuple[float, int] | None, batch: int) -> list[sqlite3.Row]:
+    """The next ``batch`` matching calls older than ``after`` (started_at, id), with id."""
+    select = _select_list(conn, "calls", _COLUMNS)
+    if select is None:
+        return []
+    if after is not None:
+        conditions = [*conditions, "(started_at < ? OR (started_at = ? AND id < ?))"]
+        params = [*params, after[0], after[0], after[1]]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return conn.execute(f"SELECT id, {select} FROM calls{where} "
+                        "ORDER BY started_at DESC, id DESC LIMIT ?",
+                        [*params, batch]).fetchall()
 
 
 def _select_list(conn: sqlite3.Connection, table: str, columns: list[str]) -> str | None:
