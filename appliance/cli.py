@@ -178,11 +178,37 @@ def cmd_config(args: argparse.Namespace, rt: Runtime) -> int:
         print(f"{args.file}: valid")
         return 0
     rt.data_dir.mkdir(parents=True, exist_ok=True)
-    generated = store.import_document(doc)
-    print(f"{args.file}: imported into {rt.config_path}")
+    running = _import_through_engine(rt, doc)
+    if running is not None:
+        print(f"{args.file}: imported into {rt.config_path} and applied by the running engine")
+        generated = running
+    else:
+        generated = store.import_document(doc)
+        print(f"{args.file}: imported into {rt.config_path}")
+        _resync_edge(rt, store.load())
     _print_passwords(generated, doc["site"]["sip_domain"])
-    _resync_edge(rt, store.load())
     return 0
+
+
+def _import_through_engine(rt: Runtime, doc: dict[str, Any]) -> list[GeneratedPassword] | None:
+    """A running engine is the config's writer: it stores and applies the import.
+
+    None when no engine runs; then the CLI writes the file itself.
+    """
+    from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+
+    if not rt.control_socket.exists():
+        return None
+    try:
+        result = EngineClient(rt.control_socket, timeout=30).request(
+            "PUT", "/config", {"document": doc})
+    except EngineUnavailable:
+        return None
+    except EngineRefused as e:
+        problems = e.details.get("problems") if isinstance(e.details, dict) else None
+        raise ConfigError(list(problems) if problems else [str(e)]) from None
+    return [GeneratedPassword(g["extension"], g["password"])
+            for g in result.get("generated", [])]
 
 
 def _resync_edge(rt: Runtime, config: dict[str, Any]) -> None:

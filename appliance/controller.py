@@ -158,9 +158,10 @@ class Controller:
 
     def _sample_health(self) -> None:
         """Publish the box's health every few seconds, for the dashboard and status."""
-        from appliance.device.health import sample
+        from appliance.device.health import prime, sample
 
-        delay = 0.0
+        prime()
+        delay = 0.5  # the first CPU figure covers this half second
         while not self._stopping.wait(delay):
             delay = HEALTH_SAMPLE_S
             try:

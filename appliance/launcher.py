@@ -95,7 +95,8 @@ def _terminate(proc: subprocess.Popen[bytes], name: str) -> None:
 
 
 def _web_up(rt: Runtime) -> bool:
-    with urllib.request.urlopen(f"http://{rt.bind}:{rt.web_port}/healthz", timeout=1) as r:
+    # The login page is the one page that answers without a login.
+    with urllib.request.urlopen(f"http://{rt.bind}:{rt.web_port}/login", timeout=1) as r:
         return bool(r.status == 200)
 
 

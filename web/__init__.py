@@ -7,6 +7,8 @@ losing anything.
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 from typing import Any
 
@@ -17,6 +19,8 @@ from appliance.settings import Runtime
 
 ENGINE_EXTENSION = "keepline.engine"
 STOPPING_EXTENSION = "keepline.stopping"
+
+log = logging.getLogger(__name__)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -50,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         KEEPLINE_SSE_MAX_STREAMS=4,
         KEEPLINE_ENGINE_TIMEOUT_S=3.0,
         KEEPLINE_ENGINE_EVENTS_IDLE_S=60.0,
+        # A hold-music upload (20 MB) plus the form; bigger bodies are refused unread.
+        MAX_CONTENT_LENGTH=21 * 1024 * 1024,
     )
     if test_config is not None:
         app.config.from_mapping(test_config)
@@ -57,17 +63,38 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config["KEEPLINE_RUNTIME"] = Runtime.from_env()
 
     runtime: Runtime = app.config["KEEPLINE_RUNTIME"]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(runtime)
     app.extensions[ENGINE_EXTENSION] = EngineClient(
         runtime.control_socket, timeout=float(app.config["KEEPLINE_ENGINE_TIMEOUT_S"])
     )
     app.extensions[STOPPING_EXTENSION] = threading.Event()
 
     # Imported here so importing the package builds nothing (flaskr's habit).
-    # Later issues register auth, admin, history and screenpop beside live.
-    from web import live
+    from web import admin, auth, errors, live, reports, security
 
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
     app.register_blueprint(live.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(reports.bp)
     return app
+
+
+def _secret_key(runtime: Runtime) -> str:
+    """The engine's session key, so logins survive a web restart.
+
+    Without it (the engine never started yet) sessions still work, with a key
+    that lasts until this process ends.
+    """
+    try:
+        key = runtime.web_secret_path.read_text().strip()
+    except OSError as e:
+        log.warning("no session key at %s (%s); logins last until the web restarts",
+                    runtime.web_secret_path, e.strerror or e)
+        return secrets.token_hex(32)
+    return key or secrets.token_hex(32)
 
 
 def engine() -> EngineClient:

@@ -15,10 +15,23 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
 from web import ENGINE_EXTENSION, engine, stopping
+from web.security import current_user, for_agents
 
 bp = Blueprint("live", __name__)
 log = logging.getLogger(__name__)
@@ -78,10 +91,13 @@ def _status_view(status: dict[str, Any]) -> dict[str, Any]:
     """Give the template every field with a default.
 
     A missing key must not turn into a Jinja error page: the engine and the
-    web can be upgraded at different times.
+    web can be upgraded at different times. live.js does the same shaping.
     """
     capacity = status.get("capacity") or {}
     calls = status.get("calls") or []
+    agents = status.get("agents") or {}
+    failover = status.get("failover") or {}
+    monitors = failover.get("monitors") or {}
     return {
         "engine": str(status.get("engine", "unknown")),
         "edge": str(status.get("edge", "unknown")),
@@ -92,7 +108,50 @@ def _status_view(status: dict[str, Any]) -> dict[str, Any]:
         "active_calls": capacity.get("active_calls", len(calls)),
         "calls": [_call_view(c) for c in calls if isinstance(c, dict)],
         "registered_extensions": [str(x) for x in status.get("registered_extensions") or []],
+        "queues": [_queue_view(q, agents) for q in status.get("queues") or []
+                   if isinstance(q, dict)],
+        "agents": [{"extension": str(ext), "state": str(a.get("state", "")),
+                    "queues": [str(q) for q in a.get("queues") or []],
+                    "paused_reason": str(a.get("paused_reason") or "")}
+                   for ext, a in sorted(agents.items()) if isinstance(a, dict)],
+        "trunks": [_trunk_view(t, monitors) for t in status.get("trunks") or []
+                   if isinstance(t, dict)],
+        "failover": {"mode": str(failover.get("mode") or "unknown"),
+                     "detail": _failover_detail(failover)},
+        "callbacks": [c for c in status.get("callbacks") or [] if isinstance(c, dict)],
+        "system": status.get("system") if isinstance(status.get("system"), dict) else None,
     }
+
+
+def _queue_view(q: dict[str, Any], agents: dict[str, Any]) -> dict[str, Any]:
+    members = [str(m.get("extension")) for m in q.get("members") or [] if isinstance(m, dict)]
+    return {
+        "name": str(q.get("name", "")),
+        "waiting": [{"id": str(c.get("id", "")), "from": str(c.get("from") or ""),
+                     "callback": c.get("callback"), "wait_s": float(c.get("wait_s") or 0),
+                     "ringing": [str(r) for r in c.get("ringing") or []]}
+                    for c in q.get("waiting") or [] if isinstance(c, dict)],
+        "members": len(members),
+        "available": sum(1 for m in members
+                         if (agents.get(m) or {}).get("state") == "available"),
+    }
+
+
+def _trunk_view(t: dict[str, Any], monitors: dict[str, Any]) -> dict[str, Any]:
+    monitor = monitors.get(f"trunk:{t.get('name')}") or {}
+    state = str(monitor.get("state") or ("unknown" if t.get("probed") else "not watched"))
+    return {"name": str(t.get("name", "")), "kind": str(t.get("kind", "")),
+            "host": str(t.get("host", "")), "state": state,
+            "detail": str(monitor.get("detail") or "")}
+
+
+def _failover_detail(failover: dict[str, Any]) -> str:
+    parts = []
+    if failover.get("manual_disaster"):
+        parts.append("switched on by hand")
+    if failover.get("override"):
+        parts.append(f"{failover['override']} forced")
+    return ", ".join(parts)
 
 
 @bp.app_template_filter("clock")
@@ -127,29 +186,57 @@ def _setup(state: Any) -> None:
     )
 
 
-@bp.after_request
-def _security_headers(response: Response) -> Response:
-    # No inline script or style anywhere, so the strict policy costs nothing.
-    response.headers.setdefault(
-        "Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
+@bp.app_template_filter("megabytes")
+def _megabytes(mb: float | None) -> str:
+    if mb is None:
+        return ""
+    return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
+
+
+@bp.app_template_filter("days")
+def _days(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    days, rest = divmod(int(seconds), 86400)
+    return f"{days} d {rest // 3600} h" if days else _duration(rest)
 
 
 @bp.get("/")
+@for_agents
 def index() -> str:
-    """Server-rendered status; live.js keeps it current where JS runs."""
+    """Server-rendered dashboard; live.js keeps it current where JS runs."""
     status, error = _fetch_status()
+    user = current_user()
     return render_template(
         "status.html",
         status=_status_view(status) if status is not None else None,
         error=error,
         now=time.time(),
+        is_admin=bool(user and user.is_admin),
+        user_extension=user.extension if user else None,
     )
 
 
+@bp.post("/agents/<extension>/<action>")
+@for_agents
+def agent_action(extension: str, action: str) -> WerkzeugResponse:
+    """Pause, unpause, log in or out: admins for anyone, agents for their own phone."""
+    user = current_user()
+    assert user is not None
+    if not user.is_admin and user.extension != extension:
+        abort(403, description="Agents can only change their own state.")
+    if action not in ("pause", "unpause", "login", "logout"):
+        abort(404)
+    body = {"reason": request.form.get("reason", "")[:40]} if action == "pause" else {}
+    try:
+        engine().request("POST", f"/agents/{extension}/{action}", body)
+    except (EngineUnavailable, EngineRefused) as e:
+        flash(f"Could not {action} {extension}: {e}", "error")
+    return redirect(url_for("live.index"))
+
+
 @bp.get("/api/status")
+@for_agents
 def api_status() -> tuple[Response, int]:
     """The engine's status JSON as is; API errors carry an error id."""
     try:
@@ -167,6 +254,7 @@ def api_status() -> tuple[Response, int]:
 
 
 @bp.get("/events")
+@for_agents
 def events() -> Response | tuple[Response, int]:
     """Relay the engine's event stream to the browser as server-sent events.
 
@@ -191,16 +279,6 @@ def events() -> Response | tuple[Response, int]:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
-
-
-@bp.get("/healthz")
-def healthz() -> tuple[str, int, dict[str, str]]:
-    """The web process answers; says nothing about the engine on purpose.
-
-    A monitor that restarted the web because the engine was down would only
-    take the page that explains the outage away.
-    """
-    return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
 class EventHub:

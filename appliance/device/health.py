@@ -33,6 +33,11 @@ def temperature_c() -> float | None:
     return None
 
 
+def prime() -> None:
+    """Start psutil's CPU counter, so the first sample is a real figure and not 0."""
+    psutil.cpu_percent(interval=None)
+
+
 def sample(data_dir: Path) -> dict[str, Any]:
     """One health sample; the data partition is the one holding ``data_dir``."""
     memory = psutil.virtual_memory()

@@ -3,7 +3,9 @@
 It answers ``GET /status`` and streams ``GET /events`` on a Unix socket, with
 the wire format :class:`appliance.control.client.EngineClient` reads. It knows
 nothing about calls: tests set the status it reports and push the events it
-streams, so these tests claim only what the web does with them.
+streams, so these tests claim only what the web does with them. Given a
+runtime, it also serves the engine's real settings resources
+(:mod:`appliance.control.admin`) on that data folder, minus the SIP engine.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from appliance.control.admin import AdminService, resources
+from appliance.control.server import ApiError, ControlApi
+from appliance.settings import Runtime
+from appliance.store.config import ConfigStore
 
 SAMPLE_STATUS: dict[str, Any] = {
     "engine": "up",
@@ -61,7 +68,32 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/events":
             self._stream(fake)
         else:
+            self._settings("GET")
+
+    def do_POST(self) -> None:
+        self._settings("POST")
+
+    def do_PUT(self) -> None:
+        self._settings("PUT")
+
+    def do_DELETE(self) -> None:
+        self._settings("DELETE")
+
+    def _settings(self, method: str) -> None:
+        """The real settings resources (config.json, logins, music), no SIP engine."""
+        fake = self.server.fake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else {}
+        fake.requests.append((method, self.path, body))
+        if fake.api is None:
             self._json(404, {"error_id": "not_found", "message": self.path})
+            return
+        try:
+            code, doc = fake.api.dispatch(method, self.path, body)
+        except ApiError as e:
+            code, doc = e.status, {"error_id": e.error_id, "message": str(e),
+                                   "details": e.details}
+        self._json(code, doc)
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -110,8 +142,18 @@ class FakeEngine:
             by default.
     """
 
-    def __init__(self, socket_path: Path, *, status: dict[str, Any] | None = None) -> None:
+    def __init__(self, socket_path: Path, *, status: dict[str, Any] | None = None,
+                 runtime: Runtime | None = None) -> None:
         self.socket_path = Path(socket_path)
+        #: Every non-status request: (method, path, body), for tests to check.
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        #: Configs the settings resources applied, newest last.
+        self.applied: list[dict[str, Any]] = []
+        self.api: ControlApi | None = None
+        if runtime is not None:
+            admin = AdminService(ConfigStore(runtime.config_path), runtime.music_dir,
+                                 check=lambda config: [], apply=self.applied.append)
+            self.api = ControlApi(lambda: self.status, resources(admin))
         self.status = copy.deepcopy(status if status is not None else SAMPLE_STATUS)
         self._stopping = threading.Event()
         self._lock = threading.Lock()

@@ -14,11 +14,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.settings import Runtime
 from tests.support.ports import free_port
+from tests.web.conftest import Auth, http_login
 from tests.web.fake_engine import SAMPLE_STATUS, FakeEngine
 from web import create_app
 
@@ -52,11 +54,20 @@ class Frames:
                 return event
 
 
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """These pages are behind the login: every test here is logged in as admin."""
+    logged_in = app.test_client()
+    assert Auth(logged_in).login().status_code == 302
+    return logged_in
+
+
 def test_page_shows_capacity_and_calls(client: FlaskClient, fake_engine: FakeEngine) -> None:
     response = client.get("/")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "<title>Keepline</title>" in html
+    assert "<title>Dashboard – Keepline</title>" in html
     assert 'id="active-calls">1</span>' in html
     assert 'id="max-calls">4</span>' in html
     assert "+15550100" in html
@@ -167,8 +178,9 @@ def test_events_streams_are_capped_and_slots_come_back(
         again.close()
 
 
-def test_events_end_when_the_server_stops(app: Flask, fake_engine: FakeEngine) -> None:
-    response = app.test_client().get("/events", buffered=False)
+def test_events_end_when_the_server_stops(client: FlaskClient, app: Flask,
+                                          fake_engine: FakeEngine) -> None:
+    response = client.get("/events", buffered=False)
     try:
         frames = Frames(response.response)
         assert frames.next_event()["type"] == "hello"
@@ -180,12 +192,6 @@ def test_events_end_when_the_server_stops(app: Flask, fake_engine: FakeEngine) -
         response.close()
 
 
-def test_healthz(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.get_data(as_text=True) == "ok"
-
-
 def test_create_app_defaults_to_runtime_from_env(
     monkeypatch: Any, runtime: Runtime, fake_engine: FakeEngine
 ) -> None:
@@ -193,7 +199,9 @@ def test_create_app_defaults_to_runtime_from_env(
     monkeypatch.setenv("KEEPLINE_RUN_DIR", str(runtime.run_dir))
     app = create_app()
     assert app.config["KEEPLINE_RUNTIME"].control_socket == runtime.control_socket
-    assert app.test_client().get("/api/status").status_code == 200
+    env_client = app.test_client()
+    assert Auth(env_client).login().status_code == 302
+    assert env_client.get("/api/status").status_code == 200
 
 
 def _wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float) -> None:
@@ -228,10 +236,11 @@ def test_python_m_web_serves_and_exits_cleanly_on_sigterm(
     )  # fmt: skip
     try:
         _wait_for_port(proc, port, timeout=10)
+        cookie = {"Cookie": http_login(f"http://127.0.0.1:{port}")}
 
         page = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            page.request("GET", "/")
+            page.request("GET", "/", headers=cookie)
             response = page.getresponse()
             html = response.read().decode()
         finally:
@@ -243,7 +252,7 @@ def test_python_m_web_serves_and_exits_cleanly_on_sigterm(
         # must not wait on it, and the relay must really stream (not buffer).
         stream = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            stream.request("GET", "/events")
+            stream.request("GET", "/events", headers=cookie)
             events = stream.getresponse()
             assert events.getheader("Content-Type", "").startswith("text/event-stream")
             line = b""

@@ -89,6 +89,145 @@
     return tr;
   }
 
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+    }
+    return node;
+  }
+
+  function replaceRows(id, rows, emptyId) {
+    var body = byId(id);
+    if (!body) {
+      return;
+    }
+    body.replaceChildren.apply(body, rows);
+    if (emptyId && byId(emptyId)) {
+      byId(emptyId).hidden = rows.length > 0;
+    }
+  }
+
+  // The same shaping as web/live.py's _status_view, from the engine's status JSON.
+  function queueCard(q, agents) {
+    var members = (q.members || []).map(function (m) { return String(m.extension); });
+    var free = members.filter(function (m) {
+      return (agents[m] || {}).state === "available";
+    }).length;
+    var waiting = q.waiting || [];
+    var card = el("article", "card queue");
+    card.setAttribute("data-queue", q.name || "");
+    var h = el("h3", null, q.name || "");
+    h.appendChild(document.createTextNode(" "));
+    h.appendChild(el("span", "hint", waiting.length + " waiting · " + free + " of " +
+      members.length + " agents free"));
+    card.appendChild(h);
+    var list = el("ol", "waiting");
+    var now = Date.now() / 1000;
+    waiting.forEach(function (c) {
+      var li = el("li");
+      li.setAttribute("data-call-id", c.id || "");
+      li.appendChild(el("span", "number", c.from || "unknown"));
+      li.appendChild(document.createTextNode(" "));
+      if (c.callback) {
+        li.appendChild(el("span", "tag", "callback"));
+        li.appendChild(document.createTextNode(" "));
+      }
+      var since = now - (c.wait_s || 0);
+      var elapsed = el("span", "elapsed", duration(c.wait_s || 0));
+      elapsed.setAttribute("data-since", String(since));
+      li.appendChild(elapsed);
+      if (c.ringing && c.ringing.length) {
+        li.appendChild(document.createTextNode(" "));
+        li.appendChild(el("span", "hint", "ringing " + c.ringing.join(", ")));
+      }
+      list.appendChild(li);
+    });
+    card.appendChild(list);
+    if (!waiting.length) {
+      card.appendChild(el("p", "empty", "Nobody waiting."));
+    }
+    return card;
+  }
+
+  var isAdmin = root.getAttribute("data-admin") === "yes";
+  var myExtension = root.getAttribute("data-user-extension") || "";
+  var agentUrl = root.getAttribute("data-agent-url");
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+
+  function agentRow(ext, a) {
+    var tr = el("tr");
+    tr.setAttribute("data-agent", ext);
+    cell(tr, ext);
+    var state = cell(tr, "");
+    state.appendChild(el("span", "agent-state " + (a.state || ""), (a.state || "").replace(/_/g, " ")));
+    if (a.paused_reason) {
+      state.appendChild(document.createTextNode(" "));
+      state.appendChild(el("span", "hint", "(" + a.paused_reason + ")"));
+    }
+    cell(tr, (a.queues || []).join(", "));
+    var actions = cell(tr, "");
+    if ((isAdmin || ext === myExtension) && agentUrl && csrfMeta) {
+      var action = a.state === "paused" ? "unpause" : "pause";
+      var form = el("form", "inline");
+      form.method = "post";
+      form.action = agentUrl.replace("EXT", encodeURIComponent(ext)).replace("ACTION", action);
+      var token = el("input");
+      token.type = "hidden";
+      token.name = "csrf_token";
+      token.value = csrfMeta.getAttribute("content");
+      form.appendChild(token);
+      var button = el("button", "secondary", action);
+      button.type = "submit";
+      form.appendChild(button);
+      actions.appendChild(form);
+    }
+    return tr;
+  }
+
+  function trunkRow(t, monitors) {
+    var monitor = monitors["trunk:" + t.name] || {};
+    var state = monitor.state || (t.probed ? "unknown" : "not watched");
+    var tr = el("tr");
+    tr.setAttribute("data-trunk", t.name || "");
+    var name = cell(tr, (t.name || "") + " ");
+    name.appendChild(el("span", "hint", t.host || ""));
+    cell(tr, t.kind);
+    var span = el("span", "line-state " + state, state);
+    span.title = monitor.detail || "";
+    cell(tr, "").appendChild(span);
+    return tr;
+  }
+
+  function callbackRow(cb) {
+    var tr = el("tr");
+    tr.setAttribute("data-callback", String(cb.id));
+    cell(tr, cb.number);
+    cell(tr, cb.queue);
+    cell(tr, (cb.state || "").replace(/_/g, " "));
+    cell(tr, typeof cb.requested_at === "number" ? clock(cb.requested_at) : "");
+    return tr;
+  }
+
+  function megabytes(mb) {
+    return mb >= 1024 ? (mb / 1024).toFixed(1) + " GB" : Math.round(mb) + " MB";
+  }
+
+  function renderSystem(sys) {
+    if (!sys) {
+      return;
+    }
+    setText("sys-cpu", Math.round(sys.cpu_percent) + " %");
+    setText("sys-temp", typeof sys.temperature_c === "number" ? Math.round(sys.temperature_c) + " °C" : "no sensor");
+    setText("sys-memory", Math.round(sys.memory_percent) + " %");
+    setText("sys-disk", megabytes(sys.disk_free_mb));
+    var up = sys.uptime_s || 0;
+    setText("sys-uptime", up >= 86400 ? Math.floor(up / 86400) + " d " + Math.floor((up % 86400) / 3600) + " h" : duration(up));
+  }
+
   function render(status) {
     if (!status) {
       return;
@@ -109,9 +248,30 @@
     setText("engine-version", status.version || "");
     setText("engine-uptime", typeof status.uptime_s === "number" ? duration(status.uptime_s) : "");
 
-    var body = byId("calls");
-    body.replaceChildren.apply(body, calls.map(callRow));
-    byId("no-calls").hidden = calls.length > 0;
+    var failover = status.failover || {};
+    var mode = byId("failover-mode");
+    if (mode) {
+      mode.textContent = failover.mode || "unknown";
+      mode.className = "mode " + (failover.mode || "");
+    }
+    var detail = [];
+    if (failover.manual_disaster) {
+      detail.push("switched on by hand");
+    }
+    if (failover.override) {
+      detail.push(failover.override + " forced");
+    }
+    setText("failover-detail", detail.join(", "));
+
+    var agents = status.agents || {};
+    replaceRows("queues", (status.queues || []).map(function (q) { return queueCard(q, agents); }), "no-queues");
+    replaceRows("agents", Object.keys(agents).sort().map(function (ext) { return agentRow(ext, agents[ext]); }), "no-agents");
+    var monitors = failover.monitors || {};
+    replaceRows("trunks", (status.trunks || []).map(function (t) { return trunkRow(t, monitors); }));
+    replaceRows("callbacks", (status.callbacks || []).map(callbackRow), "no-callbacks");
+    renderSystem(status.system);
+
+    replaceRows("calls", calls.map(callRow), "no-calls");
 
     var list = byId("extensions");
     list.replaceChildren.apply(list, extensions.map(function (ext) {
@@ -156,7 +316,7 @@
           note.textContent = "Lost contact with the Keepline web server; retrying…";
           note.hidden = false;
         });
-    }, 200);
+    }, 100);
   }
 
   var source = new EventSource(eventsUrl);
@@ -177,6 +337,9 @@
         break;
       case "engine_down":
         showBanner("Engine not reachable: " + (event.message || "no answer"));
+        break;
+      case "system":
+        renderSystem(event.system);
         break;
       default:
         refreshSoon();

@@ -1,0 +1,84 @@
+"""The dashboard's server-rendered view: queues, agents, lines, callbacks, the box.
+
+The live updates of the same view run in Chromium (test_browser_admin.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+
+from flask.testing import FlaskClient
+
+from tests.web.conftest import Auth
+from tests.web.fake_engine import SAMPLE_STATUS, FakeEngine
+
+STATUS = {
+    **copy.deepcopy(SAMPLE_STATUS),
+    "queues": [{"name": "support", "members": [{"extension": "202", "penalty": 0},
+                                               {"extension": "203", "penalty": 1}],
+                "waiting": [{"id": "c1", "position": 1, "from": "+15550100", "callback": None,
+                             "wait_s": 75.0, "ringing": ["202"]},
+                            {"id": "cb-7", "position": 2, "from": "+15550199", "callback": 7,
+                             "wait_s": 30.0, "ringing": []}]}],
+    "agents": {"202": {"state": "ringing", "queues": ["support"], "paused_reason": ""},
+               "203": {"state": "paused", "queues": ["support"], "paused_reason": "lunch"}},
+    "trunks": [{"name": "pstn", "kind": "sip", "host": "127.0.0.1", "probed": True},
+               {"name": "fxo", "kind": "fxo", "host": "127.0.0.2", "probed": False}],
+    "failover": {"mode": "degraded", "manual_disaster": False, "override": "night",
+                 "monitors": {"trunk:pstn": {"state": "down", "since": 1.0,
+                                             "detail": "no answer to OPTIONS"}}},
+    "callbacks": [{"id": 7, "queue": "support", "number": "+15550199", "state": "requested",
+                   "requested_at": time.time() - 30}],
+    "system": {"cpu_percent": 12.5, "temperature_c": 51.2, "memory_percent": 40.0,
+               "memory_available_mb": 900, "disk_free_mb": 20480, "disk_percent": 30.0,
+               "uptime_s": 200000, "load_1m": 0.3},
+}
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_dashboard_shows_queues_agents_lines_callbacks_and_health(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = STATUS
+    html = admin_client.get("/").get_data(as_text=True)
+    text = _text(html)
+    assert "support 2 waiting · 0 of 2 agents free" in text
+    assert "+15550100 1:15 ringing 202" in text
+    assert "+15550199 callback 0:30" in text
+    assert "202 ringing support" in text
+    assert "203 paused (lunch) support" in text
+    assert "pstn 127.0.0.1 sip down" in text
+    assert "fxo 127.0.0.2 fxo not watched" in text
+    assert "degraded night forced" in text
+    assert "+15550199 support requested" in text
+    assert "CPU 12 %" in text or "CPU 13 %" in text
+    assert "Temperature 51 °C" in text
+    assert "Free space 20.0 GB" in text
+    assert "Box up for 2 d 7 h" in text
+    # Admins get a pause/unpause button for every agent.
+    assert 'action="/agents/202/pause"' in html
+    assert 'action="/agents/203/unpause"' in html
+
+
+def test_an_agent_gets_a_button_for_their_own_phone_only(
+        client: FlaskClient, auth: Auth, fake_engine: FakeEngine) -> None:
+    fake_engine.status = STATUS
+    auth.login("agent")
+    html = client.get("/").get_data(as_text=True)
+    assert 'action="/agents/202/pause"' in html
+    assert "/agents/203/" not in html
+    assert "/settings/" not in html, "no admin links for agents"
+
+
+def test_dashboard_survives_an_engine_without_the_new_fields(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = {"engine": "up"}
+    response = admin_client.get("/")
+    assert response.status_code == 200
+    text = _text(response.get_data(as_text=True))
+    assert "No queues are set up." in text
+    assert "No callbacks waiting." in text

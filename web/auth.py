@@ -1,0 +1,71 @@
+"""Log in and out. Passwords are checked against werkzeug scrypt hashes in config.json."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.wrappers.response import Response
+
+from web.security import csrf_token, for_agents, limiter, password_fingerprint
+from web.settings_store import read_users
+
+bp = Blueprint("auth", __name__)
+
+# Checked when the login name is unknown, so a wrong name costs as long as a
+# wrong password and does not reveal which names exist.
+_DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method="scrypt")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: a login link must not bounce the user elsewhere."""
+    if not target:
+        return url_for("live.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("live.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    csrf_token()  # the form needs one before anyone is logged in
+    address = request.remote_addr or "unknown"
+    if request.method == "GET":
+        return render_template("login.html", next=request.args.get("next", ""))
+    wait = limiter().retry_after(address)
+    if wait:
+        minutes = max(1, round(wait / 60))
+        return (render_template("login.html", next=request.form.get("next", ""),
+                                error=f"Too many failed logins from your address. Try again "
+                                      f"in {minutes} minute{'s' if minutes != 1 else ''}."),
+                429, {"Retry-After": str(wait)})
+    name = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    user = next((u for u in read_users() if u.get("name") == name), None)
+    stored = str(user.get("password", "")) if user else _DUMMY_HASH
+    ok = check_password_hash(stored, password) and user is not None
+    if not ok:
+        limiter().failed(address)
+        return render_template("login.html", next=request.form.get("next", ""), username=name,
+                               error="Wrong user name or password."), 401
+    assert user is not None
+    limiter().succeeded(address)
+    session.clear()  # a fresh session (and CSRF token) after login: no fixation
+    session.permanent = True
+    session["user"] = name
+    session["pw"] = password_fingerprint(stored)
+    csrf_token()
+    if user.get("role") == "agent" and not request.form.get("next"):
+        return redirect(url_for("live.index"))
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+@for_agents
+def logout() -> Response:
+    session.clear()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
