@@ -159,7 +159,8 @@ class AdminService:
             try:
                 doc = users.without_user(self.store.load_raw(), name)
             except ConfigError as e:
-                raise ApiError(409, "cannot_delete_user", str(e)) from None
+                status = 404 if "no login" in str(e) else 409
+                raise ApiError(status, "cannot_delete_user", str(e)) from None
             self._save(doc)
         log.info("web login %r removed", name)
         return {"name": name, "deleted": True}
@@ -178,11 +179,12 @@ class AdminService:
             raise ApiError(400, "bad_upload", "data: expected the file as base64") from None
         name = music_file_name(music_class)
         dest = self.music_dir / name
+        # Converting takes seconds: outside the lock, so other saves do not wait on sox.
+        try:
+            seconds = convert_upload(data, filename, dest)
+        except MusicError as e:
+            raise ApiError(400, "bad_audio", str(e), field="file") from None
         with self._lock:
-            try:
-                seconds = convert_upload(data, filename, dest)
-            except MusicError as e:
-                raise ApiError(400, "bad_audio", str(e), field="file") from None
             doc = self.store.load_raw()
             entry = next((m for m in doc["music"] if m["class"] == music_class), None)
             old = entry["file"] if entry else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -37,9 +38,12 @@ class MusicError(KeeplineError, ValueError):
 
 
 def music_file_name(music_class: str, now: float | None = None) -> str:
-    """A new file per upload, so a caller listening to the old file is not disturbed."""
+    """A new file per upload, so a caller listening to the old file is not disturbed.
+
+    The random part keeps two uploads in the same second apart.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
-    return f"moh-{music_class}-{stamp}.wav"
+    return f"moh-{music_class}-{stamp}-{secrets.token_hex(3)}.wav"
 
 
 def convert_upload(data: bytes, filename: str, dest: Path, *,

@@ -1,0 +1,383 @@
+"""Extensions (the office's phones) and web logins.
+
+Passwords are made by the engine, never here. A new one is shown once, on the
+page that answers the POST: never in a URL, a redirect or the session cookie,
+and that page is sent with ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from werkzeug.routing import BuildError
+from werkzeug.wrappers.response import Response
+
+from appliance.control.client import EngineRefused, EngineUnavailable
+from appliance.settings import Runtime
+from appliance.store.schema import CALL_CLASSES, ROLES
+from web import engine
+from web.admin import bp
+from web.admin.common import Outcome, ask_engine, save_section
+from web.security import current_user
+from web.settings_store import read_raw
+
+#: What an extension may dial when config.json does not say (as ``schema.normalise``).
+DEFAULT_CALL_CLASS = "national"
+CALL_CLASS_LABELS = {
+    "internal": "Internal only",
+    "local": "Local calls",
+    "national": "National calls",
+    "international": "International calls",
+}
+ROLE_LABELS = {"admin": "Administrator", "agent": "Agent"}
+
+#: How a config path's list entry is named for the admin: section -> (what, key).
+_LABELS = {
+    "extensions": ("extension", "number"),
+    "queues": ("queue", "name"),
+    "trunks": ("line", "name"),
+    "routes": ("inbound route", "did"),
+    "schedules": ("schedule", "name"),
+    "music": ("music class", "class"),
+    "users": ("web login", "name"),
+}
+_QUEUE_NUMBER = re.compile(r"^queues\[(\d+)\]\.number$")
+_ENTRY = re.compile(r"\b(" + "|".join(_LABELS) + r")\[(\d+)\]")
+
+
+# ---- shared with the other settings pages of this package ------------------------------
+
+
+@bp.app_template_global()
+def settings_link(endpoint: str) -> str:
+    """``url_for(endpoint)``, or ``"#"`` while that page does not exist yet."""
+    try:
+        return url_for(endpoint)
+    except BuildError:
+        return "#"
+
+
+def secret_page(html: str, status: int = 200) -> Response:
+    """A page that shows a password: never cached by the browser or a proxy."""
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def describe(path: str, doc: dict[str, Any]) -> str:
+    """A config field path in the admin's words: ``queues[0].members[1].extension`` ->
+    ``queue support, members[1].extension``."""
+
+    def entry(m: re.Match[str]) -> str:
+        section, index = m.group(1), int(m.group(2))
+        what, key = _LABELS[section]
+        items = doc.get(section)
+        item = items[index] if isinstance(items, list) and index < len(items) else None
+        if isinstance(item, dict) and isinstance(item.get(key), str):
+            return f"{what} {item[key]}"
+        return f"{what} #{index + 1}"
+
+    text = _ENTRY.sub(entry, path)
+    return re.sub(r"^((?:extension|queue|line|inbound route|schedule|music class|web login)"
+                  r" [^.\[]+)\.", r"\1, ", text)
+
+
+def problems_of(outcome: Outcome, doc: dict[str, Any], *,
+                skip: set[str] | None = None) -> list[str]:
+    """The outcome's problems not shown next to a field, as lines for the top of the page."""
+    lines = [f"{describe(path, doc)}: {describe(problem, doc)}" if path
+             else describe(problem, doc)
+             for path, problem in outcome.fields.items() if path not in (skip or set())]
+    if outcome.error:
+        lines.append(outcome.error)
+    return lines
+
+
+def field_message(key: str, problem: str, doc: dict[str, Any]) -> str:
+    """A problem shown next to its field, without the field name repeated in front."""
+    return describe(problem.removeprefix(f"{key}: "), doc)
+
+
+def sip_server() -> tuple[str, int]:
+    """Where phones register: the host the admin reached this page by, and the edge's port."""
+    try:
+        host = urlsplit("//" + request.host).hostname or request.host
+    except ValueError:  # a malformed Host header, such as "[::1"
+        host = request.host
+    runtime: Runtime = current_app.config["KEEPLINE_RUNTIME"]
+    return host, runtime.edge_port
+
+
+# ---- extensions ------------------------------------------------------------------------
+
+
+def _registered() -> set[str] | None:
+    """Extensions registered now, or None when the engine cannot say."""
+    try:
+        status = engine().status()
+    except (EngineUnavailable, EngineRefused, ValueError):
+        return None
+    found = status.get("registered_extensions") if isinstance(status, dict) else None
+    if not isinstance(found, list):
+        return None
+    return {str(n) for n in found}
+
+
+def _stored_extensions(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored extensions without their HA1, so the engine keeps what it has stored.
+
+    Sending the HA1 back could undo a password change made since this page read it.
+    """
+    exts: list[dict[str, Any]] = copy.deepcopy(doc.get("extensions", []))
+    for e in exts:
+        e.pop("ha1", None)
+    return exts
+
+
+def _extension_form() -> dict[str, str]:
+    form = {k: request.form.get(k, "").strip() for k in ("number", "name", "caller_id",
+                                                         "call_class")}
+    # "+1 555-0100" is what people type; E.164 has no spaces or dashes.
+    form["caller_id"] = re.sub(r"[\s().-]", "", form["caller_id"])
+    return form
+
+
+def _apply_form(entry: dict[str, Any], form: dict[str, str]) -> None:
+    entry["name"] = form["name"]
+    if form["caller_id"]:
+        entry["caller_id"] = form["caller_id"]
+    else:
+        entry.pop("caller_id", None)
+    # Written only when it changes, so a file that leaves the default stays as it was.
+    if form["call_class"] and form["call_class"] != entry.get("call_class", DEFAULT_CALL_CLASS):
+        entry["call_class"] = form["call_class"]
+
+
+def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
+                     add_errors: dict[str, str] | None = None,
+                     row_values: dict[str, dict[str, str]] | None = None,
+                     row_errors: dict[str, dict[str, str]] | None = None,
+                     problems: list[str] | None = None,
+                     problems_title: str = "Nothing was changed") -> tuple[str, int]:
+    doc = read_raw()
+    registered = _registered()
+    users_by_ext: dict[str, list[str]] = {}
+    for u in doc.get("users", []):
+        if u.get("extension"):
+            users_by_ext.setdefault(str(u["extension"]), []).append(str(u.get("name")))
+    rows = []
+    for e in doc.get("extensions", []):
+        number = str(e.get("number"))
+        values = {"name": str(e.get("name", "")), "caller_id": str(e.get("caller_id", "")),
+                  "call_class": str(e.get("call_class", DEFAULT_CALL_CLASS))}
+        values.update((row_values or {}).get(number, {}))
+        rows.append({
+            "number": number, **values,
+            "registered": None if registered is None else number in registered,
+            "errors": (row_errors or {}).get(number, {}),
+            "logins": users_by_ext.get(number, []),
+        })
+    return render_template(
+        "admin/extensions.html", rows=rows, engine_known=registered is not None,
+        add=add or {"number": "", "name": "", "caller_id": "", "call_class": DEFAULT_CALL_CLASS},
+        add_errors=add_errors or {}, problems=problems or [], problems_title=problems_title,
+        call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in CALL_CLASSES],
+    ), status
+
+
+def _phone_setup(number: str, name: str, password: str, *, created: bool) -> Response:
+    host, port = sip_server()
+    realm = str(read_raw()["site"]["sip_domain"])
+    return secret_page(render_template(
+        "admin/phone_setup.html", number=number, name=name, password=password, host=host,
+        port=port, realm=realm, created=created))
+
+
+@bp.get("/extensions")
+def extensions() -> tuple[str, int]:
+    """Every phone: its number, name, caller ID, what it may dial, and whether it is online."""
+    return _extensions_page()
+
+
+@bp.post("/extensions")
+def extension_add() -> Response | tuple[str, int]:
+    """Add a phone; the engine makes its SIP password, shown once on the answer page."""
+    form = _extension_form()
+    doc = read_raw()
+    exts = _stored_extensions(doc)
+    entry: dict[str, Any] = {"number": form["number"]}
+    _apply_form(entry, form)
+    if form["call_class"]:
+        entry["call_class"] = form["call_class"]
+    exts.append(entry)
+    where = f"extensions[{len(exts) - 1}]"
+    outcome = save_section("extensions", exts)
+    if not outcome.ok:
+        mine = outcome.under(where)
+        errors = {k: field_message(k, v, doc) for k, v in mine.items()}
+        shown = {f"{where}.{k}" for k in mine}
+        for path in outcome.fields:
+            queue = _QUEUE_NUMBER.match(path)
+            if queue and "number" not in errors:
+                # The engine blames the queue; the admin just typed the number.
+                errors["number"] = (f"{form['number']!r} is the number of "
+                                    f"{describe(f'queues[{queue.group(1)}]', doc)}")
+                shown.add(path)
+        return _extensions_page(status=400, add=form, add_errors=errors,
+                                problems=problems_of(outcome, doc, skip=shown))
+    result = outcome.result or {}
+    password = next((g.get("password") for g in result.get("generated", [])
+                     if isinstance(g, dict) and g.get("extension") == form["number"]), None)
+    if not isinstance(password, str):
+        flash(f"Extension {form['number']} added. It kept its stored password.")
+        return redirect(url_for("admin.extensions"))
+    return _phone_setup(form["number"], form["name"], password, created=True)
+
+
+def _find(exts: list[dict[str, Any]], number: str) -> int | None:
+    return next((i for i, e in enumerate(exts) if e.get("number") == number), None)
+
+
+@bp.post("/extensions/<number>")
+def extension_edit(number: str) -> Response | tuple[str, int]:
+    """Change an extension's name, caller ID or call class."""
+    form = _extension_form()
+    doc = read_raw()
+    exts = _stored_extensions(doc)
+    index = _find(exts, number)
+    if index is None:
+        flash(f"There is no extension {number} (any more).", "error")
+        return redirect(url_for("admin.extensions"))
+    _apply_form(exts[index], form)
+    outcome = save_section("extensions", exts)
+    if not outcome.ok:
+        where = f"extensions[{index}]"
+        mine = outcome.under(where)
+        errors = {k: field_message(k, v, doc) for k, v in mine.items()}
+        values = {k: form[k] for k in ("name", "caller_id", "call_class")}
+        return _extensions_page(status=400, row_values={number: values},
+                                row_errors={number: errors},
+                                problems=problems_of(outcome, doc,
+                                                     skip={f"{where}.{k}" for k in mine}))
+    flash(f"Extension {number} saved.")
+    return redirect(url_for("admin.extensions"))
+
+
+@bp.post("/extensions/<number>/delete")
+def extension_delete(number: str) -> Response | tuple[str, int]:
+    """Remove a phone, unless a queue, route or login still uses it."""
+    doc = read_raw()
+    exts = _stored_extensions(doc)
+    index = _find(exts, number)
+    if index is None:
+        flash(f"There is no extension {number} (any more).", "error")
+        return redirect(url_for("admin.extensions"))
+    del exts[index]
+    outcome = save_section("extensions", exts)
+    if not outcome.ok:
+        title = (f"Extension {number} was not deleted: other settings still use it. "
+                 "Change them first." if outcome.fields
+                 else f"Extension {number} was not deleted.")
+        return _extensions_page(status=400, problems=problems_of(outcome, doc),
+                                problems_title=title)
+    flash(f"Extension {number} deleted.")
+    return redirect(url_for("admin.extensions"))
+
+
+@bp.post("/extensions/<number>/password")
+def extension_password(number: str) -> Response | tuple[str, int]:
+    """A new SIP password for one phone, made by the engine and shown once."""
+    outcome = ask_engine("POST", f"/extensions/{quote(number, safe='')}/password", {})
+    result = outcome.result or {}
+    if not outcome.ok or not isinstance(result.get("password"), str):
+        return _extensions_page(status=400, problems=problems_of(outcome, read_raw()),
+                                problems_title=f"Extension {number} kept its password.")
+    ext: dict[str, Any] = next((e for e in read_raw().get("extensions", [])
+                                if e.get("number") == number), {})
+    return _phone_setup(number, str(ext.get("name", "")), result["password"], created=False)
+
+
+# ---- web logins ------------------------------------------------------------------------
+
+_USER_FIELD = re.compile(r"^users(?:\[\d+\])?\.(name|role|extension)$")
+
+
+def _users_page(*, status: int = 200, add: dict[str, str] | None = None,
+                add_errors: dict[str, str] | None = None, problems: list[str] | None = None,
+                secret: dict[str, str] | None = None) -> tuple[str, int]:
+    doc = read_raw()
+    names = {str(e.get("number")): str(e.get("name", "")) for e in doc.get("extensions", [])}
+    me = current_user()
+    users = [{"name": str(u.get("name")), "role": str(u.get("role")),
+              "role_label": ROLE_LABELS.get(str(u.get("role")), str(u.get("role"))),
+              "extension": str(u.get("extension") or ""),
+              "extension_name": names.get(str(u.get("extension") or ""), ""),
+              "me": me is not None and me.name == u.get("name")}
+             for u in doc.get("users", [])]
+    return render_template(
+        "admin/users.html", users=users, extensions=sorted(names.items()),
+        roles=[(r, ROLE_LABELS.get(r, r)) for r in ROLES],
+        add=add or {"name": "", "role": "agent", "extension": ""},
+        add_errors=add_errors or {}, problems=problems or [], secret=secret,
+    ), status
+
+
+@bp.get("/users")
+def users() -> tuple[str, int]:
+    """Who may log in to these pages, and as what."""
+    return _users_page()
+
+
+def _with_password(name: str, password: str, *, created: bool) -> Response:
+    me = current_user()
+    html, status = _users_page(secret={
+        "name": name, "password": password, "created": "yes" if created else "",
+        "mine": "yes" if me is not None and me.name == name else ""})
+    return secret_page(html, status)
+
+
+@bp.post("/users")
+def user_add() -> Response | tuple[str, int]:
+    """A new login; the engine makes its password, shown once."""
+    form = {k: request.form.get(k, "").strip() for k in ("name", "role", "extension")}
+    outcome = ask_engine("POST", "/users", {"name": form["name"], "role": form["role"],
+                                            "extension": form["extension"] or None})
+    result = outcome.result or {}
+    if not outcome.ok or not isinstance(result.get("password"), str):
+        doc = read_raw()
+        errors: dict[str, str] = {}
+        shown = set()
+        for path, problem in outcome.fields.items():
+            m = _USER_FIELD.match(path)
+            if m and m.group(1) not in errors:
+                errors[m.group(1)] = field_message(path, problem, doc)
+                shown.add(path)
+        return _users_page(status=400, add=form, add_errors=errors,
+                           problems=problems_of(outcome, doc, skip=shown))
+    return _with_password(form["name"], result["password"], created=True)
+
+
+@bp.post("/users/<name>/password")
+def user_password(name: str) -> Response | tuple[str, int]:
+    """A new generated password for a login; its open sessions end."""
+    outcome = ask_engine("POST", f"/users/{quote(name, safe='')}/password", {})
+    result = outcome.result or {}
+    if not outcome.ok or not isinstance(result.get("password"), str):
+        return _users_page(status=400, problems=problems_of(outcome, read_raw()))
+    return _with_password(name, result["password"], created=False)
+
+
+@bp.post("/users/<name>/delete")
+def user_delete(name: str) -> Response | tuple[str, int]:
+    """Remove a login; the engine keeps the last administrator."""
+    outcome = ask_engine("DELETE", f"/users/{quote(name, safe='')}")
+    if not outcome.ok:
+        problems = [p.removeprefix("users: ") for p in problems_of(outcome, read_raw())]
+        return _users_page(status=400, problems=problems)
+    flash(f"Login {name} deleted.")
+    return redirect(url_for("admin.users"))
