@@ -34,6 +34,7 @@ pytest: venv
 bench: deps-run deps-test venv
 	$(PY) bench/hold_music.py --callers 3 --seconds 30
 	$(PY) bench/queue_dispatch.py --calls 60 --talk-ms 300
+	$(PY) bench/web_pages.py --records 100000 --requests 200
 
 sounds: deps-run deps-test venv
 	$(PY) -m appliance.sounds.make_sounds
