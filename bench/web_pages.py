@@ -41,8 +41,7 @@ from appliance.store.history import CallRecord, History, QueueEvent  # noqa: E40
 from appliance.store.users import password_hash  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.stack import DEMO  # noqa: E402
-from tests.support.webserver import WebServer  # noqa: E402
-from tests.web.conftest import http_login  # noqa: E402
+from tests.support.webserver import WebServer, http_login  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password-1"
 DAYS = 90

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 
@@ -65,3 +69,17 @@ class WebServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def http_login(base_url: str, username: str, password: str) -> str:
+    """Log in to a real server over HTTP; returns the ``Cookie`` header to send."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{base_url}/login", timeout=5) as page:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+    assert found, "no CSRF token on the login page"
+    form = urllib.parse.urlencode({"username": username, "password": password,
+                                   "csrf_token": found.group(1)}).encode()
+    with opener.open(f"{base_url}/login", data=form, timeout=5) as done:
+        assert "/login" not in done.geturl(), "login failed"
+    return "; ".join(f"{c.name}={c.value}" for c in jar)

@@ -22,6 +22,7 @@ import pytest
 
 from tests.support.ports import free_port, free_port_block
 from tests.support.sipp import Sipp, run_sipp
+from tests.support.webserver import http_login
 
 pytestmark = pytest.mark.sip
 
@@ -60,6 +61,10 @@ def test_up_first_start_register_call_page_and_ctrl_c(tmp_path: Path) -> None:
         out = "".join(lines)
         passwords = dict(re.findall(r"extension (\d+): user \d+\s+password (\S+)", out))
         assert sorted(passwords) == ["201", "202", "203", "204"], out
+        # No default web password: the first start shows a generated one, once.
+        shown = re.search(r"web login: user 'admin', password '([^']+)'", out)
+        assert shown, out
+        admin_password = shown.group(1)
         assert f"http://127.0.0.1:{ports['KEEPLINE_WEB_PORT']}/" in out
         config_text = (tmp_path / "data" / "config.json").read_text()
         assert all(pw not in config_text for pw in passwords.values())
@@ -72,10 +77,12 @@ def test_up_first_start_register_call_page_and_ctrl_c(tmp_path: Path) -> None:
                   auth=("201", passwords["201"]), keys={"domain": "127.0.0.1"},
                   ooc_scenario="answer.xml", timeout=20):
             page = ""
+            web = f"http://127.0.0.1:{ports['KEEPLINE_WEB_PORT']}"
+            cookie = http_login(web, "admin", admin_password)
             deadline = time.monotonic() + 10
             while "201" not in page and time.monotonic() < deadline:
-                with urllib.request.urlopen(
-                        f"http://127.0.0.1:{ports['KEEPLINE_WEB_PORT']}/", timeout=5) as r:
+                request = urllib.request.Request(f"{web}/", headers={"Cookie": cookie})
+                with urllib.request.urlopen(request, timeout=5) as r:
                     page = r.read().decode()
                 time.sleep(0.2)
             assert "Keepline" in page and "201" in page, page

@@ -8,13 +8,10 @@ per test session, because each costs about a tenth of a second.
 from __future__ import annotations
 
 import functools
-import http.cookiejar
 import json
 import re
 import shutil
 import tempfile
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,20 +104,6 @@ class Auth:
 
     def logout(self) -> TestResponse:
         return self._client.post("/logout", data={"csrf_token": self.csrf("/")})
-
-
-def http_login(base_url: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
-    """Log in to a real server over HTTP; returns the ``Cookie`` header to send."""
-    jar = http.cookiejar.CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    with opener.open(f"{base_url}/login", timeout=5) as page:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
-    assert found, "no CSRF token on the login page"
-    form = urllib.parse.urlencode({"username": username, "password": password,
-                                   "csrf_token": found.group(1)}).encode()
-    with opener.open(f"{base_url}/login", data=form, timeout=5) as done:
-        assert "/login" not in done.geturl(), "login failed"
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
 @pytest.fixture

@@ -26,7 +26,8 @@ from appliance.core.reports import queue_report, report_totals
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from appliance.store.history import History, QueueEvent
-from tests.web.conftest import Auth, http_login
+from tests.support.webserver import http_login
+from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.test_history_pages import berlin, set_site
 from tests.web.test_settings_phones import element, text
 from web.reports import CACHE_EXTENSION, ReportCache
@@ -505,7 +506,7 @@ def test_the_charts_draw_in_chromium_under_the_csp(seeded: Runtime, tmp_path: An
     assert reason is None, reason
     runtime = replace(seeded, web_port=free_port())
     with WebServer(runtime, tmp_path / "web.log") as server, Browser("reports-charts") as browser:
-        cookie = http_login(server.url)
+        cookie = http_login(server.url, "admin", ADMIN_PASSWORD)
         browser.get(f"{server.url}/login")
         for part in cookie.split("; "):
             name, value = part.split("=", 1)

@@ -20,7 +20,8 @@ from flask.testing import FlaskClient
 
 from appliance.settings import Runtime
 from tests.support.ports import free_port
-from tests.web.conftest import Auth, http_login
+from tests.support.webserver import http_login
+from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.fake_engine import SAMPLE_STATUS, FakeEngine
 from web import create_app
 
@@ -236,7 +237,7 @@ def test_python_m_web_serves_and_exits_cleanly_on_sigterm(
     )  # fmt: skip
     try:
         _wait_for_port(proc, port, timeout=10)
-        cookie = {"Cookie": http_login(f"http://127.0.0.1:{port}")}
+        cookie = {"Cookie": http_login(f"http://127.0.0.1:{port}", "admin", ADMIN_PASSWORD)}
 
         page = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
