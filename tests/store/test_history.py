@@ -106,12 +106,13 @@ def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
     assert sql(history_path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(history_path, "PRAGMA user_version") == [(4,)]
+    assert sql(history_path, "PRAGMA user_version") == [(5,)]
     indexes = {name for (name,) in sql(
         history_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"calls_by_caller", "calls_by_time", "queue_events_by_time",
             "queue_events_by_call", "callbacks_by_state",
-            "callback_events_by_callback", "health_events_by_time"} <= indexes
+            "callback_events_by_callback", "health_events_by_time", "calls_by_dialled",
+            "callbacks_by_number", "callbacks_by_caller"} <= indexes
 
 
 def test_reopening_keeps_records(history_path: Path, calls: list[CallRecord]) -> None:
@@ -157,7 +158,7 @@ def test_format_table(calls: list[CallRecord]) -> None:
                                 "refused", "(busy)"]
 
 
-# schema 1 -> 4
+# schema 1 -> 5
 
 # The schema 1 DDL exactly as Keepline 0.1 wrote it, to build files from before the upgrade.
 V1_SCHEMA = """
@@ -206,7 +207,7 @@ def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
     assert history.last(10) == [OLD_CALL]
     (old,) = history.last(10)
     assert (old.agent, old.wait_s, old.talk_s) == (None, None, None)
-    assert sql(v1_file, "PRAGMA user_version") == [(4,)]
+    assert sql(v1_file, "PRAGMA user_version") == [(5,)]
     columns = [row[1] for row in sql(v1_file, "PRAGMA table_info(calls)")]
     assert columns[-4:] == ["sip_code", "agent", "wait_s", "talk_s"]
     new = call("new", 1, agent="202", wait_s=4.5, talk_s=90.5)
@@ -362,7 +363,7 @@ def test_cli_history_empty(cli: Cli, data_dir: Path, history_path: Path) -> None
     assert cli("history").stdout == "no calls yet\n"
 
 
-# schema 2 -> 4
+# schema 2 -> 5
 
 # The schema 2 DDL exactly as the release before callbacks wrote it.
 V2_SCHEMA = """
@@ -434,7 +435,7 @@ def v2_file(history_path: Path) -> Path:
 
 def test_schema_2_file_is_upgraded_keeping_its_rows(v2_file: Path, data_dir: Path) -> None:
     history = History(v2_file)
-    assert sql(v2_file, "PRAGMA user_version") == [(4,)]
+    assert sql(v2_file, "PRAGMA user_version") == [(5,)]
     assert history.last(10) == [V2_CALL]
     assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
     assert history.callbacks() == []
@@ -456,7 +457,7 @@ def test_a_reader_reads_a_schema_2_file_without_upgrading_it(v2_file: Path) -> N
     assert sql(v2_file, "PRAGMA user_version") == [(2,)]
 
 
-# schema 3 -> 4
+# schema 3 -> 5
 
 # What schema 3 added to schema 2, exactly as the release with callbacks wrote it.
 V3_ADDED = """
@@ -509,16 +510,18 @@ def v3_file(history_path: Path) -> Path:
 
 
 def test_v3_fixture_matches_the_schema_3_shape(v3_file: Path, data_dir: Path) -> None:
-    """The copied DDL is schema 3 as shipped: a fresh file minus what schema 4 added."""
+    """The copied DDL is schema 3 as shipped: a fresh file minus what schemas 4 and 5 added."""
     History(data_dir / "fresh.sqlite3")
-    fresh = [row for row in shape(data_dir / "fresh.sqlite3")
-             if not str(row[0]).startswith("health_events")]
+    later = ("health_events", "health_events_by_time", "contacts",
+             "sqlite_autoindex_contacts_1", "calls_by_dialled", "callbacks_by_number",
+             "callbacks_by_caller")
+    fresh = [row for row in shape(data_dir / "fresh.sqlite3") if row[0] not in later]
     assert shape(v3_file) == fresh
 
 
 def test_schema_3_file_is_upgraded_keeping_its_rows(v3_file: Path, data_dir: Path) -> None:
     history = History(v3_file)
-    assert sql(v3_file, "PRAGMA user_version") == [(4,)]
+    assert sql(v3_file, "PRAGMA user_version") == [(5,)]
     assert history.last(10) == [V2_CALL]
     assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
     (row,) = history.callbacks()
