@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from appliance.control.admin import AdminService, resources
+from appliance.control.contacts import resources as contact_resources
 from appliance.control.events import EventBus
 from appliance.control.server import ApiError, ControlApi, ControlServer
 from appliance.errors import KeeplineError
@@ -66,6 +67,7 @@ class Controller:
                                   apply=self._apply_config)
         api = ControlApi(self.status, {
             **resources(self.admin),
+            **contact_resources(history),
             ("POST", "calls"): self._post_call,
             ("DELETE", "calls"): self._delete_call,
             ("POST", "agents"): self._post_agent,

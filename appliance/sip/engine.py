@@ -58,6 +58,7 @@ from appliance.sip.failover import FailoverFlows
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
 from appliance.sip.queueing import QueueFlows
+from appliance.sip.screenpop import ScreenPops
 from appliance.store.history import CallbackRow, CallRecord, History
 from appliance.store.writer import HistoryWriter
 
@@ -75,7 +76,7 @@ class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
+class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -408,6 +409,9 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows):
     def on_call_state(self, call: EngineCall) -> None:
         info = call.getInfo()
         session = call.session
+        self._pop_call_state(session, confirmed=info.state == pj.PJSIP_INV_STATE_CONFIRMED,
+                             disconnected=info.state == pj.PJSIP_INV_STATE_DISCONNECTED,
+                             reason=info.lastReason)
         if "agent" in session.extra:
             self._agent_leg_state(call, info)
         elif "forward_for" in session.extra:

@@ -48,6 +48,9 @@ from appliance.sip.media import (
     quietly,
 )
 
+if TYPE_CHECKING:
+    from appliance.store.history import CallbackRow
+
 log = logging.getLogger(__name__)
 
 #: How outside calls that a route forwards are counted (they have no extension).
@@ -87,6 +90,10 @@ class CallFlows:
         def _queue_join(self, call: EngineCall) -> None: ...
         def _stop_queue_audio(self, call: EngineCall) -> None: ...
         def _health(self) -> Health: ...
+        def _pop_ring(self, leg: CallSession, *, kind: str, extension: str,
+                      caller: CallSession | None = None,
+                      callback: CallbackRow | None = None) -> None: ...
+        def _pop_update(self, leg: CallSession, state: str, detail: str = "") -> None: ...
 
     # ---- queue, prompts (engine thread) -------------------------------------------------
 
@@ -164,6 +171,7 @@ class CallFlows:
             self._after_no_answer(bridge, a, "unavailable", 480)
             return
         bridge.b = leg.uid
+        self._pop_ring(leg, kind="direct", extension=decision.extension, caller=a.session)
         uid = leg.uid
         self.later(decision.ring_s, lambda: self._ring_timeout(uid))
 
@@ -397,6 +405,12 @@ class CallFlows:
         prm.newCall = new
         prm.statusCode = 202
         log.info("%s transfers the call to %s", call.session.dialled, decision.extension)
+        self._pop_update(call.session, "transferred", f"to {decision.extension}")
+        a = self._calls.get(bridge.a)
+        if a is not None:
+            leg.caller_number, leg.caller_name = a.session.caller_number, a.session.caller_name
+        self._pop_ring(leg, kind="transfer", extension=decision.extension,
+                       caller=a.session if a else None)
         uid = leg.uid
         self.later(decision.ring_s, lambda: self._ring_timeout(uid))
 
@@ -416,6 +430,7 @@ class CallFlows:
                             f"to queue {decision.queue}")
         log.info("%s transfers %s to queue %s", transferor.session.dialled,
                  a.session.caller_number, decision.queue)
+        self._pop_update(transferor.session, "transferred", f"to queue {decision.queue}")
         self._hangup(transferor, 200, "transferred")
         self._record(a.session, ended_at=None, outcome="in_progress")
         self._queue_join(a)
@@ -452,6 +467,7 @@ class CallFlows:
         target.session.bridge, held.b = held, target.session.uid
         if a is not None:
             a.session.reason = f"transferred by {who} to {target.session.dialled}"
+        self._pop_update(call.session, "transferred", f"to {target.session.dialled}")
         consult.session.outcome = "completed"
         consult.session.reason = "joined its caller's other call (attended transfer)"
         self._hangup(call, 200, "transferred")

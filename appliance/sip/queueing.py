@@ -94,6 +94,9 @@ class QueueFlows:
         def _start_prompt(self, call: EngineCall, message: str,
                           media: pj.AudioMedia) -> None: ...
         def _local_now(self) -> datetime: ...
+        def _pop_ring(self, leg: CallSession, *, kind: str, extension: str,
+                      caller: CallSession | None = None,
+                      callback: CallbackRow | None = None) -> None: ...
         def _usage(self) -> Usage: ...
 
     # ---- set-up -------------------------------------------------------------------------
@@ -127,6 +130,7 @@ class QueueFlows:
             return
         session.queued_at = now
         session.state = "queued"
+        session.extra["position_entered"] = result.position
         self._event("entered", session.queue, call=session.uid,
                     detail=f"position {result.position}")
         log.info("%s waits in queue %s at position %d", session.caller_number or "?",
@@ -407,6 +411,9 @@ class QueueFlows:
                 self.acd.missed(ring.caller, ext, self._clock())
                 continue
             self.later(ring.timeout_s, self._ring_timer(leg.uid))
+            row = self._callbacks.get(ring.caller)
+            self._pop_ring(leg, kind="callback" if row else "queue", extension=ext,
+                           caller=caller.session if caller else None, callback=row)
             self._event("ring", ring.queue, call=ring.caller, agent=ext)
             self.bus.publish("agent_ringing", agent=ext, queue=ring.queue, call=ring.caller,
                              caller=number)
