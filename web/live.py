@@ -31,7 +31,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
 from web import ENGINE_EXTENSION, engine, stopping
-from web.security import current_user, for_agents
+from web.security import User, current_user, for_agents
 
 bp = Blueprint("live", __name__)
 log = logging.getLogger(__name__)
@@ -272,7 +272,10 @@ def events() -> Response | tuple[Response, int]:
         return _no_store(jsonify(body)), 503
     heartbeat = float(current_app.config["KEEPLINE_SSE_HEARTBEAT_S"])
     hub: EventHub = current_app.extensions["keepline.events"]
-    response = Response(_relay(hub, engine(), stopping(), heartbeat), mimetype="text/event-stream")
+    # Taken now: the generator runs after the request context is gone.
+    viewer = current_user()
+    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer),
+                        mimetype="text/event-stream")
     # Released on close, which the WSGI server calls even if the body was
     # never iterated (a browser that left at once).
     response.call_on_close(_once(slots.release))
@@ -387,10 +390,29 @@ class EventHub:
             return "engine closed the event stream"
 
 
+#: Events about one phone's calls (screen-pops): only for that phone's user and admins.
+_PRIVATE_EVENTS = frozenset({"screen_pop", "pop_state"})
+
+
+def _visible(event: dict[str, Any], viewer: User | None) -> bool:
+    """Whether ``viewer`` may see ``event``: a pop goes to its phone's user and to admins."""
+    if event.get("type") not in _PRIVATE_EVENTS:
+        return True
+    if viewer is None:
+        return False
+    return viewer.is_admin or (viewer.extension is not None
+                               and str(event.get("extension")) == viewer.extension)
+
+
 def _relay(
-    hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float
+    hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float,
+    viewer: User | None = None,
 ) -> Iterator[str]:
-    """Yield SSE frames: a hello, engine events, heartbeat comments, a last word."""
+    """Yield SSE frames: a hello, engine events, heartbeat comments, a last word.
+
+    ``viewer`` is the logged-in user, taken in the view: screen-pop events reach
+    only their phone's user and admins (see :func:`_visible`).
+    """
     # Subscribe before taking the snapshot, so no event falls between the two.
     inbox = hub.subscribe()
     try:
@@ -415,7 +437,8 @@ def _relay(
             if isinstance(item, _Down):
                 yield _frame({"type": "engine_down", "at": time.time(), "message": item.reason})
                 return
-            yield _frame(item)
+            if _visible(item, viewer):
+                yield _frame(item)
     finally:
         hub.unsubscribe(inbox)
 

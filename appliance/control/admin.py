@@ -34,6 +34,8 @@ EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "lim
             "routes", "schedules", "failover")
 _OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
+#: What ``PUT /users/<name>`` may change (a password has its own resource).
+_USER_CHANGES = ("extension", "role", "crm_url", "crm_open")
 
 
 def invalid(e: ConfigError, *, prefix: str = "") -> ApiError:
@@ -154,6 +156,41 @@ class AdminService:
         log.warning("web login %r: password reset", name)
         return {"name": name, "password": password}
 
+    def update_user(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Change a login's CRM link, role or extension; its password stays.
+
+        ``body`` may hold ``crm_url`` (a URL template with ``{number}``; "" or null
+        removes it), ``crm_open`` (bool), ``extension`` ("" or null removes it) and
+        ``role``. Keys not sent are kept. The whole config is validated, so a bad
+        value is refused with ``details.fields["users[i].<field>"]``.
+        """
+        unknown = sorted(set(body) - set(_USER_CHANGES))
+        if unknown:
+            raise ApiError(400, "bad_request", f"{unknown[0]}: cannot be changed here "
+                           f"(expected any of: {', '.join(_USER_CHANGES)})", field=unknown[0])
+        with self._lock:
+            doc = self.store.load_raw()
+            entry = users.find(doc, name)
+            if entry is None:
+                raise ApiError(404, "unknown_user", f"users: no login {name!r}")
+            for key in _USER_CHANGES:
+                if key not in body:
+                    continue
+                value = body[key]
+                # Left out rather than stored empty, so the file reads as before.
+                if value is None or (value == "" and key in ("crm_url", "extension")) \
+                        or (key == "crm_open" and value is False):
+                    entry.pop(key, None)
+                else:
+                    entry[key] = value
+            if not users.has_admin(doc):
+                raise ApiError(409, "last_admin", f"users: {name!r} is the last admin; add "
+                               "another admin first", field="role")
+            self._save(doc)
+        log.info("web login %r changed (%s)", name, ", ".join(k for k in _USER_CHANGES
+                                                              if k in body) or "nothing")
+        return {key: entry[key] for key in ("name", "role", *_USER_CHANGES) if key in entry}
+
     def delete_user(self, name: str) -> dict[str, Any]:
         with self._lock:
             try:
@@ -250,6 +287,7 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
     - ``PUT /config/<section> {"value": ...}``; ``PUT /config {"document": ...}`` (restore).
     - ``POST /extensions/<number>/password``: a new SIP password, returned once.
     - ``POST /users {"name", "role", "extension"}``; ``POST /users/<name>/password``;
+      ``PUT /users/<name> {"crm_url", "crm_open", "extension", "role"}``;
       ``DELETE /users/<name>``.
     - ``POST /music/<class> {"filename", "data": base64}``: new hold music.
     """
@@ -277,11 +315,17 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
             raise ApiError(404, "not_found", f"no user action {action!r}")
         return admin.reset_password(name)
 
+    def put_user(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        if not arg or "/" in arg:
+            raise ApiError(404, "not_found", f"no user resource {arg!r}")
+        return admin.update_user(arg, body)
+
     return {
         ("GET", "config"): lambda arg, body: admin.document(),
         ("PUT", "config"): put_config,
         ("POST", "extensions"): post_extension,
         ("POST", "users"): post_user,
+        ("PUT", "users"): put_user,
         ("DELETE", "users"): lambda arg, body: admin.delete_user(arg),
         ("POST", "music"): admin.upload_music,
     }

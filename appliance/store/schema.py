@@ -420,6 +420,30 @@ def _user(p: Problems, path: str, v: Any) -> None:
         "extension": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
         "password": (True, lambda p, q, x: _pattern(p, q, x, _SCRYPT,
                                                     "a werkzeug scrypt password hash")),
+        # The agent's CRM search, linked on the screen-pop card (web/screenpop.py).
+        "crm_url": (False, _number_url),
+        "crm_open": (False, _bool),
+    })
+
+
+def _number_url(p: Problems, path: str, v: Any) -> None:
+    """An http(s) URL template of up to 300 characters with ``{number}`` in it."""
+    if not _type(p, path, v, str, "a string"):
+        return
+    if not v.startswith(("http://", "https://")) or len(v) > 300 or "{number}" not in v:
+        p.append(f"{path}: {v!r} is not an http:// or https:// address of up to 300 "
+                 "characters with {number} in it")
+
+
+def _screenpop(p: Problems, path: str, v: Any) -> None:
+    """The agent's caller card (web/screenpop.py): an optional external name lookup.
+
+    ``lookup_url`` is asked for ``{"name", "company"}`` with the caller's number in
+    place of ``{number}``; ``lookup_timeout_ms`` (default 300) bounds the whole ask.
+    """
+    _fields(p, path, v, {
+        "lookup_url": (False, _number_url),
+        "lookup_timeout_ms": (False, _ranged(50, 2000)),
     })
 
 
@@ -437,6 +461,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "schedules": (False, lambda p, q, x: _list(p, q, x, _schedule)),
     "failover": (False, _failover),
     "users": (False, lambda p, q, x: _list(p, q, x, _user)),
+    "screenpop": (False, _screenpop),
 }
 
 

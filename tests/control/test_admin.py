@@ -210,3 +210,71 @@ def test_a_file_that_is_not_audio_gets_a_clear_error_and_changes_nothing(
     assert filename in str(e.value)
     assert store.path.read_bytes() == before
     assert not any((tmp_path / "moh").glob("*.wav")) if (tmp_path / "moh").exists() else True
+
+
+def test_a_login_gets_a_crm_link_and_keeps_its_password(admin: AdminService,
+                                                        store: ConfigStore,
+                                                        rec: Recorder) -> None:
+    admin.add_user({"name": "sam", "role": "agent", "extension": "203"})
+    before = next(u for u in store.load_raw()["users"] if u["name"] == "sam")
+    answer = admin.update_user("sam", {"crm_url": "https://crm.example/s?phone={number}",
+                                       "crm_open": True})
+    assert answer == {"name": "sam", "role": "agent", "extension": "203",
+                      "crm_url": "https://crm.example/s?phone={number}", "crm_open": True}
+    sam = next(u for u in store.load_raw()["users"] if u["name"] == "sam")
+    assert sam["password"] == before["password"]
+    assert sam["crm_url"] == "https://crm.example/s?phone={number}" and sam["crm_open"] is True
+    assert rec.applied[-1]["users"][1]["crm_open"] is True
+    # Keys not sent stay; "" and false remove, so the file reads as before.
+    admin.update_user("sam", {"extension": "202"})
+    assert next(u for u in store.load_raw()["users"] if u["name"] == "sam")["crm_open"] is True
+    admin.update_user("sam", {"crm_url": "", "crm_open": False})
+    sam = next(u for u in store.load_raw()["users"] if u["name"] == "sam")
+    assert sam == {**before, "extension": "202"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"crm_url": "javascript:alert(1)//{number}"}, "users[1].crm_url"),
+    ({"crm_url": "https://crm.example/search"}, "users[1].crm_url"),
+    ({"crm_open": "yes"}, "users[1].crm_open"),
+    ({"extension": "299"}, "users[1].extension"),
+    ({"role": "boss"}, "users[1].role"),
+    ({"extension": None}, "users[1].extension"),  # an agent needs a phone
+])
+def test_a_bad_login_change_names_the_field_and_changes_nothing(
+        admin: AdminService, store: ConfigStore, body: dict[str, Any], field: str) -> None:
+    admin.add_user({"name": "sam", "role": "agent", "extension": "203"})
+    before = store.path.read_bytes()
+    with pytest.raises(ApiError) as e:
+        admin.update_user("sam", body)
+    assert e.value.status == 400
+    assert field in e.value.details["fields"]
+    assert store.path.read_bytes() == before
+
+
+def test_a_login_change_refuses_passwords_strangers_and_the_last_admin(
+        admin: AdminService, store: ConfigStore) -> None:
+    before = store.path.read_bytes()
+    with pytest.raises(ApiError) as e:
+        admin.update_user("admin", {"password": "x"})
+    assert e.value.status == 400 and e.value.details["field"] == "password"
+    with pytest.raises(ApiError) as e:
+        admin.update_user("nobody", {"crm_open": True})
+    assert e.value.status == 404
+    with pytest.raises(ApiError) as e:
+        admin.update_user("admin", {"role": "agent", "extension": "201"})
+    assert e.value.status == 409 and "last admin" in str(e.value)
+    assert store.path.read_bytes() == before
+
+
+def test_put_users_is_a_control_api_resource(admin: AdminService, store: ConfigStore) -> None:
+    from appliance.control.admin import resources
+    from appliance.control.server import ControlApi
+
+    api = ControlApi(lambda: {}, resources(admin))
+    code, answer = api.dispatch("PUT", "/users/admin",
+                                {"crm_url": "http://crm.local/?q={number}"})
+    assert code == 200 and answer["crm_url"] == "http://crm.local/?q={number}"
+    with pytest.raises(ApiError) as e:
+        api.dispatch("PUT", "/users/admin/password", {})
+    assert e.value.status == 404

@@ -79,9 +79,30 @@ MISTAKES: list[Any] = [
     pytest.param(put("users", [{"name": "ann", "role": "agent", "extension": "299",
                                 "password": "scrypt:32768:8:1$abcd$" + "0" * 128}]),
                  ["users[0].extension: no extension '299'"], id="user-unknown-extension"),
+    pytest.param(put("users", [{"name": "ann", "role": "admin", "crm_url": "ftp://crm/{number}",
+                                "crm_open": "yes",
+                                "password": "scrypt:32768:8:1$abcd$" + "0" * 128}]),
+                 ["users[0].crm_url: 'ftp://crm/{number}' is not an http:// or https:// "
+                  "address of up to 300 characters with {number} in it",
+                  "users[0].crm_open: expected true or false, got str 'yes'"],
+                 id="bad-user-crm"),
+    pytest.param(put("users", [{"name": "ann", "role": "admin", "crm_url": "https://crm/",
+                                "password": "scrypt:32768:8:1$abcd$" + "0" * 128}]),
+                 ["users[0].crm_url: 'https://crm/' is not an http:// or https:// "
+                  "address of up to 300 characters with {number} in it"],
+                 id="user-crm-without-number"),
+    pytest.param(put("screenpop", {"lookup_url": "https://x/" + "a" * 300 + "{number}",
+                                   "lookup_timeout_ms": 10, "lookup": True}),
+                 ["screenpop.lookup: unknown field (expected one of: lookup_url, "
+                  "lookup_timeout_ms)",
+                  "screenpop.lookup_url: 'https://x/" + "a" * 300 + "{number}' is not an "
+                  "http:// or https:// address of up to 300 characters with {number} in it",
+                  "screenpop.lookup_timeout_ms: 10 is out of range (50 to 2000)"],
+                 id="bad-screenpop"),
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
-                  "queues, trunks, music, numbering, limits, routes, schedules, failover, users)"],
+                  "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
+                  "screenpop)"],
                  id="unknown-top-level-field"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
@@ -234,6 +255,15 @@ def test_demo_config_is_valid() -> None:
     doc = demo()
     assert schema.problems(doc, require_secrets=False) == []
     assert schema.validate(doc, require_secrets=False) is doc
+
+
+def test_crm_fields_and_screenpop_lookup_are_accepted() -> None:
+    doc = with_secrets(demo())
+    doc["users"] = [{"name": "ann", "role": "admin", "crm_url": "https://crm.example/s?p={number}",
+                     "crm_open": True, "password": "scrypt:32768:8:1$abcd$" + "0" * 128}]
+    doc["screenpop"] = {"lookup_url": "http://10.0.0.5/lookup/{number}",
+                        "lookup_timeout_ms": 300}
+    assert schema.problems(doc) == []
 
 
 def test_demo_needs_secrets_once_stored() -> None:

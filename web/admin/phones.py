@@ -304,21 +304,30 @@ def extension_password(number: str) -> Response | tuple[str, int]:
 
 # ---- web logins ------------------------------------------------------------------------
 
-_USER_FIELD = re.compile(r"^users(?:\[\d+\])?\.(name|role|extension)$")
+_USER_FIELD = re.compile(r"^users(?:\[\d+\])?\.(name|role|extension|crm_url|crm_open)$")
 
 
 def _users_page(*, status: int = 200, add: dict[str, str] | None = None,
                 add_errors: dict[str, str] | None = None, problems: list[str] | None = None,
-                secret: dict[str, str] | None = None) -> tuple[str, int]:
+                secret: dict[str, str] | None = None,
+                row_values: dict[str, dict[str, Any]] | None = None,
+                row_errors: dict[str, dict[str, str]] | None = None) -> tuple[str, int]:
     doc = read_raw()
     names = {str(e.get("number")): str(e.get("name", "")) for e in doc.get("extensions", [])}
     me = current_user()
-    users = [{"name": str(u.get("name")), "role": str(u.get("role")),
-              "role_label": ROLE_LABELS.get(str(u.get("role")), str(u.get("role"))),
-              "extension": str(u.get("extension") or ""),
-              "extension_name": names.get(str(u.get("extension") or ""), ""),
-              "me": me is not None and me.name == u.get("name")}
-             for u in doc.get("users", [])]
+    users = []
+    for u in doc.get("users", []):
+        name = str(u.get("name"))
+        users.append({
+            "name": name, "role": str(u.get("role")),
+            "role_label": ROLE_LABELS.get(str(u.get("role")), str(u.get("role"))),
+            "extension": str(u.get("extension") or ""),
+            "extension_name": names.get(str(u.get("extension") or ""), ""),
+            "me": me is not None and me.name == name,
+            "crm_url": str(u.get("crm_url") or ""), "crm_open": u.get("crm_open") is True,
+            **(row_values or {}).get(name, {}),
+            "errors": (row_errors or {}).get(name, {}),
+        })
     return render_template(
         "admin/users.html", users=users, extensions=sorted(names.items()),
         roles=[(r, ROLE_LABELS.get(r, r)) for r in ROLES],
@@ -370,6 +379,27 @@ def user_password(name: str) -> Response | tuple[str, int]:
     if not outcome.ok or not isinstance(result.get("password"), str):
         return _users_page(status=400, problems=problems_of(outcome, read_raw()))
     return _with_password(name, result["password"], created=False)
+
+
+@bp.post("/users/<name>/crm")
+def user_crm(name: str) -> Response | tuple[str, int]:
+    """A login's CRM search link for the screen-pop card, and whether it opens by itself."""
+    form = {"crm_url": request.form.get("crm_url", "").strip(),
+            "crm_open": request.form.get("crm_open") == "yes"}
+    outcome = ask_engine("PUT", f"/users/{quote(name, safe='')}", dict(form))
+    if not outcome.ok:
+        doc = read_raw()
+        errors: dict[str, str] = {}
+        shown = set()
+        for path, problem in outcome.fields.items():
+            m = _USER_FIELD.match(path)
+            if m and m.group(1) in form and m.group(1) not in errors:
+                errors[m.group(1)] = field_message(path, problem, doc)
+                shown.add(path)
+        return _users_page(status=400, row_values={name: form}, row_errors={name: errors},
+                           problems=problems_of(outcome, doc, skip=shown))
+    flash(f"CRM link of {name} saved." if form["crm_url"] else f"{name} has no CRM link now.")
+    return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/<name>/delete")

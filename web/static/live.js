@@ -341,6 +341,9 @@
       case "system":
         renderSystem(event.system);
         break;
+      case "screen_pop":
+      case "pop_state":
+        break; // for the agent's page; the dashboard shows the call from call events
       default:
         refreshSoon();
     }

@@ -1,0 +1,356 @@
+"""The agent's screen-pop: who is calling, shown while their phone rings.
+
+``/agent`` is a page bound to the logged-in user's extension. Its script
+(static/screenpop.js) listens on ``/events`` (where :mod:`web.live` passes an
+agent only the pops of their own phone) and draws the card from the engine's
+``screen_pop`` event at once; then it asks ``/agent/caller/<number>`` for the
+contact, earlier calls and callbacks (read here from the call history,
+read-only), and, if nobody has named the caller yet, ``/agent/lookup/<number>``
+for the office's external directory, which has a strict time budget and only
+ever adds to a card that is already on screen. Contacts are saved through the
+engine, which is the only writer of the history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict
+from http.client import HTTPException
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from appliance.core.callerid import best_name, usable
+from appliance.errors import ConfigError, StoreError
+from appliance.settings import Runtime
+from appliance.store.history import History
+from web.admin.common import ask_engine
+from web.security import User, current_user, for_agents
+from web.settings_store import read_raw, read_users
+
+bp = Blueprint("screenpop", __name__)
+
+#: A caller's number as the engine reports it (E.164, national, or an internal extension).
+NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
+_EXTENSION = re.compile(r"^[0-9]{2,6}$")
+#: Time budget of the external lookup when config.json does not set one.
+LOOKUP_TIMEOUT_MS = 300
+#: The external directory's answer: read at most this much, keep names this long.
+_LOOKUP_MAX_BYTES = 64 * 1024
+_LOOKUP_MAX_TEXT = 100
+#: What a contact may hold, as the form fields say (the engine has the last word).
+_CONTACT_FIELDS = ("name", "company", "notes")
+
+
+def _user() -> User:
+    user = current_user()
+    assert user is not None  # the guard let only logged-in users in
+    return user
+
+
+def _user_record(name: str) -> dict[str, Any]:
+    return next((u for u in read_users() if u.get("name") == name), {})
+
+
+def _crm_link(template: str, number: str) -> str | None:
+    """The user's CRM search for ``number``; the number URL-encoded ("+" too)."""
+    if not template:
+        return None
+    return template.replace("{number}", quote(number, safe=""))
+
+
+def _json(body: dict[str, Any], status: int = 200) -> tuple[Response, int]:
+    response = jsonify(body)
+    # Names, notes and call history of customers: never kept in a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response, status
+
+
+def _bad_number(number: str) -> tuple[Response, int]:
+    return _json({"error_id": "bad_number", "message": f"{number[:40]!r} is not a phone "
+                  "number (digits, * and #, an optional leading +, at most 20)",
+                  "details": {"field": "number"}}, 400)
+
+
+def _screenpop_config() -> dict[str, Any]:
+    try:
+        section = read_raw().get("screenpop")
+    except (ConfigError, StoreError):
+        return {}
+    return section if isinstance(section, dict) else {}
+
+
+# ---- the page --------------------------------------------------------------------------
+
+
+@bp.get("/agent")
+@for_agents
+def agent() -> tuple[str, int]:
+    """The screen-pop page for the user's own phone (an admin may pick one)."""
+    user = _user()
+    asked = request.args.get("extension", "").strip()
+    extension = user.extension
+    if asked:
+        if not user.is_admin and asked != user.extension:
+            abort(403, description="Agents see the calls of their own phone only.")
+        if not _EXTENSION.fullmatch(asked):
+            abort(400, description=f"{asked[:20]!r} is not an extension number.")
+        extension = asked
+    record = _user_record(user.name)
+    try:
+        doc = read_raw()
+    except (ConfigError, StoreError):
+        doc = {}
+    extensions = [(str(e.get("number")), str(e.get("name", "")))
+                  for e in doc.get("extensions", []) if isinstance(e, dict)]
+    lookup = isinstance((doc.get("screenpop") or {}).get("lookup_url"), str)
+    return render_template(
+        "screenpop/agent.html", extension=extension, is_admin=user.is_admin,
+        watching=bool(asked) and asked != user.extension, extensions=extensions,
+        crm_url=str(record.get("crm_url") or ""), crm_open=record.get("crm_open") is True,
+        lookup=lookup,
+    ), 200
+
+
+# ---- the caller's card -----------------------------------------------------------------
+
+
+def _call_view(call: Any) -> dict[str, Any]:
+    started, ended = call.started_at, call.ended_at
+    return {
+        "started_at": started,
+        "direction": call.direction,
+        "queue": call.queue,
+        "agent": call.agent,
+        "outcome": call.outcome,
+        "duration_s": round(ended - started, 1) if ended is not None else None,
+        "wait_s": call.wait_s,
+        "dialled": call.dialled,
+    }
+
+
+def _callback_view(cb: Any) -> dict[str, Any]:
+    return {"id": cb.id, "state": cb.state, "requested_at": cb.requested_at,
+            "queue": cb.queue, "attempts": cb.attempts, "reason": cb.reason}
+
+
+@bp.get("/agent/caller/<number>")
+@for_agents
+def caller(number: str) -> tuple[Response, int]:
+    """What the office knows about ``number``: contact, earlier calls, callbacks.
+
+    ``?sip_name=`` is the SIP display name of the ringing call; the answer's
+    ``name`` is the best of contact and that (see :func:`best_name`). ``?call=``
+    is the ringing call's id: the engine has already recorded it (in progress),
+    and it is not an *earlier* call.
+    """
+    if not NUMBER.fullmatch(number):
+        return _bad_number(number)
+    runtime: Runtime = current_app.config["KEEPLINE_RUNTIME"]
+    contact: dict[str, Any] | None = None
+    calls: list[dict[str, Any]] = []
+    callbacks: list[dict[str, Any]] = []
+    total = 0
+    last_call_at = None
+    if runtime.history_path.exists():  # no file yet: nothing was ever recorded
+        try:
+            card = History(runtime.history_path, read_only=True).caller_card(number)
+        except StoreError as e:
+            return _json({"error_id": "history_unavailable", "message": str(e),
+                          "details": {}}, 503)
+        contact = asdict(card.contact) if card.contact is not None else None
+        ringing = request.args.get("call", "")
+        calls = [_call_view(c) for c in card.calls if not ringing or c.call_uid != ringing]
+        callbacks = [_callback_view(cb) for cb in card.callbacks]
+        total = card.total_calls - (len(card.calls) - len(calls))
+        last_call_at = card.last_call_at
+    name, source = best_name(contact=str((contact or {}).get("name") or ""),
+                             sip=request.args.get("sip_name", "")[:200])
+    template = str(_user_record(_user().name).get("crm_url") or "")
+    return _json({
+        "number": number, "name": name or None, "name_source": source or None,
+        "contact": contact, "calls": calls, "total_calls": total, "callbacks": callbacks,
+        "last_call_at": last_call_at, "crm_url": _crm_link(template, number),
+    })
+
+
+# ---- the external directory -------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A directory that redirects is answered as it stands (a 3xx is not JSON)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+# No proxies from the environment, no redirects: the box asks exactly the URL the admin set.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
+
+
+def _fetch(url: str, budget_s: float) -> tuple[bytes | None, str | None]:
+    """GET ``url`` within ``budget_s`` (connect, request and read): (body, None) or (None, why).
+
+    The socket timeout bounds each step; the deadline bounds the whole, so a
+    server that trickles its answer byte by byte is cut off too.
+    """
+    deadline = time.monotonic() + budget_s
+    req = urllib.request.Request(url, headers={"Accept": "application/json",
+                                               "User-Agent": "Keepline screen-pop"})
+    try:
+        with _OPENER.open(req, timeout=budget_s) as answer:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                if time.monotonic() > deadline:
+                    return None, "timeout"
+                chunk = answer.read1(8192)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > _LOOKUP_MAX_BYTES:
+                    return None, "bad answer"
+                chunks.append(chunk)
+            return b"".join(chunks), None
+    except urllib.error.HTTPError as e:
+        e.close()
+        return None, "not found" if e.code == 404 else "unreachable"
+    except urllib.error.URLError as e:
+        if isinstance(e.reason, TimeoutError | socket.timeout):
+            return None, "timeout"
+        return None, "unreachable"
+    except TimeoutError:
+        return None, "timeout"
+    except (OSError, HTTPException, ValueError):
+        return None, "unreachable"
+
+
+def external_lookup(url: str, budget_s: float) -> dict[str, Any]:
+    """Ask the directory at ``url`` for a name; never longer than ``budget_s`` (and a little).
+
+    The request runs on a thread of its own, so a directory that is slow to
+    resolve or to connect cannot hold the page's request past the budget.
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            body, error = _fetch(url, budget_s)
+        except Exception:  # never let a thread die loudly; the page just gets no name
+            body, error = None, "unreachable"
+        outcome.update(body=body, error=error)
+        done.set()
+
+    threading.Thread(target=run, name="keepline-lookup", daemon=True).start()
+    if not done.wait(budget_s):
+        return {"name": None, "error": "timeout"}
+    if outcome["error"] is not None:
+        return {"name": None, "error": outcome["error"]}
+    try:
+        found = json.loads(outcome["body"])
+    except ValueError:
+        return {"name": None, "error": "bad answer"}
+    if not isinstance(found, dict) or not all(
+            isinstance(found.get(k), str | None) for k in ("name", "company")):
+        return {"name": None, "error": "bad answer"}
+    name = usable(str(found.get("name") or ""))[:_LOOKUP_MAX_TEXT]
+    company = str(found.get("company") or "").strip()[:_LOOKUP_MAX_TEXT]
+    if not name:
+        return {"name": None, "error": "not found"}
+    return {"name": name, "company": company or None, "source": "external"}
+
+
+@bp.get("/agent/lookup/<number>")
+@for_agents
+def lookup(number: str) -> tuple[Response, int]:
+    """The external directory's name for ``number``, or why there is none (always 200).
+
+    ``error`` is one of: "not configured", "timeout", "unreachable", "not found",
+    "bad answer".
+    """
+    if not NUMBER.fullmatch(number):
+        return _bad_number(number)
+    config = _screenpop_config()
+    template = config.get("lookup_url")
+    if not isinstance(template, str) or not template:
+        return _json({"name": None, "error": "not configured"})
+    timeout_ms = config.get("lookup_timeout_ms", LOOKUP_TIMEOUT_MS)
+    if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
+        timeout_ms = LOOKUP_TIMEOUT_MS
+    url = template.replace("{number}", quote(number, safe=""))
+    return _json(external_lookup(url, max(0.05, min(timeout_ms, 2000) / 1000)))
+
+
+# ---- saving a contact ------------------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def _back_to_page() -> WerkzeugResponse:
+    extension = request.form.get("extension", "") if not request.is_json else ""
+    user = _user()
+    if extension and _EXTENSION.fullmatch(extension) and user.is_admin \
+            and extension != user.extension:
+        return redirect(url_for("screenpop.agent", extension=extension))
+    return redirect(url_for("screenpop.agent"))
+
+
+@bp.post("/agent/contacts/<number>")
+@for_agents
+def save_contact(number: str) -> WerkzeugResponse | tuple[Response, int]:
+    """Save the contact for ``number`` (name, company, notes) through the engine.
+
+    Answers JSON to a script (``Accept: application/json``): the contact, or
+    ``{"fields": {field: problem}}`` with status 400. A plain form post is
+    sent back to the page with a message.
+    """
+    as_json = _wants_json()
+    if not NUMBER.fullmatch(number):
+        if as_json:
+            return _bad_number(number)
+        flash(f"{number[:40]!r} is not a phone number; nothing was saved.", "error")
+        return _back_to_page()
+    source: Any = request.get_json(silent=True) if request.is_json else request.form
+    if not isinstance(source, dict):  # the form is a dict too; a JSON list is not
+        source = {}
+    body: dict[str, Any] = {k: str(source.get(k) or "").strip() for k in _CONTACT_FIELDS}
+    body["by"] = _user().name
+    outcome = ask_engine("PUT", f"/contacts/{quote(number, safe='')}", body)
+    if outcome.fields:
+        fields = {k: v.removeprefix(f"{k}: ") for k, v in outcome.fields.items()}
+        if as_json:
+            return _json({"fields": fields}, 400)
+        flash("The contact was not saved: " + "; ".join(f"{k}: {v}" for k, v in
+                                                          fields.items()), "error")
+        return _back_to_page()
+    if outcome.error is not None:
+        if as_json:
+            return _json({"error": outcome.error}, 503)
+        flash(outcome.error, "error")
+        return _back_to_page()
+    if as_json:
+        return _json({"contact": outcome.result})
+    flash(f"Contact {number} saved.")
+    return _back_to_page()
