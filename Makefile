@@ -35,6 +35,8 @@ bench: deps-run deps-test venv
 	$(PY) bench/hold_music.py --callers 3 --seconds 30
 	$(PY) bench/queue_dispatch.py --calls 60 --talk-ms 300
 	$(PY) bench/web_pages.py --records 100000 --requests 200
+	$(PY) bench/screen_pop.py --calls 50
+	$(PY) bench/screen_pop_lookup.py --rows 1000000
 
 sounds: deps-run deps-test venv
 	$(PY) -m appliance.sounds.make_sounds

@@ -1,0 +1,82 @@
+"""The agent's page in headless Chromium, fed by a fake engine's events.
+
+Here the browser's own parts are replaced where a test cannot click through
+them: ``Notification`` (a real browser asks the person first), ``document.hidden``
+(the tab is in the background) and ``window.open`` (pop-up blockers). What is
+checked is what the page does with them: a notification for a ring while the tab
+is in the background, the CRM link opened once, and nothing at all for a ring on
+another agent's phone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+
+from appliance.settings import Runtime
+from tests.support.browser import Browser
+from tests.support.ports import free_port
+from tests.support.webserver import WebServer
+from tests.web.conftest import AGENT_PASSWORD
+from tests.web.fake_engine import FakeEngine
+from tests.web.test_screenpop import set_crm
+
+pytestmark = pytest.mark.slow
+
+STUBS = """
+window.__notes = [];
+window.__opened = [];
+window.Notification = function (title, options) {
+  window.__notes.push({title: title, body: (options || {}).body || ""});
+  this.close = function () {};
+};
+window.Notification.permission = "granted";
+window.Notification.requestPermission = function () { return Promise.resolve("granted"); };
+Object.defineProperty(document, "hidden", {get: function () { return true; }});
+window.open = function (url) { window.__opened.push(url); return null; };
+"""
+
+
+def _pop(extension: str, number: str, pop: str) -> dict[str, object]:
+    return {"type": "screen_pop", "at": time.time(), "pop": pop, "extension": extension,
+            "kind": "queue", "call": f"caller-{pop}", "caller_number": number,
+            "caller_name": "ACME Ltd", "queue": "support", "dialled": "500", "wait_s": 42.0,
+            "position": 2, "callback": None}
+
+
+def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
+                                                          tmp_path: Path) -> None:
+    set_crm(runtime, "agent", "https://crm.example/search?phone={number}", open_=True)
+    rt = dataclasses.replace(runtime, web_port=free_port())
+    with FakeEngine(rt.control_socket, runtime=rt) as fake, \
+            WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page") as browser:
+        driver = browser.driver
+        browser.get(f"{web.url}/login")
+        driver.find_element(By.NAME, "username").send_keys("agent")
+        driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+        browser.wait_for("h1")
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STUBS})
+        browser.get(f"{web.url}/agent")
+        fake.wait_for_subscribers()
+
+        fake.emit(_pop("203", "+15550203", "pop-other"))  # another agent's phone
+        fake.emit(_pop("202", "+15550001", "pop-mine"))
+        card = browser.wait_for("[data-pop=pop-mine]", text="+15550001")
+        assert "ACME Ltd" in card.text
+        fake.emit({"type": "pop_state", "at": time.time(), "pop": "pop-mine",
+                   "extension": "202", "state": "answered", "detail": ""})
+        browser.wait_for("[data-pop=pop-mine][data-state=answered]")
+        browser.screenshot("agent-page-answered")
+
+        notes = json.loads(driver.execute_script("return JSON.stringify(window.__notes);"))
+        opened = json.loads(driver.execute_script("return JSON.stringify(window.__opened);"))
+        assert [n["title"] for n in notes] == ["Call from ACME Ltd"]
+        assert opened == ["https://crm.example/search?phone=%2B15550001"]
+        assert not driver.find_elements(By.CSS_SELECTOR, "[data-pop=pop-other]")
+        assert "+15550203" not in driver.page_source
