@@ -3,21 +3,41 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections import deque
+
+# Ports this process handed out lately: the kernel may offer a port again as soon
+# as the probe socket closes, and a test asking for an edge and an engine port
+# must not get the same one twice (it happened: "edge and engine both want port").
+_given: deque[int] = deque(maxlen=4096)
+_lock = threading.Lock()
+
+
+def _take(port: int) -> bool:
+    with _lock:
+        if port in _given:
+            return False
+        _given.append(port)
+        return True
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 right now."""
-    for _ in range(50):
+    """A port free for both UDP and TCP on 127.0.0.1 right now, not handed out lately."""
+    for _ in range(200):
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
+        with _lock:
+            if port in _given:
+                continue
         other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
         try:
             with socket.socket(socket.AF_INET, other) as s:
                 s.bind(("127.0.0.1", port))
         except OSError:
             continue
-        return port
+        if _take(port):
+            return port
     raise RuntimeError("no free port on 127.0.0.1")
 
 
@@ -33,6 +53,10 @@ def free_port_block(size: int, start: int = 20000, stop: int = 60000) -> int:
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", p))
+            with _lock:
+                if any(p in _given for p in range(base, base + size)):
+                    continue
+                _given.extend(range(base, base + size))
             return base
         except OSError:
             continue
