@@ -33,6 +33,22 @@ QUEUE_DEFAULTS: dict[str, Any] = {
     "greeting": False, "announce_every_s": 30, "announce_position": True,
     "announce_wait": True, "whisper": False, "sl_threshold_s": 20,
 }
+#: The front panel's GPIO pins (BCM numbers) when config.json's ``device`` section does not
+#: say: see appliance/device/panel.py for the wiring. ``active_high: false`` is an LED
+#: switched from 3V3 to the pin; ``pull_up: true`` is a button from the pin to GND.
+DEVICE_DEFAULTS: dict[str, Any] = {
+    "leds": {
+        "status": {"pin": 17, "active_high": True},
+        "line": {"pin": 27, "active_high": True},
+        "queue": {"pin": 22, "active_high": True},
+        "failover": {"pin": 23, "active_high": True},
+    },
+    "buttons": {
+        # Held this many seconds to toggle disaster mode.
+        "failover": {"pin": 5, "pull_up": True, "hold_s": 3},
+        "night": {"pin": 6, "pull_up": True},
+    },
+}
 _KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
@@ -447,6 +463,54 @@ def _screenpop(p: Problems, path: str, v: Any) -> None:
     })
 
 
+_Spec = dict[str, tuple[bool, Callable[[Problems, str, Any], None]]]
+
+
+def _gpio(p: Problems, path: str, v: Any) -> None:
+    _int(p, path, v, 2, 27)
+
+
+def _object(spec: _Spec) -> Callable[[Problems, str, Any], None]:
+    def check(p: Problems, path: str, v: Any) -> None:
+        _fields(p, path, v, spec)
+
+    return check
+
+
+def _device(p: Problems, path: str, v: Any) -> None:
+    """The front panel's LEDs and buttons (appliance/device/panel.py); all optional."""
+    led = _object({"pin": (False, _gpio), "active_high": (False, _bool)})
+    button: _Spec = {"pin": (False, _gpio), "pull_up": (False, _bool)}
+    if not _fields(p, path, v, {
+        "leds": (False, _object({name: (False, led) for name in DEVICE_DEFAULTS["leds"]})),
+        "buttons": (False, _object({
+            "failover": (False, _object({**button, "hold_s": (False, _ranged(1, 10))})),
+            "night": (False, _object(button)),
+        })),
+    }):
+        return
+    # Every LED and button needs a pin of its own, the defaults' included: a configured
+    # pin that collides with a default one is named, and so is the default it hits.
+    used: dict[int, tuple[str, bool]] = {}  # pin -> (path, configured)
+    for group, names in DEVICE_DEFAULTS.items():
+        for name, default in names.items():
+            given = (v.get(group) or {}).get(name) if isinstance(v.get(group), dict) else None
+            configured = isinstance(given, dict) and "pin" in given
+            pin = given["pin"] if configured and isinstance(given, dict) else default["pin"]
+            if not isinstance(pin, int) or isinstance(pin, bool):
+                continue
+            where = f"{path}.{group}.{name}.pin"
+            if pin not in used:
+                used[pin] = (where, configured)
+                continue
+            other, other_configured = used[pin]
+            if not configured:
+                where, other = other, f"{where} (default {pin})"
+            elif not other_configured:
+                other = f"{other} (default {pin})"
+            p.append(f"{where}: GPIO{pin} is already used by {other}")
+
+
 _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "schema": (True, _ranged(SCHEMA_VERSION, SCHEMA_VERSION)),
     "site": (True, _site),
@@ -462,6 +526,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "failover": (False, _failover),
     "users": (False, lambda p, q, x: _list(p, q, x, _user)),
     "screenpop": (False, _screenpop),
+    "device": (False, _device),
 }
 
 

@@ -102,8 +102,25 @@ MISTAKES: list[Any] = [
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
-                  "screenpop)"],
+                  "screenpop, device)"],
                  id="unknown-top-level-field"),
+    # the front panel (appliance/device/panel.py)
+    pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},
+                                         "power": {}},
+                                "buttons": {"night": {"pin": 28, "hold_s": 3}}}),
+                 ["device.leds.power: unknown field (expected one of: status, line, queue, "
+                  "failover)",
+                  "device.leds.status.pin: 1 is out of range (2 to 27)",
+                  "device.leds.status.active_high: expected true or false, got str 'yes'",
+                  "device.buttons.night.hold_s: unknown field (expected one of: pin, pull_up)",
+                  "device.buttons.night.pin: 28 is out of range (2 to 27)"],
+                 id="bad-device"),
+    pytest.param(put("device", {"leds": {"queue": {"pin": 24}, "failover": {"pin": 24}},
+                                "buttons": {"night": {"pin": 17}}}),
+                 ["device.leds.failover.pin: GPIO24 is already used by device.leds.queue.pin",
+                  "device.buttons.night.pin: GPIO17 is already used by device.leds.status.pin "
+                  "(default 17)"],
+                 id="device-pin-used-twice"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
                   "at position 2"],
