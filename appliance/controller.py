@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appliance.control.admin import AdminService, resources
 from appliance.control.contacts import resources as contact_resources
@@ -23,6 +24,9 @@ from appliance.sip.engine import Engine
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
 from appliance.systemd import Notifier
+
+if TYPE_CHECKING:
+    from appliance.device.panel import PanelService
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,8 @@ class Controller:
         self._sampler: threading.Thread | None = None
         self._system: dict[str, Any] | None = None
         self.admin: AdminService | None = None
+        self._panel: PanelService | None = None
+        self._started = threading.Event()
 
     def start(self) -> None:
         store = ConfigStore(self.runtime.config_path)
@@ -78,6 +84,8 @@ class Controller:
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
+        if os.environ.get("GPIOZERO_PIN_FACTORY") or os.path.exists("/dev/gpiochip0"):
+            self._start_panel(store)
         self._watcher = threading.Thread(target=self._watch_registrations,
                                          name="registrations", daemon=True)
         self._watcher.start()
@@ -89,6 +97,7 @@ class Controller:
                                          daemon=True)
         self._sampler.start()
         cap = self.engine.capacity
+        self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
 
@@ -98,10 +107,80 @@ class Controller:
         for thread in (self._watcher, self._prober, self._sampler):
             if thread is not None:
                 thread.join(5)
+        if self._panel is not None:
+            self._panel.stop()
+            self._panel.panel.close()
+            self._panel = None
         if self.control is not None:
             self.control.stop()
         if self.engine is not None:
             self.engine.stop()
+
+    def _start_panel(self, store: ConfigStore) -> None:
+        """The front panel's LEDs and buttons; a box without them runs all the same.
+
+        Both buttons held at start for 10 s give the ``admin`` login a new password,
+        shown once on the console; nothing else is reset, call history least of all.
+        The night button toggles the override between "night" and automatic (the
+        schedule): from automatic or "day" to "night", from "night" back to automatic.
+        """
+        try:
+            from appliance.device.panel import Panel, PanelService, check_factory_reset
+
+            panel = Panel(self.config.get("device"))
+        except Exception:
+            log.exception("front panel unavailable (LEDs and buttons off)")
+            return
+        try:
+            if check_factory_reset(panel):
+                self._reset_admin_password(store)
+        except Exception:
+            log.exception("admin password reset from the panel failed")
+
+        def engine_status() -> dict[str, Any]:
+            engine = self.engine
+            if engine is None or not engine.running:
+                return {"engine": "down"}
+            doc: dict[str, Any] = engine.call(engine.status, timeout=2.0)
+            doc["system"] = self._system  # the box's own alarms make the status LED blink
+            return doc
+
+        def toggle_disaster() -> None:
+            engine = self.engine
+            assert engine is not None
+            engine.call(lambda: engine.set_failover(
+                {"disaster": not engine.failover_status()["manual_disaster"]}))
+
+        def toggle_night() -> None:
+            engine = self.engine
+            assert engine is not None
+            engine.call(lambda: engine.set_failover(
+                {"override": None if engine.failover_status()["override"] == "night"
+                 else "night"}))
+
+        self._panel = PanelService(
+            panel, self.bus, status=engine_status, started=self._started.is_set,
+            toggle_disaster=toggle_disaster, toggle_night=toggle_night,
+            sl_threshold_s=lambda: {q["name"]: float(q.get("sl_threshold_s", 20))
+                                    for q in self.config["queues"]})
+        self._panel.start()
+
+    def _reset_admin_password(self, store: ConfigStore) -> None:
+        """A new password for the ``admin`` login (made if missing), shown once."""
+        from appliance.errors import ConfigError
+        from appliance.store import users
+
+        doc = store.load_raw()
+        try:
+            doc, password = users.with_new_password(doc, users.FIRST_ADMIN)
+        except ConfigError:
+            doc, password = users.with_new_user(doc, users.FIRST_ADMIN, "admin")
+        store.save(doc)
+        self.config = store.load()
+        log.warning("front panel: the admin login was given a new password")
+        print(f"\nKeepline web login reset from the front panel: user '{users.FIRST_ADMIN}', "
+              f"password '{password}'\n  (shown once; only the password changed)\n",
+              file=sys.stderr, flush=True)
 
     def _watch_registrations(self) -> None:
         """Post the edge's registered extensions to the engine, about once a second."""
@@ -164,14 +243,37 @@ class Controller:
 
         prime()
         delay = 0.5  # the first CPU figure covers this half second
+        states: dict[str, str] = {}
         while not self._stopping.wait(delay):
             delay = HEALTH_SAMPLE_S
             try:
-                self._system = sample(self.runtime.data_dir)
+                system = sample(self.runtime.data_dir)
             except Exception:
                 log.exception("health sample failed")
                 continue
-            self.bus.publish("system", system=self._system)
+            self._box_alarms(system, states)
+            system["alarms"] = sorted(m for m, state in states.items() if state == "down")
+            self._system = system
+            self.bus.publish("system", system=system)
+
+    def _box_alarms(self, system: dict[str, Any], states: dict[str, str]) -> None:
+        """Thresholds on the box's own health become monitors, like trunks: logged,
+        stored in the history's health events, and published (dashboard, LEDs)."""
+        from appliance.core.boxhealth import check
+        from appliance.store.history import HealthEvent
+
+        for alarm in check(system, states):
+            states[alarm.monitor] = alarm.new
+            level = logging.WARNING if alarm.new == "down" else logging.INFO
+            log.log(level, "%s: %s -> %s (%s)", alarm.monitor, alarm.old, alarm.new,
+                    alarm.reason)
+            engine = self.engine
+            if engine is not None:
+                engine.writer.record_health(HealthEvent(at=time.time(), monitor=alarm.monitor,
+                                                        old=alarm.old, new=alarm.new,
+                                                        reason=alarm.reason))
+            self.bus.publish("health", monitor=alarm.monitor, old=alarm.old, new=alarm.new,
+                             reason=alarm.reason)
 
     def _first_start(self, store: ConfigStore) -> None:
         """Make what has no default: the web's session key and the first admin login."""

@@ -84,7 +84,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
         config: the validated, normalised config.json document.
         history: where finished calls are recorded.
         bus: where call events are published for the control API.
-        on_tick: called on the engine thread once per loop, e.g. to ping a watchdog.
+        on_tick: called on the engine thread once per loop while the engine is healthy
+            (its history writer runs and keeps up), e.g. to ping a watchdog.
 
     Example::
 
@@ -231,7 +232,9 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
                 log.exception("engine timer failed")
         # Calls are released only here, after the callback that ended them returned.
         self._dead.clear()
-        if self._on_tick is not None:
+        # The watchdog is pinged only while the engine is healthy: a stuck history
+        # writer stops the pings, and systemd restarts the engine.
+        if self._on_tick is not None and self.writer.healthy():
             self._on_tick()
 
     def _init_pjsua(self) -> None:

@@ -21,6 +21,11 @@ from appliance.store.history import CallRecord, HealthEvent, History, QueueEvent
 log = logging.getLogger(__name__)
 
 
+#: Writes waiting beyond this mean the writer is stuck (a lock held elsewhere, a
+#: hung disk): the engine then stops pinging systemd's watchdog, which restarts it.
+MAX_BACKLOG = 10_000
+
+
 class HistoryWriter:
     """Write call records, queue and health events to ``history`` on a thread of its own."""
 
@@ -44,6 +49,11 @@ class HistoryWriter:
         done = threading.Event()
         self._queue.put(done.set)
         return done.wait(timeout)
+
+    def healthy(self) -> bool:
+        """The thread runs and keeps up. A full disk is not unhealthy: writes fail and are
+        logged, calls go on, and a restart would not free any space."""
+        return self._thread.is_alive() and self._queue.qsize() < MAX_BACKLOG
 
     def close(self, timeout: float = 10.0) -> None:
         self._queue.put(None)

@@ -66,3 +66,20 @@ def test_cli_resets_a_password_without_an_engine(rt: Runtime) -> None:
     assert "no login 'nobody'" in unknown.stderr
     listed = _cli(rt, "user", "list")
     assert listed.stdout.split() == ["admin", "admin"]
+
+
+def test_box_alarms_are_published_once_per_change(rt: Runtime) -> None:
+    controller = Controller(rt)
+    sub = controller.bus.subscribe()
+    states: dict[str, str] = {}
+    fine = {"cpu_percent": 5.0, "temperature_c": None, "memory_percent": 30.0,
+            "disk_free_mb": 9000}
+    controller._box_alarms(fine, states)
+    controller._box_alarms({**fine, "disk_free_mb": 100}, states)
+    controller._box_alarms({**fine, "disk_free_mb": 90}, states)  # still down: no event
+    events = []
+    while (event := sub.get(timeout=0.1)) is not None:
+        events.append((event["monitor"], event["old"], event["new"]))
+    assert events == [("box:cpu", "unknown", "up"), ("box:memory", "unknown", "up"),
+                      ("box:disk", "unknown", "up"), ("box:disk", "up", "down")]
+    assert states["box:disk"] == "down"

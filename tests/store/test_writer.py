@@ -44,3 +44,35 @@ def test_a_failed_write_is_logged_and_later_writes_still_happen(
     writer.record_call(record("c2", "completed"))
     writer.close()
     assert [r.call_uid for r in History(path).last(10)] == ["c2"]
+
+
+def test_a_stuck_writer_is_unhealthy_and_failing_writes_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The engine pings systemd's watchdog only while its writer is healthy."""
+    import threading
+
+    from appliance.store import writer as writer_module
+
+    path = tmp_path / "history.sqlite3"
+    writer = HistoryWriter(History(path, read_only=True))  # like a full disk: writes fail
+    with caplog.at_level(logging.ERROR, logger="appliance.store.writer"):
+        writer.record_call(record("c1", "completed"))
+        assert writer.flush()
+    assert writer.healthy(), "failing writes are logged, not a reason to restart"
+
+    monkeypatch.setattr(writer_module, "MAX_BACKLOG", 5)
+    release = threading.Event()
+
+    def hanging_write() -> None:
+        release.wait(10)
+
+    writer._queue.put(hanging_write)
+    for n in range(6):
+        writer.record_call(record(f"c{n}", "completed"))
+    assert not writer.healthy(), "a writer that does not keep up stops the watchdog"
+    release.set()
+    assert writer.flush()
+    assert writer.healthy()
+    writer.close()
+    assert not writer.healthy(), "a stopped writer is not healthy"
