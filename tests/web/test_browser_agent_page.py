@@ -56,13 +56,14 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
     with FakeEngine(rt.control_socket, runtime=rt) as fake, \
             WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page") as browser:
         driver = browser.driver
-        browser.get(f"{web.url}/login")
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STUBS})
+        # Straight to /agent after the login: a dashboard opened first would leave the
+        # web's shared engine stream open, and the wait below would not wait for ours.
+        browser.get(f"{web.url}/login?next=/agent")
         driver.find_element(By.NAME, "username").send_keys("agent")
         driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
         driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-        browser.wait_for("h1")
-        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STUBS})
-        browser.get(f"{web.url}/agent")
+        browser.wait_for("h1", text="Calls to extension 202")
         fake.wait_for_subscribers()
 
         fake.emit(_pop("203", "+15550203", "pop-other"))  # another agent's phone
