@@ -59,6 +59,8 @@ def next_seen(seen: queue.Queue[CallerIdSeen]) -> CallerIdSeen:
 
 def test_caller_id_falls_back_when_vcid_is_refused(fake: FakeModem,
                                                    cid: CallerIdModem) -> None:
+    # The fake notes a command on its own thread, after it answered: wait for the note.
+    fake.wait_for(lambda: len(fake.commands) >= 4, WAIT_S)
     assert fake.commands[:4] == ["ATZ", "ATE0", "AT+VCID=1", "AT#CID=1"]
     assert "AT%CCID=1" not in fake.commands
     assert cid.cid_command == "AT#CID=1"
