@@ -13,9 +13,18 @@ _given: deque[int] = deque(maxlen=4096)
 _lock = threading.Lock()
 
 
+#: sipp's RTP echo also binds its media port + 2: keep handed-out ports this far apart.
+_SPREAD = 2
+
+
+def _near(port: int) -> bool:
+    """Whether ``port`` or a neighbour within :data:`_SPREAD` was handed out (lock held)."""
+    return any(p in _given for p in range(port - _SPREAD, port + _SPREAD + 1))
+
+
 def _take(port: int) -> bool:
     with _lock:
-        if port in _given:
+        if _near(port):
             return False
         _given.append(port)
         return True
@@ -28,7 +37,7 @@ def free_port(kind: int = socket.SOCK_DGRAM) -> int:
             s.bind(("127.0.0.1", 0))
             port = int(s.getsockname()[1])
         with _lock:
-            if port in _given:
+            if _near(port):
                 continue
         other = socket.SOCK_STREAM if kind == socket.SOCK_DGRAM else socket.SOCK_DGRAM
         try:
