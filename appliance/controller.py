@@ -26,6 +26,7 @@ from appliance.store.history import History
 from appliance.systemd import Notifier
 
 if TYPE_CHECKING:
+    from appliance.device.modem import CallerIdModem, SmsAlerts
     from appliance.device.panel import PanelService
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class Controller:
         self._system: dict[str, Any] | None = None
         self.admin: AdminService | None = None
         self._panel: PanelService | None = None
+        self._cid_modem: CallerIdModem | None = None
+        self._sms: SmsAlerts | None = None
         self._started = threading.Event()
 
     def start(self) -> None:
@@ -86,6 +89,7 @@ class Controller:
         self.control.start()
         if os.environ.get("GPIOZERO_PIN_FACTORY") or os.path.exists("/dev/gpiochip0"):
             self._start_panel(store)
+        self._start_modems(self.config)
         self._watcher = threading.Thread(target=self._watch_registrations,
                                          name="registrations", daemon=True)
         self._watcher.start()
@@ -111,6 +115,7 @@ class Controller:
             self._panel.stop()
             self._panel.panel.close()
             self._panel = None
+        self._stop_modems()
         if self.control is not None:
             self.control.stop()
         if self.engine is not None:
@@ -164,6 +169,60 @@ class Controller:
             sl_threshold_s=lambda: {q["name"]: float(q.get("sl_threshold_s", 20))
                                     for q in self.config["queues"]})
         self._panel.start()
+
+    def _start_modems(self, config: dict[str, Any]) -> None:
+        """The serial modems in ``device.modems``: each is started only if configured.
+
+        A modem that is missing or unplugged is not an error: the caller-ID reader
+        logs once and keeps trying; an SMS alert logs each text it could not send.
+        """
+        from appliance.core.modem import AlertLimiter
+        from appliance.device.modem import CallerIdModem, SmsAlerts, SmsModem
+
+        modems = (config.get("device") or {}).get("modems") or {}
+        engine = self.engine
+        cid = modems.get("caller_id")
+        if cid and engine is not None:
+            def heard(seen: Any) -> None:
+                if engine.running:
+                    engine.submit(functools.partial(engine.on_caller_id, seen))
+
+            self._cid_modem = CallerIdModem(cid["port"], baudrate=cid.get("baudrate", 9600),
+                                            on_caller_id=heard, clock=engine.clock)
+            self._cid_modem.start()
+            log.info("caller-ID modem at %s", cid["port"])
+        sms = modems.get("sms")
+        if sms:
+            limiter = AlertLimiter(max_per_hour=sms.get("max_per_hour", 6),
+                                   min_gap_s=sms.get("min_gap_s", 60))
+            modem = SmsModem(sms["port"], baudrate=sms.get("baudrate", 115200),
+                             retries=sms.get("retries", 2))
+            self._sms = SmsAlerts(self.bus, modem, sms["to"], limiter=limiter,
+                                  box=config["site"]["name"])
+            self._sms.start()
+            log.info("SMS alerts through the modem at %s to %s", sms["port"],
+                     ", ".join(sms["to"]))
+
+    def _stop_modems(self) -> None:
+        if self._cid_modem is not None:
+            self._cid_modem.stop()
+            self._cid_modem = None
+        if self._sms is not None:
+            self._sms.stop()
+            self._sms = None
+
+    def _modem_status(self) -> dict[str, Any]:
+        """What the status page shows of the modems (absent: not configured)."""
+        doc: dict[str, Any] = {}
+        cid = self._cid_modem
+        if cid is not None:
+            doc["caller_id"] = {"port": cid.url, "connected": cid.connected,
+                                "command": cid.cid_command}
+        sms = self._sms
+        if sms is not None:
+            doc["sms"] = {"port": getattr(sms.modem, "url", ""),
+                          "to": list(sms.to), "sent": sms.sent, "held": sms.limiter.held}
+        return doc
 
     def _reset_admin_password(self, store: ConfigStore) -> None:
         """A new password for the ``admin`` login (made if missing), shown once."""
@@ -314,6 +373,9 @@ class Controller:
             engine.call(lambda: engine.reconfigure(config))
         if self.runtime.edge_db_path.exists():
             sync_subscribers(self.runtime.edge_db_path, config)
+        if _modems(old) != _modems(config) and self._started.is_set():
+            self._stop_modems()  # a changed port or number: start afresh on the new one
+            self._start_modems(config)
         changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         self.bus.publish("config_changed", sections=changed)
 
@@ -326,6 +388,7 @@ class Controller:
         engine = self.engine
         doc = engine.call(engine.status)
         doc["system"] = self._system
+        doc["modems"] = self._modem_status()
         doc["trunks"] = [{"name": t["name"], "kind": t.get("kind", "sip"), "host": t["host"],
                           "probed": "probe" in t} for t in self.config["trunks"]]
         try:
@@ -428,3 +491,7 @@ class Controller:
         if not engine.call(lambda: engine.hangup(arg)):
             raise ApiError(404, "unknown_call", f"no live call {arg!r}")
         return {"id": arg, "state": "hanging_up"}
+
+
+def _modems(config: dict[str, Any]) -> Any:
+    return (config.get("device") or {}).get("modems")

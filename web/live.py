@@ -391,7 +391,7 @@ class EventHub:
 
 
 #: Events about one phone's calls (screen-pops): only for that phone's user and admins.
-_PRIVATE_EVENTS = frozenset({"screen_pop", "pop_state"})
+_PRIVATE_EVENTS = frozenset({"screen_pop", "pop_state", "pop_name"})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:

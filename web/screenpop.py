@@ -158,8 +158,9 @@ def _callback_view(cb: Any) -> dict[str, Any]:
 def caller(number: str) -> tuple[Response, int]:
     """What the office knows about ``number``: contact, earlier calls, callbacks.
 
-    ``?sip_name=`` is the SIP display name of the ringing call; the answer's
-    ``name`` is the best of contact and that (see :func:`best_name`). ``?call=``
+    ``?sip_name=`` is the SIP display name of the ringing call and ``?modem_name=``
+    what the analog line's caller-ID modem heard; the answer's ``name`` is the best
+    of contact and those (see :func:`best_name`). ``?call=``
     is the ringing call's id: the engine has already recorded it (in progress),
     and it is not an *earlier* call.
     """
@@ -184,7 +185,8 @@ def caller(number: str) -> tuple[Response, int]:
         total = card.total_calls - (len(card.calls) - len(calls))
         last_call_at = card.last_call_at
     name, source = best_name(contact=str((contact or {}).get("name") or ""),
-                             sip=request.args.get("sip_name", "")[:200])
+                             sip=request.args.get("sip_name", "")[:200],
+                             modem=request.args.get("modem_name", "")[:200])
     template = str(_user_record(_user().name).get("crm_url") or "")
     return _json({
         "number": number, "name": name or None, "name_source": source or None,

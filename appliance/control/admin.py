@@ -29,10 +29,11 @@ from appliance.store.music import MusicError, convert_upload, music_file_name, r
 log = logging.getLogger(__name__)
 
 #: Sections ``PUT /config/<section>`` replaces. ``edge`` needs Kamailio re-rendered and
-#: ``users`` has its own resource (passwords are never sent in a section).
+#: ``users`` has its own resource (passwords are never sent in a section). In ``device``
+#: the modems restart at once; LED and button pins apply at the engine's next start.
 EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
-            "routes", "schedules", "failover")
-_OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover"}
+            "routes", "schedules", "failover", "device")
+_OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 #: What ``PUT /users/<name>`` may change (a password has its own resource).
 _USER_CHANGES = ("extension", "role", "crm_url", "crm_open")

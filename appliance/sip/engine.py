@@ -57,6 +57,7 @@ from appliance.sip.calls import (
 from appliance.sip.failover import FailoverFlows
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
+from appliance.sip.modemnames import ModemNames, matcher_for, network_name
 from appliance.sip.queueing import QueueFlows
 from appliance.sip.screenpop import ScreenPops
 from appliance.store.history import CallbackRow, CallRecord, History
@@ -76,7 +77,8 @@ class EngineStopped(KeeplineError, RuntimeError):
     """The engine thread is not running, so the job was not run."""
 
 
-class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
+class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
+             ModemNames):
     """The pjsua2 back-to-back user agent, run on its own thread.
 
     Parameters:
@@ -140,6 +142,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
         self._manual_disaster = False
         self._override: str | None = None  # manual day/night switch
         self._mode = "normal"
+        self._cid_matcher = matcher_for(config)  # caller-ID modem blocks, for FXO calls
 
     # ---- life cycle (any thread) -------------------------------------------------
 
@@ -162,6 +165,11 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The engine's clock; caller-ID blocks are stamped with it to match calls."""
+        return self._clock
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on the engine thread; the future holds its result."""
@@ -363,6 +371,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
         if not from_edge:
             trunk = trunk_for(self.config, source[0])
             session.trunk = trunk["name"] if trunk else None
+            self._name_from_modem(session)
         try:
             decision = route_inbound(self.config, request, slots_in_use=len(self._calls),
                                      capacity=self.capacity, usage=usage,
@@ -535,7 +544,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
                 reason: str = "") -> None:
         record = CallRecord(
             call_uid=session.uid, direction=session.direction,
-            caller_number=session.caller_number, caller_name=session.caller_name,
+            caller_number=session.caller_number, caller_name=network_name(session),
             trunk=session.trunk, dialled=session.dialled, queue=session.queue,
             started_at=session.started_at, answered_at=session.answered_at,
             ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code,
@@ -602,7 +611,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
     def _describe(self, call: EngineCall) -> dict[str, Any]:
         s = call.session
         return {"id": s.uid, "direction": s.direction, "from": s.caller_number,
-                "from_name": s.caller_name, "to": s.dialled, "trunk": s.trunk,
+                "from_name": network_name(s), "to": s.dialled, "trunk": s.trunk,
                 "queue": s.queue, "state": s.state, "since": s.started_at,
                 "answered_at": s.answered_at}
 
@@ -624,6 +633,9 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops):
         self.acd.reconfigure([QueueRules.from_config(q) for q in config["queues"]],
                              self._clock())
         self._music.load(self.runtime.data_dir, config["music"])
+        window = matcher_for(config).window_s
+        if window != self._cid_matcher.window_s:
+            self._cid_matcher.window_s = window  # the blocks already heard still count
         self._check_mode()
         self._pump_soon()
 

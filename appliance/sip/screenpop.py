@@ -5,7 +5,8 @@ not delayed by anything the page needs. It carries what the engine already
 knows (number, SIP display name, queue, wait, position on entry); the page
 looks up the contact and history itself. A second event follows the call on
 that phone: answered, transferred, ended, or missed (another agent took it,
-the ring timed out, or the caller gave up).
+the ring timed out, or the caller gave up). A name the caller-ID modem hears
+after the ring began follows as ``pop_name`` (:mod:`appliance.sip.modemnames`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ScreenPops:
             "pop": leg.uid, "extension": extension, "kind": kind,
             "call": caller.uid if caller else "", "caller_number": leg.caller_number,
             "caller_name": leg.caller_name if callback is None else "",
+            # The analog line's caller-ID modem; a name heard later comes as pop_name.
+            "modem_name": str(caller.extra.get("modem_name", "")) if caller else "",
             "queue": leg.queue or (caller.queue if caller else None),
             "dialled": caller.dialled if caller else "",
             "wait_s": None, "position": None, "callback": None,
@@ -54,6 +57,8 @@ class ScreenPops:
             doc.update(caller_number=callback.number, callback=callback.id,
                        wait_s=round(now - callback.joined_at, 1), dialled=callback.queue)
         leg.extra["pop"] = extension
+        if caller is not None:
+            leg.extra["pop_call"] = caller.uid
         self.bus.publish("screen_pop", **doc)
 
     def _pop_update(self, leg: CallSession, state: str, detail: str = "") -> None:

@@ -58,6 +58,8 @@ _FILE = re.compile(r"^[A-Za-z0-9_.-]{1,64}\.wav$")
 _E164 = re.compile(r"^\+[1-9][0-9]{2,14}$")
 _CODE = re.compile(r"^[0-9]{0,5}$")
 _SHORT = re.compile(r"^[0-9]{2,6}$")
+_SERIAL_PORT = re.compile(
+    r"^(/[A-Za-z0-9_./:+-]{1,200}|(socket|rfc2217|loop|spy|hwgrep)://[^\s]{0,200})$")
 _COUNTRY = re.compile(r"^[1-9][0-9]{0,2}$")
 _CODE_OR_PLUS = re.compile(r"^\+?[0-9]{0,8}$")
 _CODE_OR_PLUS_LONG = re.compile(r"^\+?[0-9]{2,20}$")
@@ -477,8 +479,58 @@ def _object(spec: _Spec) -> Callable[[Problems, str, Any], None]:
     return check
 
 
+def _serial_port(p: Problems, path: str, v: Any) -> None:
+    """A device's absolute path (``/dev/ttyACM0``, ``/dev/serial/by-id/...``) or a
+    pyserial URL (``socket://host:port``, ``rfc2217://``, ``loop://``)."""
+    _pattern(p, path, v, _SERIAL_PORT, "a serial device such as /dev/ttyACM0 "
+             "(or a pyserial URL such as socket://127.0.0.1:7000)")
+
+
+_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
+
+
+def _baudrate(p: Problems, path: str, v: Any) -> None:
+    if _type(p, path, v, int, "a whole number") and v not in _BAUDRATES:
+        p.append(f"{path}: {v} is not a serial speed (expected one of: "
+                 f"{', '.join(map(str, _BAUDRATES))})")
+
+
+def _modems(p: Problems, path: str, v: Any) -> None:
+    """The serial modems (appliance/device/modem.py); each is used only if configured.
+
+    ``caller_id`` names the analog line's calls (``window_s``: how far apart the
+    modem's block and the FXO gateway's INVITE may be). ``sms`` texts ``to`` on
+    failover changes and trunks going down, at most ``max_per_hour`` texts an
+    hour and ``min_gap_s`` apart; a failed text is tried ``retries`` more times.
+    """
+    if not _fields(p, path, v, {
+        "caller_id": (False, _object({
+            "port": (True, _serial_port),
+            "baudrate": (False, _baudrate),
+            "window_s": (False, _ranged(1, 60)),
+        })),
+        "sms": (False, _object({
+            "port": (True, _serial_port),
+            "baudrate": (False, _baudrate),
+            "to": (True, lambda p, q, x: _list(p, q, x, _e164)),
+            "max_per_hour": (False, _ranged(1, 60)),
+            "min_gap_s": (False, _ranged(0, 3600)),
+            "retries": (False, _ranged(0, 5)),
+        })),
+    }):
+        return
+    cid, sms = v.get("caller_id"), v.get("sms")
+    if isinstance(sms, dict) and isinstance(sms.get("to"), list) and not sms["to"]:
+        p.append(f"{path}.sms.to: needs at least one number to text")
+    if isinstance(cid, dict) and isinstance(sms, dict) and cid.get("port") == sms.get("port") \
+            and isinstance(cid.get("port"), str):
+        p.append(f"{path}.sms.port: {sms['port']} is already the caller-ID modem's port "
+                 f"({path}.caller_id.port)")
+
+
 def _device(p: Problems, path: str, v: Any) -> None:
-    """The front panel's LEDs and buttons (appliance/device/panel.py); all optional."""
+    """The front panel's LEDs and buttons (appliance/device/panel.py) and the serial
+    modems (appliance/device/modem.py); all optional."""
     led = _object({"pin": (False, _gpio), "active_high": (False, _bool)})
     button: _Spec = {"pin": (False, _gpio), "pull_up": (False, _bool)}
     if not _fields(p, path, v, {
@@ -487,6 +539,7 @@ def _device(p: Problems, path: str, v: Any) -> None:
             "failover": (False, _object({**button, "hold_s": (False, _ranged(1, 10))})),
             "night": (False, _object(button)),
         })),
+        "modems": (False, _modems),
     }):
         return
     # Every LED and button needs a pin of its own, the defaults' included: a configured

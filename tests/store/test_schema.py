@@ -121,6 +121,32 @@ MISTAKES: list[Any] = [
                   "device.buttons.night.pin: GPIO17 is already used by device.leds.status.pin "
                   "(default 17)"],
                  id="device-pin-used-twice"),
+    # the serial modems (appliance/device/modem.py)
+    pytest.param(put("device", {"modems": {
+        "caller_id": {"port": "COM3", "baudrate": 9601, "window_s": 0},
+        "sms": {"port": "/dev/ttyUSB2", "to": ["0171 555"], "max_per_hour": 0, "pin": "1234"},
+        "fax": {}}}),
+                 ["device.modems.fax: unknown field (expected one of: caller_id, sms)",
+                  "device.modems.caller_id.port: 'COM3' is not a serial device such as "
+                  "/dev/ttyACM0 (or a pyserial URL such as socket://127.0.0.1:7000)",
+                  "device.modems.caller_id.baudrate: 9601 is not a serial speed (expected one "
+                  "of: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)",
+                  "device.modems.caller_id.window_s: 0 is out of range (1 to 60)",
+                  "device.modems.sms.pin: unknown field (expected one of: port, baudrate, to, "
+                  "max_per_hour, min_gap_s, retries)",
+                  "device.modems.sms.to[0]: '0171 555' is not an E.164 number such as "
+                  "+15550100",
+                  "device.modems.sms.max_per_hour: 0 is out of range (1 to 60)"],
+                 id="bad-modems"),
+    pytest.param(put("device", {"modems": {"caller_id": {"port": "/dev/ttyACM0"},
+                                           "sms": {"port": "/dev/ttyACM0", "to": []}}}),
+                 ["device.modems.sms.to: needs at least one number to text",
+                  "device.modems.sms.port: /dev/ttyACM0 is already the caller-ID modem's port "
+                  "(device.modems.caller_id.port)"],
+                 id="modems-share-a-port-and-text-nobody"),
+    pytest.param(put("device", {"modems": {"sms": {"to": ["+15551234567"]}}}),
+                 ["device.modems.sms.port: required field is missing"],
+                 id="sms-modem-without-port"),
     pytest.param(put("trunks", 0, "dial_rules", [{"pattern": "9.X", "strip": 1}]),
                  ["trunks[0].dial_rules[0].pattern: dial pattern '9.X': cannot read '.X' "
                   "at position 2"],
@@ -382,3 +408,17 @@ def test_normalise_fills_defaults_into_a_copy() -> None:
     assert out["trunks"][0]["port"] == 5060
     assert schema.problems(out, require_secrets=False) == []
     assert "port" not in doc["trunks"][0]
+
+
+@pytest.mark.parametrize("modems", [
+    {"caller_id": {"port": "/dev/serial/by-id/usb-Conexant_USB_Modem-if00",
+                   "baudrate": 9600, "window_s": 15}},
+    {"sms": {"port": "/dev/ttyUSB2", "to": ["+15551234567", "+4915112345678"],
+             "max_per_hour": 10, "min_gap_s": 0, "retries": 3}},
+    {"caller_id": {"port": "socket://127.0.0.1:7000"}, "sms": {"port": "rfc2217://10.0.0.9:4001",
+                                                               "to": ["+15551234567"]}},
+])
+def test_modem_configs_that_are_accepted(modems: dict[str, Any]) -> None:
+    doc = demo()
+    doc["device"] = {"modems": modems}
+    assert schema.problems(doc, require_secrets=False) == []

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from appliance.settings import Runtime
 from tests.support.browser import Browser
@@ -81,3 +82,32 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
         assert opened == ["https://crm.example/search?phone=%2B15550001"]
         assert not driver.find_elements(By.CSS_SELECTOR, "[data-pop=pop-other]")
         assert "+15550203" not in driver.page_source
+
+
+def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runtime,
+                                                                   tmp_path: Path) -> None:
+    """An FXO call rings with a number only; the caller-ID modem's name follows (pop_name)."""
+    rt = dataclasses.replace(runtime, web_port=free_port())
+    with FakeEngine(rt.control_socket, runtime=rt) as fake, \
+            WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page-modem") as browser:
+        browser.get(f"{web.url}/login?next=/agent")
+        driver = browser.driver
+        driver.find_element(By.NAME, "username").send_keys("agent")
+        driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
+        driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+        browser.wait_for("h1", text="Calls to extension 202")
+        fake.wait_for_subscribers()
+
+        fake.emit({**_pop("202", "+15550188", "pop-fxo"), "caller_name": "", "modem_name": ""})
+        card = browser.wait_for("[data-pop=pop-fxo]", text="+15550188")
+        WebDriverWait(driver, 10).until(lambda d: "Looking up" not in card.find_element(
+            By.CSS_SELECTOR, "[data-part=contact]").text)  # the office knows nothing of it
+        assert card.find_element(By.CSS_SELECTOR, "[data-part=name]").text == "+15550188"
+        fake.emit({"type": "pop_name", "at": time.time(), "pop": "pop-fxo", "extension": "202",
+                   "call": "caller-pop-fxo", "caller_number": "+15550188",
+                   "modem_name": "JOHN SMITH"})
+        browser.wait_for("[data-pop=pop-fxo] [data-part=name]", text="JOHN SMITH")
+        source = card.find_element(By.CSS_SELECTOR, "[data-part=source]").text
+        assert source == "(line caller ID)"
+        assert "JOHN SMITH" in driver.find_element(By.ID, "recent-pops").text
+        browser.screenshot("agent-page-modem-name")

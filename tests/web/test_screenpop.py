@@ -192,17 +192,23 @@ def test_the_ringing_call_is_not_listed_as_an_earlier_call(agent_client: FlaskCl
     assert without["total_calls"] == 4
 
 
-@pytest.mark.parametrize(("sip_name", "name", "source"), [
-    ("ACME Ltd", "ACME Ltd", "sip"),
-    ("Anonymous", None, None),
-    ("+15550002", None, None),
-    ("", None, None),
+@pytest.mark.parametrize(("sip_name", "modem_name", "name", "source"), [
+    ("ACME Ltd", "", "ACME Ltd", "sip"),
+    ("Anonymous", "", None, None),
+    ("+15550002", "", None, None),
+    ("", "", None, None),
+    # The analog line's caller-ID modem, when the SIP name names nobody.
+    ("", "JOHN SMITH", "JOHN SMITH", "modem"),
+    ("+15550002", "JOHN SMITH", "JOHN SMITH", "modem"),
+    ("ACME Ltd", "JOHN SMITH", "ACME Ltd", "sip"),
+    ("", "5550002", None, None),
 ])
-def test_without_a_contact_the_sip_name_is_used_if_it_names_someone(
-        agent_client: FlaskClient, runtime: Runtime, sip_name: str, name: str | None,
-        source: str | None) -> None:
+def test_without_a_contact_the_sip_then_the_modem_name_is_used_if_it_names_someone(
+        agent_client: FlaskClient, runtime: Runtime, sip_name: str, modem_name: str,
+        name: str | None, source: str | None) -> None:
     seed(runtime)
-    card = agent_client.get("/agent/caller/+15550002", query_string={"sip_name": sip_name},
+    card = agent_client.get("/agent/caller/+15550002",
+                            query_string={"sip_name": sip_name, "modem_name": modem_name},
                             headers=JSON).get_json()
     assert (card["name"], card["name_source"]) == (name, source)
     assert card["contact"] is None and card["calls"] == [] and card["total_calls"] == 0
@@ -488,6 +494,11 @@ def state(extension: str, uid: str) -> dict[str, Any]:
             "state": "answered", "detail": ""}
 
 
+def named(extension: str, uid: str) -> dict[str, Any]:
+    return {"type": "pop_name", "at": 2.5, "pop": uid, "extension": extension,
+            "call": "c-" + uid, "caller_number": CALLER, "modem_name": "JOHN SMITH"}
+
+
 def open_stream(client: FlaskClient) -> tuple[Any, Frames]:
     response = client.get("/events", buffered=False)
     assert response.status_code == 200
@@ -503,12 +514,14 @@ def test_an_agent_stream_carries_only_their_own_pops(agent_client: FlaskClient,
     admin_stream, admin = open_stream(admin_client)
     try:
         fake_engine.wait_for_subscribers(1)
-        for event in (pop("203", "p1"), state("203", "p1"), pop("202", "p2"),
-                      state("202", "p2"), {"type": "call_ended", "at": 3.0}):
+        for event in (pop("203", "p1"), state("203", "p1"), named("203", "p1"),
+                      pop("202", "p2"), state("202", "p2"), named("202", "p2"),
+                      {"type": "call_ended", "at": 3.0}):
             fake_engine.emit(event)
-        assert [agent.next_event() for _ in range(3)] == [
-            pop("202", "p2"), state("202", "p2"), {"type": "call_ended", "at": 3.0}]
-        assert [admin.next_event()["pop"] for _ in range(4)] == ["p1", "p1", "p2", "p2"]
+        assert [agent.next_event() for _ in range(4)] == [
+            pop("202", "p2"), state("202", "p2"), named("202", "p2"),
+            {"type": "call_ended", "at": 3.0}]
+        assert [admin.next_event()["pop"] for _ in range(6)] == ["p1"] * 3 + ["p2"] * 3
         assert admin.next_event()["type"] == "call_ended"
     finally:
         agent_stream.close()

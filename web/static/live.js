@@ -343,6 +343,7 @@
         break;
       case "screen_pop":
       case "pop_state":
+      case "pop_name":
         break; // for the agent's page; the dashboard shows the call from call events
       default:
         refreshSoon();

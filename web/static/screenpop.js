@@ -143,16 +143,19 @@
   function buildCard(ev) {
     var number = ev.caller_number || "";
     var sipName = usable(ev.caller_name);
+    var modemName = usable(ev.modem_name);
     var card = el("article", "card pop");
     card.setAttribute("data-pop", ev.pop || "");
     card.setAttribute("data-number", number);
     card.setAttribute("data-state", "ringing");
     card.setAttribute("data-kind", ev.kind || "");
+    card.setAttribute("data-modem-name", modemName);
+    card.setAttribute("data-name-source", sipName ? "sip" : modemName ? "modem" : "");
 
     var head = el("header", "pop-head");
     var title = el("h2", "pop-name");
     title.setAttribute("data-part", "name");
-    title.textContent = sipName || number || "Unknown caller";
+    title.textContent = sipName || modemName || number || "Unknown caller";
     head.appendChild(title);
     var badge = el("span", "pop-state ringing", STATE_LABELS.ringing);
     badge.setAttribute("data-part", "state");
@@ -164,7 +167,8 @@
 
     var sub = el("p", "pop-number");
     sub.appendChild(el("span", "number", number || "no number"));
-    var source = el("span", "hint pop-source", sipName ? " (caller ID)" : "");
+    var source = el("span", "hint pop-source",
+      sipName ? " (" + SOURCE_LABELS.sip + ")" : modemName ? " (" + SOURCE_LABELS.modem + ")" : "");
     source.setAttribute("data-part", "source");
     sub.appendChild(source);
     var external = el("span", "pop-external");
@@ -253,9 +257,30 @@
 
   // ---- filling in what the office knows ------------------------------------------------
 
+  // Where a name came from, best first (as appliance/core/callerid.py SOURCES).
+  var SOURCE_LABELS = {
+    contact: "contact", sip: "caller ID", modem: "line caller ID", external: "external lookup"
+  };
+  var SOURCE_RANK = { contact: 0, sip: 1, modem: 2, external: 3, "": 4 };
+
   function setName(card, name, source) {
     part(card, "name").textContent = name;
-    part(card, "source").textContent = source ? " (" + source + ")" : "";
+    part(card, "source").textContent = source ? " (" + SOURCE_LABELS[source] + ")" : "";
+    card.setAttribute("data-name-source", source);
+  }
+
+  // The caller-ID modem heard the name after the phone began to ring (pop_name event).
+  function onPopName(ev) {
+    var card = cardFor(ev.pop || "");
+    var name = usable(ev.modem_name);
+    if (!card || !name) {
+      return;
+    }
+    card.setAttribute("data-modem-name", name);
+    if (SOURCE_RANK[card.getAttribute("data-name-source") || ""] > SOURCE_RANK.modem) {
+      setName(card, name, "modem");
+      rememberName(ev.pop, name);
+    }
   }
 
   function renderContact(card, contact) {
@@ -349,10 +374,11 @@
       return;
     }
     getJson(fill(callerUrl, number) + "?sip_name=" + encodeURIComponent(ev.caller_name || "") +
+      "&modem_name=" + encodeURIComponent(card.getAttribute("data-modem-name") || "") +
       "&call=" + encodeURIComponent(ev.call || ""))
       .then(function (info) {
         if (info.name) {
-          setName(card, info.name, info.name_source === "contact" ? "contact" : "caller ID");
+          setName(card, info.name, info.name_source);
           rememberName(card.getAttribute("data-pop"), info.name);
         }
         if (info.contact && info.contact.name) {
@@ -383,8 +409,8 @@
         return;
       }
       var text = found.name + (found.company ? ", " + found.company : "");
-      if (headline && !card.getAttribute("data-contact-name")) {
-        setName(card, text, "external lookup");
+      if (headline && SOURCE_RANK[card.getAttribute("data-name-source") || ""] > SOURCE_RANK.external) {
+        setName(card, text, "external");
         rememberName(card.getAttribute("data-pop"), found.name);
       } else {
         var ext = part(card, "external");
@@ -540,7 +566,7 @@
       }
     }
     recent.unshift({
-      pop: ev.pop, number: ev.caller_number || "", name: usable(ev.caller_name),
+      pop: ev.pop, number: ev.caller_number || "", name: usable(ev.caller_name) || usable(ev.modem_name),
       queue: ev.queue || ev.dialled || "", kind: ev.kind || "",
       at: typeof ev.at === "number" ? ev.at : Date.now() / 1000, state: "ringing", detail: ""
     });
@@ -667,6 +693,8 @@
       onPop(ev);
     } else if (ev.type === "pop_state" && String(ev.extension) === extension) {
       setState(ev.pop, ev.state, ev.detail);
+    } else if (ev.type === "pop_name" && String(ev.extension) === extension) {
+      onPopName(ev);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
         ". Calls will show again when it is back.";
