@@ -123,7 +123,7 @@ def test_callback_keeps_its_place_and_the_agent_is_called_first(
                                      media_port=free_port()))
     engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 2, what="both waiting")
     with customer_phone(trunk_port) as customer:
-        phone.send(cmd="auto_dtmf", digits="1", after_ms=300)
+        phone.arm_dtmf("1", after_ms=300)
         api(site).request("POST", "/agents/202/unpause")
         first = phone.wait_for(event="incoming", call=0, timeout=10)
         assert first
@@ -168,7 +168,7 @@ def test_a_killed_engine_calls_back_exactly_once_after_restart(stack: ExitStack,
     assert engine.proc is not None
     engine.proc.send_signal(signal.SIGKILL)  # a power cut between request and callback
     engine.proc.wait(10)
-    phone.send(cmd="auto_dtmf", digits="1", after_ms=300)
+    phone.arm_dtmf("1", after_ms=300)
     customer = stack.enter_context(customer_phone(trunk_port))
     # A restart forgets the pause: the request, restored in its place, goes out at once.
     engine = EngineProcess(site.runtime, tmp_path / "engine-2.log").start()
@@ -198,7 +198,7 @@ def test_a_customer_who_never_answers_is_retried_then_marked_failed(stack: ExitS
     site, trunk_port = site_with_callback(tmp_path, attempts=2, retry_s=2)
     engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
     phone = agent(stack, site, engine, tmp_path)
-    phone.send(cmd="auto_dtmf", digits="1", after_ms=300)
+    phone.arm_dtmf("1", after_ms=300)
     api(site).request("POST", "/agents/202/pause", {"reason": "wait"})
     ask_for_callback(site, tmp_path)
     with customer_phone(trunk_port, "busy.xml", calls=2) as customer:

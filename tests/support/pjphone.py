@@ -15,7 +15,8 @@ Commands: ``{"cmd": "call", "to": "203"}``, ``{"cmd": "hold", "call": 0}``,
 ``{"cmd": "quit"}``. Events: ``{"event": "registered", "code": 200}``,
 ``{"event": "state", "call": 0, "state": "CONFIRMED", "code": 200}``,
 ``{"event": "incoming", "call": 0}``, ``{"event": "xfer", "call": 0, "code": 202}``,
-``{"event": "error", "message": ...}``.
+``{"event": "armed", "digits": "1"}`` (auto_dtmf taken), ``{"event": "dtmf", "call": 0,
+"digits": "1"}`` (pressed), ``{"event": "error", "message": ...}``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class Phone:
             self.calls[cmd["call"]].dialDtmf(cmd["digits"])
         elif name == "auto_dtmf":
             self.auto_dtmf = (cmd["digits"], cmd.get("after_ms", 500) / 1000)
+            emit(event="armed", digits=cmd["digits"])
         elif name == "quit":
             return False
         return True
@@ -230,6 +232,15 @@ class PjPhone:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(cmd) + "\n")
         self.proc.stdin.flush()
+
+    def arm_dtmf(self, digits: str, after_ms: int = 500) -> None:
+        """Press ``digits`` on every call that connects from now on, ``after_ms`` after.
+
+        Waits until the phone has taken the order: a call confirmed before that would
+        connect without the key press (the phone reads its orders between SIP events).
+        """
+        self.send(cmd="auto_dtmf", digits=digits, after_ms=after_ms)
+        self.wait_for(event="armed", digits=digits, timeout=5)
 
     def wait_for(self, timeout: float = 10.0, **match: Any) -> dict[str, Any]:
         """The first event (seen before or arriving within ``timeout``) with these fields."""
