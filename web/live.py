@@ -54,7 +54,7 @@ class _Down:
 Item = dict[str, Any] | _Down
 
 
-def _fetch_status() -> tuple[dict[str, Any] | None, str | None]:
+def fetch_status() -> tuple[dict[str, Any] | None, str | None]:
     """The engine's status, or None and a reason fit for a banner."""
     try:
         status = engine().status()
@@ -205,7 +205,7 @@ def _days(seconds: float | None) -> str:
 @for_agents
 def index() -> str:
     """Server-rendered dashboard; live.js keeps it current where JS runs."""
-    status, error = _fetch_status()
+    status, error = fetch_status()
     user = current_user()
     return render_template(
         "status.html",

@@ -486,13 +486,14 @@ def _serial_port(p: Problems, path: str, v: Any) -> None:
              "(or a pyserial URL such as socket://127.0.0.1:7000)")
 
 
-_BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
+#: The serial speeds a modem may be set to (the box settings page offers these).
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800)
 
 
 def _baudrate(p: Problems, path: str, v: Any) -> None:
-    if _type(p, path, v, int, "a whole number") and v not in _BAUDRATES:
+    if _type(p, path, v, int, "a whole number") and v not in BAUDRATES:
         p.append(f"{path}: {v} is not a serial speed (expected one of: "
-                 f"{', '.join(map(str, _BAUDRATES))})")
+                 f"{', '.join(map(str, BAUDRATES))})")
 
 
 def _modems(p: Problems, path: str, v: Any) -> None:

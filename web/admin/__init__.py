@@ -22,6 +22,7 @@ def index() -> str:
 # The view modules register their routes on ``bp`` when imported.
 from web.admin import (  # noqa: E402
     backup,  # noqa: F401
+    box,  # noqa: F401
     lines,  # noqa: F401
     media,  # noqa: F401
     phones,  # noqa: F401
