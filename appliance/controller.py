@@ -23,6 +23,7 @@ from appliance.settings import Runtime
 from appliance.sip.engine import Engine
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
+from appliance.store.schema import MODEM_DEFAULTS
 from appliance.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -182,21 +183,22 @@ class Controller:
         modems = (config.get("device") or {}).get("modems") or {}
         engine = self.engine
         cid = modems.get("caller_id")
+        if cid:
+            cid = {**MODEM_DEFAULTS["caller_id"], **cid}
         if cid and engine is not None:
             def heard(seen: Any) -> None:
                 if engine.running:
                     engine.submit(functools.partial(engine.on_caller_id, seen))
 
-            self._cid_modem = CallerIdModem(cid["port"], baudrate=cid.get("baudrate", 9600),
+            self._cid_modem = CallerIdModem(cid["port"], baudrate=cid["baudrate"],
                                             on_caller_id=heard, clock=engine.clock)
             self._cid_modem.start()
             log.info("caller-ID modem at %s", cid["port"])
         sms = modems.get("sms")
         if sms:
-            limiter = AlertLimiter(max_per_hour=sms.get("max_per_hour", 6),
-                                   min_gap_s=sms.get("min_gap_s", 60))
-            modem = SmsModem(sms["port"], baudrate=sms.get("baudrate", 115200),
-                             retries=sms.get("retries", 2))
+            sms = {**MODEM_DEFAULTS["sms"], **sms}
+            limiter = AlertLimiter(max_per_hour=sms["max_per_hour"], min_gap_s=sms["min_gap_s"])
+            modem = SmsModem(sms["port"], baudrate=sms["baudrate"], retries=sms["retries"])
             self._sms = SmsAlerts(self.bus, modem, sms["to"], limiter=limiter,
                                   box=config["site"]["name"])
             self._sms.start()

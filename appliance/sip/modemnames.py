@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.core.callerid import best_name
 from appliance.core.modem import CidMatcher
+from appliance.store.schema import MODEM_DEFAULTS
 
 if TYPE_CHECKING:
     from appliance.control.events import EventBus
@@ -28,14 +29,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Seconds the modem's block and the gateway's INVITE may be apart, when not configured.
-DEFAULT_WINDOW_S = 10
-
-
 def matcher_for(config: dict[str, Any]) -> CidMatcher:
     """A matcher with the configured window (``device.modems.caller_id.window_s``)."""
     modem = ((config.get("device") or {}).get("modems") or {}).get("caller_id") or {}
-    return CidMatcher(window_s=float(modem.get("window_s", DEFAULT_WINDOW_S)))
+    return CidMatcher(window_s=float(modem.get("window_s",
+                                               MODEM_DEFAULTS["caller_id"]["window_s"])))
 
 
 def network_name(session: CallSession) -> str:

@@ -49,6 +49,13 @@ DEVICE_DEFAULTS: dict[str, Any] = {
         "night": {"pin": 6, "pull_up": True},
     },
 }
+#: The serial modems' settings when ``device.modems`` does not say (the ports have none):
+#: see appliance/device/modem.py. ``window_s``: how far apart the caller-ID block and the
+#: FXO gateway's INVITE may be.
+MODEM_DEFAULTS: dict[str, dict[str, int]] = {
+    "caller_id": {"baudrate": 9600, "window_s": 10},
+    "sms": {"baudrate": 115200, "max_per_hour": 6, "min_gap_s": 60, "retries": 2},
+}
 _KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")

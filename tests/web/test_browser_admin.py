@@ -39,6 +39,7 @@ TOUR = [("/settings/", "Settings"), ("/settings/queues/support", "Queue support"
         ("/settings/trunks", "Outside lines"), ("/settings/routes", "Inbound routes"),
         ("/settings/hours", "Business hours"), ("/settings/failover", "Failover"),
         ("/settings/users", "Web logins"), ("/settings/backup", "Backup"),
+        ("/settings/box", "The box"),
         ("/history", "Call history"), ("/reports", "Queue reports"),
         ("/reports/erlang", "How many agents")]
 

@@ -25,13 +25,12 @@ from web.settings_store import read_raw
 #: Each modem (inputs ``modems.<name>.<key>``) and its whole-number fields besides
 #: ``baudrate``.
 MODEMS = {"caller_id": ("window_s",), "sms": ("max_per_hour", "min_gap_s", "retries")}
-#: What an empty field means (as appliance/controller.py ``_start_modems`` and
-#: appliance/sip/modemnames.py); the ports have no default and show an example.
+#: What an empty field means (:data:`appliance.store.schema.MODEM_DEFAULTS`); the ports
+#: have no default and show an example.
 PLACEHOLDERS = {
-    "modems.caller_id.port": "/dev/ttyACM0", "modems.caller_id.baudrate": "9600",
-    "modems.caller_id.window_s": "10",
-    "modems.sms.port": "/dev/ttyUSB2", "modems.sms.baudrate": "115200",
-    "modems.sms.max_per_hour": "6", "modems.sms.min_gap_s": "60", "modems.sms.retries": "2",
+    "modems.caller_id.port": "/dev/ttyACM0", "modems.sms.port": "/dev/ttyUSB2",
+    **{f"modems.{name}.{key}": str(value)
+       for name, defaults in schema.MODEM_DEFAULTS.items() for key, value in defaults.items()},
 }
 #: What each light and button of the front panel does (see appliance/core/panel.py).
 PANEL_USES = {
