@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from appliance.control.client import EngineClient
+from tests.sip.test_queues import agent
 from tests.support.fake_modem import FakeModem
-from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port
 from tests.support.sipp import SCENARIOS, Sipp
 from tests.support.stack import (
@@ -115,12 +115,7 @@ def stored(site: DataDir) -> dict[str, Any]:
 def test_a_block_heard_before_the_invite_names_the_pop_and_the_stored_call(
         stack: ExitStack, tmp_path: Path) -> None:
     site, engine, modem, events = start(stack, tmp_path)
-    phone = stack.enter_context(PjPhone("202", site.passwords["202"],
-                                        edge=f"127.0.0.1:{site.runtime.edge_port}",
-                                        log_path=tmp_path / "pjphone-202.log"))
-    phone.wait_for(event="registered", code=200)
-    engine.wait_for(lambda s: s["agents"].get("202", {}).get("state") == "available",
-                    what="agent 202 available")
+    agent(stack, site, engine, "202", tmp_path)  # a pjsua2 phone that answers
 
     # The line rings: the modem prints the block (another line's block came just before).
     modem.send_cid("5559999", "SOMEONE ELSE")

@@ -50,6 +50,21 @@ def _pop(extension: str, number: str, pop: str) -> dict[str, object]:
             "position": 2, "callback": None}
 
 
+def open_agent_page(browser: Browser, url: str, fake: FakeEngine) -> None:
+    """Log in as the agent and wait until the agent page follows the engine's events.
+
+    Straight to /agent after the login: a dashboard opened first would leave the web's
+    shared engine stream open, and the wait below would not wait for the page's own.
+    """
+    browser.get(f"{url}/login?next=/agent")
+    driver = browser.driver
+    driver.find_element(By.NAME, "username").send_keys("agent")
+    driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+    browser.wait_for("h1", text="Calls to extension 202")
+    fake.wait_for_subscribers()
+
+
 def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
                                                           tmp_path: Path) -> None:
     set_crm(runtime, "agent", "https://crm.example/search?phone={number}", open_=True)
@@ -58,14 +73,7 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
             WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page") as browser:
         driver = browser.driver
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": STUBS})
-        # Straight to /agent after the login: a dashboard opened first would leave the
-        # web's shared engine stream open, and the wait below would not wait for ours.
-        browser.get(f"{web.url}/login?next=/agent")
-        driver.find_element(By.NAME, "username").send_keys("agent")
-        driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-        browser.wait_for("h1", text="Calls to extension 202")
-        fake.wait_for_subscribers()
+        open_agent_page(browser, web.url, fake)
 
         fake.emit(_pop("203", "+15550203", "pop-other"))  # another agent's phone
         fake.emit(_pop("202", "+15550001", "pop-mine"))
@@ -90,13 +98,8 @@ def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runt
     rt = dataclasses.replace(runtime, web_port=free_port())
     with FakeEngine(rt.control_socket, runtime=rt) as fake, \
             WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page-modem") as browser:
-        browser.get(f"{web.url}/login?next=/agent")
+        open_agent_page(browser, web.url, fake)
         driver = browser.driver
-        driver.find_element(By.NAME, "username").send_keys("agent")
-        driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-        browser.wait_for("h1", text="Calls to extension 202")
-        fake.wait_for_subscribers()
 
         fake.emit({**_pop("202", "+15550188", "pop-fxo"), "caller_name": "", "modem_name": ""})
         card = browser.wait_for("[data-pop=pop-fxo]", text="+15550188")
