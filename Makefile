@@ -12,8 +12,10 @@ STAMPS := .stamps
 # Kamailio is the edge (its stock service is stopped: Keepline runs its own); sox with
 # its MP3 format converts uploaded hold music.
 APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3
-# Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS.
-APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver
+# Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS;
+# for the image tests: a bookworm root to install into, partition tools, a C compiler.
+APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver \
+  debootstrap fdisk e2fsprogs gcc
 
 .PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
 

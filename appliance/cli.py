@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from appliance import __version__
 from appliance.errors import ConfigError, KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.store.config import GeneratedPassword
@@ -66,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rtp-port", type=int, help="first RTP port (default 40000)")
     p.add_argument("--web-port", type=int, help="web page port (default 8080)")
     p.add_argument("-v", "--verbose", action="store_true")
+    # The image test runs this in the installed venv to show the package imports there.
+    p.add_argument("--version", action="version", version=f"keepline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("run", help="run the engine (SIP, media, control API) until stopped")

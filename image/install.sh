@@ -9,13 +9,18 @@
 # On the target (DESTDIR unset or /, which is also the case inside pi-gen's
 # on_chroot) it does everything:
 #   1. apt: kamailio, kamailio-sqlite-modules, sox, python3-venv (only the missing ones)
-#   2. a virtualenv in /opt/keepline/venv, with this repository pip-installed
-#   3. systemd units, sysusers.d and tmpfiles.d entries, /etc/default/keepline
+#   2. a virtualenv in /opt/keepline/venv: image/requirements.lock (pinned,
+#      hash-checked), pjsua2 built from source where PyPI has no wheel
+#      (image/build-pjsua2.sh, on anything but x86_64), then this repository
+#   3. systemd units, sysusers.d and tmpfiles.d entries, /etc/default/keepline,
+#      and a journald drop-in that keeps logs in RAM (SD-card wear)
 #   4. the keepline user and folders (systemd-sysusers, systemd-tmpfiles)
-#   5. `systemctl enable keepline.target`, only if systemd is running (PID 1)
+#   5. enable keepline.target and disable Debian's kamailio.service: through
+#      systemd when it runs, else offline with systemctl --root (a chroot,
+#      pi-gen's on_chroot, a DESTDIR)
 # Into another root (DESTDIR=/some/dir, or pi-gen's ROOTFS_DIR) it installs
-# the files of step 3 and runs step 4 with --root; packages and the venv must
-# be made inside that root (on_chroot), since they run there.
+# the files of step 3 and runs steps 4 and 5 with --root; packages and the
+# venv must be made inside that root (on_chroot), since they run there.
 #
 # --dry-run prints the commands instead of running them.
 # --no-apt (or KEEPLINE_SKIP_APT=1) skips step 1, e.g. when pi-gen's
@@ -31,6 +36,10 @@ UNIT_DIR=/usr/local/lib/systemd/system
 SYSUSERS_DIR=/usr/local/lib/sysusers.d
 TMPFILES_DIR=/usr/local/lib/tmpfiles.d
 DEFAULTS=/etc/default/keepline
+JOURNALD_DROPIN=/etc/systemd/journald.conf.d/keepline.conf
+# platform.machine(), which the lock's pjsua2-python marker tests. Settable so
+# a dry run can show another machine's path.
+MACHINE="${KEEPLINE_MACHINE:-$(uname -m)}"
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # pi-gen exports ROOTFS_DIR to its stage scripts. Inside on_chroot it is still
@@ -114,9 +123,21 @@ if on_target; then
         exit 1
     fi
     [ -x "$VENV/bin/python" ] || run python3 -m venv "$VENV"
+    pip=(env PIP_DISABLE_PIP_VERSION_CHECK=1
+         "$VENV/bin/python" -m pip install --no-cache-dir --quiet)
+    # Exactly the locked files: every dependency, and setuptools to build ours.
+    run "${pip[@]}" --require-hashes --no-deps -r "$SRC/image/requirements.lock"
+    if [ "$MACHINE" != x86_64 ]; then
+        # The lock leaves pjsua2-python out here: PyPI has x86_64 wheels only.
+        say "$MACHINE: building pjsua2 from pjproject (image/build-pjsua2.sh)"
+        build=(bash "$SRC/image/build-pjsua2.sh")
+        [ "$DRY_RUN" = 1 ] && build+=(--dry-run)
+        [ "$SKIP_APT" = 1 ] && build+=(--no-apt)
+        "${build[@]}" "$VENV/bin/python"
+    fi
     # A plain (not editable) install: the venv keeps working if the source goes.
-    run env PIP_DISABLE_PIP_VERSION_CHECK=1 \
-        "$VENV/bin/python" -m pip install --no-cache-dir --quiet "$SRC"
+    # --no-deps and no build isolation: nothing is fetched past the lock.
+    run "${pip[@]}" --no-deps --no-build-isolation "$SRC"
 else
     say "skipping the venv: $VENV must be made inside $ROOT (pi-gen: on_chroot)"
 fi
@@ -147,6 +168,15 @@ else
 EOF
     chmod 0644 "$DESTDIR$DEFAULTS"
 fi
+# Logs in RAM. The drop-in is in /etc for the admin to edit, so an edited one is kept.
+if [ -e "$DESTDIR$JOURNALD_DROPIN" ]; then
+    say "keeping existing $JOURNALD_DROPIN"
+else
+    run install -D -m 0644 "$SRC/systemd/journald.conf.d/keepline.conf" "$DESTDIR$JOURNALD_DROPIN"
+    if on_target && systemd_running; then
+        say "journald keeps logs in RAM from the next boot (or: systemctl restart systemd-journald)"
+    fi
+fi
 
 # 4. User and folders -----------------------------------------------------------
 # Both tools only edit files, so they work without a running systemd and,
@@ -164,20 +194,30 @@ else
 fi
 
 # 5. Enable ---------------------------------------------------------------------
-# Debian's stock kamailio.service would hold port 5060 with its own config.
-if [ -e "$DESTDIR/lib/systemd/system/kamailio.service" ] && command -v systemctl >/dev/null; then
-    if on_target && systemd_running; then
-        run systemctl disable --now kamailio.service
-    else
-        run systemctl --root="$ROOT" disable kamailio.service
-    fi
-fi
-if on_target && systemd_running; then
-    run systemctl daemon-reload
-    run systemctl enable keepline.target
-    say "enabled keepline.target; start it now with: systemctl start keepline.target"
+# Enabling only writes symlinks, so systemctl --root does it offline: in a
+# chroot (pi-gen's on_chroot) and a DESTDIR alike, and the image boots enabled.
+if ! command -v systemctl >/dev/null; then
+    say "systemctl not found: on the target run: systemctl enable keepline.target"
 else
-    say "systemd is not running as PID 1 here: not enabling keepline.target."
-    say "On the target run: systemctl enable keepline.target (pi-gen's 01-run.sh does, in the chroot)"
+    live=0
+    on_target && systemd_running && live=1
+    if [ "$live" = 1 ]; then
+        systemctl=(systemctl)
+        disable=(disable --now)
+    else
+        systemctl=(systemctl --root="$ROOT")
+        disable=(disable)
+    fi
+    # Debian's stock kamailio.service would hold port 5060 with its own config.
+    if [ -e "$DESTDIR/lib/systemd/system/kamailio.service" ]; then
+        run "${systemctl[@]}" "${disable[@]}" kamailio.service
+    fi
+    [ "$live" = 0 ] || run systemctl daemon-reload
+    run "${systemctl[@]}" enable keepline.target
+    if [ "$live" = 1 ]; then
+        say "enabled keepline.target; start it now with: systemctl start keepline.target"
+    else
+        say "enabled keepline.target in $ROOT: it starts at the next boot"
+    fi
 fi
 say "done"

@@ -235,22 +235,44 @@ def _install_env() -> dict[str, str]:
 
 
 def test_install_scripts_parse() -> None:
-    for script in (INSTALL_SH, ROOT / "image" / "stage-keepline" / "01-run.sh"):
+    scripts = [*(ROOT / "image").glob("*.sh"), *(ROOT / "image" / "stage-keepline").glob("*.sh")]
+    assert INSTALL_SH in scripts
+    for script in scripts:
         result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
 
 
-def test_install_sh_dry_run_on_the_live_system_only_prints() -> None:
+def _dry_run(machine: str) -> str:
     result = subprocess.run(
         ["bash", str(INSTALL_SH), "--dry-run", "--no-apt", "--destdir", "/"],
-        capture_output=True, text=True, env=_install_env(), timeout=60, check=False,
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**_install_env(), "KEEPLINE_MACHINE": machine},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert f"--no-cache-dir --quiet {ROOT}" in out  # pip-installs this tree
+    return result.stdout
+
+
+def test_install_sh_dry_run_on_the_live_system_only_prints() -> None:
+    out = _dry_run("x86_64")
+    lock = out.index(f"--require-hashes --no-deps -r {ROOT}/image/requirements.lock\n")
+    package = out.index(f"--no-deps --no-build-isolation {ROOT}\n")  # this tree, not editable
+    assert lock < package  # the build backend comes from the lock
+    assert "build-pjsua2.sh" not in out  # x86_64 takes pjsua2-python's wheel
     assert "+ install -D -m 0644" in out
     assert "/usr/local/lib/systemd/system/keepline-engine.service" in out
+    assert "/etc/systemd/journald.conf.d/keepline.conf" in out
     assert "+ systemd-sysusers --root=/ keepline.conf" in out
+    assert re.search(r"^\+ systemctl (--root=/ )?enable keepline.target$", out, re.M)
+
+
+def test_install_sh_builds_pjsua2_elsewhere_between_lock_and_package() -> None:
+    out = _dry_run("aarch64")
+    lock = out.index("image/requirements.lock")
+    build = out.index("build-pjsua2.sh: pjproject 2.15.1 for /opt/keepline/venv/bin/python")
+    package = out.index(f"--no-build-isolation {ROOT}")
+    assert lock < build < package
+    assert "skipping apt (--no-apt): needs build-essential" in out  # --no-apt passed on
+    assert "+ make -C pjsip-apps/src/swig/python" in out  # --dry-run passed on
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creates files owned by keepline; needs root")
@@ -273,4 +295,15 @@ def test_install_sh_into_a_destdir_installs_files_user_and_folders(tmp_path: Pat
     assert "keepline:" in (dest / "etc/passwd").read_text()
     assert (dest / "var/lib/keepline").is_dir()
     assert not (dest / "opt/keepline/venv").exists()  # made inside the root, not from outside
-    assert "not enabling keepline.target" in result.stdout
+    journald = dest / "etc/systemd/journald.conf.d/keepline.conf"
+    assert journald.read_text() == (UNIT_DIR / "journald.conf.d/keepline.conf").read_text()
+    assert "keeping existing /etc/systemd/journald.conf.d/keepline.conf" in result.stdout
+    # Enabled offline (systemctl --root), so an image boots with Keepline on.
+    wants = dest / "etc/systemd/system/multi-user.target.wants/keepline.target"
+    assert os.readlink(wants) == "/usr/local/lib/systemd/system/keepline.target"
+    assert "enabled keepline.target in" in result.stdout
+
+
+def test_journald_drop_in_keeps_logs_in_ram() -> None:
+    journal = _parse(UNIT_DIR / "journald.conf.d" / "keepline.conf")["Journal"]
+    assert journal == {"Storage": ["volatile"], "RuntimeMaxUse": ["32M"]}

@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# Build pjsua2 from pjproject's pinned release into a Keepline venv, for
+# machines PyPI has no pjsua2-python wheel for (aarch64: the Raspberry Pi).
+#
+#   image/build-pjsua2.sh [--dry-run] [--no-apt] VENV_PYTHON
+#
+# install.sh runs this after installing image/requirements.lock, where
+# platform.machine() is not x86_64. It is the same pjproject tag the PyPI
+# wheels are built from, with image/pjproject/config_site.h on top, which
+# raises PJSUA_MAX_CALLS (4 in the wheels) and the limits that go with it.
+#   1. apt: the build dependencies (only the missing ones; --no-apt skips)
+#   2. the release tarball, checked against its pinned sha256 before unpacking;
+#      PJPROJECT_TARBALL=FILE uses a local copy instead (offline builds)
+#   3. configure, make, make install into /opt/keepline/pjproject (shared
+#      libraries, registered with ldconfig)
+#   4. the SWIG Python binding, built and installed with VENV_PYTHON
+#   5. a check that pjsua2 imports and that pjsua grants PJSUA_MAX_CALLS
+# --dry-run prints the steps instead of running them.
+#
+# It has never been run: it needs an aarch64 machine (or pi-gen's qemu-user
+# chroot, much slower). CI checks only its dry run and its hash check; see
+# image/README.md.
+set -euo pipefail
+
+PJ_VERSION=2.15.1
+PJ_URL="https://github.com/pjsip/pjproject/archive/refs/tags/$PJ_VERSION.tar.gz"
+# From Homebrew's pjproject formula at 2.15.1 and pjproject's UPSTREAM record.
+PJ_SHA256=8f3bd99caf003f96ed8038b8a36031eb9d8cd9eaea1eaff7e01c2eef6bd55706
+PJ_PREFIX=/opt/keepline/pjproject
+LD_CONF=/etc/ld.so.conf.d/keepline-pjproject.conf
+APT_BUILD=(build-essential swig python3-dev uuid-dev libssl-dev curl ca-certificates)
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CONFIG_SITE="$HERE/pjproject/config_site.h"
+DRY_RUN=0
+SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
+VENV_PYTHON=""
+
+usage() {
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --dry-run) DRY_RUN=1 ;;
+        --no-apt) SKIP_APT=1 ;;
+        -h|--help) usage; exit 0 ;;
+        -*) echo "build-pjsua2.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) [ -z "$VENV_PYTHON" ] || { usage >&2; exit 2; }; VENV_PYTHON="$1" ;;
+    esac
+    shift
+done
+[ -n "$VENV_PYTHON" ] || { echo "build-pjsua2.sh: which venv's python?" >&2; usage >&2; exit 2; }
+
+say() { echo "build-pjsua2.sh: $*"; }
+die() { echo "build-pjsua2.sh: $*" >&2; exit 1; }
+
+need_root() {
+    if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
+        die "$1 needs root (or use --dry-run)"
+    fi
+}
+
+run() {
+    if [ "$DRY_RUN" = 1 ]; then
+        printf '+'
+        printf ' %q' "$@"
+        printf '\n'
+    else
+        "$@"
+    fi
+}
+
+# The one number the check in step 5 needs, read from the header it checks.
+WANT_CALLS="$(sed -n 's/^#define PJSUA_MAX_CALLS  *\([0-9][0-9]*\).*/\1/p' "$CONFIG_SITE")"
+[ -n "$WANT_CALLS" ] || die "no plain PJSUA_MAX_CALLS number in $CONFIG_SITE"
+
+say "pjproject $PJ_VERSION for $VENV_PYTHON, PJSUA_MAX_CALLS $WANT_CALLS$([ "$DRY_RUN" = 1 ] && echo ' (dry run)')"
+
+# 1. Build dependencies ---------------------------------------------------------
+if [ "$SKIP_APT" = 1 ]; then
+    say "skipping apt (--no-apt): needs ${APT_BUILD[*]}"
+else
+    missing=()
+    for p in "${APT_BUILD[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        need_root "apt-get install"
+        say "apt: installing ${missing[*]}"
+        run env DEBIAN_FRONTEND=noninteractive apt-get update -q
+        run env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends "${missing[@]}"
+    fi
+fi
+
+# 2. The pinned source ------------------------------------------------------------
+# On disk (/var/tmp) unless TMPDIR says otherwise: a Pi's /tmp may be RAM,
+# and the build tree takes hundreds of MB.
+WORK="$(mktemp -d "${TMPDIR:-/var/tmp}/keepline-pjproject.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+TARBALL="${PJPROJECT_TARBALL:-$WORK/pjproject-$PJ_VERSION.tar.gz}"
+if [ -z "${PJPROJECT_TARBALL:-}" ]; then
+    say "downloading $PJ_URL"
+    run curl -fsSL --retry 3 -o "$TARBALL" "$PJ_URL"
+fi
+say "expecting sha256 $PJ_SHA256 for $TARBALL"
+if [ "$DRY_RUN" = 1 ]; then
+    say "would check it with sha256sum -c before unpacking"
+else
+    [ -f "$TARBALL" ] || die "$TARBALL not found"
+    if ! sha256sum -c --quiet - <<< "$PJ_SHA256  $TARBALL" >/dev/null 2>&1; then
+        actual="$(sha256sum "$TARBALL" | cut -d' ' -f1)"
+        die "$TARBALL does not match the pinned pjproject $PJ_VERSION:
+  expected sha256 $PJ_SHA256
+  actual   sha256 $actual
+nothing was unpacked or built"
+    fi
+fi
+SRC="$WORK/pjproject-$PJ_VERSION"
+run tar -xzf "$TARBALL" -C "$WORK" --no-same-owner
+
+# 3. pjproject ----------------------------------------------------------------------
+need_root "installing into $PJ_PREFIX"
+run install -m 0644 "$CONFIG_SITE" "$SRC/pjlib/include/pj/config_site.h"
+# The PyPI wheels are configured the same but static; shared libraries here
+# let one copy serve the binding and anything built later against the prefix.
+run cd "$SRC"
+run ./configure --prefix="$PJ_PREFIX" --enable-shared --disable-video --disable-sound \
+    CFLAGS="-fPIC -O2" CXXFLAGS="-fPIC -O2"
+run make dep
+run make -j"$(nproc)"
+run make install
+if [ "$DRY_RUN" = 1 ]; then
+    say "would write $LD_CONF: $PJ_PREFIX/lib"
+else
+    echo "$PJ_PREFIX/lib" > "$LD_CONF"
+fi
+run ldconfig
+
+# 4. The Python binding -------------------------------------------------------------
+# Only swig/python: `make -C pjsip-apps/src/swig` builds the Java binding too.
+# PYTHON_EXE overrides the Makefile's python3, so the module is built for the
+# venv's interpreter; its setup.py uses distutils (setuptools' copy in the venv).
+run make -C pjsip-apps/src/swig/python PYTHON_EXE="$VENV_PYTHON"
+run cd pjsip-apps/src/swig/python
+run "$VENV_PYTHON" setup.py install
+
+# 5. Check ------------------------------------------------------------------------
+# pjsua clamps maxCalls silently, so ask for more and read back what it granted,
+# the way appliance/sip/capacity.py does at run time.
+CHECK="
+import ctypes, sys
+import pjsua2 as pj
+from pjsua2 import _pjsua2
+ep = pj.Endpoint()
+ep.libCreate()
+cfg = pj.EpConfig()
+cfg.uaConfig.maxCalls = $WANT_CALLS * 4
+cfg.uaConfig.threadCnt = 0
+cfg.uaConfig.mainThreadOnly = True
+cfg.logConfig.level = cfg.logConfig.consoleLevel = 0
+ep.libInit(cfg)
+lib = ctypes.CDLL(_pjsua2.__file__)
+lib.pjsua_call_get_max_count.restype = ctypes.c_uint
+granted = lib.pjsua_call_get_max_count()
+print('pjsua2', ep.libVersion().full, 'max calls', granted)
+ep.libDestroy()
+sys.exit(0 if granted == $WANT_CALLS else 1)
+"
+run cd /
+if [ "$DRY_RUN" = 1 ]; then
+    run "$VENV_PYTHON" -c "$CHECK"
+elif ! "$VENV_PYTHON" -c "$CHECK"; then
+    die "pjsua2 does not grant PJSUA_MAX_CALLS $WANT_CALLS: was config_site.h used?"
+fi
+say "done"
