@@ -21,6 +21,7 @@
 # chroot, much slower). CI checks only its dry run and its hash check; see
 # image/README.md.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 PJ_VERSION=2.15.1
 PJ_URL="https://github.com/pjsip/pjproject/archive/refs/tags/$PJ_VERSION.tar.gz"
@@ -32,44 +33,20 @@ APT_BUILD=(build-essential swig python3-dev uuid-dev libssl-dev curl ca-certific
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIG_SITE="$HERE/pjproject/config_site.h"
-DRY_RUN=0
 SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
 VENV_PYTHON=""
-
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
         --no-apt) SKIP_APT=1 ;;
         -h|--help) usage; exit 0 ;;
-        -*) echo "build-pjsua2.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-        *) [ -z "$VENV_PYTHON" ] || { usage >&2; exit 2; }; VENV_PYTHON="$1" ;;
+        -*) bad_usage "unknown option $1" ;;
+        *) [ -z "$VENV_PYTHON" ] || bad_usage; VENV_PYTHON="$1" ;;
     esac
     shift
 done
-[ -n "$VENV_PYTHON" ] || { echo "build-pjsua2.sh: which venv's python?" >&2; usage >&2; exit 2; }
-
-say() { echo "build-pjsua2.sh: $*"; }
-die() { echo "build-pjsua2.sh: $*" >&2; exit 1; }
-
-need_root() {
-    if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
-        die "$1 needs root (or use --dry-run)"
-    fi
-}
-
-run() {
-    if [ "$DRY_RUN" = 1 ]; then
-        printf '+'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
+[ -n "$VENV_PYTHON" ] || bad_usage "which venv's python?"
 
 # The one number the check in step 5 needs, read from the header it checks.
 WANT_CALLS="$(sed -n 's/^#define PJSUA_MAX_CALLS  *\([0-9][0-9]*\).*/\1/p' "$CONFIG_SITE")"
@@ -81,17 +58,7 @@ say "pjproject $PJ_VERSION for $VENV_PYTHON, PJSUA_MAX_CALLS $WANT_CALLS$([ "$DR
 if [ "$SKIP_APT" = 1 ]; then
     say "skipping apt (--no-apt): needs ${APT_BUILD[*]}"
 else
-    missing=()
-    for p in "${APT_BUILD[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        need_root "apt-get install"
-        say "apt: installing ${missing[*]}"
-        run env DEBIAN_FRONTEND=noninteractive apt-get update -q
-        run env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends "${missing[@]}"
-    fi
+    apt_ensure "${APT_BUILD[@]}"
 fi
 
 # 2. The pinned source ------------------------------------------------------------
@@ -121,7 +88,7 @@ SRC="$WORK/pjproject-$PJ_VERSION"
 run tar -xzf "$TARBALL" -C "$WORK" --no-same-owner
 
 # 3. pjproject ----------------------------------------------------------------------
-need_root "installing into $PJ_PREFIX"
+die_unless_root "installing into $PJ_PREFIX"
 run install -m 0644 "$CONFIG_SITE" "$SRC/pjlib/include/pj/config_site.h"
 # The PyPI wheels are configured the same but static; shared libraries here
 # let one copy serve the binding and anything built later against the prefix.

@@ -26,6 +26,7 @@
 # --no-apt (or KEEPLINE_SKIP_APT=1) skips step 1, e.g. when pi-gen's
 # 00-packages has installed the packages already.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 APT_PACKAGES=(kamailio kamailio-sqlite-modules sox python3 python3-venv)
 PREFIX=/opt/keepline
@@ -45,12 +46,7 @@ SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # pi-gen exports ROOTFS_DIR to its stage scripts. Inside on_chroot it is still
 # set but means nothing there, so the stage passes --destdir / explicitly.
 DESTDIR="${DESTDIR:-${ROOTFS_DIR:-/}}"
-DRY_RUN=0
 SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
-
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -59,7 +55,7 @@ while [ $# -gt 0 ]; do
         --destdir) DESTDIR="${2:?--destdir needs a folder}"; shift ;;
         --destdir=*) DESTDIR="${1#--destdir=}" ;;
         -h|--help) usage; exit 0 ;;
-        *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+        *) bad_usage "unknown option $1" ;;
     esac
     shift
 done
@@ -68,28 +64,13 @@ DESTDIR="${DESTDIR%/}"
 ROOT="${DESTDIR:-/}"  # for --root= options; DESTDIR is "" for the live system
 on_target() { [ -z "$DESTDIR" ]; }
 
-say() { echo "install.sh: $*"; }
-
-run() {
-    if [ "$DRY_RUN" = 1 ]; then
-        printf '+'
-        printf ' %q' "$@"
-        printf '\n'
-    else
-        "$@"
-    fi
-}
-
 systemd_running() {
     # sd_booted(3): /run/systemd/system exists only when systemd is PID 1.
     # A chroot (pi-gen's on_chroot) sees its own, empty /run.
     [ -d /run/systemd/system ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]
 }
 
-if [ "$DRY_RUN" = 0 ] && [ "$(id -u)" != 0 ]; then
-    echo "install.sh: run as root (or use --dry-run)" >&2
-    exit 1
-fi
+die_unless_root "installing Keepline"
 for f in systemd/keepline.target systemd/sysusers.d/keepline.conf pyproject.toml; do
     [ -e "$SRC/$f" ] || { echo "install.sh: $SRC is not a Keepline source tree" >&2; exit 1; }
 done
@@ -101,18 +82,7 @@ if [ "$SKIP_APT" = 1 ]; then
 elif ! on_target; then
     say "skipping apt: packages for $ROOT must be installed inside it (pi-gen: 00-packages)"
 else
-    missing=()
-    for p in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        say "apt: installing ${missing[*]}"
-        run env DEBIAN_FRONTEND=noninteractive apt-get update -q
-        run env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends "${missing[@]}"
-    else
-        say "apt: ${APT_PACKAGES[*]} already installed"
-    fi
+    apt_ensure "${APT_PACKAGES[@]}"
 fi
 
 # 2. The virtualenv and the package -------------------------------------------

@@ -15,32 +15,25 @@
 # free after the last partition, or when a keepline-data file system or
 # partition already exists. --dry-run prints what it would do.
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 LABEL=keepline-data
 MIN_MIB=256
 ALIGN=2048  # sectors: 1 MiB, as sfdisk and pi-gen align
 
-DRY_RUN=0
 DISK=""
-
-usage() {
-    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
-}
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
         -h|--help) usage; exit 0 ;;
-        -*) echo "make-data-partition.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
-        *) [ -z "$DISK" ] || { usage >&2; exit 2; }; DISK="$1" ;;
+        -*) bad_usage "unknown option $1" ;;
+        *) [ -z "$DISK" ] || bad_usage; DISK="$1" ;;
     esac
     shift
 done
 
-say() { echo "make-data-partition.sh: $*"; }
-die() { echo "make-data-partition.sh: $*" >&2; exit 1; }
-
-[ -n "$DISK" ] || { usage >&2; exit 2; }
+[ -n "$DISK" ] || bad_usage
 [ -b "$DISK" ] || [ -f "$DISK" ] || die "$DISK is neither a block device nor a file"
 if [ -b "$DISK" ] && lsblk -nro MOUNTPOINT "$DISK" | grep -q .; then
     die "$DISK has mounted partitions; unmount them first"
