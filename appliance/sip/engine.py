@@ -633,9 +633,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         self.acd.reconfigure([QueueRules.from_config(q) for q in config["queues"]],
                              self._clock())
         self._music.load(self.runtime.data_dir, config["music"])
-        window = matcher_for(config).window_s
-        if window != self._cid_matcher.window_s:
-            self._cid_matcher.window_s = window  # the blocks already heard still count
+        # A new window applies to the blocks already heard, too.
+        self._cid_matcher.window_s = matcher_for(config).window_s
         self._check_mode()
         self._pump_soon()
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def matcher_for(config: dict[str, Any]) -> CidMatcher:
     """A matcher with the configured window (``device.modems.caller_id.window_s``)."""
     modem = ((config.get("device") or {}).get("modems") or {}).get("caller_id") or {}
