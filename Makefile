@@ -15,7 +15,7 @@ APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3
 # Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS;
 # for the image tests: a bookworm root to install into, partition tools, a C compiler.
 APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver \
-  debootstrap fdisk e2fsprogs gcc
+  debootstrap fdisk e2fsprogs gcc libc6-dev
 
 .PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
 
