@@ -273,13 +273,23 @@ _MODE_TEXT = {
 }
 
 
+#: The box's own alarms worth a text (appliance/core/boxhealth.py), and what they say.
+_BOX_TEXT = {
+    "box:disk": "the data partition is nearly FULL; call history may stop being saved",
+    "box:temperature": "the box is too HOT; check its airflow",
+}
+
+
 def alert_text(event: Mapping[str, Any], *, box: str = "Keepline") -> str | None:
     """The SMS for an engine event, or None if it is not worth a text.
 
-    Worth a text: a ``failover_mode`` change, and a ``health`` event of a trunk
-    monitor (``trunk:NAME``) going down. Not worth one: agents' monitors (the
-    mode covers them), the ``mode`` monitor (the ``failover_mode`` event
-    says it), a trunk coming up (the mode going back to normal says it).
+    Worth a text: a ``failover_mode`` change, a ``health`` event of a trunk
+    monitor (``trunk:NAME``) going down, and the box's own data partition
+    filling up or its temperature passing the limit (``box:disk``,
+    ``box:temperature``): a person has to act on those. Not worth one: agents'
+    monitors (the mode covers them), the ``mode`` monitor (the ``failover_mode``
+    event says it), a trunk coming up (the mode going back to normal says it),
+    CPU and memory peaks (they pass by themselves).
     """
     kind = event.get("type")
     if kind == "failover_mode":
@@ -288,11 +298,14 @@ def alert_text(event: Mapping[str, Any], *, box: str = "Keepline") -> str | None
         return sms_safe(f"{box}: {body}")
     if kind == "health":
         monitor = str(event.get("monitor", ""))
-        if not monitor.startswith("trunk:") or event.get("new") != "down":
+        if event.get("new") != "down":
             return None
         reason = str(event.get("reason") or "").strip()
-        text = f"{box}: trunk {monitor[len('trunk:'):]} is DOWN"
-        return sms_safe(f"{text} ({reason})." if reason else f"{text}.")
+        if monitor.startswith("trunk:"):
+            text = f"{box}: trunk {monitor[len('trunk:'):]} is DOWN"
+            return sms_safe(f"{text} ({reason})." if reason else f"{text}.")
+        if monitor in _BOX_TEXT:
+            return sms_safe(f"{box}: {_BOX_TEXT[monitor]} ({reason}).")
     return None
 
 

@@ -386,7 +386,8 @@ class SmsSender(Protocol):
 
 
 class SmsAlerts:
-    """Texts the office's mobiles when failover changes the mode or a trunk goes down.
+    """Texts the office's mobiles when failover changes the mode, a trunk goes down, or
+    the box fills up or overheats.
 
     Its own thread reads an :class:`~appliance.control.events.EventBus`
     subscription, so a slow modem never holds up the engine. Which events are

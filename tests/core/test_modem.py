@@ -192,8 +192,24 @@ def test_a_trunk_going_down_is_a_text_naming_it_and_why() -> None:
     assert alert_text(event) == "Keepline: trunk provider is DOWN (3 probes unanswered)."
 
 
+@pytest.mark.parametrize(("monitor", "reason", "text"), [
+    ("box:disk", "120 MB free on the data partition",
+     "Keepline: the data partition is nearly FULL; call history may stop being saved "
+     "(120 MB free on the data partition)."),
+    ("box:temperature", "81 °C", "Keepline: the box is too HOT; check its airflow (81 C)."),
+])
+def test_the_box_filling_up_or_overheating_is_a_text(monitor: str, reason: str,
+                                                     text: str) -> None:
+    event = {"type": "health", "monitor": monitor, "old": "up", "new": "down",
+             "reason": reason}
+    assert alert_text(event) == text
+
+
 @pytest.mark.parametrize("event", [
     {"type": "health", "monitor": "trunk:provider", "old": "down", "new": "up", "reason": ""},
+    {"type": "health", "monitor": "box:cpu", "old": "up", "new": "down", "reason": "97% CPU"},
+    {"type": "health", "monitor": "box:memory", "old": "up", "new": "down", "reason": "x"},
+    {"type": "health", "monitor": "box:disk", "old": "down", "new": "up", "reason": "9 GB"},
     {"type": "health", "monitor": "agents:sales", "old": "up", "new": "down", "reason": "x"},
     {"type": "health", "monitor": "mode", "old": "normal", "new": "disaster", "reason": "x"},
     {"type": "call_started", "call": {}},
