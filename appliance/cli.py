@@ -469,7 +469,7 @@ def cmd_status(rt: Runtime) -> int:
 
 
 def cmd_failover(args: argparse.Namespace, rt: Runtime) -> int:
-    """Show or change the running engine's failover state; the engine keeps it, not a file."""
+    """Show or change the running engine's failover state (the engine stores the switches)."""
     from appliance.control.client import EngineClient, EngineUnavailable
 
     method, body = ("GET", None) if args.action == "status" else \

@@ -88,6 +88,11 @@ class Runtime:
         return self.data_dir / "web-secret"
 
     @property
+    def switches_path(self) -> Path:
+        """The disaster switch and the day/night override, kept across restarts."""
+        return self.data_dir / "switches.json"
+
+    @property
     def music_dir(self) -> Path:
         return self.data_dir / "moh"
 

@@ -61,6 +61,7 @@ from appliance.sip.modemnames import ModemNames, matcher_for, network_name
 from appliance.sip.queueing import QueueFlows
 from appliance.sip.screenpop import ScreenPops
 from appliance.store.history import CallbackRow, CallRecord, History
+from appliance.store.switches import Switches, load_switches
 from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,13 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         self._monitors: dict[str, Hysteresis] = {}  # health monitors by name
         self._monitor_detail: dict[str, tuple[float, str]] = {}  # since, last probe's detail
         self._agent_monitors: dict[str, str] = {}  # "agents:QUEUE" -> up/down
-        self._manual_disaster = False
-        self._override: str | None = None  # manual day/night switch
+        # Set by hand (web, CLI, front panel), kept across restarts.
+        switches = load_switches(runtime.switches_path)
+        self._manual_disaster = switches.disaster
+        self._override: str | None = switches.override  # manual day/night switch
+        if switches != Switches():
+            log.warning("kept from before the restart: disaster switch %s, day/night %s",
+                        "on" if switches.disaster else "off", switches.override or "automatic")
         self._mode = "normal"
         self._cid_matcher = matcher_for(config)  # caller-ID modem blocks, for FXO calls
 

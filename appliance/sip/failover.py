@@ -35,8 +35,10 @@ from appliance.core.speech import digit_prompts
 from appliance.sip.bridge import TRUNK_FAILURES, Bridge
 from appliance.sip.calls import CallSession, EngineCall
 from appliance.store.history import HealthEvent
+from appliance.store.switches import OVERRIDES, Switches, save_switches
 
 if TYPE_CHECKING:
+    from appliance.settings import Runtime
     from appliance.store.writer import HistoryWriter
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class FailoverFlows:
     if TYPE_CHECKING:  # provided by Engine and the other mixins
         config: dict[str, Any]
         bus: EventBus
+        runtime: Runtime
         acd: Acd
         writer: HistoryWriter
         _calls: dict[str, EngineCall]
@@ -153,16 +156,27 @@ class FailoverFlows:
         }
 
     def set_failover(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The manual disaster switch and the day/night override (control API, buttons)."""
+        """The manual disaster switch and the day/night override (control API, buttons).
+
+        Both are stored (:mod:`appliance.store.switches`), so a restart in the middle
+        of an outage keeps forwarding. A store that fails (a full disk) is logged; the
+        switch still holds until the engine stops.
+        """
         if "disaster" in body:
             self._manual_disaster = bool(body["disaster"])
             log.warning("disaster mode switched %s by hand", "on" if self._manual_disaster
                         else "off")
         if "override" in body:
-            if body["override"] not in (None, "day", "night"):
+            if body["override"] not in OVERRIDES:
                 raise ValueError("override: expected day, night or null")
             self._override = body["override"]
             log.info("day/night override: %s", self._override or "auto (schedule)")
+        try:
+            save_switches(self.runtime.switches_path,
+                          Switches(disaster=self._manual_disaster, override=self._override))
+        except OSError as e:
+            log.error("the failover switches hold until the engine stops, but could not be "
+                      "stored in %s: %s", self.runtime.switches_path, e)
         self._check_mode()
         return self.failover_status()
 

@@ -11,6 +11,8 @@ sipp trunk callers through the FXO gateway. At most 2 engine legs at a time.
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +33,7 @@ from tests.support.sipp import SCENARIOS, Sipp, header
 from tests.support.stack import (
     REPO,
     DataDir,
+    EngineProcess,
     history_json,
     make_data_dir,
     read_document,
@@ -173,6 +176,33 @@ def test_trunk_comes_back_after_good_probes_and_the_switch_works_by_cli(
     assert net_changes == [("unknown", "up"), ("up", "down"), ("down", "up")]
     modes = [(e.new, e.reason) for e in events if e.monitor == "mode"]
     assert ("disaster", "manual switch") in modes
+
+
+def test_the_switches_thrown_by_hand_survive_a_power_cut(tmp_path: Path) -> None:
+    """Disaster mode and forced night stay set when the engine dies and starts again."""
+    site = make_data_dir(tmp_path)
+    engine = EngineProcess(site.runtime, tmp_path / "engine-1.log").start()
+    try:
+        assert "mode: disaster" in cli(site, "on")
+        cli(site, "night")
+        assert engine.proc is not None
+        engine.proc.send_signal(signal.SIGKILL)  # the power goes
+        engine.proc.wait(10)
+    finally:
+        engine.stop()
+    engine = EngineProcess(site.runtime, tmp_path / "engine-2.log").start()
+    try:
+        failover = engine.wait_for(lambda s: s["failover"]["mode"] == "disaster",
+                                   what="disaster mode after the restart")["failover"]
+        assert (failover["manual_disaster"], failover["override"]) == (True, "night")
+        assert "kept from before the restart: disaster switch on, day/night night" \
+            in engine.log()
+        assert cli(site, "off").startswith("disaster switch off;")
+        assert cli(site, "auto").startswith("day/night: auto (opening hours);")
+    finally:
+        assert engine.stop() == 0, engine.log()
+    assert json.loads(site.runtime.switches_path.read_text()) == {"disaster": False,
+                                                                  "override": None}
 
 
 def monitor_state_of(status: dict[str, Any], name: str) -> str:

@@ -2,8 +2,8 @@
 
 The forms use the toolkit in :mod:`web.admin.queues` (see there). Failover has two
 halves: its settings live in config.json and are saved like any section; the disaster
-switch and the day/night override live in the running engine only (a restart returns
-to normal), so their buttons ask the engine directly.
+switch and the day/night override belong to the running engine (which keeps them across
+a restart in switches.json), so their buttons ask the engine directly.
 """
 
 from __future__ import annotations
