@@ -213,6 +213,17 @@ class Controller:
             self._sms.stop()
             self._sms = None
 
+    def _modem_health(self) -> dict[str, dict[str, Any]]:
+        """What the health check needs of each configured modem."""
+        doc: dict[str, dict[str, Any]] = {}
+        if self._cid_modem is not None:
+            doc["caller_id"] = {"port": self._cid_modem.url,
+                                "down_s": round(self._cid_modem.down_s(), 1)}
+        if self._sms is not None:
+            doc["sms"] = {"port": getattr(self._sms.modem, "url", ""),
+                          "error": getattr(self._sms.modem, "last_error", None)}
+        return doc
+
     def _modem_status(self) -> dict[str, Any]:
         """What the status page shows of the modems (absent: not configured)."""
         doc: dict[str, Any] = {}
@@ -305,6 +316,7 @@ class Controller:
         prime()
         delay = 0.5  # the first CPU figure covers this half second
         states: dict[str, str] = {}
+        attention: dict[str, str] = {}  # monitor -> what to tell a person, while it is down
         while not self._stopping.wait(delay):
             delay = HEALTH_SAMPLE_S
             try:
@@ -312,19 +324,25 @@ class Controller:
             except Exception:
                 log.exception("health sample failed")
                 continue
-            self._box_alarms(system, states)
+            self._box_alarms(system, states, attention)
             system["alarms"] = sorted(m for m, state in states.items() if state == "down")
+            system["attention"] = [attention[m] for m in system["alarms"] if m in attention]
             self._system = system
             self.bus.publish("system", system=system)
 
-    def _box_alarms(self, system: dict[str, Any], states: dict[str, str]) -> None:
-        """Thresholds on the box's own health become monitors, like trunks: logged,
-        stored in the history's health events, and published (dashboard, LEDs)."""
-        from appliance.core.boxhealth import check
+    def _box_alarms(self, system: dict[str, Any], states: dict[str, str],
+                    attention: dict[str, str]) -> None:
+        """Thresholds on the box's own health and its modems become monitors, like
+        trunks: logged, stored in the history's health events, and published (dashboard,
+        LEDs, SMS)."""
+        from appliance.core import boxhealth
         from appliance.store.history import HealthEvent
 
-        for alarm in check(system, states):
+        system["modems"] = self._modem_health()
+        for alarm in [*boxhealth.check(system, states),
+                      *boxhealth.check_modems(system["modems"], states)]:
             states[alarm.monitor] = alarm.new
+            attention[alarm.monitor] = boxhealth.attention(alarm)
             level = logging.WARNING if alarm.new == "down" else logging.INFO
             log.log(level, "%s: %s -> %s (%s)", alarm.monitor, alarm.old, alarm.new,
                     alarm.reason)

@@ -42,6 +42,19 @@ def _bad(value: float, limit: float, *, below: bool, was_bad: bool, margin: floa
     return value > line
 
 
+#: What each monitor is about, for a person: the dashboard's "needs attention" list.
+LABELS = {
+    "box:cpu": "CPU busy", "box:temperature": "Too hot", "box:memory": "Memory nearly full",
+    "box:disk": "Data partition nearly full", "box:caller_id_modem": "Caller-ID modem",
+    "box:sms_modem": "SMS modem",
+}
+
+
+def attention(alarm: Alarm) -> str:
+    """One line for the dashboard: "Caller-ID modem: not answering at /dev/ttyACM0 ..."."""
+    return f"{LABELS.get(alarm.monitor, alarm.monitor)}: {alarm.reason}"
+
+
 def _reason(what: str, value: float) -> str:
     units = {"cpu": "% CPU", "temperature": " °C", "memory": "% memory used",
              "disk": " MB free on the data partition"}
@@ -72,4 +85,43 @@ def check(sample: Mapping[str, Any], states: Mapping[str, str],
         new = "down" if bad else "up"
         if new != old:
             out.append(Alarm(monitor, old, new, _reason(what, float(value))))
+    return out
+
+
+#: A caller-ID modem may be away this long (replugged, resetting) before it is an alarm.
+MODEM_GRACE_S = 30.0
+_MODEM_MONITORS = {"caller_id": "box:caller_id_modem", "sms": "box:sms_modem"}
+
+
+def check_modems(modems: Mapping[str, Mapping[str, Any]], states: Mapping[str, str],
+                 grace_s: float = MODEM_GRACE_S) -> list[Alarm]:
+    """The modem monitors whose state changes, given what the configured modems report.
+
+    ``modems`` is ``{"caller_id": {"port", "down_s"}, "sms": {"port", "error"}}``,
+    each only if configured. The caller-ID modem is "down" once it has not been
+    listening for ``grace_s``, "up" when it listens again; the SMS modem is "down"
+    while its last text failed, "up" once one goes out. A modem that is no longer
+    configured ends its alarm.
+    """
+    out: list[Alarm] = []
+    for name, monitor in _MODEM_MONITORS.items():
+        old = states.get(monitor, "unknown")
+        modem = modems.get(name)
+        if modem is None:
+            if old == "down":
+                out.append(Alarm(monitor, old, "up", "no longer configured"))
+            continue
+        port = str(modem.get("port", "?"))
+        new, reason = old, ""
+        if name == "caller_id":
+            down_s = float(modem.get("down_s") or 0.0)
+            if down_s == 0:
+                new, reason = "up", f"listening at {port}"
+            elif down_s >= grace_s:
+                new, reason = "down", f"not answering at {port} for {down_s:.0f} s"
+        else:
+            error = modem.get("error")
+            new, reason = ("down", f"{port}: {error}") if error else ("up", f"ready at {port}")
+        if new != old:
+            out.append(Alarm(monitor, old, new, reason))
     return out

@@ -171,6 +171,7 @@ class CallerIdModem:
         self._gone = False
         self._connected = threading.Event()
         self._port: Any = None
+        self._down_since = time.monotonic()  # not set up yet counts as down
 
     @property
     def connected(self) -> bool:
@@ -180,6 +181,7 @@ class CallerIdModem:
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("caller-ID modem already started")
+        self._down_since = time.monotonic()
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name="caller-id-modem", daemon=True)
         self._thread.start()
@@ -198,6 +200,10 @@ class CallerIdModem:
                             self.url, timeout)
             self._thread = None
 
+    def down_s(self) -> float:
+        """How long the modem has not been set up and listening (0 while it is)."""
+        return 0.0 if self.connected else time.monotonic() - self._down_since
+
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
@@ -209,6 +215,8 @@ class CallerIdModem:
                 self._lost(e)
             except Exception:  # a bug must not end caller ID for good
                 log.exception("caller-ID modem at %s: unexpected error; reconnecting", self.url)
+            if self._connected.is_set():
+                self._down_since = time.monotonic()
             self._connected.clear()
             self._parser.reset()
             self._stopping.wait(self.reconnect_s)
@@ -296,6 +304,9 @@ class SmsModem:
         self.retry_pause_s = retry_pause_s
         self._lock = threading.Lock()
         self._abort = threading.Event()
+        #: Why the last text failed after every try; None once one went out (or none was
+        #: tried yet). The box's health shows it (``box:sms_modem``).
+        self.last_error: str | None = None
 
     def abort(self) -> None:
         """Give up any send under way, and every later one (at shutdown)."""
@@ -321,10 +332,12 @@ class SmsModem:
                     log.warning("SMS to %s: try %d of %d failed: %s", number, attempt, tries, e)
                 else:
                     log.info("SMS to %s sent (reference %s, %d chars)", number, ref, len(body))
+                    self.last_error = None
                     return True
                 if attempt < tries and self._abort.wait(self.retry_pause_s):
                     break
         log.error("SMS to %s failed after %d tries: %s", number, attempt, last)
+        self.last_error = str(last)
         return False
 
     def _send_once(self, number: str, body: str) -> str:

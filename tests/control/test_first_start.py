@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from werkzeug.security import check_password_hash
@@ -72,14 +73,34 @@ def test_box_alarms_are_published_once_per_change(rt: Runtime) -> None:
     controller = Controller(rt)
     sub = controller.bus.subscribe()
     states: dict[str, str] = {}
+    attention: dict[str, str] = {}
     fine = {"cpu_percent": 5.0, "temperature_c": None, "memory_percent": 30.0,
             "disk_free_mb": 9000}
-    controller._box_alarms(fine, states)
-    controller._box_alarms({**fine, "disk_free_mb": 100}, states)
-    controller._box_alarms({**fine, "disk_free_mb": 90}, states)  # still down: no event
+    controller._box_alarms(fine, states, attention)
+    controller._box_alarms({**fine, "disk_free_mb": 100}, states, attention)
+    controller._box_alarms({**fine, "disk_free_mb": 90}, states, attention)  # no event
     events = []
     while (event := sub.get(timeout=0.1)) is not None:
         events.append((event["monitor"], event["old"], event["new"]))
     assert events == [("box:cpu", "unknown", "up"), ("box:memory", "unknown", "up"),
                       ("box:disk", "unknown", "up"), ("box:disk", "up", "down")]
     assert states["box:disk"] == "down"
+    assert attention["box:disk"] == "Data partition nearly full: 100 MB free on the data " \
+                                    "partition"
+
+
+def test_a_caller_id_modem_away_too_long_is_a_box_alarm(rt: Runtime, tmp_path: Path) -> None:
+    from appliance.device.modem import CallerIdModem
+
+    controller = Controller(rt)
+    port = str(tmp_path / "ttyACM0")  # nothing there: the modem is unplugged
+    controller._cid_modem = CallerIdModem(port, on_caller_id=lambda seen: None)
+    controller._cid_modem._down_since -= 60  # never set up, for a minute now
+    states: dict[str, str] = {}
+    attention: dict[str, str] = {}
+    system: dict[str, Any] = {"cpu_percent": 5.0, "memory_percent": 30.0, "disk_free_mb": 9000}
+    controller._box_alarms(system, states, attention)
+    assert states["box:caller_id_modem"] == "down"
+    assert attention["box:caller_id_modem"].startswith(
+        f"Caller-ID modem: not answering at {port} for 6")
+    assert system["modems"] == {"caller_id": {"port": port, "down_s": pytest.approx(60, abs=2)}}

@@ -122,9 +122,12 @@ def test_unplug_logs_once_and_replug_sets_the_modem_up_again(
     assert len(gone) == 1 and gone[0].levelno == logging.WARNING
     assert fake.path in gone[0].getMessage()
 
+    assert cid.down_s() > 0.4  # how long it has been away, for the box's health
+
     fake.replug()
     assert fake.wait_for_command("AT#CID=1", count=2)
     assert cid.wait_connected(WAIT_S)
+    assert cid.down_s() == 0
     assert fake.commands.count("ATZ") == 2
     assert any("is back" in r.getMessage() for r in caplog.records)
     fake.send_cid("5550123", "JOHN DOE")
@@ -211,9 +214,14 @@ def test_no_prompt_is_retried_then_logged_as_a_failure(
 
 def test_a_refused_sms_is_a_failure(gsm: FakeModem, caplog: pytest.LogCaptureFixture) -> None:
     gsm.cmgs = "error"
-    assert not sms_modem(gsm).send("+15551234567", "hello")
+    modem = sms_modem(gsm)
+    assert not modem.send("+15551234567", "hello")
     message = next(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
     assert "failed after 3 tries" in message and "+CMS ERROR: 500" in message
+    assert modem.last_error is not None and "+CMS ERROR: 500" in modem.last_error
+    gsm.cmgs = "ok"  # the next text goes out: the modem is fine again
+    assert modem.send("+15551234567", "hello")
+    assert modem.last_error is None
 
 
 def test_error_at_cmgs_is_a_failure(gsm: FakeModem, caplog: pytest.LogCaptureFixture) -> None:

@@ -64,6 +64,22 @@ def test_dashboard_shows_queues_agents_lines_callbacks_and_health(
     assert 'action="/agents/203/unpause"' in html
 
 
+def test_what_needs_attention_is_listed_and_the_list_is_hidden_when_nothing_does(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = STATUS
+    html = admin_client.get("/").get_data(as_text=True)
+    assert re.search(r'id="sys-attention"[^>]* hidden', html)
+    lines = ["Data partition nearly full: 120 MB free on the data partition",
+             "Caller-ID modem: not answering at /dev/ttyACM0 for 31 s"]
+    fake_engine.status = {**STATUS, "system": {**STATUS["system"], "attention": lines,
+                                               "alarms": ["box:caller_id_modem", "box:disk"]}}
+    html = admin_client.get("/").get_data(as_text=True)
+    assert not re.search(r'id="sys-attention"[^>]* hidden', html)
+    assert "Needs attention" in html
+    assert re.findall(r"<li>([^<]*)</li>", html.split('id="sys-attention-list"')[1]
+                      .split("</ul>")[0]) == lines
+
+
 def test_an_agent_gets_a_button_for_their_own_phone_only(
         client: FlaskClient, auth: Auth, fake_engine: FakeEngine) -> None:
     fake_engine.status = STATUS

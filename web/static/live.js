@@ -226,6 +226,12 @@
     setText("sys-disk", megabytes(sys.disk_free_mb));
     var up = sys.uptime_s || 0;
     setText("sys-uptime", up >= 86400 ? Math.floor(up / 86400) + " d " + Math.floor((up % 86400) / 3600) + " h" : duration(up));
+    var attention = sys.attention || [];
+    var list = byId("sys-attention-list");
+    if (list) {
+      list.replaceChildren.apply(list, attention.map(function (line) { return el("li", "", line); }));
+      byId("sys-attention").hidden = attention.length === 0;
+    }
   }
 
   function render(status) {
