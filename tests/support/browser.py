@@ -264,6 +264,16 @@ class Browser:
     def get(self, url: str) -> None:
         self.driver.get(url)
 
+    def log_in(self, url: str, user: str, password: str, *, then: str = "/",
+               heading: str | None = None) -> None:
+        """Log in to the web at ``url`` and wait until the page ``then`` shows its heading
+        (containing ``heading``, if given)."""
+        self.get(f"{url}/login?next={then}")
+        self.driver.find_element(By.NAME, "username").send_keys(user)
+        self.driver.find_element(By.NAME, "password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
+        self.wait_for("h1", text=heading)
+
     def screenshot(self, name: str) -> Path:
         """Save a PNG of the viewport as <screenshots>/<name>.png and return its path."""
         self.screenshots.mkdir(parents=True, exist_ok=True)

@@ -76,15 +76,6 @@ class QueuedWatcher:
                 return
 
 
-def _login(browser: Browser, url: str, password: str) -> None:
-    browser.get(f"{url}/login")
-    driver = browser.driver
-    driver.find_element(By.NAME, "username").send_keys("admin")
-    driver.find_element(By.NAME, "password").send_keys(password)
-    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-    browser.wait_for("h1", text="Dashboard")
-
-
 def test_admin_adds_a_phone_uploads_music_and_sees_a_caller_queue(tmp_path: Path) -> None:
     queues: list[dict[str, Any]] = [{
         "name": "support", "number": "500", "strategy": "ringall",
@@ -99,7 +90,7 @@ def test_admin_adds_a_phone_uploads_music_and_sees_a_caller_queue(tmp_path: Path
         browser = es.enter_context(Browser("admin-walkthrough"))
         driver = browser.driver
 
-        _login(browser, web.url, shown.group(1))
+        browser.log_in(web.url, "admin", shown.group(1), heading="Dashboard")
         browser.wait_for("#sys-cpu")
         browser.screenshot("admin-01-dashboard")
 

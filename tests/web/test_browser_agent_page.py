@@ -56,12 +56,8 @@ def open_agent_page(browser: Browser, url: str, fake: FakeEngine) -> None:
     Straight to /agent after the login: a dashboard opened first would leave the web's
     shared engine stream open, and the wait below would not wait for the page's own.
     """
-    browser.get(f"{url}/login?next=/agent")
-    driver = browser.driver
-    driver.find_element(By.NAME, "username").send_keys("agent")
-    driver.find_element(By.NAME, "password").send_keys(AGENT_PASSWORD)
-    driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-    browser.wait_for("h1", text="Calls to extension 202")
+    browser.log_in(url, "agent", AGENT_PASSWORD, then="/agent",
+                   heading="Calls to extension 202")
     fake.wait_for_subscribers()
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from appliance.store.config import ConfigStore
 from appliance.store.history import CallRecord, History
@@ -82,11 +81,7 @@ def test_the_agent_sees_the_caller_while_the_phone_rings(tmp_path: Path) -> None
                         what="agent 202 available")
         browser = es.enter_context(Browser("screenpop"))
         driver = browser.driver
-        browser.get(f"{web.url}/login")
-        driver.find_element(By.NAME, "username").send_keys("ann")
-        driver.find_element(By.NAME, "password").send_keys(password)
-        driver.find_element(By.CSS_SELECTOR, "form.form button[type=submit]").click()
-        browser.wait_for("h1")
+        browser.log_in(web.url, "ann", password)
         browser.get(f"{web.url}/agent")
         time.sleep(0.5)  # the page's event stream is open before the call
         browser.screenshot("screenpop-01-waiting")
