@@ -5,7 +5,7 @@
   "use strict";
 
   var root = document.getElementById("status");
-  if (!root || !window.EventSource || !window.fetch) {
+  if (!root || !window.EventSource || !window.fetch || !window.KeeplineUtil) {
     return;
   }
   var eventsUrl = root.getAttribute("data-events-url");
@@ -32,21 +32,12 @@
     }
   }
 
-  function pad(n) {
-    return n < 10 ? "0" + n : String(n);
-  }
-
-  function duration(seconds) {
-    var s = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(s / 3600);
-    var m = Math.floor((s % 3600) / 60);
-    s = s % 60;
-    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
-  }
+  var util = window.KeeplineUtil;
+  var el = util.el;
+  var duration = util.duration;
 
   function clock(ts) {
-    var d = new Date(ts * 1000);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+    return util.clock(ts, true);
   }
 
   function cell(row, text) {
@@ -87,17 +78,6 @@
       since.appendChild(elapsed);
     }
     return tr;
-  }
-
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
   }
 
   function replaceRows(id, rows, emptyId) {

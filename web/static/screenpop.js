@@ -9,7 +9,7 @@
   "use strict";
 
   var root = document.getElementById("screenpop");
-  if (!root || !window.EventSource || !window.fetch) {
+  if (!root || !window.EventSource || !window.fetch || !window.KeeplineUtil) {
     return;
   }
   var extension = root.getAttribute("data-extension") || "";
@@ -50,33 +50,11 @@
 
   // ---- small helpers ----------------------------------------------------------------
 
-  function el(tag, className, text) {
-    var node = document.createElement(tag);
-    if (className) {
-      node.className = className;
-    }
-    if (text !== undefined && text !== null) {
-      node.textContent = String(text);
-    }
-    return node;
-  }
-
-  function pad(n) {
-    return n < 10 ? "0" + n : String(n);
-  }
-
-  function duration(seconds) {
-    var s = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(s / 3600);
-    var m = Math.floor((s % 3600) / 60);
-    s = s % 60;
-    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
-  }
-
-  function clock(ts) {
-    var d = new Date(ts * 1000);
-    return pad(d.getHours()) + ":" + pad(d.getMinutes());
-  }
+  var util = window.KeeplineUtil;
+  var el = util.el;
+  var pad = util.pad;
+  var duration = util.duration;
+  var clock = util.clock;  // "HH:MM"
 
   function dateTime(ts) {
     var d = new Date(ts * 1000);
