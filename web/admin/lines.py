@@ -27,6 +27,7 @@ from web.admin.queues import (
     find,
     put,
     read_destination,
+    save_item,
 )
 from web.settings_store import read_raw
 
@@ -137,18 +138,10 @@ def _save_trunk(f: Form, doc: dict[str, Any], index: int | None,
                 stored: dict[str, Any]) -> Page:
     trunk = read_trunk(f, stored)
     editing = stored.get("name") if index is not None else None
-    if f.ok:
-        listed = copy.deepcopy(doc.get("trunks", []))
-        if index is None:
-            index = len(listed)
-            listed.append(trunk)
-        else:
-            listed[index] = trunk
-        outcome = save_section("trunks", listed)
-        if outcome.ok:
-            flash(f"Line {trunk['name']} saved.")
-            return redirect(url_for("admin.trunks"))
-        f.take(outcome, f"trunks[{index}]", doc)
+    if f.ok and save_item(f, doc, "trunks", copy.deepcopy(doc.get("trunks", [])), trunk,
+                          index).ok:
+        flash(f"Line {trunk['name']} saved.")
+        return redirect(url_for("admin.trunks"))
     return _trunk_page(f, doc, editing=editing, status=400)
 
 
@@ -281,16 +274,7 @@ def routes() -> Page:
     f = Form.posted()
     stored = listed[index] if index is not None else {}
     route = read_route(f, stored)
-    if f.ok:
-        if index is None:
-            where = len(listed)
-            listed.append(route)
-        else:
-            where = index
-            listed[index] = route
-        outcome = save_section("routes", listed)
-        if outcome.ok:
-            flash(f"Route for {route['did']} saved.")
-            return redirect(url_for("admin.routes"))
-        f.take(outcome, f"routes[{where}]", doc)
+    if f.ok and save_item(f, doc, "routes", listed, route, index).ok:
+        flash(f"Route for {route['did']} saved.")
+        return redirect(url_for("admin.routes"))
     return _routes_page(f, doc, editing=index, status=400)

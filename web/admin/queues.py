@@ -176,6 +176,21 @@ def put(entry: dict[str, Any], key: str, value: Any, *, stored: Mapping[str, Any
         entry[key] = value
 
 
+def save_item(f: Form, doc: dict[str, Any], section: str, listed: list[dict[str, Any]],
+              item: dict[str, Any], index: int | None) -> Outcome:
+    """Put ``item`` at ``index`` of the list section ``listed`` (appended if None) and
+    save the section; the engine's problems with the item go onto ``f``'s fields."""
+    where = len(listed) if index is None else index
+    if index is None:
+        listed.append(item)
+    else:
+        listed[index] = item
+    outcome = save_section(section, listed)
+    if not outcome.ok:
+        f.take(outcome, f"{section}[{where}]", doc)
+    return outcome
+
+
 def find(items: list[dict[str, Any]], key: str, value: str) -> int | None:
     return next((i for i, x in enumerate(items) if x.get(key) == value), None)
 
@@ -427,19 +442,11 @@ def _save_queue(f: Form, doc: dict[str, Any], index: int | None,
                 stored: dict[str, Any]) -> Page:
     """Check and send the form's queue; re-show the form on any problem."""
     queue = read_queue(f, stored, doc)
-    listed = copy.deepcopy(doc.get("queues", []))
     editing = stored.get("name") if index is not None else None
-    if f.ok:
-        if index is None:
-            index = len(listed)
-            listed.append(queue)
-        else:
-            listed[index] = queue
-        outcome = save_section("queues", listed)
-        if outcome.ok:
-            flash(f"Queue {queue['name']} saved.")
-            return redirect(url_for("admin.queues"))
-        f.take(outcome, f"queues[{index}]", doc)
+    if f.ok and save_item(f, doc, "queues", copy.deepcopy(doc.get("queues", [])), queue,
+                          index).ok:
+        flash(f"Queue {queue['name']} saved.")
+        return redirect(url_for("admin.queues"))
     return _queue_page(f, doc, editing=editing, status=400)
 
 
