@@ -12,7 +12,6 @@ second fake; the engine texts through it when the disaster switch is thrown.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +27,7 @@ from tests.support.sipp import SCENARIOS, Sipp
 from tests.support.stack import (
     DataDir,
     EngineProcess,
+    EventLog,
     history_json,
     make_data_dir,
     running_stack,
@@ -38,37 +38,6 @@ pytestmark = pytest.mark.sip
 QUEUE = "500"
 #: sipp's first call comes from +1555000 and its call number.
 CALLER = "+15550001"
-
-
-class EventLog:
-    """The engine's events, collected on a thread from the control API's stream."""
-
-    def __init__(self, client: EngineClient) -> None:
-        self.events: list[dict[str, Any]] = []
-        self._changed = threading.Condition()
-        self._client = client
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self.wait(lambda e: e["type"] == "hello", 10), "no engine event stream"
-
-    def _run(self) -> None:
-        for event in self._client.events(timeout=60):
-            with self._changed:
-                self.events.append(event)
-                self._changed.notify_all()
-
-    def wait(self, match: Any, timeout: float = 10.0) -> dict[str, Any] | None:
-        """The first event ``match`` accepts, waiting up to ``timeout`` for it."""
-        def found() -> dict[str, Any] | None:
-            return next((e for e in self.events if match(e)), None)
-
-        with self._changed:
-            self._changed.wait_for(lambda: found() is not None, timeout)
-            return found()
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        with self._changed:
-            return [e for e in self.events if e["type"] == kind]
 
 
 @pytest.fixture

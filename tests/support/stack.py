@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,3 +134,34 @@ def history_json(runtime: Runtime, last: int = 50) -> list[dict[str, Any]]:
         [sys.executable, "-m", "appliance", "--data-dir", str(runtime.data_dir), "history",
          "--last", str(last), "--json"], capture_output=True, text=True, check=True, cwd=REPO)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+class EventLog:
+    """The engine's events, collected on a thread from the control API's stream."""
+
+    def __init__(self, client: EngineClient) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self._client = client
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        assert self.wait(lambda e: e["type"] == "hello", 10), "no engine event stream"
+
+    def _run(self) -> None:
+        for event in self._client.events(timeout=60):
+            with self._changed:
+                self.events.append(event)
+                self._changed.notify_all()
+
+    def wait(self, match: Any, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The first event ``match`` accepts, waiting up to ``timeout`` for it."""
+        def found() -> dict[str, Any] | None:
+            return next((e for e in self.events if match(e)), None)
+
+        with self._changed:
+            self._changed.wait_for(lambda: found() is not None, timeout)
+            return found()
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        with self._changed:
+            return [e for e in self.events if e["type"] == kind]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-import threading
 import time
 import wave
 from contextlib import ExitStack
@@ -23,12 +22,11 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 
-from appliance.control.client import EngineClient
 from tests.support.browser import Browser
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, decoded_audio, tone_share
 from tests.support.sipp import Sipp
-from tests.support.stack import make_data_dir, running_stack
+from tests.support.stack import EventLog, make_data_dir, running_stack
 from tests.support.webserver import WebServer
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -54,26 +52,6 @@ def _tone_wav(path: Path, seconds: float = 6.0, rate: int = 22050) -> Path:
         w.setframerate(rate)
         w.writeframes(b"".join(struct.pack("<hh", s, s) for s in samples))
     return path
-
-
-class QueuedWatcher:
-    """Notes when the engine says a caller joined the queue (its own clock, same machine)."""
-
-    def __init__(self, client: EngineClient) -> None:
-        self.queued_at: float | None = None
-        self._client = client
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        assert self._ready.wait(10), "engine event stream did not open"
-
-    def _run(self) -> None:
-        for event in self._client.events(timeout=30):
-            if event.get("type") == "hello":
-                self._ready.set()
-            elif event.get("type") == "call_queued":
-                self.queued_at = float(event["at"])
-                return
 
 
 def test_admin_adds_a_phone_uploads_music_and_sees_a_caller_queue(tmp_path: Path) -> None:
@@ -127,7 +105,7 @@ def test_admin_adds_a_phone_uploads_music_and_sees_a_caller_queue(tmp_path: Path
         browser.get(f"{web.url}/")
         browser.wait_for("#queues [data-queue=support]")
         time.sleep(0.5)  # the page's event stream is open (hello received) before the call
-        watcher = QueuedWatcher(engine.client)
+        events = EventLog(engine.client)
         media = free_port()
         with Capture(f"udp and dst port {media}") as cap, \
                 Sipp("trunk_caller.xml", f"127.0.0.1:{site.runtime.engine_port}",
@@ -137,9 +115,10 @@ def test_admin_adds_a_phone_uploads_music_and_sees_a_caller_queue(tmp_path: Path
                              text="+15550001", timeout=5)
             seen_at = time.time()
             browser.screenshot("admin-04-caller-waiting")
-            assert watcher.queued_at is not None, "the engine never said the caller queued"
-            assert seen_at - watcher.queued_at < 1.0, \
-                f"shown {seen_at - watcher.queued_at:.2f} s after the caller joined"
+            queued = events.wait(lambda e: e["type"] == "call_queued", timeout=0)
+            assert queued is not None, "the engine never said the caller queued"
+            assert seen_at - queued["at"] < 1.0, \
+                f"shown {seen_at - queued['at']:.2f} s after the caller joined"
             assert caller.wait().ok
         browser.wait_for("#queues [data-queue=support] .empty", text="Nobody waiting")
         browser.screenshot("admin-05-caller-gone")
