@@ -73,20 +73,19 @@ def box_values(device: dict[str, Any]) -> dict[str, str]:
 
 def read_numbers(f: Form, prefix: str) -> list[str]:
     """The phone numbers in rows ``prefix[i]``; empty rows are skipped."""
-    numbers: list[str] = []
-    rows: list[int] = []
-    f.slot(prefix)
-    for row in f.rows(prefix):
-        number = f.phone(f"{prefix}[{row}]")
-        if number is None:
-            continue
-        if number in numbers:
-            f.error(f"{prefix}[{row}]", f"{number} is already listed")
-            continue
-        numbers.append(number)
-        rows.append(row)
-    f.sent_rows(prefix, rows)
-    return numbers
+    seen: set[str] = set()
+
+    def number(row: int) -> str | None:
+        found = f.phone(f"{prefix}[{row}]")
+        if found is None:
+            return None
+        if found in seen:
+            f.error(f"{prefix}[{row}]", f"{found} is already listed")
+            return None
+        seen.add(found)
+        return found
+
+    return f.read_rows(prefix, number)
 
 
 def read_box(f: Form, device: dict[str, Any]) -> dict[str, Any]:

@@ -83,26 +83,22 @@ def read_trunk(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
     put(t, "allows_any_caller_id", f.checked("allows_any_caller_id"), stored=stored,
         default=True)
 
-    rules: list[dict[str, Any]] = []
-    rows: list[int] = []
-    f.slot("dial_rules")
-    for row in f.rows("dial_rules"):
+    def dial_rule(row: int) -> dict[str, Any] | None:
         pattern = f.text(f"dial_rules[{row}].pattern")
         strip = f.integer(f"dial_rules[{row}].strip")
         prepend = f.text(f"dial_rules[{row}].prepend")
         if pattern is None:
             if strip is not None or prepend is not None:
                 f.error(f"dial_rules[{row}].pattern", "enter a pattern, or clear the row")
-            continue
+            return None
         rule: dict[str, Any] = {"pattern": pattern}
         if strip is not None:
             rule["strip"] = strip
         if prepend is not None:
             rule["prepend"] = prepend
-        rules.append(rule)
-        rows.append(row)
-    f.sent_rows("dial_rules", rows)
-    put(t, "dial_rules", rules or None, stored=stored)
+        return rule
+
+    put(t, "dial_rules", f.read_rows("dial_rules", dial_rule) or None, stored=stored)
 
     f.slot("probe")
     if f.checked("probe.enabled"):

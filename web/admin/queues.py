@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
@@ -30,6 +30,8 @@ from web.admin import bp
 from web.admin.common import Outcome, save_section
 from web.admin.phones import describe
 from web.settings_store import read_raw
+
+T = TypeVar("T")
 
 Page = Response | tuple[str, int]
 
@@ -110,9 +112,19 @@ class Form:
                  for m in [_INDEX.match(key[len(prefix):])] if m]
         return list(range(max(found) + 1)) if found else []
 
-    def sent_rows(self, prefix: str, rows: list[int]) -> None:
-        """Say which form row each sent list entry came from, so errors find their row."""
-        self._rows[prefix] = rows
+    def read_rows(self, prefix: str, read_row: Callable[[int], T | None]) -> list[T]:
+        """The entries of list ``prefix``, one per form row that ``read_row`` turns into
+        one (None: a blank row, or one in error), noting which row each came from."""
+        self.slot(prefix)
+        items: list[T] = []
+        rows: list[int] = []
+        for row in self.rows(prefix):
+            item = read_row(row)
+            if item is not None:
+                items.append(item)
+                rows.append(row)
+        self._rows[prefix] = rows  # so the engine's errors find their row
+        return items
 
     # -- problems --
 
@@ -371,28 +383,25 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
     for key in SWITCHES:
         put(q, key, f.checked(key), stored=stored, default=schema.QUEUE_DEFAULTS[key])
 
-    members: list[dict[str, Any]] = []
-    rows: list[int] = []
     seen: set[str] = set()
-    f.slot("members")
-    for row in f.rows("members"):
+
+    def member(row: int) -> dict[str, Any] | None:
         ext = f.text(f"members[{row}].extension")
         penalty = f.integer(f"members[{row}].penalty")
         if ext is None:
             if penalty is not None:
                 f.error(f"members[{row}].extension", "choose an extension, or clear the penalty")
-            continue
+            return None
         if ext in seen:
             f.error(f"members[{row}].extension", f"{ext} is already listed")
-            continue
+            return None
         seen.add(ext)
-        member: dict[str, Any] = {"extension": ext}
+        entry: dict[str, Any] = {"extension": ext}
         if penalty is not None:
-            member["penalty"] = penalty
-        members.append(member)
-        rows.append(row)
-    f.sent_rows("members", rows)
-    put(q, "members", members or None, stored=stored)
+            entry["penalty"] = penalty
+        return entry
+
+    put(q, "members", f.read_rows("members", member) or None, stored=stored)
 
     put(q, "overflow", read_destination(f, "overflow", ("extension", "queue", "number",
                                                         "message"), required=False),

@@ -204,25 +204,22 @@ def failover_values(stored: dict[str, Any]) -> dict[str, str]:
 def read_failover(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
     fo = copy.deepcopy(stored)
     old_targets = stored.get("targets") or []
-    targets: list[dict[str, Any]] = []
-    rows: list[int] = []
-    f.slot("targets")
-    for row in f.rows("targets"):
+
+    def target(row: int) -> dict[str, Any] | None:
         number = f.phone(f"targets[{row}].number")
         timeout = f.integer(f"targets[{row}].timeout_s")
         accept = f.checked(f"targets[{row}].accept")
         if number is None:
             if timeout is not None:
                 f.error(f"targets[{row}].number", "enter a number, or clear the row")
-            continue
+            return None
         old = old_targets[row] if row < len(old_targets) else {}
-        target: dict[str, Any] = {"number": number}
-        put(target, "timeout_s", timeout, stored=old)
-        put(target, "accept", accept, stored=old, default=True)
-        targets.append(target)
-        rows.append(row)
-    f.sent_rows("targets", rows)
-    put(fo, "targets", targets or None, stored=stored)
+        entry: dict[str, Any] = {"number": number}
+        put(entry, "timeout_s", timeout, stored=old)
+        put(entry, "accept", accept, stored=old, default=True)
+        return entry
+
+    put(fo, "targets", f.read_rows("targets", target) or None, stored=stored)
     put(fo, "ring", f.text("ring"), stored=stored, default="sequential")
     put(fo, "final", read_destination(f, "final", FINAL_KINDS, required=False), stored=stored)
     for key in ("when_no_agents", "pass_caller_id"):
