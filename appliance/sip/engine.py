@@ -31,6 +31,7 @@ from appliance.control.events import EventBus
 from appliance.core.acd import QueueRules
 from appliance.core.dialplan import Usage
 from appliance.core.failover import Hysteresis
+from appliance.core.modem import CidMatcher
 from appliance.core.routing import (
     Capacity,
     ExtensionCall,
@@ -57,7 +58,7 @@ from appliance.sip.calls import (
 from appliance.sip.failover import FailoverFlows
 from appliance.sip.flows import CallFlows
 from appliance.sip.media import MusicPlayers, active_audio
-from appliance.sip.modemnames import ModemNames, matcher_for, network_name
+from appliance.sip.modemnames import ModemNames, network_name, window_s
 from appliance.sip.queueing import QueueFlows
 from appliance.sip.screenpop import ScreenPops
 from appliance.store.history import CallbackRow, CallRecord, History
@@ -148,7 +149,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             log.warning("kept from before the restart: disaster switch %s, day/night %s",
                         "on" if switches.disaster else "off", switches.override or "automatic")
         self._mode = "normal"
-        self._cid_matcher = matcher_for(config)  # caller-ID modem blocks, for FXO calls
+        # Caller-ID modem blocks, to name the FXO gateway's calls.
+        self._cid_matcher = CidMatcher(window_s=window_s(config))
 
     # ---- life cycle (any thread) -------------------------------------------------
 
@@ -640,7 +642,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
                              self._clock())
         self._music.load(self.runtime.data_dir, config["music"])
         # A new window applies to the blocks already heard, too.
-        self._cid_matcher.window_s = matcher_for(config).window_s
+        self._cid_matcher.window_s = window_s(config)
         self._check_mode()
         self._pump_soon()
 

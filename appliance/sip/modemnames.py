@@ -30,11 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def matcher_for(config: dict[str, Any]) -> CidMatcher:
-    """A matcher with the configured window (``device.modems.caller_id.window_s``)."""
+def window_s(config: dict[str, Any]) -> float:
+    """How far apart a block and its call may be (``device.modems.caller_id.window_s``)."""
     modem = ((config.get("device") or {}).get("modems") or {}).get("caller_id") or {}
-    return CidMatcher(window_s=float(modem.get("window_s",
-                                               MODEM_DEFAULTS["caller_id"]["window_s"])))
+    return float(modem.get("window_s", MODEM_DEFAULTS["caller_id"]["window_s"]))
 
 
 def network_name(session: CallSession) -> str:
