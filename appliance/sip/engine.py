@@ -361,12 +361,31 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
     # ---- callbacks (engine thread) -----------------------------------------------
 
     def on_incoming_call(self, account: EngineAccount, prm: pj.OnIncomingCallParam) -> None:
-        src_ip, _, src_port = prm.rdata.srcAddress.rpartition(":")
+        """Take the new leg, and decide about it once pjsua2's callback has returned.
+
+        Nothing may answer or end the call inside this callback. For an INVITE
+        without an SDP offer (a delayed offer, or a body that did not parse or
+        was cut at ``PJSIP_MAX_PKT_LEN``) pjsua2 calls it after the 100 went
+        out, so a final answer here disconnects and resets the call at once;
+        pjsua2's ``Endpoint::on_incoming_call`` then frees the cloned rdata the
+        reset already freed, and ``pjsip_rx_data_free_cloned`` asserts: one
+        refused packet aborted the engine. Routing therefore runs from the
+        loop, right after this ``libHandleEvents`` returns.
+        """
         session = CallSession(
             uid=uuid.uuid4().hex, direction="inbound", caller_number="", caller_name="",
             dialled=dialled_number(prm.rdata.wholeMsg), started_at=self._clock())
         call = EngineCall(self, account, session, prm.callId)
         self._calls[session.uid] = call  # referenced from the first moment
+        source, whole_msg = prm.rdata.srcAddress, prm.rdata.wholeMsg
+        self.later(0.0, lambda: self._route_incoming(session.uid, source, whole_msg))
+
+    def _route_incoming(self, uid: str, source_address: str, whole_msg: str) -> None:
+        call = self._calls.get(uid)
+        if call is None:
+            return  # cancelled before the loop came round
+        session = call.session
+        src_ip, _, src_port = source_address.rpartition(":")
         info = call.getInfo()
         number, name = caller_identity(info.remoteUri)
         session.caller_number, session.caller_name = number, name
@@ -391,7 +410,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         if isinstance(decision, Refuse):
             session.trunk = decision.trunk
             log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
-                        prm.rdata.srcAddress, session.dialled, decision.code, decision.reason)
+                        source_address, session.dialled, decision.code, decision.reason)
             session.outcome, session.reason = decision.outcome, decision.reason
             self._hangup(call, decision.code, decision.reason)
             return
