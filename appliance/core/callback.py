@@ -85,7 +85,21 @@ class CallbackRules:
         return cls(offer_after_s=c.get("offer_after_s", 60), offer_ewt_s=c.get("offer_ewt_s"),
                    attempts=c.get("attempts", 3), retry_s=c.get("retry_s", 300),
                    agent_accept_s=c.get("agent_accept_s", 10), hours=c.get("hours"),
-                   max_class=CallClass.parse(c.get("max_class", "national")))
+                   max_class=callback_class(c.get("max_class", "national")))
+
+
+def callback_class(name: str) -> CallClass:
+    """A queue's ``callback.max_class``: a call class below premium.
+
+    Premium-rate numbers are never called back, so ``premium`` is no class a
+    callback may have (as an unknown name is not).
+    """
+    cls = CallClass.parse(name)
+    if cls is CallClass.PREMIUM:
+        allowed = ", ".join(c.name.lower() for c in CallClass if c is not CallClass.PREMIUM)
+        raise ValueError(f"unknown call class {name!r} for callbacks (expected one of: "
+                         f"{allowed}; premium numbers are never called back)")
+    return cls
 
 
 def should_offer(rules: CallbackRules, waited_s: float, expected_wait_s: float | None) -> bool:
@@ -118,8 +132,9 @@ def callback_number(number: str, plan: NumberingPlan | None,
     if meaning.emergency or meaning.e164 is None:
         return None
     e164 = meaning.e164
-    if any(e164.startswith(p) for p in plan.premium) or meaning.call_class > max_class:
-        return None
+    if meaning.call_class is CallClass.PREMIUM or any(e164.startswith(p) for p in plan.premium) \
+            or meaning.call_class > max_class:
+        return None  # premium never, whatever max_class says
     own = f"+{plan.country_code}"
     subscriber = len(e164) - len(own) if e164.startswith(own) else len(e164) - 2
     return e164 if subscriber >= 6 else None

@@ -32,13 +32,17 @@ class CallClass(IntEnum):
     """How far a call goes, in rising order of cost and fraud risk.
 
     An extension's ``max_class`` allows its own class and every lower one.
-    Emergency numbers are outside this ladder: always allowed.
+    Emergency numbers are outside this ladder: always allowed. ``PREMIUM``
+    (numbers under ``NumberingPlan.premium``, at home or abroad) is the top rung,
+    so ``INTERNATIONAL`` does not reach premium-rate numbers: only an extension
+    whose class is ``PREMIUM`` may call them.
     """
 
     INTERNAL = 0
     LOCAL = 1
     NATIONAL = 2
     INTERNATIONAL = 3
+    PREMIUM = 4
 
     @classmethod
     def parse(cls, name: str) -> CallClass:
@@ -118,8 +122,8 @@ class NumberingPlan:
         national_prefix: ``"0"`` in most of Europe, ``"1"`` in NANP, ``""`` where none.
         international_prefix: ``"00"`` in most of the world, ``"011"`` in NANP.
         emergency: numbers always allowed, on every trunk, from every extension.
-        premium: E.164 prefixes (``"+49900"``) billed as premium; they count as
-            international, whatever the country.
+        premium: E.164 prefixes (``"+49900"``, ``"+1900"``) billed as premium; they
+            are :attr:`CallClass.PREMIUM`, whatever the country.
     """
 
     country_code: str
@@ -161,11 +165,28 @@ def classify(number: str, plan: NumberingPlan) -> Classified:
         raise ValueError(f"{number!r} is not a whole phone number ({e164} has "
                          f"{len(e164) - 1} digits; E.164 allows 3 to 15)")
     own = f"+{plan.country_code}"
-    if any(e164.startswith(p) for p in plan.premium) or not e164.startswith(own):
+    if any(e164.startswith(p) for p in plan.premium):
+        return Classified(e164, CallClass.PREMIUM)
+    if not e164.startswith(own):
         return Classified(e164, CallClass.INTERNATIONAL)
     if plan.area_code and e164.startswith(own + plan.area_code):
         return Classified(e164, CallClass.LOCAL)
     return Classified(e164, CallClass.NATIONAL)
+
+
+#: A caller ID a network will take: ``+`` and an E.164 number, or 6 to 15 digits as the
+#: trunk delivered them (``030123456``). Not a name, an extension or a SIP user.
+_PRESENTABLE = re.compile(r"\+[1-9][0-9]{5,14}|[0-9]{6,15}")
+
+
+def presentable_caller_id(number: str) -> bool:
+    """Whether ``number`` may be presented as the caller ID of a call the box places.
+
+    A caller's own From user passed through on a forwarded call (or an extension's
+    caller ID) must look like a phone number: ``sipp``, ``anonymous``, ``201`` or
+    ``+49 30 123`` are not, and the caller then presents the configured number instead.
+    """
+    return _PRESENTABLE.fullmatch(number) is not None
 
 
 def format_for_trunk(e164: str, fmt: NumberFormat, plan: NumberingPlan) -> str:
@@ -307,6 +328,8 @@ def outbound_route(
 
 def _attempt(trunk: OutboundTrunk, number: str, caller: Caller) -> TrunkAttempt:
     own = caller.caller_id if trunk.allows_any_caller_id else None
+    if own is not None and not presentable_caller_id(own):
+        own = None  # never put a non-number into From and P-Asserted-Identity
     return TrunkAttempt(trunk=trunk.name, number=number, caller_id=own or trunk.caller_id)
 
 

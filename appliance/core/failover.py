@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.dialplan import presentable_caller_id
+
 MODES = ("normal", "degraded", "disaster")
 MONITOR_STATES = ("unknown", "up", "down")
 #: ``ring`` values in config.json.
@@ -209,9 +211,11 @@ def forward_caller_id(caller_number: str, *, trunk_allows_any: bool,
     """The caller ID on a forwarded call; None leaves the trunk's own.
 
     The caller's number lets the person on the mobile see who is calling, but
-    most trunks reject a number that is not the office's own.
+    most trunks reject a number that is not the office's own. Only a phone
+    number is passed on (:func:`~appliance.core.dialplan.presentable_caller_id`):
+    a From user such as ``sipp`` or ``anonymous`` gets the office's number.
     """
-    if rules.pass_caller_id and trunk_allows_any and caller_number:
+    if rules.pass_caller_id and trunk_allows_any and presentable_caller_id(caller_number):
         return caller_number
     return rules.office_number
 

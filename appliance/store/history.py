@@ -792,17 +792,32 @@ class History:
 
         ``queue`` None means every queue; ``events`` limits the event names, e.g. to
         fetch only agent events from before a report's window.
+
+        A caller the engine forwarded instead of queueing (failover) has a call record
+        for the queue but no queue events; it is given the ``entered`` and
+        ``overflowed`` that it stands for (:func:`_forwarded_events`), so reports count
+        it as offered and overflowed, as the history lists it.
         """
+        names = None if events is None else list(events)
         where, params = [], []
         if queue is not None:
             where.append("queue = ?")
             params.append(queue)
-        if events is not None:
-            names = list(events)
+        if names is not None:
             where.append(f"event IN ({', '.join('?' * len(names))})")
             params.extend(names)
         rows = self._window("queue_events", _EVENT_COLUMNS, since, until, where, params)
-        return [QueueEvent(**dict(r)) for r in rows]
+        recorded = [QueueEvent(**dict(r)) for r in rows]
+        if names is not None and not {"entered", "overflowed"} & set(names):
+            return recorded
+        nothing: list[QueueEvent] = []
+        forwards = self._reading(
+            lambda conn: _forwarded_events(conn, queue=queue, since=since, until=until), nothing)
+        derived = [e for e in forwards
+                   if since <= e.at < until and (names is None or e.event in names)]
+        if not derived:
+            return recorded
+        return sorted(recorded + derived, key=lambda e: e.at)  # stable: ties keep order
 
     def health_events(self, *, since: float, until: float,
                       monitor: str | None = None) -> list[HealthEvent]:
@@ -848,6 +863,47 @@ class History:
             raise StoreError(f"{self.path}: cannot read call history ({e})") from None
         finally:
             conn.close()
+
+
+#: How the engine's record of a forwarded caller's reason begins (sip/failover.py:
+#: "forwarded (engine unhealthy); no target accepted").
+FORWARDED_REASON = "forwarded ("
+
+
+def _forwarded_events(conn: sqlite3.Connection, *, queue: str | None, since: float,
+                      until: float) -> list[QueueEvent]:
+    """Queue events for callers sent away from a queue without ever joining it.
+
+    The engine records no queue event for a caller it forwards (failover) instead of
+    queueing, though the call record keeps the queue: outcome ``overflowed`` when
+    nobody took the forward (the final destination played a message), else its
+    reason begins "forwarded (". Each such call stands for an ``entered`` (at its
+    start, detail "forwarded") and an ``overflowed`` (when it was answered, wait 0:
+    it never waited in the queue; detail the record's reason). A call with any queue
+    event of its own is left to those, so nothing is counted twice.
+    """
+    if _select_list(conn, "queue_events", ["call_uid"]) is None \
+            or _select_list(conn, "calls", ["queue"]) is None:
+        return []
+    conditions = ["c.queue IS NOT NULL", "c.started_at < ?",
+                  "COALESCE(c.answered_at, c.started_at) >= ?",
+                  "(c.outcome = 'overflowed' OR substr(c.reason, 1, ?) = ?)",
+                  "NOT EXISTS (SELECT 1 FROM queue_events e WHERE e.call_uid = c.call_uid)"]
+    params: list[Any] = [until, since, len(FORWARDED_REASON), FORWARDED_REASON]
+    if queue is not None:
+        conditions.append("c.queue = ?")
+        params.append(queue)
+    rows = conn.execute("SELECT c.call_uid, c.queue, c.started_at, c.answered_at, c.reason "
+                        f"FROM calls c WHERE {' AND '.join(conditions)} "
+                        "ORDER BY c.started_at, c.id", params).fetchall()
+    out: list[QueueEvent] = []
+    for r in rows:
+        out.append(QueueEvent(r["started_at"], r["queue"], "entered", r["call_uid"],
+                              detail="forwarded"))
+        left = r["answered_at"] if r["answered_at"] is not None else r["started_at"]
+        out.append(QueueEvent(left, r["queue"], "overflowed", r["call_uid"], wait_s=0.0,
+                              detail=r["reason"]))
+    return out
 
 
 def _fetch_callback(conn: sqlite3.Connection, id: int) -> CallbackRow | None:

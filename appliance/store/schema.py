@@ -19,7 +19,11 @@ SCHEMA_VERSION = 1
 STRATEGIES = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
 LANGUAGES = ("en", "de")
 TRUNK_KINDS = ("sip", "fxo")
+#: What a queue may call back (``queues[].callback.max_class``): premium numbers never.
 CALL_CLASSES = ("internal", "local", "national", "international")
+#: What an extension may dial (``extensions[].call_class``, core/dialplan.CallClass):
+#: ``premium`` (numbering.premium) only when an admin picks it; it includes international.
+EXTENSION_CALL_CLASSES = (*CALL_CLASSES, "premium")
 NUMBER_FORMATS = ("e164", "national", "international")
 MESSAGES = ("busy", "unavailable", "queue-goodbye", "queue-closed")
 ROLES = ("admin", "agent")
@@ -184,7 +188,8 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "number": (True, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
         "name": (True, _text(64)),
         "ha1": (False, lambda p, q, x: _pattern(p, q, x, _HA1, "an HA1 digest (32 hex digits)")),
-        "call_class": (False, lambda p, q, x: _choice(p, q, x, CALL_CLASSES, "call class")),
+        "call_class": (False, lambda p, q, x: _choice(p, q, x, EXTENSION_CALL_CLASSES,
+                                                      "call class")),
         "caller_id": (False, _e164),
         "max_outbound": (False, _ranged(0, 10)),
         "ring_s": (False, _ranged(5, 120)),
@@ -722,7 +727,7 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
             r.setdefault("strip", 0)
             r.setdefault("prepend", "")
     for e in out["extensions"]:
-        # International dialling is off unless an admin turns it on per extension.
+        # International (and premium) dialling is off unless an admin turns it on.
         e.setdefault("call_class", "national")
         e.setdefault("max_outbound", 2)
         e.setdefault("ring_s", 25)

@@ -189,6 +189,12 @@ def test_rules_from_config_unknown_class() -> None:
         CallbackRules.from_config({"max_class": "premium"})
 
 
+def test_rules_from_config_premium_is_no_callback_class() -> None:
+    # extensions may be given the premium class; a callback never
+    with pytest.raises(ValueError, match="premium numbers are never called back"):
+        CallbackRules.from_config({"max_class": "premium"})
+
+
 # ---- when it is offered ----------------------------------------------------------------
 
 
@@ -322,6 +328,15 @@ def test_callback_number_germany(number: str, expected: str | None) -> None:
 def test_callback_number_international_allowed(plan: NumberingPlan, number: str,
                                                expected: str | None) -> None:
     assert callback_number(number, plan, CallClass.INTERNATIONAL) == expected
+
+
+@pytest.mark.parametrize(("plan", "number"), [
+    (NANP, "19005551234"), (NANP, "+19005551234"), (GERMANY, "0900123456"),
+    (GERMANY, "+49900123456"),
+])
+def test_callback_number_never_premium_even_for_the_premium_class(
+        plan: NumberingPlan, number: str) -> None:
+    assert callback_number(number, plan, CallClass.PREMIUM) is None
 
 
 @pytest.mark.parametrize(("plan", "number", "expected"), [

@@ -21,6 +21,7 @@ from appliance.core.dialplan import (
     format_for_trunk,
     matches,
     outbound_route,
+    presentable_caller_id,
 )
 
 BERLIN = NumberingPlan(country_code="49", area_code="30", national_prefix="0",
@@ -77,8 +78,10 @@ def test_unreadable_patterns_say_where(pattern: str, where: str) -> None:
     ("0049891234567", "+49891234567", CallClass.NATIONAL),  # international form, home
     ("0033123456789", "+33123456789", CallClass.INTERNATIONAL),
     ("+33123456789", "+33123456789", CallClass.INTERNATIONAL),
-    ("09001234567", "+499001234567", CallClass.INTERNATIONAL),  # premium counts as intl
-    ("01371234567", "+491371234567", CallClass.INTERNATIONAL),
+    ("09001234567", "+499001234567", CallClass.PREMIUM),  # premium: its own class
+    ("01371234567", "+491371234567", CallClass.PREMIUM),
+    ("+499001234567", "+499001234567", CallClass.PREMIUM),
+    ("00499001234567", "+499001234567", CallClass.PREMIUM),
 ])
 def test_classify_berlin(dialled: str, e164: str, cls: CallClass) -> None:
     got = classify(dialled, BERLIN)
@@ -90,6 +93,7 @@ def test_classify_berlin(dialled: str, e164: str, cls: CallClass) -> None:
     ("12125551234", "+12125551234", CallClass.LOCAL),
     ("14155551234", "+14155551234", CallClass.NATIONAL),
     ("011442071234567", "+442071234567", CallClass.INTERNATIONAL),
+    ("19005551234", "+19005551234", CallClass.NATIONAL),  # NANP here has no premium list
 ])
 def test_classify_nanp(dialled: str, e164: str, cls: CallClass) -> None:
     got = classify(dialled, NANP)
@@ -127,6 +131,8 @@ def test_format_for_trunk(fmt: NumberFormat, e164: str, wire: str) -> None:
 
 def test_call_class_names() -> None:
     assert CallClass.parse("international") is CallClass.INTERNATIONAL
+    assert CallClass.parse("premium") is CallClass.PREMIUM
+    assert max(CallClass) is CallClass.PREMIUM  # above international
     with pytest.raises(ValueError, match="unknown call class 'world'"):
         CallClass.parse("world")
 
@@ -179,7 +185,8 @@ def test_garbage_after_the_prefix_is_484() -> None:
     (CallClass.INTERNAL, []),
     (CallClass.LOCAL, ["91234567"]),
     (CallClass.NATIONAL, ["91234567", "90891234567"]),
-    (CallClass.INTERNATIONAL, ["91234567", "90891234567", "90033123456789", "909001234567"]),
+    (CallClass.INTERNATIONAL, ["91234567", "90891234567", "90033123456789"]),
+    (CallClass.PREMIUM, ["91234567", "90891234567", "90033123456789", "909001234567"]),
 ])
 def test_call_classes_allow_their_level_and_below(cls: CallClass, allowed: list[str]) -> None:
     every = ["91234567", "90891234567", "90033123456789", "909001234567"]
@@ -239,3 +246,96 @@ def test_trunk_calls_may_not_dial_out_unless_a_route_says_so() -> None:
     forward = Caller(extension=None, max_class=CallClass.NATIONAL, may_dial_out=True)
     assert isinstance(outbound_route("90891234567", caller=forward, trunks=TRUNKS,
                                      plan=BERLIN, usage=IDLE), Dial)
+
+
+# ---- premium numbers (issue 15) -------------------------------------------------------
+
+NANP_PREMIUM = NumberingPlan(country_code="1", area_code="212", national_prefix="1",
+                             international_prefix="011", emergency=("911",),
+                             premium=("+1900", "+1976", "+44909"))
+US_TRUNK = OutboundTrunk(name="us", rules=(DialRule("9.", strip=1),),
+                         number_format=NumberFormat.E164, caller_id="+12125550100")
+
+
+@pytest.mark.parametrize(("dialled", "e164"), [
+    ("919005551234", "+19005551234"),      # NANP 1-900
+    ("919765551234", "+19765551234"),      # NANP 976
+    ("9+19005551234", "+19005551234"),
+    ("901144909123456", "+44909123456"),   # a premium prefix abroad
+])
+def test_international_class_does_not_reach_premium_numbers(dialled: str, e164: str) -> None:
+    caller = Caller(extension="201", max_class=CallClass.INTERNATIONAL)
+    got = outbound_route(dialled, caller=caller, trunks=(US_TRUNK,), plan=NANP_PREMIUM,
+                         usage=IDLE)
+    assert got == Refused(code=403, reason=f"extension 201 may not make premium calls "
+                                           f"({e164}); its class is international")
+
+
+def test_a_national_phone_is_told_premium_not_international() -> None:
+    got = outbound_route("919005551234", caller=Caller(extension="202"), trunks=(US_TRUNK,),
+                         plan=NANP_PREMIUM, usage=IDLE)
+    assert got == Refused(code=403, reason="extension 202 may not make premium calls "
+                                           "(+19005551234); its class is national")
+
+
+def test_premium_class_may_call_premium_and_international() -> None:
+    caller = Caller(extension="201", max_class=CallClass.PREMIUM)
+    for dialled in ("919005551234", "9011442071234567", "912125551234"):
+        got = outbound_route(dialled, caller=caller, trunks=(US_TRUNK,), plan=NANP_PREMIUM,
+                             usage=IDLE)
+        assert isinstance(got, Dial), (dialled, got)
+    premium = outbound_route("919765551234", caller=caller, trunks=(US_TRUNK,),
+                             plan=NANP_PREMIUM, usage=IDLE)
+    assert isinstance(premium, Dial) and premium.call_class is CallClass.PREMIUM
+
+
+def test_a_forward_by_route_may_not_reach_premium_numbers() -> None:
+    # routing.destination() lets a route's number go as far as international, no further
+    forward = Caller(extension=None, max_class=CallClass.INTERNATIONAL, may_dial_out=True)
+    got = outbound_route("919005551234", caller=forward, trunks=(US_TRUNK,),
+                         plan=NANP_PREMIUM, usage=IDLE)
+    assert isinstance(got, Refused) and got.code == 403 and "premium calls" in got.reason
+
+
+@pytest.mark.parametrize("dialled", ["911", "9911"])
+def test_emergency_still_goes_out_with_premium_prefixes_configured(dialled: str) -> None:
+    jailed = Caller(extension="201", max_class=CallClass.INTERNAL, max_concurrent=0)
+    full = Usage(by_extension={"201": 9}, total=99, box_limit=1)
+    got = outbound_route(dialled, caller=jailed, trunks=(US_TRUNK,), plan=NANP_PREMIUM,
+                         usage=full)
+    assert isinstance(got, Dial) and got.emergency
+    assert [a.number for a in got.attempts] == ["911"]
+
+
+# ---- caller ID that may be presented (issue 15) ---------------------------------------
+
+@pytest.mark.parametrize(("number", "ok"), [
+    ("+4930111222", True),
+    ("+12125550100", True),
+    ("030111222", True),          # national form, as a trunk delivers it
+    ("123456", True),
+    ("+123456789012345", True),   # 15 digits: E.164's most
+    ("sipp", False),              # sipp's default From user
+    ("anonymous", False),
+    ("", False),
+    ("201", False),               # an extension, not a number outside
+    ("12345", False),
+    ("+12345", False),
+    ("+1234567890123456", False),  # 16 digits
+    ("1234567890123456", False),
+    ("+0301234567", False),       # no country code starts with 0
+    ("+49 30 111222", False),
+    ("+49-30-111222", False),
+    ("4930111222\n", False),
+    ("++4930111222", False),
+    ("49301112x2", False),
+])
+def test_presentable_caller_id(number: str, ok: bool) -> None:
+    assert presentable_caller_id(number) is ok
+
+
+def test_a_caller_id_that_is_not_a_number_is_never_presented() -> None:
+    odd = Caller(extension="201", caller_id="sipp")
+    got = outbound_route("90891234567", caller=odd, trunks=TRUNKS, plan=BERLIN, usage=IDLE)
+    assert isinstance(got, Dial)
+    assert [a.caller_id for a in got.attempts] == ["+49301110000", None]  # the trunks' own

@@ -426,6 +426,22 @@ def test_forward_caller_id(pass_caller_id: bool, allows_any: bool, caller: str,
     assert forward_caller_id(caller, trunk_allows_any=allows_any, rules=rules) == expected
 
 
+@pytest.mark.parametrize("caller", ["sipp", "anonymous", "201", "Anonymous",
+                                    "+49 30 111222", "4930111222;tag", "+"])
+def test_forward_caller_id_passes_only_a_phone_number(caller: str) -> None:
+    # sipp's From user "sipp" went out in From and P-Asserted-Identity (issue 15)
+    rules = FailoverRules(pass_caller_id=True, office_number=OFFICE)
+    assert forward_caller_id(caller, trunk_allows_any=True, rules=rules) == OFFICE
+    bare = FailoverRules(pass_caller_id=True, office_number=None)
+    assert forward_caller_id(caller, trunk_allows_any=True, rules=bare) is None  # the trunk's
+
+
+@pytest.mark.parametrize("caller", ["+4930111222", "030111222", "+12125550123"])
+def test_forward_caller_id_passes_numbers_in_either_form(caller: str) -> None:
+    rules = FailoverRules(pass_caller_id=True, office_number=OFFICE)
+    assert forward_caller_id(caller, trunk_allows_any=True, rules=rules) == caller
+
+
 # ---- override_open -------------------------------------------------------------------------
 
 

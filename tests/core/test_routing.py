@@ -133,6 +133,40 @@ def test_extension_settings_translate_to_the_guards(config: dict[str, Any]) -> N
     assert caller_for(config, "201").max_class is CallClass.NATIONAL  # the default
 
 
+@pytest.mark.parametrize("dialled", ["919005551234", "919765551234"])
+def test_an_international_phone_may_not_call_premium_numbers(config: dict[str, Any],
+                                                             dialled: str) -> None:
+    config["extensions"][0]["call_class"] = "international"
+    decision = route_inbound(config, phone(dialled), slots_in_use=1, capacity=Capacity(legs=4))
+    assert decision == Refuse(code=403, reason=f"extension 201 may not make premium calls "
+                                               f"(+{dialled[1:]}); its class is international")
+
+
+def test_a_premium_phone_may(config: dict[str, Any]) -> None:
+    config["extensions"][0]["call_class"] = "premium"
+    assert caller_for(config, "201").max_class is CallClass.PREMIUM
+    decision = route_inbound(config, phone("919005551234"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, OutboundCall)
+    assert decision.dial.call_class is CallClass.PREMIUM
+    assert [a.number for a in decision.dial.attempts] == ["+19005551234"]
+
+
+def test_a_national_phone_dialling_premium_is_told_premium(config: dict[str, Any]) -> None:
+    decision = route_inbound(config, phone("919005551234"), slots_in_use=1,
+                             capacity=Capacity(legs=4))
+    assert isinstance(decision, Refuse) and decision.code == 403
+    assert "may not make premium calls" in decision.reason
+    assert "international" not in decision.reason
+
+
+def test_emergency_goes_out_from_any_class(config: dict[str, Any]) -> None:
+    config["extensions"][0]["call_class"] = "internal"
+    decision = route_inbound(config, phone("911"), slots_in_use=1, capacity=Capacity(legs=4),
+                             usage=Usage(by_extension={"201": 5}, total=5, box_limit=2))
+    assert isinstance(decision, OutboundCall) and decision.dial.emergency
+
+
 @pytest.mark.parametrize(("code", "reason"), [
     (486, "busy"), (600, "busy"), (603, "busy"), (408, "no_answer"),
     (480, "unavailable"), (404, "unavailable"), (0, "unavailable"), (503, "unavailable"),

@@ -13,7 +13,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.store.config import ConfigStore
-from appliance.store.history import History, QueueEvent
+from appliance.store.history import CallRecord, History, QueueEvent
 from tests.store.conftest import demo
 
 # 2025-06-15 00:00 in Europe/Berlin (CEST, UTC+2) = 2025-06-14 22:00 UTC
@@ -270,3 +270,24 @@ def test_history_last_still_works(berlin: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().out == "no calls yet\n"
     assert main(["--data-dir", str(berlin), "history"]) == 0
     assert capsys.readouterr().out == "no calls yet\n"
+
+
+def test_forwarded_callers_are_counted_as_overflowed(
+        berlin: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the history lists them "overflowed (forwarded (...))"; stats said "overflowed 1"
+    history = History(berlin / "history.sqlite3")
+    for uid, hour, outcome, reason in [
+            ("f1", 15, "overflowed", "forwarded (engine unhealthy); no target accepted"),
+            ("f2", 16, "completed", "forwarded (engine unhealthy); answered at +4917012345")]:
+        start = MIDNIGHT + hour * H
+        history.record_call(CallRecord(
+            call_uid=uid, direction="inbound", caller_number="+4930111222", caller_name="",
+            trunk="pstn", dialled="500", queue="support", started_at=start,
+            answered_at=start + 1, ended_at=start + 40, outcome=outcome, reason=reason))
+    assert stats(berlin, "--queue", "support", "--since", "2025-06-15",
+                 "--until", "2025-06-16", "--json") == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["offered"], got["overflowed"], got["answered"]) == (8, 3, 2)
+    assert main(["--data-dir", str(berlin), "history", "--last", "2"]) == 0
+    assert "overflowed (forwarded (engine unhealthy); no target accepted)" \
+        in capsys.readouterr().out

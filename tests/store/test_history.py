@@ -832,3 +832,78 @@ def test_recover_callbacks_keeps_the_queue_order(history_path: Path) -> None:
         [("a", "requested"), ("b", "retry_wait"), ("d", "requested")]
     assert {r.call_uid: r.state for r in history.callbacks()} == \
         {"x": "failed", "a": "requested", "b": "retry_wait", "c": "done", "d": "requested"}
+
+
+# ---- forwarded callers in the queue figures (issue 15) ----------------------------------
+
+def forwarded(uid: str, minute: int, outcome: str, reason: str, **changes: Any) -> CallRecord:
+    """A caller for the support queue that the engine forwarded instead of queueing."""
+    return call(uid, minute, outcome=outcome, reason=reason, **changes)
+
+
+def test_forwarded_callers_count_as_entered_and_overflowed(history_path: Path) -> None:
+    from appliance.core.metrics import queue_stats
+
+    history = History(history_path)
+    # queued and answered: its own events, nothing derived
+    history.record_call(call("q1", 0, agent="202", wait_s=3.0, talk_s=80.0))
+    history.record_queue_event(ev(0, "entered", call_uid="q1", detail="position 1"))
+    history.record_queue_event(ev(3, "connected", call_uid="q1", agent="202", wait_s=3.0))
+    # as the history lists them: "overflowed (forwarded (...); no target accepted)"
+    history.record_call(forwarded("f1", 1, "overflowed",
+                                  "forwarded (engine unhealthy); no target accepted"))
+    history.record_call(forwarded("f2", 2, "completed",
+                                  "forwarded (disaster mode (manual)); answered at +4917012345"))
+    history.record_call(forwarded("f3", 3, "abandoned", "forwarded (no agent of queue "
+                                  "support is registered)"))
+    # not forwarded, no events: hung up before the answer, and another queue's forward
+    history.record_call(call("x1", 4, outcome="cancelled", answered_at=None))
+    history.record_call(forwarded("s1", 5, "overflowed", "forwarded (engine unhealthy)",
+                                  queue="sales"))
+
+    got = history.queue_events(queue="support", since=T0, until=T0 + 3600)
+    assert [(e.event, e.call_uid) for e in got] == [
+        ("entered", "q1"), ("connected", "q1"),
+        ("entered", "f1"), ("overflowed", "f1"),
+        ("entered", "f2"), ("overflowed", "f2"),
+        ("entered", "f3"), ("overflowed", "f3"),
+    ]
+    f1 = [e for e in got if e.call_uid == "f1"]
+    assert f1 == [
+        QueueEvent(T0 + 60, "support", "entered", "f1", detail="forwarded"),
+        QueueEvent(T0 + 64.5, "support", "overflowed", "f1", wait_s=0.0,
+                   detail="forwarded (engine unhealthy); no target accepted")]
+    stats = queue_stats(got, since=T0, until=T0 + 3600)
+    assert (stats.offered, stats.answered, stats.overflowed) == (4, 1, 3)
+    everywhere = History(history_path, read_only=True).queue_events(
+        queue=None, since=T0, until=T0 + 3600)
+    assert sum(e.event == "overflowed" for e in everywhere) == 4  # sales' too
+
+
+def test_a_forwarded_caller_with_events_of_its_own_is_not_counted_twice(
+        history_path: Path) -> None:
+    history = History(history_path)
+    history.record_call(forwarded("f1", 1, "overflowed", "forwarded (engine unhealthy)"))
+    history.record_queue_event(ev(60, "entered", call_uid="f1", detail="forwarded"))
+    history.record_queue_event(ev(64.5, "overflowed", call_uid="f1", wait_s=0.0,
+                                  detail="engine unhealthy -> forward"))
+    got = history.queue_events(queue="support", since=T0, until=T0 + 3600)
+    assert [(e.event, e.detail) for e in got] == [
+        ("entered", "forwarded"), ("overflowed", "engine unhealthy -> forward")]
+
+
+def test_forwarded_events_keep_the_window_and_the_name_filter(history_path: Path) -> None:
+    history = History(history_path)
+    history.record_call(forwarded("f1", 1, "overflowed", "forwarded (engine unhealthy)"))
+    history.record_queue_event(ev(0, "agent_login", agent="202"))
+    # entered at T0+60, overflowed at T0+64.5: each counts where it happened
+    assert [e.event for e in history.queue_events(queue="support", since=T0 + 62,
+                                                  until=T0 + 3600)] == ["overflowed"]
+    assert [e.event for e in history.queue_events(queue="support", since=T0,
+                                                  until=T0 + 62)] == ["agent_login", "entered"]
+    assert [e.event for e in history.queue_events(
+        queue="support", since=0, until=T0 + 3600,
+        events=("agent_login", "agent_logout"))] == ["agent_login"]
+    assert [e.event for e in history.queue_events(
+        queue="support", since=0, until=T0 + 3600,
+        events=("overflowed",))] == ["overflowed"]

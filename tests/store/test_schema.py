@@ -156,7 +156,7 @@ MISTAKES: list[Any] = [
                  id="dial-rule-strips-everything"),
     pytest.param(put("extensions", 0, "call_class", "world"),
                  ["extensions[0].call_class: unknown call class 'world' (expected one of: "
-                  "internal, local, national, international)"],
+                  "internal, local, national, international, premium)"],
                  id="unknown-call-class"),
     pytest.param(put("extensions", 0, "caller_id", "0301234"),
                  ["extensions[0].caller_id: '0301234' is not an E.164 number such as +15550100"],
@@ -307,6 +307,16 @@ def test_crm_fields_and_screenpop_lookup_are_accepted() -> None:
     doc["screenpop"] = {"lookup_url": "http://10.0.0.5/lookup/{number}",
                         "lookup_timeout_ms": 300}
     assert schema.problems(doc) == []
+
+
+def test_premium_is_an_extension_call_class_but_no_callback_class() -> None:
+    doc = demo()
+    doc["extensions"][0]["call_class"] = "premium"
+    assert schema.problems(doc, require_secrets=False) == []
+    doc["queues"][0]["callback"] = {"max_class": "premium"}
+    assert schema.problems(doc, require_secrets=False) == [
+        "queues[0].callback.max_class: unknown call class 'premium' (expected one of: "
+        "internal, local, national, international)"]
 
 
 def test_demo_needs_secrets_once_stored() -> None:

@@ -415,3 +415,18 @@ def test_agents_may_not_change_phones_or_logins(
     assert resp.status_code == 403
     assert fake_engine.requests == []
     assert runtime.config_path.read_bytes() == before
+
+
+def test_premium_is_a_call_class_an_admin_can_choose(
+        admin_client: FlaskClient, auth: Auth, fake_engine: FakeEngine,
+        runtime: Runtime) -> None:
+    page = admin_client.get("/settings/extensions").get_data(as_text=True)
+    add_choices = re.findall(r'<option value="(\w+)"',
+                             page[page.index('<select name="call_class">'):])
+    assert add_choices[:5] == ["internal", "local", "national", "international", "premium"]
+    assert "International and premium-rate calls" in text(page)
+    resp = post(admin_client, auth, "/settings/extensions/201",
+                {"name": "Front desk", "caller_id": "", "call_class": "premium"})
+    assert resp.status_code == 302
+    ext = extension(runtime, "201")
+    assert ext is not None and ext["call_class"] == "premium"

@@ -18,7 +18,7 @@ from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
 from appliance.settings import Runtime
-from appliance.store.schema import CALL_CLASSES, ROLES
+from appliance.store.schema import EXTENSION_CALL_CLASSES, ROLES
 from web import engine
 from web.admin import bp
 from web.admin.common import Outcome, ask_engine, save_section
@@ -32,6 +32,7 @@ CALL_CLASS_LABELS = {
     "local": "Local calls",
     "national": "National calls",
     "international": "International calls",
+    "premium": "International and premium-rate calls",
 }
 ROLE_LABELS = {"admin": "Administrator", "agent": "Agent"}
 
@@ -186,7 +187,7 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
         "admin/extensions.html", rows=rows, engine_known=registered is not None,
         add=add or {"number": "", "name": "", "caller_id": "", "call_class": DEFAULT_CALL_CLASS},
         add_errors=add_errors or {}, problems=problems or [], problems_title=problems_title,
-        call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in CALL_CLASSES],
+        call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in EXTENSION_CALL_CLASSES],
     ), status
 
 
