@@ -31,9 +31,14 @@ class Runtime:
     Parameters:
         data_dir: holds config.json, history.sqlite3, edge.sqlite3, sounds.
         run_dir: sockets, pid files and the rendered Kamailio config.
-        bind: the address every listener binds to.
-        edge_port: Kamailio's SIP port, where phones register.
-        engine_port: the engine's SIP port, where trunks and the edge reach it.
+        bind: the address the edge, the web page and the engine's RTP bind to
+            (the box's LAN address on an appliance).
+        engine_bind: the address of the engine's own SIP socket. Loopback by
+            default, so only the edge (and programs on the box) can reach it;
+            trunks and phones come through the edge's checks. Set it to the
+            LAN address only to let trunks reach the engine directly.
+        edge_port: Kamailio's SIP port, where phones register and trunks call in.
+        engine_port: the engine's SIP port, where the edge reaches it.
         rtp_port: first RTP port of the engine's media range.
         web_port: the web page's HTTP port.
     """
@@ -41,6 +46,7 @@ class Runtime:
     data_dir: Path = DEFAULT_DATA_DIR
     run_dir: Path = field(default=Path())
     bind: str = "127.0.0.1"
+    engine_bind: str = "127.0.0.1"
     edge_port: int = 5060
     engine_port: int = 5070
     rtp_port: int = 40000
@@ -60,6 +66,7 @@ class Runtime:
             data_dir=data_dir,
             run_dir=run_dir,
             bind=os.environ.get("KEEPLINE_BIND") or "127.0.0.1",
+            engine_bind=os.environ.get("KEEPLINE_ENGINE_BIND") or "127.0.0.1",
             edge_port=_env_int("KEEPLINE_EDGE_PORT", 5060),
             engine_port=_env_int("KEEPLINE_ENGINE_PORT", 5070),
             rtp_port=_env_int("KEEPLINE_RTP_PORT", 40000),
@@ -88,6 +95,11 @@ class Runtime:
         return self.data_dir / "web-secret"
 
     @property
+    def location_db_path(self) -> Path:
+        """The edge's registrations, written by Kamailio itself (usrloc db_mode=1)."""
+        return self.data_dir / "edge-location.sqlite3"
+
+    @property
     def switches_path(self) -> Path:
         """The disaster switch and the day/night override, kept across restarts."""
         return self.data_dir / "switches.json"
@@ -106,6 +118,7 @@ class Runtime:
             "KEEPLINE_DATA_DIR": str(self.data_dir),
             "KEEPLINE_RUN_DIR": str(self.run_dir),
             "KEEPLINE_BIND": self.bind,
+            "KEEPLINE_ENGINE_BIND": self.engine_bind,
             "KEEPLINE_EDGE_PORT": str(self.edge_port),
             "KEEPLINE_ENGINE_PORT": str(self.engine_port),
             "KEEPLINE_RTP_PORT": str(self.rtp_port),

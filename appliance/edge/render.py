@@ -10,6 +10,8 @@ before a restart are still accepted after it.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import ipaddress
 import os
 import re
@@ -20,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from appliance.edge.subscribers import ensure_location_db
 from appliance.errors import KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.store.atomic import fsync_dir, write_atomic
@@ -27,6 +30,18 @@ from appliance.store.atomic import fsync_dir, write_atomic
 TEMPLATE_NAME = "kamailio.cfg.tmpl"
 ENGINE_GROUP = 1
 """permissions group of the engine's address; the script asks allow_source_address("1")."""
+TRUNK_GROUP = 2
+"""permissions group of the trunks' allowed addresses (allow_source_address("2"))."""
+MAX_MESSAGE_BYTES = 3600
+"""The largest request the edge passes on. The engine's pjsip reads at most
+PJSIP_MAX_PKT_LEN (4000) bytes of a datagram, and the edge adds a Via, a
+Record-Route and its own headers on the way; phones' INVITEs are 1-2 KB."""
+FLOOD_BAN_S = 60
+"""How long pike's flood ban silences a source."""
+TRUST_HEADER = "X-Keepline-Edge"
+"""The header the edge adds to every request it vouches for (phones, trunks)."""
+TRUNK_HEADER = "X-Keepline-Trunk"
+"""The address and port a trunk's request came from, added by the edge."""
 
 _SECRET = re.compile(r"[0-9a-f]{32,128}")
 _UNIX_PATH_MAX = 107  # sun_path is 108 bytes including the final NUL
@@ -138,16 +153,37 @@ def _safe_path(what: str, path: Path, *, limit: int | None = None) -> str:
     return text
 
 
-def _bind_address(runtime: Runtime) -> str:
-    """The one address everything binds to; also the engine's trusted source address."""
+def _concrete_address(what: str, text: str, variable: str) -> str:
     try:
-        address = ipaddress.IPv4Address(runtime.bind)
+        address = ipaddress.IPv4Address(text)
     except ValueError:
         address = None
     if address is None or address.is_unspecified:
-        raise EdgeError(f"bind address {runtime.bind!r}: the edge needs one concrete IPv4 "
-                        "address (KEEPLINE_BIND), as it also names the engine's address")
+        raise EdgeError(f"{what} {text!r}: the edge needs one concrete IPv4 address "
+                        f"({variable})")
     return str(address)
+
+
+def _bind_address(runtime: Runtime) -> str:
+    """The address the edge listens on."""
+    return _concrete_address("bind address", runtime.bind, "KEEPLINE_BIND")
+
+
+def _engine_address(runtime: Runtime) -> str:
+    """The engine's SIP address: where the edge relays to, and its trusted source."""
+    return _concrete_address("engine address", runtime.engine_bind, "KEEPLINE_ENGINE_BIND")
+
+
+def trust_token(runtime: Runtime) -> str:
+    """The install's proof that a request passed the edge (``X-Keepline-Edge``).
+
+    Derived from the edge's secret (made once, mode 0600), so the edge and the
+    engine agree without another file, and a local process that merely binds
+    the edge's port cannot pose as the edge. Compare it with
+    :func:`hmac.compare_digest`.
+    """
+    secret = auth_secret(EdgeFiles.of(runtime).secret)
+    return hmac.new(secret.encode(), b"keepline edge to engine", hashlib.sha256).hexdigest()
 
 
 def template_text() -> str:
@@ -155,9 +191,16 @@ def template_text() -> str:
     return resources.files("appliance.edge").joinpath(TEMPLATE_NAME).read_text(encoding="utf-8")
 
 
-def address_list(runtime: Runtime) -> str:
-    """The permissions address file: the engine, by exact address and port."""
-    return f"{ENGINE_GROUP} {_bind_address(runtime)} 32 {runtime.engine_port} engine\n"
+def address_list(runtime: Runtime, config: dict[str, Any]) -> str:
+    """The permissions address file: the engine by exact address and port, then
+    each trunk's allowed addresses (any port)."""
+    lines = [f"{ENGINE_GROUP} {_engine_address(runtime)} 32 {runtime.engine_port} engine"]
+    for trunk in config["trunks"]:
+        for address in trunk["allow"]:
+            ip = ipaddress.ip_address(address)
+            name = re.sub(r"[^A-Za-z0-9_.-]", "_", str(trunk["name"]))
+            lines.append(f"{TRUNK_GROUP} {ip} {ip.max_prefixlen} 0 trunk:{name}")
+    return "\n".join(lines) + "\n"
 
 
 def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
@@ -175,6 +218,11 @@ def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
         raise EdgeError(f"edge and engine both want port {runtime.edge_port}")
     values = {
         "bind": _bind_address(runtime),
+        "engine_bind": _engine_address(runtime),
+        "location_db": _safe_path("location database", runtime.location_db_path.absolute()),
+        "trust_token": trust_token(runtime),
+        "max_msg_bytes": str(MAX_MESSAGE_BYTES),
+        "flood_ban_s": str(FLOOD_BAN_S),
         "edge_port": str(runtime.edge_port),
         "engine_port": str(runtime.engine_port),
         "sip_domain": domain,
@@ -194,6 +242,14 @@ def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
     return template.substitute(values)
 
 
+def write_address_file(runtime: Runtime, config: dict[str, Any]) -> Path:
+    """The permissions address file, replaced atomically (Kamailio reloads it by RPC)."""
+    files = EdgeFiles.of(runtime)
+    files.address_file.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(files.address_file, address_list(runtime, config).encode(), mode=0o640)
+    return files.address_file
+
+
 def write_config(runtime: Runtime, config: dict[str, Any]) -> Path:
     """Render kamailio.cfg and the engine's address file into the run dir; return the cfg path.
 
@@ -203,7 +259,8 @@ def write_config(runtime: Runtime, config: dict[str, Any]) -> Path:
     files = EdgeFiles.of(runtime)
     text = render_config(runtime, config)
     files.config.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(files.address_file, address_list(runtime).encode(), mode=0o640)
+    ensure_location_db(runtime.location_db_path)
+    write_address_file(runtime, config)
     # The config holds the auth secret.
     write_atomic(files.config, text.encode(), mode=0o600)
     return files.config

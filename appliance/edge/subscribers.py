@@ -97,3 +97,62 @@ def sync_subscribers(db_path: Path, config: dict[str, Any]) -> int:
             raise StoreError(f"{db_path}: could not update the edge's subscribers ({e}); "
                              "the table is unchanged") from e
     return len(wanted)
+
+
+LOCATION_VERSION = 9
+"""The ``location`` table version usrloc checks at start-up (Kamailio 5.6 schema)."""
+
+# Kamailio 5.6's usrloc schema for SQLite (/usr/share/kamailio/db_sqlite/usrloc-create.sql).
+_CREATE_LOCATION = """
+CREATE TABLE IF NOT EXISTS location (
+    id INTEGER PRIMARY KEY NOT NULL,
+    ruid VARCHAR(64) DEFAULT '' NOT NULL,
+    username VARCHAR(64) DEFAULT '' NOT NULL,
+    domain VARCHAR(64) DEFAULT NULL,
+    contact VARCHAR(512) DEFAULT '' NOT NULL,
+    received VARCHAR(128) DEFAULT NULL,
+    path VARCHAR(512) DEFAULT NULL,
+    expires TIMESTAMP WITHOUT TIME ZONE DEFAULT '2030-05-28 21:32:15' NOT NULL,
+    q REAL DEFAULT 1.0 NOT NULL,
+    callid VARCHAR(255) DEFAULT 'Default-Call-ID' NOT NULL,
+    cseq INTEGER DEFAULT 1 NOT NULL,
+    last_modified TIMESTAMP WITHOUT TIME ZONE DEFAULT '2000-01-01 00:00:01' NOT NULL,
+    flags INTEGER DEFAULT 0 NOT NULL,
+    cflags INTEGER DEFAULT 0 NOT NULL,
+    user_agent VARCHAR(255) DEFAULT '' NOT NULL,
+    socket VARCHAR(64) DEFAULT NULL,
+    methods INTEGER DEFAULT NULL,
+    instance VARCHAR(255) DEFAULT NULL,
+    reg_id INTEGER DEFAULT 0 NOT NULL,
+    server_id INTEGER DEFAULT 0 NOT NULL,
+    connection_id INTEGER DEFAULT 0 NOT NULL,
+    keepalive INTEGER DEFAULT 0 NOT NULL,
+    partition INTEGER DEFAULT 0 NOT NULL,
+    CONSTRAINT location_ruid_idx UNIQUE (ruid)
+);
+CREATE INDEX IF NOT EXISTS location_account_contact_idx ON location (username, domain, contact);
+CREATE INDEX IF NOT EXISTS location_expires_idx ON location (expires);
+"""
+
+
+def ensure_location_db(db_path: Path) -> None:
+    """Create the registrations file Kamailio's usrloc writes through to (db_mode=1).
+
+    Kamailio itself is its only writer; it loads the rows at start, so phones
+    stay registered across an edge restart. Kept apart from edge.sqlite3,
+    which Kamailio opens read-only.
+    """
+    try:
+        db = sqlite3.connect(db_path, timeout=5.0, isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"{db_path}: cannot open the edge's registrations ({e})") from e
+    with contextlib.closing(db):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_CREATE_LOCATION)
+            db.execute(_CREATE_VERSION)
+            db.execute("INSERT INTO version (table_name, table_version) VALUES ('location', ?) "
+                       "ON CONFLICT (table_name) DO NOTHING", (LOCATION_VERSION,))
+        except sqlite3.Error as e:
+            raise StoreError(f"{db_path}: cannot prepare the edge's registrations ({e}); "
+                             "delete the file to start afresh (phones then re-register)") from e

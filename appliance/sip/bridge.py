@@ -15,6 +15,7 @@ is passed back to the phone as it is.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,21 @@ TRUNK_FAILURES = frozenset({0, 408, 500, 502, 503, 504})
 def trunk_failed(code: int) -> bool:
     """Whether a trunk's final answer before connecting is worth trying another trunk for."""
     return code in TRUNK_FAILURES or (code >= 500 and code < 600 and code != 580)
+
+
+def dial_trunks_directly(engine_bind: str, trunk_host: str) -> bool:
+    """Whether the engine's own SIP socket can reach ``trunk_host`` itself.
+
+    On loopback (the default) it reaches only its own address, where a
+    gateway on the box itself may listen; every other trunk is dialled out
+    through the edge, which faces the network. An engine bound to the LAN
+    (``KEEPLINE_ENGINE_BIND``) dials every trunk itself.
+    """
+    try:
+        loopback = ipaddress.ip_address(engine_bind).is_loopback
+    except ValueError:
+        loopback = False
+    return not loopback or trunk_host == engine_bind
 
 
 @dataclass(eq=False)

@@ -42,6 +42,17 @@ def dialled_number(whole_msg: str) -> str:
     return m.group(1) if m else ""
 
 
+def header_value(whole_msg: str, name: str) -> str | None:
+    """The first ``name:`` header's value in a SIP message's head, or None."""
+    head = whole_msg.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
+    wanted = name.lower()
+    for line in head.splitlines()[1:]:
+        field, colon, value = line.partition(":")
+        if colon and field.strip().lower() == wanted:
+            return value.strip()
+    return None
+
+
 def caller_identity(remote_uri: str) -> tuple[str, str]:
     """(number, display name) from a From/remote URI such as ``"Ann" <sip:+4930@host>``."""
     m = _NAME_AND_USER.match(remote_uri)

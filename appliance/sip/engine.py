@@ -11,6 +11,7 @@ pure core, so the core needs no locks.
 from __future__ import annotations
 
 import heapq
+import hmac
 import itertools
 import logging
 import os
@@ -43,6 +44,7 @@ from appliance.core.routing import (
     route_inbound,
     trunk_for,
 )
+from appliance.edge.render import TRUNK_HEADER, TRUST_HEADER, trust_token
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip import capacity as pjcap
@@ -53,6 +55,7 @@ from appliance.sip.calls import (
     EngineCall,
     caller_identity,
     dialled_number,
+    header_value,
     sip_header,
 )
 from appliance.sip.failover import FailoverFlows
@@ -125,6 +128,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         # Engine-thread state below.
         self._ep: pj.Endpoint | None = None
         self._trunk_account: EngineAccount | None = None
+        self._trunk_edge_account: EngineAccount | None = None
         self._edge_account: EngineAccount | None = None
         self._music = MusicPlayers()
         self._calls: dict[str, EngineCall] = {}
@@ -149,6 +153,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             log.warning("kept from before the restart: disaster switch %s, day/night %s",
                         "on" if switches.disaster else "off", switches.override or "automatic")
         self._mode = "normal"
+        # What the edge adds to the requests it vouches for (see _vouched_source).
+        self._trust_token = trust_token(runtime)
         # Caller-ID modem blocks, to name the FXO gateway's calls.
         self._cid_matcher = CidMatcher(window_s=window_s(config))
 
@@ -275,19 +281,26 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         ep.audDevManager().setNullDev()
         tcfg = pj.TransportConfig()
         tcfg.port = self.runtime.engine_port
-        tcfg.boundAddress = self.runtime.bind
+        tcfg.boundAddress = self.runtime.engine_bind
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
         ep.libStart()
         self._prefer_g711(ep)
         # Created first, so pjsua gives incoming calls to it: a transfer a phone asks
         # for is dialled on the receiving leg's account, and must go through the edge.
-        edge = f"sip:{self.runtime.bind}:{self.runtime.edge_port};lr"
-        self._edge_account = self._make_account(proxy=edge, default=True)
-        self._trunk_account = self._make_account(proxy=None, default=False)
-        self._music.load(self.runtime.data_dir, self.config["music"])
-        log.info("engine: SIP on udp:%s:%d, RTP from %d, capacity %d calls "
+        rt = self.runtime
+        edge = f"sip:{rt.bind}:{rt.edge_port};lr"
+        domain = self.config["site"]["sip_domain"]
+        self._edge_account = self._make_account(f"sip:keepline@{domain}", proxy=edge,
+                                                default=True)
+        # Trunks: straight from the engine's socket when it can reach them (see
+        # dial_trunks_directly), else out through the edge.
+        self._trunk_account = self._make_account(
+            f"sip:keepline@{rt.engine_bind}:{rt.engine_port}", proxy=None)
+        self._trunk_edge_account = self._make_account(f"sip:keepline@{rt.bind}", proxy=edge)
+        self._music.load(rt.data_dir, self.config["music"])
+        log.info("engine: SIP on udp:%s:%d, RTP on %s from %d, capacity %d calls "
                  "(PJSUA_MAX_CALLS=%d, one slot kept to refuse overload with 503)",
-                 self.runtime.bind, self.runtime.engine_port, self.runtime.rtp_port,
+                 rt.engine_bind, rt.engine_port, rt.bind, rt.rtp_port,
                  self.capacity.usable, self.capacity.legs)
 
     @staticmethod
@@ -300,11 +313,10 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
                 continue
             ep.codecSetPriority(cid, priority)
 
-    def _make_account(self, *, proxy: str | None, default: bool) -> EngineAccount:
+    def _make_account(self, identity: str, *, proxy: str | None,
+                      default: bool = False) -> EngineAccount:
         acfg = pj.AccountConfig()
-        domain = self.config["site"]["sip_domain"]
-        acfg.idUri = f"sip:keepline@{domain}" if proxy else \
-            f"sip:keepline@{self.runtime.bind}:{self.runtime.engine_port}"
+        acfg.idUri = identity
         acfg.regConfig.registrarUri = ""
         acfg.regConfig.registerOnAdd = False
         if proxy:
@@ -338,13 +350,13 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         self._music.destroy()
         self._dead.clear()
         self._calls.clear()
-        for acc in (self._edge_account, self._trunk_account):
+        for acc in (self._edge_account, self._trunk_account, self._trunk_edge_account):
             if acc is not None:
                 try:
                     acc.shutdown()
                 except Exception:
                     log.exception("engine: account shutdown failed")
-        self._edge_account = self._trunk_account = None
+        self._edge_account = self._trunk_account = self._trunk_edge_account = None
         if self._ep is not None:
             try:
                 self._ep.libDestroy()
@@ -385,12 +397,10 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         if call is None:
             return  # cancelled before the loop came round
         session = call.session
-        src_ip, _, src_port = source_address.rpartition(":")
         info = call.getInfo()
         number, name = caller_identity(info.remoteUri)
         session.caller_number, session.caller_name = number, name
-        source = (src_ip.strip("[]"), int(src_port or 0))
-        from_edge = source == (self.runtime.bind, self.runtime.edge_port)
+        source, from_edge = self._vouched_source(source_address, whole_msg)
         request = InboundRequest(source_ip=source[0], source_port=source[1],
                                  dialled=session.dialled, caller_number=number,
                                  caller_name=name, from_edge=from_edge)
@@ -428,6 +438,24 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             self._feature_code(call, decision)
         else:
             self._play_message(call, decision, reason="")
+
+    def _vouched_source(self, source_address: str, whole_msg: str
+                        ) -> tuple[tuple[str, int], bool]:
+        """Where a request really came from, and whether it is a phone the edge authenticated.
+
+        Only a request from the edge's address that carries this install's trust
+        token is the edge's: a phone (authenticated there), or a trunk whose
+        address the edge names. Anything else is taken as sent directly, and only
+        a trunk's allow list can admit it.
+        """
+        source = _address(source_address)
+        if source != (self.runtime.bind, self.runtime.edge_port) or not hmac.compare_digest(
+                header_value(whole_msg, TRUST_HEADER) or "", self._trust_token):
+            return source, False
+        trunk = header_value(whole_msg, TRUNK_HEADER)
+        if trunk is not None:
+            return _address(trunk), False
+        return source, True
 
     def _usage(self) -> Usage:
         """Outside calls up now, for the toll-fraud limits."""
@@ -684,6 +712,16 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             "callbacks": self.list_callbacks(),
             "failover": self.failover_status(),
         }
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``("192.0.2.1", 5060)`` from ``"192.0.2.1:5060"`` (or ``"[::1]:5060"``)."""
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = 0
+    return host.strip("[]"), number
 
 
 def _wait_s(session: CallSession, ended_at: float | None) -> float | None:

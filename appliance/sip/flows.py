@@ -32,7 +32,7 @@ from appliance.core.routing import (
     transfer_target,
 )
 from appliance.settings import Runtime
-from appliance.sip.bridge import Bridge, trunk_failed
+from appliance.sip.bridge import Bridge, dial_trunks_directly, trunk_failed
 from appliance.sip.calls import (
     CallSession,
     EngineAccount,
@@ -70,6 +70,7 @@ class CallFlows:
         _music: MusicPlayers
         _edge_account: EngineAccount | None
         _trunk_account: EngineAccount | None
+        _trunk_edge_account: EngineAccount | None
         _clock: Callable[[], float]
 
         def later(self, delay_s: float, fn: Callable[[], None]) -> None: ...
@@ -269,7 +270,10 @@ class CallFlows:
             headers = pj.SipHeaderVector()
             headers.append(sip_header("P-Asserted-Identity", f"<{identity}>"))
             op.txOption.headers = headers
-        return self._place_call(self._trunk_account, leg,
+        account = self._trunk_account if dial_trunks_directly(self.runtime.engine_bind,
+                                                              trunk["host"]) \
+            else self._trunk_edge_account
+        return self._place_call(account, leg,
                                 f"sip:{number}@{trunk['host']}:{trunk['port']}", op)
 
     # ---- either kind of bridge (engine thread) ------------------------------------------
