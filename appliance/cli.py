@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -588,7 +589,21 @@ def cmd_edge(rt: Runtime) -> int:
     return 0
 
 
+#: What every command creates is not for other users: config.json, the history and the
+#: edge's database hold personal data and password digests (as the units' UMask=0027).
+UMASK = 0o027
+
+
 def main(argv: list[str] | None = None) -> int:
+    # Given back on return, for the tests (and any other caller) that run main() in-process.
+    previous = os.umask(UMASK)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "history":

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.admin import AdminService, resources
@@ -61,8 +62,13 @@ class Controller:
         self._cid_modem: CallerIdModem | None = None
         self._sms: SmsAlerts | None = None
         self._started = threading.Event()
+        #: How often the launcher restarted this engine, when last and why (see launcher.py).
+        self.restarts = restarts_from_env(os.environ)
 
     def start(self) -> None:
+        if self.restarts["count"]:
+            log.warning("engine restarted (%d time(s) so far); the last one %s",
+                        self.restarts["count"], self.restarts["last_exit"] or "exited")
         store = ConfigStore(self.runtime.config_path)
         self.config = store.load()
         self._first_start(store)
@@ -404,9 +410,10 @@ class Controller:
     def status(self) -> dict[str, Any]:
         """What the engine and the edge say about the box right now."""
         if self.engine is None or not self.engine.running:
-            return {"engine": "down"}
+            return {"engine": "down", "restarts": dict(self.restarts)}
         engine = self.engine
         doc = engine.call(engine.status)
+        doc["restarts"] = dict(self.restarts)
         doc["system"] = self._system
         doc["modems"] = self._modem_status()
         doc["trunks"] = [{"name": t["name"], "kind": t.get("kind", "sip"), "host": t["host"],
@@ -511,6 +518,27 @@ class Controller:
         if not engine.call(lambda: engine.hangup(arg)):
             raise ApiError(404, "unknown_call", f"no live call {arg!r}")
         return {"id": arg, "state": "hanging_up"}
+
+
+def restarts_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """What the launcher told a restarted engine: ``{"count", "last_at", "last_exit"}``.
+
+    ``KEEPLINE_RESTARTS`` (how many restarts), ``KEEPLINE_LAST_RESTART_AT`` (Unix time)
+    and ``KEEPLINE_LAST_EXIT`` ("killed by SIGKILL"). Absent or unreadable: no restarts.
+    Under systemd none are set; ``systemctl show -p NRestarts keepline-engine`` counts.
+    """
+    try:
+        count = max(0, int(env.get("KEEPLINE_RESTARTS") or 0))
+    except ValueError:
+        count = 0
+    try:
+        last_at: float | None = float(env["KEEPLINE_LAST_RESTART_AT"])
+    except (KeyError, ValueError):
+        last_at = None
+    if not count:
+        return {"count": 0, "last_at": None, "last_exit": None}
+    return {"count": count, "last_at": last_at,
+            "last_exit": env.get("KEEPLINE_LAST_EXIT") or None}
 
 
 def _modems(config: dict[str, Any]) -> Any:

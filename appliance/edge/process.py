@@ -151,6 +151,14 @@ class Edge:
         return self._proc is not None and self._proc.poll() is None
 
     @property
+    def returncode(self) -> int | None:
+        """Kamailio's exit status once it has exited by itself (negative: that signal).
+
+        None while it runs, and after :meth:`stop` (then it was asked to exit).
+        """
+        return self._proc.poll() if self._proc is not None else None
+
+    @property
     def pid(self) -> int | None:
         """Kamailio's main process id while running."""
         return self._proc.pid if self.running and self._proc is not None else None
@@ -241,6 +249,11 @@ class Edge:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(self.stop_timeout)
+        # Kamailio's workers outlive a main process that was killed (SIGKILL, OOM) and
+        # keep the SIP port: end whatever is left of its process group, so that a
+        # start after a crash can bind the port again.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         self._close()
 
     def restart(self) -> None:

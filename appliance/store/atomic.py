@@ -26,7 +26,11 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o640) -> None:
     the old file untouched.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # A temp file a killed writer with the same ids left would keep its old mode:
+    # create it afresh (O_EXCL), so ``mode`` (less the umask) is what the file gets.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import os
 import re
 import sqlite3
 import unicodedata
@@ -348,11 +349,28 @@ UNCHANGED: Final = _Unchanged.UNCHANGED
 Unchanged = Literal[_Unchanged.UNCHANGED]
 
 
+def _create_private(path: Path) -> None:
+    """Create a missing history file 0640 (less the umask): it holds callers' numbers.
+
+    SQLite gives the -wal and -shm files it makes later the database file's mode.
+    An empty file is an empty database to SQLite.
+    """
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+    except FileExistsError:
+        return  # another writer made it first
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create the call history ({e.strerror or e})") from None
+
+
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     try:
         if read_only:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
         else:
+            _create_private(path)
             conn = sqlite3.connect(path, timeout=5)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")

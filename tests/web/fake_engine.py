@@ -44,6 +44,7 @@ SAMPLE_STATUS: dict[str, Any] = {
     ],
     "registered_extensions": ["201"],
     "edge": "up",
+    "restarts": {"count": 0, "last_at": None, "last_exit": None},
 }
 
 

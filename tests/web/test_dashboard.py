@@ -1,17 +1,26 @@
 """The dashboard's server-rendered view: queues, agents, lines, callbacks, the box.
 
-The live updates of the same view run in Chromium (test_browser_admin.py).
+The live updates of the same view run in Chromium (test_browser_admin.py; the
+engine's restart line here, with a fake engine).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 import time
+from contextlib import ExitStack
+from pathlib import Path
 
+import pytest
 from flask.testing import FlaskClient
 
-from tests.web.conftest import Auth
+from appliance.settings import Runtime
+from tests.support.browser import Browser, browser_available
+from tests.support.ports import free_port
+from tests.support.webserver import WebServer
+from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.fake_engine import SAMPLE_STATUS, FakeEngine
 
 STATUS = {
@@ -98,3 +107,50 @@ def test_dashboard_survives_an_engine_without_the_new_fields(
     text = _text(response.get_data(as_text=True))
     assert "No queues are set up." in text
     assert "No callbacks waiting." in text
+
+
+RESTARTED_AT = time.time() - 60
+RESTARTED = {"count": 2, "last_at": RESTARTED_AT, "last_exit": "killed by SIGKILL"}
+
+
+def test_the_status_json_carries_the_engines_restarts(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = {**STATUS, "restarts": RESTARTED}
+    body = admin_client.get("/api/status").get_json()
+    assert body["restarts"] == RESTARTED
+
+
+def test_no_restart_line_while_the_engine_never_restarted(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = STATUS  # restarts: count 0
+    html = admin_client.get("/").get_data(as_text=True)
+    assert re.search(r'<p id="engine-restarts" class="note" hidden>\s*</p>', html), html
+    assert "Engine restarted" not in html
+
+
+@pytest.mark.slow
+def test_the_live_dashboard_says_how_often_the_engine_restarted(
+        runtime: Runtime, tmp_path: Path) -> None:
+    reason = browser_available()
+    assert reason is None, reason
+    rt = dataclasses.replace(runtime, web_port=free_port())
+    with ExitStack() as es:
+        fake = es.enter_context(FakeEngine(rt.control_socket,
+                                           status={**STATUS, "restarts": RESTARTED}))
+        web = es.enter_context(WebServer(rt, tmp_path / "web.log"))
+        browser = es.enter_context(Browser("dashboard-restarts"))
+        browser.log_in(web.url, "admin", ADMIN_PASSWORD, heading="Dashboard")
+        at = time.strftime("%H:%M", time.localtime(RESTARTED_AT))
+        line = browser.wait_for("#engine-restarts",
+                                text=f"Engine restarted 2 times, last at {at} "
+                                     "(killed by SIGKILL)")
+        assert line.text == f"Engine restarted 2 times, last at {at} (killed by SIGKILL)"
+        # A status without restarts (the engine came up afresh) hides the line again.
+        fake.status = {**STATUS, "restarts": {"count": 0, "last_at": None,
+                                              "last_exit": None}}
+        fake.wait_for_subscribers()
+        fake.emit({"type": "status", "at": time.time(), "status": fake.status})
+        deadline = time.monotonic() + 10
+        while line.is_displayed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not line.is_displayed()

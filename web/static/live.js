@@ -214,10 +214,34 @@
     }
   }
 
+  // "Engine restarted 2 times, last at 14:05 (killed by SIGKILL)", from the launcher's count.
+  function renderRestarts(restarts) {
+    var line = byId("engine-restarts");
+    if (!line) {
+      return;
+    }
+    var count = restarts && typeof restarts.count === "number" ? restarts.count : 0;
+    if (count <= 0) {
+      line.hidden = true;
+      line.textContent = "";
+      return;
+    }
+    var text = "Engine restarted " + count + (count === 1 ? " time" : " times");
+    if (typeof restarts.last_at === "number") {
+      text += ", last at " + util.clock(restarts.last_at, false);
+    }
+    if (restarts.last_exit) {
+      text += " (" + restarts.last_exit + ")";
+    }
+    line.textContent = text;
+    line.hidden = false;
+  }
+
   function render(status) {
     if (!status) {
       return;
     }
+    renderRestarts(status.restarts);
     var capacity = status.capacity || {};
     var calls = status.calls || [];
     var extensions = status.registered_extensions || [];
