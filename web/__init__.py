@@ -12,9 +12,12 @@ import secrets
 import threading
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Request, current_app
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import BadRequest
 
-from appliance.control.client import EngineClient
+from appliance.control.client import EngineClient, JsonTooDeep
+from appliance.control.client import loads as bounded_loads
 from appliance.settings import Runtime
 
 ENGINE_EXTENSION = "keepline.engine"
@@ -38,6 +41,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ``KEEPLINE_SSE_MAX_STREAMS`` (4): concurrent ``/events`` streams.
             Each holds one waitress worker thread for its whole life, so this
             must stay below the server's thread count or pages stop loading.
+        ``KEEPLINE_SSE_MAX_PER_LOGIN`` (2): of those, streams one login may hold.
+        ``KEEPLINE_SSE_ADMIN_RESERVED`` (1): of those, streams only admins may take.
+        ``KEEPLINE_SESSION_IDLE_S`` (43200): a login's session ends after this many
+            seconds without a request (see :class:`web.security.SessionTable`).
         ``KEEPLINE_ENGINE_TIMEOUT_S`` (3.0): seconds to wait for the engine's
             answer before the page says it is not reachable.
         ``KEEPLINE_ENGINE_EVENTS_IDLE_S`` (60.0): silence on the engine's event
@@ -49,9 +56,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     on shutdown so long-lived streams end promptly.
     """
     app = Flask(__name__)
+    app.json = _BoundedJson(app)
+    app.request_class = _Request
     app.config.from_mapping(
         KEEPLINE_SSE_HEARTBEAT_S=15.0,
         KEEPLINE_SSE_MAX_STREAMS=4,
+        KEEPLINE_SSE_MAX_PER_LOGIN=2,
+        KEEPLINE_SSE_ADMIN_RESERVED=1,
         KEEPLINE_ENGINE_TIMEOUT_S=3.0,
         KEEPLINE_ENGINE_EVENTS_IDLE_S=60.0,
         # A hold-music upload (20 MB) plus the form; bigger bodies are refused unread.
@@ -81,6 +92,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(screenpop.bp)
     return app
+
+
+class _BoundedJson(DefaultJSONProvider):
+    """Request bodies are parsed with a nesting limit, so ``"[" * 100000`` is a 400
+    ("JSON nested too deeply"), not a RecursionError and a 500."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return bounded_loads(s)
+
+
+class _Request(Request):
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        if isinstance(e, JsonTooDeep):
+            raise BadRequest(f"The request body is not accepted: {e}.")
+        return super().on_json_loading_failed(e)
 
 
 def _secret_key(runtime: Runtime) -> str:

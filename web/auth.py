@@ -5,11 +5,11 @@ from __future__ import annotations
 import secrets
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers.response import Response
 
-from web.security import csrf_token, for_agents, limiter, password_fingerprint
+from web.security import csrf_token, end_session, for_agents, limiter, start_session
 from web.settings_store import read_users
 
 bp = Blueprint("auth", __name__)
@@ -53,10 +53,8 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
                                error="Wrong user name or password."), 401
     assert user is not None
     limiter().succeeded(address)
-    session.clear()  # a fresh session (and CSRF token) after login: no fixation
-    session.permanent = True
-    session["user"] = name
-    session["pw"] = password_fingerprint(stored)
+    end_session()  # a fresh session (and CSRF token) after login: no fixation
+    start_session(name, stored)
     csrf_token()
     if user.get("role") == "agent" and not request.form.get("next"):
         return redirect(url_for("live.index"))
@@ -66,6 +64,6 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
 @bp.post("/logout")
 @for_agents
 def logout() -> Response:
-    session.clear()
+    end_session()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))

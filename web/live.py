@@ -25,13 +25,14 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
 from web import ENGINE_EXTENSION, engine, stopping
-from web.security import User, current_user, for_agents
+from web.security import User, current_user, for_agents, session_user
 
 bp = Blueprint("live", __name__)
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ log = logging.getLogger(__name__)
 _POLL_S = 0.25
 # Browsers reconnect this long after the stream ends (engine restart, shutdown).
 _RETRY_MS = 5000
+# A phone's callers that count as "on its card" (web.screenpop): its last few pops,
+# for a working day; of at most this many phones.
+_POPS_KEPT = 20
+_POP_KEPT_S = 12 * 3600.0
+_POP_PHONES = 1000
 
 
 class _Down:
@@ -178,8 +184,10 @@ def _duration(seconds: float | None) -> str:
 def _setup(state: Any) -> None:
     app = state.app
     # One semaphore per app: each stream pins a waitress worker thread.
-    max_streams = int(app.config["KEEPLINE_SSE_MAX_STREAMS"])
-    app.extensions["keepline.sse_slots"] = threading.BoundedSemaphore(max_streams)
+    app.extensions["keepline.sse_slots"] = StreamSlots(
+        int(app.config["KEEPLINE_SSE_MAX_STREAMS"]),
+        per_login=int(app.config["KEEPLINE_SSE_MAX_PER_LOGIN"]),
+        admin_reserve=int(app.config["KEEPLINE_SSE_ADMIN_RESERVED"]))
     app.extensions["keepline.events"] = EventHub(
         app.extensions[ENGINE_EXTENSION],
         idle_timeout=float(app.config["KEEPLINE_ENGINE_EVENTS_IDLE_S"]),
@@ -262,26 +270,69 @@ def events() -> Response | tuple[Response, int]:
     if the engine is down it sends one ``engine_down`` event and ends, and the
     browser retries after ``retry`` ms.
     """
-    slots: threading.BoundedSemaphore = current_app.extensions["keepline.sse_slots"]
-    if not slots.acquire(blocking=False):
-        body = {
-            "error_id": "too_many_streams",
-            "message": "too many live views are open; close one and reload",
-            "details": {},
-        }
+    slots: StreamSlots = current_app.extensions["keepline.sse_slots"]
+    # Taken now: the generator runs after the request context is gone.
+    viewer = current_user()
+    assert viewer is not None  # the guard let only logged-in users in
+    refused = slots.acquire(viewer)
+    if refused is not None:
+        body = {"error_id": "too_many_streams", "message": refused, "details": {}}
         return _no_store(jsonify(body)), 503
     heartbeat = float(current_app.config["KEEPLINE_SSE_HEARTBEAT_S"])
     hub: EventHub = current_app.extensions["keepline.events"]
-    # Taken now: the generator runs after the request context is gone.
-    viewer = current_user()
-    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer),
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    name, sid, pw = session.get("user"), session.get("sid"), session.get("pw")
+
+    def logged_in() -> bool:
+        # Asked at each heartbeat: logout, a new password or a removed login ends the
+        # stream too. A stream is not a request: it does not keep the session alive.
+        with app.app_context():
+            return session_user(name, sid, pw, touch=False) is not None
+
+    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer, logged_in),
                         mimetype="text/event-stream")
     # Released on close, which the WSGI server calls even if the body was
     # never iterated (a browser that left at once).
-    response.call_on_close(_once(slots.release))
+    response.call_on_close(_once(lambda: slots.release(viewer)))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+class StreamSlots:
+    """Who holds the ``/events`` streams: at most ``total``, ``per_login`` for one login,
+    and the last ``admin_reserve`` only for admins, so that one login's open tabs
+    cannot lock the admin's dashboard out.
+    """
+
+    def __init__(self, total: int, *, per_login: int, admin_reserve: int) -> None:
+        self.total = total
+        self.per_login = per_login
+        self.admin_reserve = admin_reserve
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, user: User) -> str | None:
+        """Take a slot for ``user``: None, or why not (a message for the page)."""
+        with self._lock:
+            in_use = sum(self._held.values())
+            mine = self._held.get(user.name, 0)
+            if mine >= self.per_login:
+                return (f"{user.name} has {mine} live views open already (at most "
+                        f"{self.per_login}); close one and reload")
+            free = self.total - in_use
+            if free <= 0 or (not user.is_admin and free <= self.admin_reserve):
+                return "too many live views are open; close one and reload"
+            self._held[user.name] = mine + 1
+            return None
+
+    def release(self, user: User) -> None:
+        with self._lock:
+            left = self._held.get(user.name, 0) - 1
+            if left > 0:
+                self._held[user.name] = left
+            else:
+                self._held.pop(user.name, None)
 
 
 class EventHub:
@@ -306,6 +357,30 @@ class EventHub:
         self._lock = threading.Lock()
         self._inboxes: set[queue.Queue[Item]] = set()
         self._reader: threading.Thread | None = None
+        # extension -> (caller number, when) of its newest pops, newest last
+        self._pops: dict[str, list[tuple[str, float]]] = {}
+
+    def remember(self, event: dict[str, Any]) -> None:
+        """Note a ``screen_pop``: that caller is on that phone's card (see :meth:`popped`)."""
+        with self._lock:
+            self._remember(event)
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        if event.get("type") != "screen_pop":
+            return
+        extension, number = str(event.get("extension", "")), str(event.get("caller_number", ""))
+        pops = self._pops.setdefault(extension, [])
+        pops[:] = [p for p in pops if p[0] != number][-(_POPS_KEPT - 1):]
+        pops.append((number, time.monotonic()))
+        if len(self._pops) > _POP_PHONES:
+            del self._pops[next(iter(self._pops))]
+
+    def popped(self, extension: str, number: str) -> bool:
+        """Whether ``number`` rang ``extension`` (a relayed screen-pop) lately: one of
+        its last few pops, within the last :data:`_POP_KEPT_S`."""
+        cutoff = time.monotonic() - _POP_KEPT_S
+        with self._lock:
+            return any(n == number and at >= cutoff for n, at in self._pops.get(extension, []))
 
     def subscribe(self) -> queue.Queue[Item]:
         """A queue that receives every engine event from now on."""
@@ -330,6 +405,8 @@ class EventHub:
                 self._reader = None
                 return False
             if item is not None:
+                if isinstance(item, dict):
+                    self._remember(item)  # before any browser can ask about it
                 for inbox in self._inboxes:
                     inbox.put(item)
             return True
@@ -406,12 +483,13 @@ def _visible(event: dict[str, Any], viewer: User | None) -> bool:
 
 def _relay(
     hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float,
-    viewer: User | None = None,
+    viewer: User | None = None, logged_in: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """Yield SSE frames: a hello, engine events, heartbeat comments, a last word.
 
     ``viewer`` is the logged-in user, taken in the view: screen-pop events reach
-    only their phone's user and admins (see :func:`_visible`).
+    only their phone's user and admins (see :func:`_visible`). ``logged_in`` is
+    asked at each heartbeat; once it says no, the stream ends with ``logged_out``.
     """
     # Subscribe before taking the snapshot, so no event falls between the two.
     inbox = hub.subscribe()
@@ -431,6 +509,9 @@ def _relay(
                 item = inbox.get(timeout=wait)
             except queue.Empty:
                 if time.monotonic() >= next_beat:
+                    if logged_in is not None and not logged_in():
+                        yield _frame({"type": "logged_out", "at": time.time()})
+                        return
                     yield ": heartbeat\n\n"
                     next_beat = time.monotonic() + heartbeat
                 continue

@@ -13,7 +13,6 @@ engine, which is the only writer of the history.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import threading
@@ -39,11 +38,13 @@ from flask import (
 )
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
+from appliance.control.client import JsonTooDeep, loads
 from appliance.core.callerid import best_name, usable
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.history import History
 from web.admin.common import ask_engine
+from web.live import EventHub
 from web.security import User, current_user, for_agents
 from web.settings_store import read_raw, read_users
 
@@ -57,6 +58,9 @@ LOOKUP_TIMEOUT_MS = 300
 #: The external directory's answer: read at most this much, keep names this long.
 _LOOKUP_MAX_BYTES = 64 * 1024
 _LOOKUP_MAX_TEXT = 100
+#: Earlier calls on a card; an agent's card looks this far back for their own phone's calls.
+_CARD_CALLS = 10
+_AGENT_LOOKBACK = 200
 #: What a contact may hold, as the form fields say (the engine has the last word).
 _CONTACT_FIELDS = ("name", "company", "notes")
 
@@ -148,6 +152,16 @@ def _call_view(call: Any) -> dict[str, Any]:
     }
 
 
+def _involves(call: Any, extension: str) -> bool:
+    """Whether ``call`` reached, or came from, the phone ``extension``."""
+    return extension in (call.agent, call.dialled, call.caller_number)
+
+
+def _hub() -> EventHub:
+    hub: EventHub = current_app.extensions["keepline.events"]
+    return hub
+
+
 def _callback_view(cb: Any) -> dict[str, Any]:
     return {"id": cb.id, "state": cb.state, "requested_at": cb.requested_at,
             "queue": cb.queue, "attempts": cb.attempts, "reason": cb.reason}
@@ -166,28 +180,44 @@ def caller(number: str) -> tuple[Response, int]:
     """
     if not NUMBER.fullmatch(number):
         return _bad_number(number)
+    user = _user()
     runtime: Runtime = current_app.config["KEEPLINE_RUNTIME"]
     contact: dict[str, Any] | None = None
     calls: list[dict[str, Any]] = []
     callbacks: list[dict[str, Any]] = []
     total = 0
     last_call_at = None
+    # An agent's own phone: None for an admin, who may look up anyone.
+    own = None if user.is_admin else (user.extension or "")
+    allowed = own is None or (bool(own) and _hub().popped(own, number))
     if runtime.history_path.exists():  # no file yet: nothing was ever recorded
         try:
-            card = History(runtime.history_path, read_only=True).caller_card(number)
+            card = History(runtime.history_path, read_only=True).caller_card(
+                number, calls=_CARD_CALLS if own is None else _AGENT_LOOKBACK)
         except StoreError as e:
             return _json({"error_id": "history_unavailable", "message": str(e),
                           "details": {}}, 503)
-        contact = asdict(card.contact) if card.contact is not None else None
-        ringing = request.args.get("call", "")
-        calls = [_call_view(c) for c in card.calls if not ringing or c.call_uid != ringing]
-        callbacks = [_callback_view(cb) for cb in card.callbacks]
-        total = card.total_calls - (len(card.calls) - len(calls))
-        last_call_at = card.last_call_at
+        if own is not None:
+            allowed = allowed or (bool(own) and any(_involves(c, own) for c in card.calls))
+        if allowed:
+            contact = asdict(card.contact) if card.contact is not None else None
+            ringing = request.args.get("call", "")
+            # An agent sees the office's calls with this caller from outside and their
+            # own phone's calls, not other phones' internal calls.
+            shown = [c for c in card.calls if (not ringing or c.call_uid != ringing)
+                     and (own is None or c.trunk is not None or _involves(c, own))]
+            calls = [_call_view(c) for c in shown[:_CARD_CALLS]]
+            callbacks = [_callback_view(cb) for cb in card.callbacks]
+            total = card.total_calls - (len(card.calls) - len(shown))
+            last_call_at = card.last_call_at
+    if not allowed:
+        return _json({"error_id": "not_your_caller",
+                      "message": f"{number} has not called your phone; an agent sees only "
+                                 "their own phone's callers", "details": {}}, 403)
     name, source = best_name(contact=str((contact or {}).get("name") or ""),
                              sip=request.args.get("sip_name", "")[:200],
                              modem=request.args.get("modem_name", "")[:200])
-    template = str(_user_record(_user().name).get("crm_url") or "")
+    template = str(_user_record(user.name).get("crm_url") or "")
     return _json({
         "number": number, "name": name or None, "name_source": source or None,
         "contact": contact, "calls": calls, "total_calls": total, "callbacks": callbacks,
@@ -269,8 +299,8 @@ def external_lookup(url: str, budget_s: float) -> dict[str, Any]:
     if outcome["error"] is not None:
         return {"name": None, "error": outcome["error"]}
     try:
-        found = json.loads(outcome["body"])
-    except ValueError:
+        found = loads(outcome["body"])
+    except ValueError:  # JsonTooDeep too: a directory's answer is a flat object
         return {"name": None, "error": "bad answer"}
     if not isinstance(found, dict) or not all(
             isinstance(found.get(k), str | None) for k in ("name", "company")):
@@ -334,7 +364,13 @@ def save_contact(number: str) -> WerkzeugResponse | tuple[Response, int]:
             return _bad_number(number)
         flash(f"{number[:40]!r} is not a phone number; nothing was saved.", "error")
         return _back_to_page()
-    source: Any = request.get_json(silent=True) if request.is_json else request.form
+    source: Any = request.form
+    if request.is_json:
+        try:
+            source = loads(request.get_data(cache=True))
+        except ValueError as e:  # JsonTooDeep says so; anything else is not JSON at all
+            message = str(e) if isinstance(e, JsonTooDeep) else "the body is not valid JSON"
+            return _json({"error_id": "bad_json", "message": message, "details": {}}, 400)
     if not isinstance(source, dict):  # the form is a dict too; a JSON list is not
         source = {}
     body: dict[str, Any] = {k: str(source.get(k) or "").strip() for k in _CONTACT_FIELDS}

@@ -27,6 +27,10 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 LIMITER_EXTENSION = "keepline.login_limiter"
+SESSIONS_EXTENSION = "keepline.sessions"
+#: A session that has made no request for this long has ended (12 h: a working day and
+#: then some; the screen-pop page makes requests whenever the phone rings).
+SESSION_IDLE_S = 12 * 3600.0
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -101,26 +105,108 @@ class LoginLimiter:
         return recent
 
 
+class SessionTable:
+    """The sessions that are live, by the random id their cookie carries.
+
+    The signed cookie alone cannot be taken back: a copy of it would keep working
+    after logout. So each login gets a random id, and a cookie is good only while
+    its id is in this table: logout removes it, and so does ``idle_s`` without a
+    request. The table is in memory on purpose: the web writes nothing to disk (its
+    file system is read-only), so a web restart ends every session and everyone logs
+    in again. At most ``limit`` sessions are kept; past that the longest idle one ends.
+    """
+
+    def __init__(self, *, idle_s: float = SESSION_IDLE_S, limit: int = 1000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle_s = idle_s
+        self.limit = limit
+        self._clock = clock
+        self._seen: dict[str, tuple[str, float]] = {}  # id -> (login, last request)
+        self._lock = threading.Lock()
+
+    def start(self, login: str) -> str:
+        """A new session for ``login``: its id, for the cookie."""
+        sid = secrets.token_urlsafe(32)
+        with self._lock:
+            now = self._clock()
+            for stale in [k for k, (_, seen) in self._seen.items() if now - seen > self.idle_s]:
+                del self._seen[stale]
+            while len(self._seen) >= self.limit:
+                del self._seen[min(self._seen, key=lambda k: self._seen[k][1])]
+            self._seen[sid] = (login, now)
+        return sid
+
+    def alive(self, sid: str, login: str, *, touch: bool = True) -> bool:
+        """Whether ``sid`` is a live session of ``login``; ``touch`` counts this as a request."""
+        with self._lock:
+            found = self._seen.get(sid)
+            if found is None or not hmac.compare_digest(found[0], login):
+                return False
+            now = self._clock()
+            if now - found[1] > self.idle_s:
+                del self._seen[sid]
+                return False
+            if touch:
+                self._seen[sid] = (login, now)
+            return True
+
+    def end(self, sid: str) -> None:
+        with self._lock:
+            self._seen.pop(sid, None)
+
+
+def sessions() -> SessionTable:
+    table: SessionTable = current_app.extensions[SESSIONS_EXTENSION]
+    return table
+
+
+def start_session(login: str, password_hash: str) -> None:
+    """Make the (cleared) session a fresh login of ``login``."""
+    session.permanent = True
+    session["user"] = login
+    session["pw"] = password_fingerprint(password_hash)
+    session["sid"] = sessions().start(login)
+
+
+def end_session() -> None:
+    """Log out: the session id dies on the server, so a saved cookie is worth nothing."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        sessions().end(sid)
+    session.clear()
+
+
 def current_user() -> User | None:
     user: User | None = g.get("user")
     return user
 
 
 def _load_user() -> User | None:
-    """The session's user, if that login still exists with the same password.
+    """The session's user, if its session is live and that login still exists with the
+    same password.
 
-    The session keeps a fingerprint of the password hash, so resetting a
-    password or removing a login ends its sessions.
+    The session keeps a fingerprint of the password hash, so resetting a password
+    or removing a login ends its sessions; logging out or :data:`SESSION_IDLE_S`
+    without a request ends one (:class:`SessionTable`).
     """
+    return session_user(session.get("user"), session.get("sid"), session.get("pw"))
+
+
+def session_user(name: Any, sid: Any, pw: Any, *, touch: bool = True) -> User | None:
+    """The user of a session with these cookie values, or None if it has ended (then
+    its id is forgotten too). Needs an app context, not a request."""
     from web.settings_store import read_users
 
-    name = session.get("user")
-    if not isinstance(name, str):
+    if not isinstance(name, str) or not isinstance(sid, str):
+        return None
+    table = sessions()
+    if not table.alive(sid, name, touch=touch):
         return None
     for u in read_users():
         if u.get("name") == name and hmac.compare_digest(
-                str(session.get("pw", "")), password_fingerprint(str(u.get("password", "")))):
+                str(pw or ""), password_fingerprint(str(u.get("password", "")))):
             return User(name=name, role=str(u.get("role")), extension=u.get("extension"))
+    table.end(sid)  # a changed password or a removed login: this id is done for good
     return None
 
 
@@ -174,7 +260,11 @@ def init_app(app: Flask) -> None:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["SESSION_COOKIE_NAME"] = "keepline_session"
-    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=12)
+    idle_s = float(app.config.get("KEEPLINE_SESSION_IDLE_S", SESSION_IDLE_S))
+    # The cookie's own signed timestamp expires with the same idle time; the server's
+    # table is what makes logout and the idle limit hold for a copied cookie.
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=idle_s)
+    app.extensions[SESSIONS_EXTENSION] = SessionTable(idle_s=idle_s)
     app.extensions[LIMITER_EXTENSION] = LoginLimiter(
         limit=int(app.config.get("KEEPLINE_LOGIN_LIMIT", 5)),
         window_s=float(app.config.get("KEEPLINE_LOGIN_WINDOW_S", 300.0)))

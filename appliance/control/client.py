@@ -8,12 +8,39 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from appliance.errors import KeeplineError
+
+#: Deeper JSON than this is refused before it is parsed. Keepline's own documents nest
+#: about 8 levels; Python's parser would raise RecursionError near 1000.
+MAX_JSON_DEPTH = 64
+# A string (skipped whole, so brackets in it do not count) or a bracket.
+_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
+
+
+class JsonTooDeep(ValueError):
+    """JSON nested deeper than :data:`MAX_JSON_DEPTH`: refused, not parsed."""
+
+
+def loads(data: str | bytes | bytearray, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """:func:`json.loads` that refuses deep nesting with :class:`JsonTooDeep` (a
+    ValueError) instead of recursing until Python raises RecursionError."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    depth = 0
+    for token in _JSON_TOKENS.finditer(raw):
+        mark = token.group()
+        if mark in (b"[", b"{"):
+            depth += 1
+            if depth > max_depth:
+                raise JsonTooDeep(f"JSON nested too deeply (more than {max_depth} levels)")
+        elif mark in (b"]", b"}"):
+            depth -= 1
+    return json.loads(data)
 
 
 class EngineUnavailable(KeeplineError, ConnectionError):
@@ -74,7 +101,7 @@ class EngineClient:
                 raise EngineUnavailable(f"engine at {self.socket_path} failed: {e}") from None
         finally:
             conn.close()
-        decoded = json.loads(data) if data else None
+        decoded = loads(data) if data else None
         if resp.status >= 400:
             raise EngineRefused(resp.status, decoded if isinstance(decoded, dict) else {})
         return decoded
@@ -100,6 +127,6 @@ class EngineClient:
                 if not line:
                     return
                 if line.startswith(b"data: "):
-                    yield json.loads(line[6:])
+                    yield loads(line[6:])
         finally:
             conn.close()

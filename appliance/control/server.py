@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from appliance.control.client import JsonTooDeep, loads
 from appliance.control.events import EventBus
 from appliance.errors import KeeplineError
 
@@ -99,7 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
             raw = self.rfile.read(length) if length else b""
             try:
-                body = json.loads(raw) if raw else {}
+                body = loads(raw) if raw else {}
+            except JsonTooDeep as e:
+                raise ApiError(400, "bad_json", f"request body: {e}") from None
             except ValueError:
                 raise ApiError(400, "bad_json", "request body is not valid JSON") from None
             if not isinstance(body, dict):

@@ -173,3 +173,71 @@ def test_pages_send_a_strict_content_security_policy(admin_client: FlaskClient,
     html = response.get_data(as_text=True)
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "no inline scripts"
     assert "http://" not in html.replace("http://localhost", "") and "https://" not in html
+
+
+# ---- sessions end on the server ------------------------------------------------------------
+
+
+def _replay(app: Flask, cookie: str) -> FlaskClient:
+    """A new browser that has only a copy of the session cookie."""
+    other = app.test_client()
+    other.set_cookie("keepline_session", cookie)
+    return other
+
+
+def _session_cookie(client: FlaskClient) -> str:
+    found = client.get_cookie("keepline_session")
+    assert found is not None
+    return found.value
+
+
+def test_a_saved_cookie_is_worthless_after_logout(app: Flask, admin_client: FlaskClient,
+                                                  auth: Auth, fake_engine: FakeEngine) -> None:
+    saved = _session_cookie(admin_client)
+    assert _replay(app, saved).get("/").status_code == 200  # the copy works while logged in
+    assert auth.logout().status_code == 302
+    replayed = _replay(app, saved).get("/")
+    assert replayed.status_code == 302 and "/login" in replayed.headers["Location"]
+    assert _replay(app, saved).get("/api/status").status_code == 401
+
+
+def test_a_saved_cookie_is_worthless_after_a_password_change_or_removal(
+        app: Flask, client: FlaskClient, auth: Auth, fake_engine: FakeEngine) -> None:
+    from appliance.control.client import EngineClient
+    from appliance.settings import Runtime
+
+    runtime: Runtime = app.config["KEEPLINE_RUNTIME"]
+    engine = EngineClient(runtime.control_socket)
+    assert auth.login("agent").status_code == 302
+    saved = _session_cookie(client)
+    engine.request("POST", "/users/agent/password", {})
+    assert _replay(app, saved).get("/").status_code == 302
+    assert client.get("/").status_code == 302
+    # Logged in again with the new password, then the login is removed.
+    new_password = engine.request("POST", "/users/agent/password", {})["password"]
+    assert auth.login("agent", new_password).status_code == 302
+    saved = _session_cookie(client)
+    assert _replay(app, saved).get("/").status_code == 200
+    engine.request("DELETE", "/users/agent", None)
+    assert _replay(app, saved).get("/").status_code == 302
+
+
+def test_a_session_ends_after_12_hours_without_a_request(app: Flask, admin_client: FlaskClient,
+                                                        fake_engine: FakeEngine) -> None:
+    from web.security import SESSIONS_EXTENSION
+
+    table = app.extensions[SESSIONS_EXTENSION]
+    assert table.idle_s == 12 * 3600
+    now = [1000.0]
+    table._clock = lambda: now[0]
+    # Re-login under the fake clock, so the session's last request is "now".
+    auth = Auth(admin_client)
+    auth.login()
+    saved = _session_cookie(admin_client)
+    now[0] += 11 * 3600
+    assert _replay(app, saved).get("/").status_code == 200  # a request: idle time restarts
+    now[0] += 11 * 3600
+    assert _replay(app, saved).get("/").status_code == 200
+    now[0] += 12 * 3600 + 1
+    assert _replay(app, saved).get("/").status_code == 302
+    assert admin_client.get("/").status_code == 302

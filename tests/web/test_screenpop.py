@@ -35,6 +35,13 @@ def agent_client(app: Flask) -> FlaskClient:
     return client
 
 
+def ring(app: Flask, number: str, extension: str = "202") -> None:
+    """``number`` rings ``extension``: the web relays its screen-pop, so it is on that card."""
+    app.extensions["keepline.events"].remember(
+        {"type": "screen_pop", "at": time.time(), "pop": "p-" + number, "extension": extension,
+         "call": "c-" + number, "caller_number": number})
+
+
 def edit_config(runtime: Runtime, change: Any) -> None:
     """Change config.json as the engine would (validated, atomic)."""
     store = ConfigStore(runtime.config_path)
@@ -204,9 +211,10 @@ def test_the_ringing_call_is_not_listed_as_an_earlier_call(agent_client: FlaskCl
     ("", "5550002", None, None),
 ])
 def test_without_a_contact_the_sip_then_the_modem_name_is_used_if_it_names_someone(
-        agent_client: FlaskClient, runtime: Runtime, sip_name: str, modem_name: str,
-        name: str | None, source: str | None) -> None:
+        agent_client: FlaskClient, app: Flask, runtime: Runtime, sip_name: str,
+        modem_name: str, name: str | None, source: str | None) -> None:
     seed(runtime)
+    ring(app, "+15550002")
     card = agent_client.get("/agent/caller/+15550002",
                             query_string={"sip_name": sip_name, "modem_name": modem_name},
                             headers=JSON).get_json()
@@ -214,8 +222,10 @@ def test_without_a_contact_the_sip_then_the_modem_name_is_used_if_it_names_someo
     assert card["contact"] is None and card["calls"] == [] and card["total_calls"] == 0
 
 
-def test_no_history_file_is_an_empty_card(agent_client: FlaskClient, runtime: Runtime) -> None:
+def test_no_history_file_is_an_empty_card(agent_client: FlaskClient, app: Flask,
+                                          runtime: Runtime) -> None:
     assert not runtime.history_path.exists()
+    ring(app, CALLER)
     response = agent_client.get(f"/agent/caller/{CALLER}")
     assert response.status_code == 200
     assert response.get_json() == {
@@ -233,8 +243,11 @@ def test_a_bad_number_is_a_400(agent_client: FlaskClient, number: str) -> None:
 
 
 def test_the_crm_link_is_filled_with_the_url_encoded_number(agent_client: FlaskClient,
+                                                            app: Flask,
                                                             runtime: Runtime) -> None:
     set_crm(runtime, "agent", "https://crm.example/search?phone={number}&src=kl")
+    ring(app, CALLER)
+    ring(app, "12*#34")
     card = agent_client.get(f"/agent/caller/{CALLER}").get_json()
     assert card["crm_url"] == "https://crm.example/search?phone=%2B15550001&src=kl"
     card = agent_client.get("/agent/caller/12%2A%2334").get_json()
@@ -380,8 +393,10 @@ def engine_with_contacts(fake_engine: FakeEngine, runtime: Runtime) -> FakeEngin
     return fake_engine
 
 
-def test_an_agent_saves_a_contact_from_the_card(agent_client: FlaskClient, runtime: Runtime,
+def test_an_agent_saves_a_contact_from_the_card(agent_client: FlaskClient, app: Flask,
+                                                runtime: Runtime,
                                                 engine_with_contacts: FakeEngine) -> None:
+    ring(app, CALLER)
     token = Auth(agent_client).csrf("/agent")
     response = agent_client.post(
         f"/agent/contacts/{CALLER}",
@@ -576,3 +591,55 @@ def test_a_bad_crm_link_is_shown_next_to_the_field(admin_client: FlaskClient,
     assert 'id="crm-url-error-agent"' in html and "{number}" in html
     assert 'value="crm.example/?q="' in html  # what the admin typed stays in the field
     assert runtime.config_path.read_bytes() == before
+
+
+# ---- privacy: an agent sees their own phone's callers only ---------------------------------
+
+
+def test_an_agent_cannot_read_another_extensions_caller(agent_client: FlaskClient,
+                                                        admin_client: FlaskClient,
+                                                        runtime: Runtime) -> None:
+    history = History(runtime.history_path)
+    now = time.time()
+    # An internal call between two other phones, and a customer who only ever reached 203.
+    history.record_call(call("c-int", "201", now - 120, trunk=None, dialled="203", queue=None,
+                             agent=None))
+    history.record_call(call("c-203", "+15557777", now - 60, agent="203"))
+    for number in ("201", "203", "+15557777"):
+        refused = agent_client.get(f"/agent/caller/{number}", headers=JSON)
+        assert refused.status_code == 403, number
+        body = refused.get_json()
+        assert body["error_id"] == "not_your_caller"
+        assert "calls" not in body and "contact" not in body
+    # Admins keep full access.
+    card = admin_client.get("/agent/caller/201").get_json()
+    assert [c["dialled"] for c in card["calls"]] == ["203"]
+
+
+def test_the_caller_on_the_agents_card_is_readable_but_not_others_internal_calls(
+        agent_client: FlaskClient, app: Flask, runtime: Runtime,
+        fake_engine: FakeEngine) -> None:
+    history = History(runtime.history_path)
+    now = time.time()
+    history.record_call(call("c-int", "201", now - 300, trunk=None, dialled="203", queue=None,
+                             agent=None))
+    history.record_call(call("c-ext", "201", now - 200, trunk=None, dialled="202", queue=None,
+                             agent=None))
+    history.record_call(call("c-203", "+15557777", now - 60, agent="203"))
+    assert agent_client.get("/agent/caller/+15557777").status_code == 403
+    stream, frames = open_stream(agent_client)
+    try:
+        fake_engine.wait_for_subscribers(1)
+        fake_engine.emit(pop("202", "p-now") | {"caller_number": "+15557777"})
+        assert frames.next_event()["caller_number"] == "+15557777"
+    finally:
+        stream.close()
+    card = agent_client.get("/agent/caller/+15557777").get_json()
+    assert [c["agent"] for c in card["calls"]] == ["203"]  # the office's calls with them
+    # 201 called this phone once: that call is shown, 201's call to 203 is not.
+    card = agent_client.get("/agent/caller/201").get_json()
+    assert [c["dialled"] for c in card["calls"]] == ["202"]
+    assert card["total_calls"] == 1
+    # A pop for another phone puts nobody on this agent's card.
+    ring(app, "+15558888", extension="203")
+    assert agent_client.get("/agent/caller/+15558888").status_code == 403

@@ -296,3 +296,34 @@ def test_agents_may_not(client: FlaskClient, auth: Auth, runtime: Runtime, metho
     resp = client.get(path) if method == "GET" else client.post(path, data=data)
     assert resp.status_code == 403
     assert runtime.config_path.read_bytes() == before
+
+
+def test_every_problem_of_the_form_is_shown_in_one_pass(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    """A typing slip the page catches and a range the engine checks: both at once."""
+    before = runtime.config_path.read_bytes()
+    data = form(admin_client, "/settings/queues/support",
+                **basics(name="support", number="500", wrapup_s="abc", ring_s="0",
+                         **{"members[0].extension": "202"}))
+    resp = admin_client.post("/settings/queues/support", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "not a whole number" in error_next_to(page, "wrapup_s")
+    assert "out of range (1 to 300)" in error_next_to(page, "ring_s")
+    assert not [r for r in fake_engine.requests if r[0] == "PUT"]
+    assert runtime.config_path.read_bytes() == before
+
+
+def test_a_bad_value_and_a_bad_reference_are_shown_together(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    """The schema checks references only once every field is well-formed; the page
+    still names both problems."""
+    before = runtime.config_path.read_bytes()
+    data = form(admin_client, "/settings/queues/support", **basics(
+        name="support", number="500", ring_s="0", **{"members[0].extension": "999"}))
+    resp = admin_client.post("/settings/queues/support", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "out of range (1 to 300)" in error_next_to(page, "ring_s")
+    assert "no extension '999'" in error_next_to(page, "members[0].extension")
+    assert runtime.config_path.read_bytes() == before

@@ -320,3 +320,63 @@ def test_page_says_engine_down_when_the_control_api_answers_down(
     assert response.status_code == 200
     assert ">Engine is down</p>" in html
     assert 'class="state down">down</span>' in html
+
+
+def test_one_login_cannot_take_every_stream_and_admins_keep_a_slot(
+        app: Flask, client: FlaskClient, fake_engine: FakeEngine) -> None:
+    app.extensions["keepline.sse_slots"].total = 4  # as python -m web: 8 threads, 4 streams
+    agent = app.test_client()
+    assert Auth(agent).login("agent").status_code == 302
+    opened = [agent.get("/events", buffered=False) for _ in range(2)]
+    try:
+        assert [r.status_code for r in opened] == [200, 200]
+        third = agent.get("/events", buffered=False)
+        assert third.status_code == 503
+        assert "at most 2" in third.get_json()["message"]
+        third.close()
+        # The other two slots are still there for admins.
+        other = app.test_client()
+        assert Auth(other).login("admin").status_code == 302
+        opened.append(client.get("/events", buffered=False))
+        assert opened[-1].status_code == 200
+        opened.append(other.get("/events", buffered=False))
+        assert opened[-1].status_code == 200
+    finally:
+        for r in opened:
+            r.close()
+
+
+def test_agents_leave_the_last_stream_to_an_admin(app: Flask, client: FlaskClient,
+                                                 fake_engine: FakeEngine) -> None:
+    first, second = app.test_client(), app.test_client()
+    for c in (first, second):
+        assert Auth(c).login("agent").status_code == 302
+    held = first.get("/events", buffered=False)  # 1 of the 2 test slots
+    try:
+        assert held.status_code == 200
+        refused = second.get("/events", buffered=False)
+        assert refused.status_code == 503 and refused.get_json()["error_id"] == \
+            "too_many_streams"
+        refused.close()
+        admin = client.get("/events", buffered=False)
+        assert admin.status_code == 200
+        admin.close()
+    finally:
+        held.close()
+
+
+def test_a_stream_ends_when_its_session_is_logged_out(app: Flask, client: FlaskClient,
+                                                     fake_engine: FakeEngine) -> None:
+    saved = client.get_cookie("keepline_session")
+    assert saved is not None
+    tab = app.test_client()
+    tab.set_cookie("keepline_session", saved.value)
+    response = tab.get("/events", buffered=False)
+    try:
+        frames = Frames(response.response)
+        assert frames.next_event()["type"] == "hello"
+        assert Auth(client).logout().status_code == 302
+        assert frames.next_event(timeout=3)["type"] == "logged_out"
+        assert list(response.response) == []
+    finally:
+        response.close()

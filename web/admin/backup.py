@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Response, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response as BaseResponse
 
+from appliance.control.client import JsonTooDeep, loads
 from appliance.errors import ConfigError, StoreError
 from web.admin import bp
 from web.admin.common import ask_engine
@@ -98,13 +99,13 @@ def backup_restore() -> BaseResponse | tuple[str, int]:
         return _backup_page(status=400, error=f"{name} is not a text file (byte {e.start} is "
                             "not UTF-8), so it is not a Keepline backup. Nothing was changed.")
     try:
-        doc = json.loads(text)
+        doc = loads(text)
     except json.JSONDecodeError as e:
         return _backup_page(status=400, error=f"{name} is not valid JSON: {e.msg} at line "
                             f"{e.lineno}, column {e.colno}. Nothing was changed.")
-    except RecursionError:
-        return _backup_page(status=400, error=f"{name} is nested too deeply to be a Keepline "
-                            "backup. Nothing was changed.")
+    except JsonTooDeep as e:
+        return _backup_page(status=400, error=f"{name} is not a Keepline backup: {e}. "
+                            "Nothing was changed.")
     if not isinstance(doc, dict):
         return _backup_page(status=400, error=f"{name} does not hold Keepline settings (a "
                             "JSON object {{ … }} was expected). Nothing was changed.")

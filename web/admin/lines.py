@@ -134,8 +134,7 @@ def _save_trunk(f: Form, doc: dict[str, Any], index: int | None,
                 stored: dict[str, Any]) -> Page:
     trunk = read_trunk(f, stored)
     editing = stored.get("name") if index is not None else None
-    if f.ok and save_item(f, doc, "trunks", copy.deepcopy(doc.get("trunks", [])), trunk,
-                          index).ok:
+    if save_item(f, doc, "trunks", copy.deepcopy(doc.get("trunks", [])), trunk, index).ok:
         flash(f"Line {trunk['name']} saved.")
         return redirect(url_for("admin.trunks"))
     return _trunk_page(f, doc, editing=editing, status=400)
@@ -270,7 +269,7 @@ def routes() -> Page:
     f = Form.posted()
     stored = listed[index] if index is not None else {}
     route = read_route(f, stored)
-    if f.ok and save_item(f, doc, "routes", listed, route, index).ok:
+    if save_item(f, doc, "routes", listed, route, index).ok:
         flash(f"Route for {route['did']} saved.")
         return redirect(url_for("admin.routes"))
     return _routes_page(f, doc, editing=index, status=400)

@@ -191,16 +191,48 @@ def put(entry: dict[str, Any], key: str, value: Any, *, stored: Mapping[str, Any
 def save_item(f: Form, doc: dict[str, Any], section: str, listed: list[dict[str, Any]],
               item: dict[str, Any], index: int | None) -> Outcome:
     """Put ``item`` at ``index`` of the list section ``listed`` (appended if None) and
-    save the section; the engine's problems with the item go onto ``f``'s fields."""
+    save the section; the engine's problems with the item go onto ``f``'s fields.
+
+    Every problem shows in one pass: a form that has problems of its own is not sent,
+    but checked here against the same schema the engine uses, and the schema's
+    cross-reference checks (which it skips while any field is malformed) are run too.
+    """
     where = len(listed) if index is None else index
     if index is None:
         listed.append(item)
     else:
         listed[index] = item
-    outcome = save_section(section, listed)
-    if not outcome.ok:
-        f.take(outcome, f"{section}[{where}]", doc)
-    return outcome
+    outcome = save_section(section, listed) if f.ok else Outcome()
+    if f.ok and (outcome.ok or outcome.error):
+        if outcome.error:
+            f.take(outcome, f"{section}[{where}]", doc)
+        return outcome
+    for path, problem in _schema_problems({**doc, section: listed}).items():
+        outcome.fields.setdefault(path, problem)
+    f.take(outcome, f"{section}[{where}]", doc)
+    return outcome if not outcome.ok else Outcome(error="the form has problems")
+
+
+_PROBLEM = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
+
+
+def _schema_problems(candidate: dict[str, Any]) -> dict[str, str]:
+    """Config path -> problem, for every problem the schema finds in ``candidate``."""
+    found = schema.problems(candidate, require_secrets=False)
+    if found:
+        # problems() checks references only once every field is well-formed.
+        refs: list[str] = []
+        try:
+            schema._references(refs, candidate)
+        except (TypeError, AttributeError, KeyError, ValueError):
+            refs = []  # a malformed field tripped it: the field's own problem is shown
+        found += [r for r in refs if r not in found]
+    out: dict[str, str] = {}
+    for problem in found:
+        m = _PROBLEM.match(problem)
+        if m:
+            out.setdefault(m.group(1), m.group(2))
+    return out
 
 
 def find(items: list[dict[str, Any]], key: str, value: str) -> int | None:
@@ -452,8 +484,7 @@ def _save_queue(f: Form, doc: dict[str, Any], index: int | None,
     """Check and send the form's queue; re-show the form on any problem."""
     queue = read_queue(f, stored, doc)
     editing = stored.get("name") if index is not None else None
-    if f.ok and save_item(f, doc, "queues", copy.deepcopy(doc.get("queues", [])), queue,
-                          index).ok:
+    if save_item(f, doc, "queues", copy.deepcopy(doc.get("queues", [])), queue, index).ok:
         flash(f"Queue {queue['name']} saved.")
         return redirect(url_for("admin.queues"))
     return _queue_page(f, doc, editing=editing, status=400)
