@@ -6,6 +6,7 @@ handed to it here, which is also what tests construct.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -73,9 +74,11 @@ class Controller:
         self.config = store.load()
         self._first_start(store)
         history = History(self.runtime.history_path)
-        interrupted = history.close_interrupted("engine stopped unexpectedly during the call")
+        interrupted = history.close_interrupted("engine stopped unexpectedly during the call",
+                                                now=time.time())
         if interrupted:
             log.warning("%d call(s) were cut off when the engine last died", interrupted)
+        self._end_orphaned_calls()
         self.engine = Engine(self.runtime, self.config, history=history, bus=self.bus,
                              on_tick=self.notifier.watchdog_ping)
         self.engine.start()
@@ -382,6 +385,30 @@ class Controller:
               "  (shown once; 'python -m appliance user reset-password admin' makes a new "
               "one)\n", file=sys.stderr, flush=True)
 
+    def _reload_trunk_addresses(self, config: dict[str, Any]) -> None:
+        """The edge admits trunks by the allow lists: rewrite its address file, reload it."""
+        from appliance.edge.render import write_address_file
+        from appliance.edge.rpc import EdgeUnreachable, reload_trunk_addresses
+
+        write_address_file(self.runtime, config)
+        # With no edge running, it reads the file when it starts.
+        with contextlib.suppress(EdgeUnreachable):
+            reload_trunk_addresses(self.runtime)
+
+    def _end_orphaned_calls(self) -> None:
+        """Calls the edge still holds belong to an engine that died: end them on both sides."""
+        from appliance.edge.render import EdgeError
+        from appliance.edge.rpc import end_all_calls
+
+        try:
+            ended = end_all_calls(self.runtime, timeout=2.0)
+        except EdgeError as e:
+            log.info("no calls to end at the edge (%s)", e)
+            return
+        if ended:
+            log.warning("ended %d call(s) the edge still held from before the engine started",
+                        ended)
+
     def _config_problems(self, config: dict[str, Any]) -> list[str]:
         engine = self.engine
         if engine is None or not engine.running:
@@ -399,6 +426,8 @@ class Controller:
             engine.call(lambda: engine.reconfigure(config))
         if self.runtime.edge_db_path.exists():
             sync_subscribers(self.runtime.edge_db_path, config)
+        if old.get("trunks") != config.get("trunks"):
+            self._reload_trunk_addresses(config)
         if _modems(old) != _modems(config) and self._started.is_set():
             self._stop_modems()  # a changed port or number: start afresh on the new one
             self._start_modems(config)

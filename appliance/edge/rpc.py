@@ -114,3 +114,34 @@ def registered_contacts(runtime: Runtime, extension: str, *,
     except (KeyError, TypeError, AttributeError):
         raise EdgeRPCError(f"unexpected ul.lookup answer from Kamailio: {str(result)[:200]}") \
             from None
+
+
+def end_all_calls(runtime: Runtime, *, timeout: float = DEFAULT_TIMEOUT) -> int:
+    """End every call the edge still tracks (``dlg.end_dlg``: a BYE to each side).
+
+    Called when an engine starts: every call passes through the engine, so any
+    call the edge still holds belongs to an engine that died, and its phones
+    would otherwise sit in a dead call. Returns how many were ended.
+    """
+    path = EdgeFiles.of(runtime).rpc_socket
+    dialogs = call(path, "dlg.list", timeout=timeout) or []
+    if isinstance(dialogs, dict):  # one dialog comes back as an object, not a list
+        dialogs = [dialogs]
+    ended = 0
+    for dialog in dialogs:
+        try:
+            entry, ident = int(dialog["h_entry"]), int(dialog["h_id"])
+        except (KeyError, TypeError, ValueError):
+            raise EdgeRPCError(f"unexpected dlg.list answer from Kamailio: {str(dialog)[:200]}") \
+                from None
+        try:
+            call(path, "dlg.end_dlg", entry, ident, timeout=timeout)
+            ended += 1
+        except EdgeRPCError:
+            pass  # ended meanwhile by a BYE of its own
+    return ended
+
+
+def reload_trunk_addresses(runtime: Runtime, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Have Kamailio re-read the address file after the trunks' allow lists changed."""
+    call(EdgeFiles.of(runtime).rpc_socket, "permissions.addressReload", timeout=timeout)

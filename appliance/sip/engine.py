@@ -422,7 +422,10 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
                         source_address, session.dialled, decision.code, decision.reason)
             session.outcome, session.reason = decision.outcome, decision.reason
-            self._hangup(call, decision.code, decision.reason)
+            # The reason is for our phones and trunks; a stranger learns nothing of
+            # our filters from it, only the status code's plain phrase.
+            known = from_edge or session.trunk is not None
+            self._hangup(call, decision.code, decision.reason if known else "")
             return
         if isinstance(decision, OutboundCall):
             self._start_outbound(call, decision)
@@ -496,6 +499,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         if info.state == pj.PJSIP_INV_STATE_CONFIRMED and session.answered_at is None:
             session.answered_at = self._clock()
             session.state = "connected"
+            # Stored now, not only at the end: a crash must not cost the answer time.
+            self._record(session, ended_at=None, outcome="in_progress")
             self.bus.publish("call_answered", call=self._describe(call))
             if "forward" in session.extra:
                 self._start_forward(call)

@@ -70,6 +70,8 @@ class QueueFlows:
         _staffed: set[tuple[str, str]]
         _callbacks: dict[str, CallbackRow]
 
+        def _record(self, session: CallSession, *, ended_at: float | None, outcome: str,
+                    reason: str = "") -> None: ...
         def _callback_ringing(self, uid: str) -> bool: ...
         def _callback_agent_answered(self, leg: EngineCall, c: Connected) -> None: ...
         def _callback_not_taken(self, uid: str, ext: str) -> None: ...
@@ -473,6 +475,7 @@ class QueueFlows:
         cs = caller.session
         cs.agent, cs.connected_at, cs.state = c.agent, self._clock(), "connected"
         cs.reason = f"answered by {c.agent} after {c.wait_s:.0f} s in queue {c.queue}"
+        self._record(cs, ended_at=None, outcome="in_progress")  # agent and wait, if we crash
         self._event("connected", c.queue, call=c.caller, agent=c.agent, wait_s=c.wait_s)
         log.info("%s: agent %s answers %s after %.1f s", c.queue, c.agent,
                  cs.caller_number or "?", c.wait_s)

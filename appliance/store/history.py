@@ -457,11 +457,23 @@ class History:
                f"VALUES ({', '.join(':' + c for c in columns)})")
         self._write(sql, row, failure)
 
-    def close_interrupted(self, reason: str) -> int:
-        """Mark calls a dead engine left ``in_progress`` as ``interrupted``; returns how many."""
-        return self._write("UPDATE calls SET outcome='interrupted', reason=:reason "
-                           "WHERE outcome='in_progress'", {"reason": reason},
-                           "interrupted calls not marked")
+    def close_interrupted(self, reason: str, *, now: float) -> int:
+        """Mark calls a dead engine left ``in_progress`` as ``interrupted``; returns how many.
+
+        ``now`` is when the new engine starts, which is when the edge ends those
+        calls on the phones: it becomes their end, and the talk time runs to it.
+        An agent took a queue call at its answer plus its wait (the engine answers
+        a queue caller as it joins the queue, and records the agent and the wait
+        when the agent answers); any other answered call talks from its answer.
+        """
+        return self._write(
+            "UPDATE calls SET outcome='interrupted', reason=:reason, "
+            "ended_at=COALESCE(ended_at, MAX(:now, started_at)), "
+            "talk_s=CASE WHEN agent IS NOT NULL AND wait_s IS NOT NULL "
+            "AND answered_at IS NOT NULL "
+            "THEN ROUND(MAX(0, :now - answered_at - wait_s), 3) ELSE talk_s END "
+            "WHERE outcome='in_progress'", {"reason": reason, "now": now},
+            "interrupted calls not marked")
 
     # ---- callback requests ----------------------------------------------------------
 

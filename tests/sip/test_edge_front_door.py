@@ -146,3 +146,63 @@ def test_only_a_request_with_the_installs_token_is_taken_as_the_edge(tmp_path: P
         assert rec["outcome"] == "refused" and "no route" in rec["reason"], rec
     vouched = records[2]
     assert vouched["direction"] == "internal" and vouched["caller_number"] == "201", vouched
+
+
+def _final_reply(sock: socket.socket) -> str:
+    """The status line of the first final reply on ``sock``."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        sock.settimeout(deadline - time.monotonic())
+        line = sock.recv(65535).decode().split("\r\n", 1)[0]
+        if line.startswith("SIP/2.0 ") and int(line.split(" ", 2)[1]) >= 200:
+            return line
+    raise AssertionError("no final reply")
+
+
+def test_strangers_are_answered_minimally(site: DataDir, engine: EngineProcess) -> None:
+    rt = site.runtime
+    target = (rt.engine_bind, rt.engine_port)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        # A local program on an address that is no trunk calls the engine directly:
+        # refused with the plain phrase, nothing about which filter said no.
+        sock.bind(("127.0.0.2", 0))
+        sock.sendto(_invite(sock.getsockname(), target, token=None), target)
+        assert _final_reply(sock) == "SIP/2.0 403 Forbidden"
+        # A MESSAGE to the edge: no texting here, and no "200 delivered" either.
+        message = (f"MESSAGE sip:202@{rt.bind}:{rt.edge_port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP 127.0.0.2:{sock.getsockname()[1]};branch=z9hG4bK"
+                   f"{uuid.uuid4().hex};rport\r\nMax-Forwards: 70\r\n"
+                   f"From: <sip:201@{rt.bind}>;tag=1\r\nTo: <sip:202@{rt.bind}>\r\n"
+                   f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 MESSAGE\r\n"
+                   "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi")
+        sock.sendto(message.encode(), (rt.bind, rt.edge_port))
+        assert _final_reply(sock) == "SIP/2.0 405 Method Not Allowed"
+    (rec,) = history_json(rt)
+    assert rec["outcome"] == "refused" and "not an allowed trunk" in rec["reason"]
+    assert "not an allowed trunk" in engine.log()
+
+
+def test_a_trunk_added_in_the_settings_is_let_in_by_the_running_edge(
+        site: DataDir, engine: EngineProcess) -> None:
+    rt = site.runtime
+    other = "127.0.0.4"
+
+    def call_in() -> str:
+        with Sipp("call_rejected.xml", f"{rt.bind}:{rt.edge_port}", local_ip=other,
+                  service="4999", keys={"domain": rt.bind}, timeout=15) as caller:
+            result = caller.wait()
+        return next(m for m in result.received_messages()
+                    if m.startswith("SIP/2.0 ") and int(m.split(" ", 2)[1]) >= 200)
+
+    # Not a trunk yet: the edge wants credentials like from any stranger.
+    assert call_in().startswith("SIP/2.0 407")
+    trunks = engine.client.request("GET", "/config")["trunks"]
+    trunks[0]["allow"].append(other)
+    engine.client.request("PUT", "/config/trunks", {"value": trunks})
+    # Now the edge relays it to the engine as the trunk's, which answers for itself
+    # (no route for 4999), naming the reason as it does to a trunk.
+    reply = call_in()
+    assert reply.startswith("SIP/2.0 404"), reply
+    assert "no route" in reply
+    rec = next(r for r in history_json(rt) if r["outcome"] == "refused")
+    assert rec["trunk"] == "carrier"

@@ -97,11 +97,25 @@ def test_calls_left_in_progress_by_a_dead_engine_become_interrupted(history_path
     history.record_call(dataclasses.replace(call("live", 0), outcome="in_progress",
                                             ended_at=None))
     history.record_call(call("done", 1))
-    assert history.close_interrupted("engine died") == 1
+    assert history.close_interrupted("engine died", now=T0 + 30) == 1
     by_uid = {r.call_uid: r for r in history.last(10)}
     assert by_uid["live"].outcome == "interrupted" and by_uid["live"].reason == "engine died"
     assert by_uid["done"].outcome == "completed"
-    assert history.close_interrupted("engine died") == 0
+    assert history.close_interrupted("engine died", now=T0 + 40) == 0
+    # It ended when the new engine came up (and the edge hung up the phones).
+    assert by_uid["live"].ended_at == T0 + 30
+    assert by_uid["done"] == call("done", 1)
+
+
+def test_an_interrupted_call_keeps_its_answer_and_talk_time(history_path: Path) -> None:
+    history = History(history_path)
+    # Answered into the queue at +4.5 s, taken by agent 202 after 12 s of waiting.
+    live = call("talking", 0, outcome="in_progress", ended_at=None, agent="202", wait_s=12.0)
+    history.record_call(live)
+    assert history.close_interrupted("engine died", now=T0 + 76.5) == 1
+    (rec,) = history.last(10)
+    assert rec.answered_at == T0 + 4.5 and rec.agent == "202" and rec.wait_s == 12.0
+    assert rec.talk_s == 60.0 and rec.ended_at == T0 + 76.5
 
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
