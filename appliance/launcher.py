@@ -410,10 +410,10 @@ def run_stack(rt: Runtime, *, demo: Path | None = None, policy: Policy | None = 
         for child in children:
             started.append(child)
             child.start({}, stop)
-        print(f"Keepline is up: phones register to {rt.bind}:{rt.edge_port} (UDP), "
-              f"trunks reach the engine at {rt.bind}:{rt.engine_port}, "
-              f"web page http://{rt.bind}:{rt.web_port}/ - Ctrl-C stops all three.",
-              flush=True)
+        print(f"Keepline is up: phones register and trunks call in at {rt.bind}:"
+              f"{rt.edge_port} (UDP, the edge), the engine listens on {rt.engine_bind}:"
+              f"{rt.engine_port}, web page http://{rt.bind}:{rt.web_port}/ - Ctrl-C stops "
+              "all three.", flush=True)
         for child in children:
             supervisor = Supervisor(child, stop=stop, gave_up=gave_up, policy=policy)
             supervisors.append(supervisor)

@@ -126,6 +126,7 @@ def _status_view(status: dict[str, Any]) -> dict[str, Any]:
                      "detail": _failover_detail(failover)},
         "callbacks": [c for c in status.get("callbacks") or [] if isinstance(c, dict)],
         "system": status.get("system") if isinstance(status.get("system"), dict) else None,
+        "restarts": status.get("restarts") if isinstance(status.get("restarts"), dict) else None,
     }
 
 

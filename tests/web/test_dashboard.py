@@ -128,6 +128,15 @@ def test_no_restart_line_while_the_engine_never_restarted(
     assert "Engine restarted" not in html
 
 
+def test_the_plain_page_says_how_often_the_engine_restarted(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    """Without JavaScript too: the server renders the same line."""
+    fake_engine.status = {**STATUS, "restarts": RESTARTED}
+    text = _text(admin_client.get("/").get_data(as_text=True))
+    clock = time.strftime("%H:%M", time.localtime(RESTARTED_AT))
+    assert f"Engine restarted 2 times, last at {clock} (killed by SIGKILL)" in text
+
+
 @pytest.mark.slow
 def test_the_live_dashboard_says_how_often_the_engine_restarted(
         runtime: Runtime, tmp_path: Path) -> None:
