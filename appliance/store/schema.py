@@ -8,6 +8,7 @@ so an admin can find the line in the file. Validation never changes the input;
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Callable
@@ -679,17 +680,26 @@ def _destination_refs(p: Problems, path: str, dest: Any, exts: set[Any], queues:
                               schedules)
 
 
-def problems(doc: Any, *, require_secrets: bool = True) -> list[str]:
+def problems(doc: Any, *, require_secrets: bool = True, every: bool = False) -> list[str]:
     """Every problem in ``doc``, each as ``path: reason``; empty when valid.
 
     ``require_secrets=False`` accepts extensions without ``ha1``: an import file
-    may leave them out, and the store then generates passwords.
+    may leave them out, and the store then generates passwords. The
+    cross-references (unique names, members that exist) are checked once every
+    field is well-formed; ``every=True`` checks them anyway, as far as the
+    malformed fields let it, for a form that shows all its problems at once.
     """
     p: Problems = []
     if not _fields(p, "", doc, _TOP):
         return p
     if not p:
         _references(p, doc)
+    elif every:
+        refs: Problems = []
+        # A malformed field may trip a reference rule: its own problem is already here.
+        with contextlib.suppress(TypeError, AttributeError, KeyError, ValueError):
+            _references(refs, doc)
+        p += [r for r in refs if r not in p]
     if require_secrets:
         for i, e in enumerate(doc.get("extensions") or []):
             if isinstance(e, dict) and "ha1" not in e:

@@ -60,6 +60,22 @@ def test_malformed_span_is_shown_next_to_its_day(
     assert runtime.config_path.read_bytes() == before
 
 
+def test_a_slip_the_page_catches_and_one_the_engine_checks_show_together(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    """Every problem in one pass: a bad date (the page's own check) does not hide a
+    span that ends before it starts (the schema's)."""
+    before = runtime.config_path.read_bytes()
+    data = schedule_form(admin_client, **{"holidays": "25.12.2026",
+                                          "week.thu": "08:00-12:00, 17:00-13:00"})
+    resp = admin_client.post("/settings/hours", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "not a date" in error_next_to(page, "holidays")
+    assert "ends before it starts" in error_next_to(page, "week.thu")
+    assert not [r for r in fake_engine.requests if r[0] == "PUT"]
+    assert runtime.config_path.read_bytes() == before
+
+
 def test_span_the_engine_refuses_is_shown_next_to_its_day(
         admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
     before = runtime.config_path.read_bytes()

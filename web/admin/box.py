@@ -17,8 +17,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from appliance.store import schema
 from web.admin import bp
-from web.admin.common import save_section
-from web.admin.queues import EXTRA_ROWS, Form, Page, put
+from web.admin.queues import EXTRA_ROWS, Form, Page, put, save_form
 from web.live import fetch_status
 from web.settings_store import read_raw
 
@@ -165,10 +164,7 @@ def box() -> Page:
         return _box_page(Form(box_values(stored)), doc)
     f = Form.posted()
     value = read_box(f, stored)
-    if f.ok:
-        outcome = save_section("device", value or None)
-        if outcome.ok:
-            flash("Modem settings saved; the modems restart with them now.")
-            return redirect(url_for("admin.box"))
-        f.take(outcome, "device", doc)
+    if save_form(f, doc, "device", value or None, "device").ok:
+        flash("Modem settings saved; the modems restart with them now.")
+        return redirect(url_for("admin.box"))
     return _box_page(f, doc, status=400)

@@ -188,29 +188,35 @@ def put(entry: dict[str, Any], key: str, value: Any, *, stored: Mapping[str, Any
         entry[key] = value
 
 
+def save_form(f: Form, doc: dict[str, Any], section: str, value: Any, prefix: str) -> Outcome:
+    """Save ``value`` as config ``section`` through the engine (None removes it); the
+    problems go onto ``f``'s fields, ``prefix`` being the edited part's config path.
+
+    Every problem shows in one pass: a form that has problems of its own is not sent,
+    but checked here against the same schema the engine uses, cross-references too.
+    """
+    outcome = save_section(section, value) if f.ok else Outcome()
+    if f.ok and (outcome.ok or outcome.error):
+        if outcome.error:
+            f.take(outcome, prefix, doc)
+        return outcome
+    candidate = {k: v for k, v in {**doc, section: value}.items() if v is not None}
+    for path, problem in _schema_problems(candidate).items():
+        outcome.fields.setdefault(path, problem)
+    f.take(outcome, prefix, doc)
+    return outcome if not outcome.ok else Outcome(error="the form has problems")
+
+
 def save_item(f: Form, doc: dict[str, Any], section: str, listed: list[dict[str, Any]],
               item: dict[str, Any], index: int | None) -> Outcome:
     """Put ``item`` at ``index`` of the list section ``listed`` (appended if None) and
-    save the section; the engine's problems with the item go onto ``f``'s fields.
-
-    Every problem shows in one pass: a form that has problems of its own is not sent,
-    but checked here against the same schema the engine uses, and the schema's
-    cross-reference checks (which it skips while any field is malformed) are run too.
-    """
+    save the section as :func:`save_form` does."""
     where = len(listed) if index is None else index
     if index is None:
         listed.append(item)
     else:
         listed[index] = item
-    outcome = save_section(section, listed) if f.ok else Outcome()
-    if f.ok and (outcome.ok or outcome.error):
-        if outcome.error:
-            f.take(outcome, f"{section}[{where}]", doc)
-        return outcome
-    for path, problem in _schema_problems({**doc, section: listed}).items():
-        outcome.fields.setdefault(path, problem)
-    f.take(outcome, f"{section}[{where}]", doc)
-    return outcome if not outcome.ok else Outcome(error="the form has problems")
+    return save_form(f, doc, section, listed, f"{section}[{where}]")
 
 
 _PROBLEM = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
@@ -218,15 +224,7 @@ _PROBLEM = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 
 def _schema_problems(candidate: dict[str, Any]) -> dict[str, str]:
     """Config path -> problem, for every problem the schema finds in ``candidate``."""
-    found = schema.problems(candidate, require_secrets=False)
-    if found:
-        # problems() checks references only once every field is well-formed.
-        refs: list[str] = []
-        try:
-            schema._references(refs, candidate)
-        except (TypeError, AttributeError, KeyError, ValueError):
-            refs = []  # a malformed field tripped it: the field's own problem is shown
-        found += [r for r in refs if r not in found]
+    found = schema.problems(candidate, require_secrets=False, every=True)
     out: dict[str, str] = {}
     for problem in found:
         m = _PROBLEM.match(problem)

@@ -31,6 +31,8 @@ from web.admin.queues import (
     find,
     put,
     read_destination,
+    save_form,
+    save_item,
 )
 from web.settings_store import read_raw
 
@@ -143,17 +145,9 @@ def hours() -> Page:
         abort(400, description=f"Unknown action {action!r}.")
     f = Form.posted()
     schedule = read_schedule(f, listed[index] if index is not None else {})
-    if f.ok:
-        where = len(listed) if index is None else index
-        if index is None:
-            listed.append(schedule)
-        else:
-            listed[index] = schedule
-        outcome = save_section("schedules", listed)
-        if outcome.ok:
-            flash(f"Schedule {schedule['name']} saved.")
-            return redirect(url_for("admin.hours"))
-        f.take(outcome, f"schedules[{where}]", doc)
+    if save_item(f, doc, "schedules", listed, schedule, index).ok:
+        flash(f"Schedule {schedule['name']} saved.")
+        return redirect(url_for("admin.hours"))
     return _hours_page(doc, posted=f, posted_original=original, status=400)
 
 
@@ -288,12 +282,9 @@ def failover() -> Page:
         return _failover_page(Form(failover_values(stored)), doc)
     f = Form.posted()
     value = read_failover(f, stored)
-    if f.ok:
-        outcome = save_section("failover", value or None)
-        if outcome.ok:
-            flash("Failover settings saved.")
-            return redirect(url_for("admin.failover"))
-        f.take(outcome, "failover", doc)
+    if save_form(f, doc, "failover", value or None, "failover").ok:
+        flash("Failover settings saved.")
+        return redirect(url_for("admin.failover"))
     return _failover_page(f, doc, status=400)
 
 
