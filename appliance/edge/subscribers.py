@@ -57,6 +57,14 @@ def _ensure_schema(db: sqlite3.Connection) -> None:
     )
 
 
+def _open(db_path: Path, what: str) -> sqlite3.Connection:
+    """An autocommit connection (transactions are explicit), or a StoreError naming ``what``."""
+    try:
+        return sqlite3.connect(db_path, timeout=5.0, isolation_level=None)
+    except sqlite3.Error as e:
+        raise StoreError(f"{db_path}: cannot open {what} ({e})") from e
+
+
 def sync_subscribers(db_path: Path, config: dict[str, Any]) -> int:
     """Make ``subscriber`` in ``db_path`` match config's extensions; return how many there are.
 
@@ -65,11 +73,7 @@ def sync_subscribers(db_path: Path, config: dict[str, Any]) -> int:
     do writes nothing.
     """
     wanted = {(number, realm): ha1 for number, realm, ha1 in iter_extensions(config)}
-    try:
-        db = sqlite3.connect(db_path, timeout=5.0, isolation_level=None)
-    except sqlite3.Error as e:
-        raise StoreError(f"{db_path}: cannot open the edge database ({e})") from e
-    with contextlib.closing(db):
+    with contextlib.closing(_open(db_path, "the edge database")) as db:
         try:
             # WAL: Kamailio's read-only connection keeps reading while we write.
             db.execute("PRAGMA journal_mode=WAL")
@@ -142,11 +146,7 @@ def ensure_location_db(db_path: Path) -> None:
     stay registered across an edge restart. Kept apart from edge.sqlite3,
     which Kamailio opens read-only.
     """
-    try:
-        db = sqlite3.connect(db_path, timeout=5.0, isolation_level=None)
-    except sqlite3.Error as e:
-        raise StoreError(f"{db_path}: cannot open the edge's registrations ({e})") from e
-    with contextlib.closing(db):
+    with contextlib.closing(_open(db_path, "the edge's registrations")) as db:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_CREATE_LOCATION)

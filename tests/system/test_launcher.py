@@ -205,44 +205,27 @@ def test_a_killed_edge_and_web_are_restarted_while_the_engine_stays_up(tmp_path:
         assert up.wait(timeout=30) == 0, out.read_text()
 
 
-def test_a_sip_port_in_use_is_refused_before_anything_changes(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("variable", "kind", "other"), [
+    ("KEEPLINE_EDGE_PORT", socket.SOCK_DGRAM, "a SIP server"),
+    ("KEEPLINE_ENGINE_PORT", socket.SOCK_DGRAM, "a SIP server"),
+    ("KEEPLINE_WEB_PORT", socket.SOCK_STREAM, "a web server"),
+])
+def test_a_port_in_use_is_refused_before_anything_changes(
+        tmp_path: Path, variable: str, kind: socket.SocketKind, other: str) -> None:
     ports = _ports()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
-        taken.bind(("127.0.0.1", ports["KEEPLINE_EDGE_PORT"]))
+    with socket.socket(socket.AF_INET, kind) as taken:
+        taken.bind(("127.0.0.1", ports[variable]))
+        if kind == socket.SOCK_STREAM:
+            taken.listen()
         done = subprocess.run([sys.executable, "-m", "appliance", "up"], cwd=REPO,
                               env=_env(tmp_path, ports), capture_output=True, text=True,
                               timeout=60)
+    proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
     assert done.returncode == 1, done
-    assert (f"error: port {ports['KEEPLINE_EDGE_PORT']}/udp on 127.0.0.1 is already in use "
-            "(another Keepline or a SIP server?)") in done.stderr, done.stderr
+    assert (f"error: port {ports[variable]}/{proto} on 127.0.0.1 is already in use "
+            f"(another Keepline or {other}?)") in done.stderr, done.stderr
     assert "Keepline is up" not in done.stdout
     assert not (tmp_path / "data" / "config.json").exists(), "the demo was imported anyway"
-
-
-def test_the_engine_sip_port_in_use_is_refused(tmp_path: Path) -> None:
-    ports = _ports()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
-        taken.bind(("127.0.0.1", ports["KEEPLINE_ENGINE_PORT"]))
-        done = subprocess.run([sys.executable, "-m", "appliance", "up"], cwd=REPO,
-                              env=_env(tmp_path, ports), capture_output=True, text=True,
-                              timeout=60)
-    assert done.returncode == 1, done
-    assert (f"error: port {ports['KEEPLINE_ENGINE_PORT']}/udp on 127.0.0.1 is already in use "
-            "(another Keepline or a SIP server?)") in done.stderr, done.stderr
-
-
-def test_a_web_port_in_use_is_refused(tmp_path: Path) -> None:
-    ports = _ports()
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
-        taken.bind(("127.0.0.1", ports["KEEPLINE_WEB_PORT"]))
-        taken.listen()
-        done = subprocess.run([sys.executable, "-m", "appliance", "up"], cwd=REPO,
-                              env=_env(tmp_path, ports), capture_output=True, text=True,
-                              timeout=60)
-    assert done.returncode == 1, done
-    assert "Keepline is up" not in done.stdout
-    assert (f"error: port {ports['KEEPLINE_WEB_PORT']}/tcp on 127.0.0.1 is already in use "
-            "(another Keepline or a web server?)") in done.stderr, done.stderr
 
 
 class _Crasher(Child):
