@@ -111,6 +111,7 @@ def _status_view(status: dict[str, Any]) -> dict[str, Any]:
         "version": str(status.get("version", "")),
         "uptime_s": status.get("uptime_s"),
         "max_calls": capacity.get("max_calls"),
+        "capacity_warning": str(capacity.get("warning") or ""),
         "active_calls": capacity.get("active_calls", len(calls)),
         "calls": [_call_view(c) for c in calls if isinstance(c, dict)],
         "registered_extensions": [str(x) for x in status.get("registered_extensions") or []],

@@ -39,6 +39,10 @@ class InboundRequest:
     from_edge: bool = False
 
 
+#: pjsua's default PJSUA_MAX_CALLS, which every PyPI pjsua2-python wheel keeps.
+SMALL_BUILD_LEGS = 4
+
+
 @dataclass(frozen=True, kw_only=True)
 class Capacity:
     """The engine's call slots.
@@ -53,6 +57,18 @@ class Capacity:
     @property
     def usable(self) -> int:
         return max(self.legs - 1, 0)
+
+    @property
+    def warning(self) -> str | None:
+        """What to tell the admin when pjsua2 is the small PyPI build, else None.
+
+        PyPI's pjsua2-python keeps pjsua's default PJSUA_MAX_CALLS of 4; the
+        full-capacity build (``make engine``) raises it to 128.
+        """
+        if self.legs > SMALL_BUILD_LEGS:
+            return None
+        return (f"this box can hold {self.usable} calls (pjsua2 built with "
+                f"PJSUA_MAX_CALLS={self.legs}); run `make engine` to raise it")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -302,6 +302,8 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
                  "(PJSUA_MAX_CALLS=%d, one slot kept to refuse overload with 503)",
                  rt.engine_bind, rt.engine_port, rt.bind, rt.rtp_port,
                  self.capacity.usable, self.capacity.legs)
+        if self.capacity.warning:
+            log.warning("engine: %s", self.capacity.warning)
 
     @staticmethod
     def _prefer_g711(ep: pj.Endpoint) -> None:
@@ -705,6 +707,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
             "version": __version__,
             "uptime_s": round(self._clock() - self._started_at, 1),
             "capacity": {"max_calls": self.capacity.usable, "legs": self.capacity.legs,
+                         "warning": self.capacity.warning,
                          "active_calls": len(self._calls),
                          "slots_in_use": pjcap.calls_in_use()},
             "calls": [self._describe(c) for c in self._calls.values()

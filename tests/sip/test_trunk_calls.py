@@ -128,6 +128,11 @@ def test_call_beyond_capacity_gets_503_and_engine_keeps_working(site: DataDir,
     for r in held:
         assert r.ok, r.describe()
     assert f"PJSUA_MAX_CALLS={cap['legs']}" in engine.log()
+    # The small PyPI build says so, in the status and at start, with what to do about it.
+    assert cap["warning"] == (f"this box can hold {cap['max_calls']} calls (pjsua2 built "
+                              f"with PJSUA_MAX_CALLS={cap['legs']}); run `make engine` to "
+                              "raise it")
+    assert f"engine: {cap['warning']}" in engine.log()
     # Not crashed, not hung: the next caller is answered again.
     with caller(site, hold_ms=1000) as after:
         assert after.wait().ok

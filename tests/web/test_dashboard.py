@@ -163,3 +163,20 @@ def test_the_live_dashboard_says_how_often_the_engine_restarted(
         while line.is_displayed() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not line.is_displayed()
+
+
+SMALL = ("this box can hold 3 calls (pjsua2 built with PJSUA_MAX_CALLS=4); "
+         "run `make engine` to raise it")
+
+
+def test_the_dashboard_warns_when_the_engine_is_the_small_build(
+        admin_client: FlaskClient, fake_engine: FakeEngine) -> None:
+    fake_engine.status = {**STATUS, "capacity": {"max_calls": 3, "legs": 4, "warning": SMALL,
+                                                 "active_calls": 0}}
+    assert admin_client.get("/api/status").get_json()["capacity"]["warning"] == SMALL
+    text = _text(admin_client.get("/").get_data(as_text=True))
+    assert f"Capacity: {SMALL}" in text
+    fake_engine.status = {**STATUS, "capacity": {"max_calls": 127, "legs": 128,
+                                                 "warning": None, "active_calls": 0}}
+    html = admin_client.get("/").get_data(as_text=True)
+    assert re.search(r'<p id="capacity-warning" class="note" hidden>\s*</p>', html), html

@@ -255,6 +255,11 @@
     byId("edge-state").title = status.edge_error || "";
     setText("active-calls", capacity.active_calls !== undefined ? capacity.active_calls : calls.length);
     setText("max-calls", capacity.max_calls);
+    var warning = byId("capacity-warning");
+    if (warning) {
+      warning.hidden = !capacity.warning;
+      warning.textContent = capacity.warning ? "Capacity: " + capacity.warning : "";
+    }
     setText("engine-version", status.version || "");
     setText("engine-uptime", typeof status.uptime_s === "number" ? duration(status.uptime_s) : "");
 
