@@ -8,6 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= $(CURDIR)/var
 STAMPS := .stamps
+# `make engine` keeps the full-capacity pjsua2 wheel it built here (one build per machine).
+ENGINE_WHEELS := .cache/engine
 
 # Kamailio is the edge (its stock service is stopped: Keepline runs its own); sox with
 # its MP3 format converts uploaded hold music.
@@ -17,7 +19,7 @@ APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3
 APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver \
   debootstrap fdisk e2fsprogs gcc libc6-dev
 
-.PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv
+.PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv engine
 
 run: deps-run venv
 	$(PY) -m appliance --data-dir "$(DATA_DIR)" up
@@ -46,6 +48,18 @@ sounds: deps-run deps-test venv
 install: deps-run
 	bash image/install.sh
 
+# The full-capacity engine: pjproject 2.15.1 with image/pjproject/config_site.h
+# (128 calls instead of the PyPI wheel's 4), built once and installed into the venv
+# in place of the wheel. PJPROJECT_TARBALL=FILE builds from a local copy.
+engine: deps-run venv
+	@if ls $(ENGINE_WHEELS)/pjsua2-*.whl >/dev/null 2>&1 \
+	    && [ -e /etc/ld.so.conf.d/keepline-pjproject.conf ]; then \
+	  echo "engine: installing the build kept in $(ENGINE_WHEELS) (delete it to build again)"; \
+	  $(call engine_install); \
+	else \
+	  bash image/build-pjsua2.sh --wheel-dir "$(CURDIR)/$(ENGINE_WHEELS)" "$(CURDIR)/$(PY)"; \
+	fi
+
 venv: $(STAMPS)/venv
 
 $(STAMPS)/venv: pyproject.toml
@@ -55,6 +69,7 @@ $(STAMPS)/venv: pyproject.toml
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@if ls $(ENGINE_WHEELS)/pjsua2-*.whl >/dev/null 2>&1; then $(call engine_install); fi
 	@touch $@
 
 deps-run:
@@ -67,7 +82,13 @@ deps-test:
 	@$(call apt_ensure,$(APT_TEST))
 
 clean:
-	rm -rf $(VENV) $(STAMPS) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(STAMPS) .cache .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+# engine_install: the kept full-capacity pjsua2 wheel replaces PyPI's pjsua2-python (both
+# provide the module pjsua2; pip install -e puts the wheel's back whenever it runs).
+define engine_install
+bash image/install-engine-wheel.sh "$(CURDIR)/$(PY)" $(ENGINE_WHEELS)/pjsua2-*.whl
+endef
 
 # apt_ensure: install the given Debian packages that are not installed yet.
 define apt_ensure

@@ -2,24 +2,25 @@
 # Build pjsua2 from pjproject's pinned release into a Keepline venv, for
 # machines PyPI has no pjsua2-python wheel for (aarch64: the Raspberry Pi).
 #
-#   image/build-pjsua2.sh [--dry-run] [--no-apt] VENV_PYTHON
+#   image/build-pjsua2.sh [--dry-run] [--no-apt] [--wheel-dir DIR] VENV_PYTHON
 #
-# install.sh runs this after installing image/requirements.lock, where
-# platform.machine() is not x86_64. It is the same pjproject tag the PyPI
+# install.sh runs this after installing image/requirements.lock; `make engine`
+# runs it for a development venv. It is the same pjproject tag the PyPI
 # wheels are built from, with image/pjproject/config_site.h on top, which
 # raises PJSUA_MAX_CALLS (4 in the wheels) and the limits that go with it.
 #   1. apt: the build dependencies (only the missing ones; --no-apt skips)
 #   2. the release tarball, checked against its pinned sha256 before unpacking;
-#      PJPROJECT_TARBALL=FILE uses a local copy instead (offline builds)
+#      PJPROJECT_TARBALL=FILE uses a local copy instead (offline builds). A copy
+#      that is not the release file byte for byte (say `git archive 2.15.1` of a
+#      clone) is unpacked aside and accepted only if its files are exactly the
+#      tag's: their git tree id must be the pinned one.
 #   3. configure, make, make install into /opt/keepline/pjproject (shared
 #      libraries, registered with ldconfig)
-#   4. the SWIG Python binding, built and installed with VENV_PYTHON
-#   5. a check that pjsua2 imports and that pjsua grants PJSUA_MAX_CALLS
+#   4. the SWIG Python binding, built as a wheel (kept in --wheel-dir if given)
+#      and installed into VENV_PYTHON's venv in place of PyPI's pjsua2-python,
+#      which is uninstalled: both provide the module `pjsua2`
+#   5. a check that the venv's pjsua2 is this build: pjsua grants PJSUA_MAX_CALLS
 # --dry-run prints the steps instead of running them.
-#
-# It has never been run: it needs an aarch64 machine (or pi-gen's qemu-user
-# chroot, much slower). CI checks only its dry run and its hash check; see
-# image/README.md.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -27,19 +28,25 @@ PJ_VERSION=2.15.1
 PJ_URL="https://github.com/pjsip/pjproject/archive/refs/tags/$PJ_VERSION.tar.gz"
 # From Homebrew's pjproject formula at 2.15.1 and pjproject's UPSTREAM record.
 PJ_SHA256=8f3bd99caf003f96ed8038b8a36031eb9d8cd9eaea1eaff7e01c2eef6bd55706
+# The git tree of tag 2.15.1 (commit 7de6e686fee1642f5443a3f39f0e5ad5e478a117): what
+# any faithful tarball of the tag unpacks to, whoever compressed it.
+PJ_TREE=a0e14d00437610c19e66044642064b109926e61f
 PJ_PREFIX=/opt/keepline/pjproject
 LD_CONF=/etc/ld.so.conf.d/keepline-pjproject.conf
-APT_BUILD=(build-essential swig python3-dev uuid-dev libssl-dev curl ca-certificates)
+APT_BUILD=(build-essential swig python3-dev uuid-dev libssl-dev curl ca-certificates git)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CONFIG_SITE="$HERE/pjproject/config_site.h"
 SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
 VENV_PYTHON=""
+WHEEL_DIR=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
         --no-apt) SKIP_APT=1 ;;
+        --wheel-dir) [ $# -ge 2 ] || bad_usage "--wheel-dir needs a folder"
+                     WHEEL_DIR="$2"; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) bad_usage "unknown option $1" ;;
         *) [ -z "$VENV_PYTHON" ] || bad_usage; VENV_PYTHON="$1" ;;
@@ -71,21 +78,41 @@ if [ -z "${PJPROJECT_TARBALL:-}" ]; then
     say "downloading $PJ_URL"
     run curl -fsSL --retry 3 -o "$TARBALL" "$PJ_URL"
 fi
-say "expecting sha256 $PJ_SHA256 for $TARBALL"
+say "expecting sha256 $PJ_SHA256 for $TARBALL (or the files of git tree $PJ_TREE)"
+SRC="$WORK/pjproject-$PJ_VERSION"
+# git tree id of folder $1: what `git write-tree` gives for exactly these files.
+tree_of() {
+    local git_dir="$WORK/tree.git"
+    git init -q --bare "$git_dir"
+    GIT_DIR="$git_dir" GIT_WORK_TREE="$1" GIT_INDEX_FILE="$WORK/tree.index" \
+        git -c core.autocrlf=false add -A -f . >/dev/null
+    GIT_DIR="$git_dir" GIT_WORK_TREE="$1" GIT_INDEX_FILE="$WORK/tree.index" git write-tree
+}
 if [ "$DRY_RUN" = 1 ]; then
     say "would check it with sha256sum -c before unpacking"
+    run tar -xzf "$TARBALL" -C "$WORK" --no-same-owner
 else
     [ -f "$TARBALL" ] || die "$TARBALL not found"
-    if ! sha256sum -c --quiet - <<< "$PJ_SHA256  $TARBALL" >/dev/null 2>&1; then
+    if sha256sum -c --quiet - <<< "$PJ_SHA256  $TARBALL" >/dev/null 2>&1; then
+        tar -xzf "$TARBALL" -C "$WORK" --no-same-owner
+    else
         actual="$(sha256sum "$TARBALL" | cut -d' ' -f1)"
-        die "$TARBALL does not match the pinned pjproject $PJ_VERSION:
+        # Not the release file: unpack it aside and compare its files with the tag's.
+        mkdir "$WORK/check"
+        tree=""
+        if tar -xzf "$TARBALL" -C "$WORK/check" --no-same-owner 2>/dev/null \
+                && [ -d "$WORK/check/pjproject-$PJ_VERSION" ] && command -v git >/dev/null; then
+            tree="$(tree_of "$WORK/check/pjproject-$PJ_VERSION")"
+        fi
+        [ "$tree" = "$PJ_TREE" ] || die "$TARBALL does not match the pinned pjproject $PJ_VERSION:
   expected sha256 $PJ_SHA256
   actual   sha256 $actual
-nothing was unpacked or built"
+  nor are its files tag $PJ_VERSION's (git tree ${tree:-not readable}, expected $PJ_TREE)
+nothing was built"
+        say "$TARBALL is not the release file, but its files are exactly tag $PJ_VERSION's"
+        mv "$WORK/check/pjproject-$PJ_VERSION" "$SRC"
     fi
 fi
-SRC="$WORK/pjproject-$PJ_VERSION"
-run tar -xzf "$TARBALL" -C "$WORK" --no-same-owner
 
 # 3. pjproject ----------------------------------------------------------------------
 die_unless_root "installing into $PJ_PREFIX"
@@ -108,10 +135,25 @@ run ldconfig
 # 4. The Python binding -------------------------------------------------------------
 # Only swig/python: `make -C pjsip-apps/src/swig` builds the Java binding too.
 # PYTHON_EXE overrides the Makefile's python3, so the module is built for the
-# venv's interpreter; its setup.py uses distutils (setuptools' copy in the venv).
+# venv's interpreter. It goes in as a wheel, in site-packages like any package:
+# `setup.py install` left a zipped egg at the END of sys.path, behind PyPI's
+# 4-call pjsua2-python, which therefore still won the import.
 run make -C pjsip-apps/src/swig/python PYTHON_EXE="$VENV_PYTHON"
 run cd pjsip-apps/src/swig/python
-run "$VENV_PYTHON" setup.py install
+# bdist_wheel is built into setuptools from 70.1 (the lock pins a newer one).
+if ! "$VENV_PYTHON" -c 'import setuptools, sys; v = setuptools.__version__.split(".")
+sys.exit(0 if (int(v[0]), int(v[1])) >= (70, 1) else 1)' 2>/dev/null; then
+    run "$VENV_PYTHON" -m pip install --quiet "setuptools>=70.1"
+fi
+WHEELS="${WHEEL_DIR:-$WORK/wheels}"
+[ "$DRY_RUN" = 1 ] || rm -f "$WHEELS"/pjsua2-*.whl
+run "$VENV_PYTHON" -m pip wheel --quiet --no-deps --no-build-isolation -w "$WHEELS" .
+# PyPI's wheel and this one both install the module pjsua2: only one may stay.
+if [ "$DRY_RUN" = 1 ]; then
+    bash "$HERE/install-engine-wheel.sh" --dry-run "$VENV_PYTHON" "$WHEELS/pjsua2-$PJ_VERSION-*.whl"
+else
+    bash "$HERE/install-engine-wheel.sh" "$VENV_PYTHON" "$WHEELS"/pjsua2-*.whl
+fi
 
 # 5. Check ------------------------------------------------------------------------
 # pjsua clamps maxCalls silently, so ask for more and read back what it granted,

@@ -4,14 +4,15 @@
 # Shared by `make install` and the pi-gen stage (image/stage-keepline), so a
 # box set up by hand and a flashed SD card end up the same.
 #
-#   image/install.sh [--dry-run] [--no-apt] [--destdir DIR]
+#   image/install.sh [--dry-run] [--no-apt] [--small-engine] [--destdir DIR]
 #
 # On the target (DESTDIR unset or /, which is also the case inside pi-gen's
 # on_chroot) it does everything:
 #   1. apt: kamailio, kamailio-sqlite-modules, sox, python3-venv (only the missing ones)
 #   2. a virtualenv in /opt/keepline/venv: image/requirements.lock (pinned,
-#      hash-checked), pjsua2 built from source where PyPI has no wheel
-#      (image/build-pjsua2.sh, on anything but x86_64), then this repository
+#      hash-checked), the full-capacity pjsua2 built from pjproject's pinned
+#      source (image/build-pjsua2.sh: 128 calls; PyPI's x86_64 wheel holds 4
+#      and there is none for a Pi), then this repository
 #   3. systemd units, sysusers.d and tmpfiles.d entries, /etc/default/keepline,
 #      and a journald drop-in that keeps logs in RAM (SD-card wear)
 #   4. the keepline user and folders (systemd-sysusers, systemd-tmpfiles)
@@ -25,6 +26,8 @@
 # --dry-run prints the commands instead of running them.
 # --no-apt (or KEEPLINE_SKIP_APT=1) skips step 1, e.g. when pi-gen's
 # 00-packages has installed the packages already.
+# --small-engine keeps PyPI's 4-call pjsua2 wheel on x86_64 instead of the
+# build: only where pjproject's source cannot be had (the CI chroot test).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -47,11 +50,13 @@ SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # set but means nothing there, so the stage passes --destdir / explicitly.
 DESTDIR="${DESTDIR:-${ROOTFS_DIR:-/}}"
 SKIP_APT="${KEEPLINE_SKIP_APT:-0}"
+SMALL_ENGINE=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --dry-run) DRY_RUN=1 ;;
         --no-apt) SKIP_APT=1 ;;
+        --small-engine) SMALL_ENGINE=1 ;;
         --destdir) DESTDIR="${2:?--destdir needs a folder}"; shift ;;
         --destdir=*) DESTDIR="${1#--destdir=}" ;;
         -h|--help) usage; exit 0 ;;
@@ -97,9 +102,12 @@ if on_target; then
          "$VENV/bin/python" -m pip install --no-cache-dir --quiet)
     # Exactly the locked files: every dependency, and setuptools to build ours.
     run "${pip[@]}" --require-hashes --no-deps -r "$SRC/image/requirements.lock"
-    if [ "$MACHINE" != x86_64 ]; then
-        # The lock leaves pjsua2-python out here: PyPI has x86_64 wheels only.
-        say "$MACHINE: building pjsua2 from pjproject (image/build-pjsua2.sh)"
+    if [ "$SMALL_ENGINE" = 1 ] && [ "$MACHINE" = x86_64 ]; then
+        say "keeping PyPI's pjsua2-python (--small-engine): this box holds 3 calls"
+    else
+        # The lock leaves pjsua2-python out off x86_64 (PyPI has no wheel there);
+        # on x86_64 the build replaces it.
+        say "$MACHINE: building the full-capacity pjsua2 from pjproject (image/build-pjsua2.sh)"
         build=(bash "$SRC/image/build-pjsua2.sh")
         [ "$DRY_RUN" = 1 ] && build+=(--dry-run)
         [ "$SKIP_APT" = 1 ] && build+=(--no-apt)

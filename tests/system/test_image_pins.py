@@ -66,3 +66,12 @@ def test_pjsua2_python_is_installed_from_pypi_on_x86_64_only() -> None:
     others = [str(p.requirement) for name, p in pins.items()
               if p.requirement.marker and name != "pjsua2-python"]
     assert others == [], "only pjsua2-python may be left out on some machines"
+
+
+def test_pyproject_asks_for_pypis_pjsua2_on_x86_64_only() -> None:
+    """So `pip install -e .` (make run, make test) on a Pi does not fail on a missing wheel."""
+    (wanted,) = [Requirement(d) for d in PYPROJECT["project"]["dependencies"]
+                 if Requirement(d).name == "pjsua2-python"]
+    assert wanted.marker is not None
+    assert wanted.marker.evaluate({"platform_machine": "x86_64"})
+    assert not wanted.marker.evaluate({"platform_machine": "aarch64"})

@@ -47,7 +47,14 @@ def test_build_dry_run_names_the_pinned_release_and_steps() -> None:
     assert "config_site.h" in out
     assert "--prefix=/opt/keepline/pjproject --enable-shared" in out
     assert "+ make -C pjsip-apps/src/swig/python PYTHON_EXE=/opt/keepline/venv/bin/python" in out
-    assert "+ /opt/keepline/venv/bin/python setup.py install" in out
+    # A wheel in site-packages, in place of PyPI's (not `setup.py install`'s egg, which
+    # ended up behind the PyPI wheel on sys.path).
+    assert "setup.py install" not in out
+    assert "+ /opt/keepline/venv/bin/python -m pip wheel --quiet --no-deps " \
+        "--no-build-isolation -w " in out
+    pip = "+ /opt/keepline/venv/bin/python -m pip --disable-pip-version-check"
+    assert f"{pip} uninstall --quiet --yes pjsua2-python" in out
+    assert f"{pip} install --quiet --no-deps --force-reinstall " in out
 
 
 def test_build_refuses_a_tarball_that_is_not_the_pinned_release(tmp_path: Path) -> None:

@@ -242,9 +242,9 @@ def test_install_scripts_parse() -> None:
         assert result.returncode == 0, result.stderr
 
 
-def _dry_run(machine: str) -> str:
+def _dry_run(machine: str, *options: str) -> str:
     result = subprocess.run(
-        ["bash", str(INSTALL_SH), "--dry-run", "--no-apt", "--destdir", "/"],
+        ["bash", str(INSTALL_SH), "--dry-run", "--no-apt", *options, "--destdir", "/"],
         capture_output=True, text=True, timeout=60, check=False,
         env={**_install_env(), "KEEPLINE_MACHINE": machine},
     )  # fmt: skip
@@ -255,14 +255,22 @@ def _dry_run(machine: str) -> str:
 def test_install_sh_dry_run_on_the_live_system_only_prints() -> None:
     out = _dry_run("x86_64")
     lock = out.index(f"--require-hashes --no-deps -r {ROOT}/image/requirements.lock\n")
+    build = out.index("build-pjsua2.sh: pjproject 2.15.1 for /opt/keepline/venv/bin/python")
     package = out.index(f"--no-deps --no-build-isolation {ROOT}\n")  # this tree, not editable
-    assert lock < package  # the build backend comes from the lock
-    assert "build-pjsua2.sh" not in out  # x86_64 takes pjsua2-python's wheel
+    assert lock < build < package  # the build backend comes from the lock
+    # x86_64 too gets the full-capacity build, in place of PyPI's 4-call wheel.
+    assert re.search(r"^\+ /opt/keepline/venv/bin/python -m pip --disable-pip-version-check "
+                     r"uninstall --quiet --yes pjsua2-python$", out, re.M), out
     assert "+ install -D -m 0644" in out
     assert "/usr/local/lib/systemd/system/keepline-engine.service" in out
     assert "/etc/systemd/journald.conf.d/keepline.conf" in out
     assert "+ systemd-sysusers --root=/ keepline.conf" in out
     assert re.search(r"^\+ systemctl (--root=/ )?enable keepline.target$", out, re.M)
+
+
+def test_install_sh_small_engine_keeps_the_pypi_wheel_on_x86_64_only() -> None:
+    assert "build-pjsua2.sh" not in _dry_run("x86_64", "--small-engine")
+    assert "build-pjsua2.sh: pjproject 2.15.1" in _dry_run("aarch64", "--small-engine")
 
 
 def test_install_sh_builds_pjsua2_elsewhere_between_lock_and_package() -> None:
