@@ -255,25 +255,15 @@ class _Crasher(Child):
             self.proc.wait()
 
 
-def test_a_child_that_keeps_dying_is_restarted_with_back_off_then_given_up_on() -> None:
-    child = _Crasher()
+def _until_given_up(child: _Crasher, policy: Policy) -> tuple[Supervisor, list[str]]:
+    """Supervise ``child`` until the supervisor gives up on it; its messages."""
     stop = threading.Event()
     messages: list[str] = []
-    starts: list[float] = []
 
     def gave_up(message: str) -> None:
         messages.append(message)
         stop.set()
 
-    original = child.start
-
-    def timed_start(extra_env: dict[str, str], abort: threading.Event) -> None:
-        starts.append(time.monotonic())
-        original(extra_env, abort)
-
-    child.start = timed_start  # type: ignore[method-assign]
-    policy = Policy(delay_s=0.1, max_delay_s=0.4, stable_after_s=60, crash_limit=4,
-                    crash_window_s=60, poll_s=0.01)
     supervisor = Supervisor(child, stop=stop, gave_up=gave_up, policy=policy)
     child.start({}, stop)
     supervisor.start()
@@ -283,6 +273,22 @@ def test_a_child_that_keeps_dying_is_restarted_with_back_off_then_given_up_on() 
     finally:
         stop.set()
         child.stop()
+    return supervisor, messages
+
+
+def test_a_child_that_keeps_dying_is_restarted_with_back_off_then_given_up_on() -> None:
+    child = _Crasher()
+    starts: list[float] = []
+    original = child.start
+
+    def timed_start(extra_env: dict[str, str], abort: threading.Event) -> None:
+        starts.append(time.monotonic())
+        original(extra_env, abort)
+
+    child.start = timed_start  # type: ignore[method-assign]
+    supervisor, messages = _until_given_up(child, Policy(
+        delay_s=0.1, max_delay_s=0.4, stable_after_s=60, crash_limit=4, crash_window_s=60,
+        poll_s=0.01))
     assert messages == ["crasher exited with status 3, after 4 restarts within 60 s; "
                         "giving up on it"]
     assert supervisor.restarts == 4
@@ -304,25 +310,8 @@ def test_a_failed_restart_counts_as_a_crash() -> None:
                 raise StackError("crasher did not come up within 0 s")
             super().start(extra_env, abort)
 
-    child = NeverComesBack()
-    stop = threading.Event()
-    messages: list[str] = []
-
-    def gave_up(message: str) -> None:
-        messages.append(message)
-        stop.set()
-
-    supervisor = Supervisor(child, stop=stop, gave_up=gave_up,
-                            policy=Policy(delay_s=0.01, max_delay_s=0.01, crash_limit=2,
-                                          poll_s=0.01))
-    child.start({}, stop)
-    supervisor.start()
-    try:
-        assert stop.wait(20), "the supervisor never gave up"
-        supervisor.join(5)
-    finally:
-        stop.set()
-        child.stop()
+    supervisor, messages = _until_given_up(NeverComesBack(), Policy(
+        delay_s=0.01, max_delay_s=0.01, crash_limit=2, poll_s=0.01))
     assert len(messages) == 1
     assert messages[0].startswith("crasher could not be restarted (crasher did not come up")
     assert supervisor.restarts == 2
