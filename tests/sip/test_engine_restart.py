@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from appliance.edge.rpc import registered_extensions
 from tests.support.ports import free_port
 from tests.support.rtp import Capture, decoded_audio, is_silence
 from tests.support.sipp import Sipp
-from tests.support.stack import REPO, DataDir, history_json, make_data_dir
+from tests.support.stack import DataDir, history_json, launched, make_data_dir
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
@@ -41,25 +40,13 @@ def site(tmp_path: Path) -> DataDir:
 def launcher(site: DataDir, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     out = tmp_path / "up.log"
     env = {**os.environ, **site.runtime.as_env(), "PYTHONUNBUFFERED": "1"}
-    with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", "up"], cwd=REPO, env=env,
-                                stdout=sink, stderr=subprocess.STDOUT)
-    try:
+    with launched(env, out) as proc:
         deadline = time.monotonic() + 60
         while b"Keepline is up" not in out.read_bytes():
             assert proc.poll() is None and time.monotonic() < deadline, out.read_text()
             time.sleep(0.1)
         yield proc, out
-    finally:
-        children = psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None \
-            else []
-        proc.send_signal(signal.SIGINT)
-        try:
-            assert proc.wait(timeout=30) == 0, out.read_text()
-        finally:
-            for child in children:
-                if child.is_running():
-                    child.kill()
+    assert proc.returncode == 0, out.read_text()
 
 
 def _engine_pid(launcher: int) -> int:

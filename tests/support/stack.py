@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from appliance.control.client import EngineClient, EngineUnavailable
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, read_document
@@ -126,6 +128,31 @@ def running_stack(site: DataDir, log_path: Path) -> Iterator[EngineProcess]:
             yield proc
         finally:
             assert proc.stop() == 0, proc.log()
+
+
+@contextlib.contextmanager
+def launched(env: dict[str, str], out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m appliance up`` (what ``make run`` starts) with its output in ``out``.
+
+    On exit it gets Ctrl-C (SIGINT) if still running; one that does not stop within
+    30 s is killed, with the children it had.
+    """
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "appliance", "up"], cwd=REPO, env=env,
+                                stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            children = psutil.Process(proc.pid).children(recursive=True)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                for child in children:
+                    child.kill()
 
 
 def history_json(runtime: Runtime, last: int = 50) -> list[dict[str, Any]]:

@@ -22,8 +22,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import psutil
@@ -32,6 +31,7 @@ import pytest
 from appliance.control.client import EngineClient, EngineUnavailable
 from appliance.launcher import Child, Policy, StackError, Supervisor, describe_exit
 from tests.support.ports import free_port, free_port_block
+from tests.support.stack import launched
 from tests.support.webserver import http_login
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,26 +62,10 @@ def _wait_for(what: str, check: object, timeout: float, out: Path | None = None)
     raise AssertionError(f"{what}: not within {timeout} s\n{log}")
 
 
-@contextmanager
-def _up(tmp_path: Path, ports: dict[str, int], out: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _up(tmp_path: Path, ports: dict[str, int],
+        out: Path) -> AbstractContextManager[subprocess.Popen[bytes]]:
     """The launcher with its output in ``out``; killed (with its children) if still running."""
-    with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "appliance", "up"], cwd=REPO,
-                                env=_env(tmp_path, ports), stdout=sink,
-                                stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            children = psutil.Process(proc.pid).children(recursive=True)
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                for child in children:
-                    child.kill()
+    return launched(_env(tmp_path, ports), out)
 
 
 def _find(launcher: int, marker: str) -> psutil.Process | None:
