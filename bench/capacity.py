@@ -1,0 +1,359 @@
+"""Capacity at office scale: callers on hold, bridged caller-agent pairs, dispatch, overload.
+
+Each scenario starts Kamailio and the engine in the venv (as ``make run`` does) in a
+temporary data dir on free loopback ports, drives them with sipp over real SIP and
+RTP, and prints what it measured:
+
+- CPU of each process (engine, Kamailio's processes together) as % of one core,
+  with an idle baseline from the same sitting, and the engine's RSS;
+- RTP the engine sent: packets per stream, sequence numbers lost, and gaps (a
+  packet more than 60 ms after the one before, three 20 ms frames);
+- refusals by SIP status code, and latencies p50/p99 where the scenario has them.
+
+Sizes are capped at what the engine reports it can hold (``status.capacity``): the
+PyPI wheel used in CI holds 3 calls, so there the bench runs, smaller, and says so.
+
+    .venv/bin/python bench/capacity.py hold --callers 20 60 100 --seconds 60
+    .venv/bin/python bench/capacity.py bridged --pairs 10 30 60 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.ports import free_port  # noqa: E402
+from tests.support.rtp import parse_rtp, read_pcap, write_rtp_pcap  # noqa: E402
+from tests.support.sipp import SCENARIOS, Sipp  # noqa: E402
+from tests.support.stack import EngineProcess, make_data_dir, running_stack  # noqa: E402
+
+MB = 1024 * 1024
+GAP_S = 0.060  # three 20 ms frames late: a listener hears a drop-out
+AGENT_BASE = 301  # agent extensions 301, 302, ... (the demo's own are 2xx)
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class CpuSample:
+    """Mean CPU (% of one core) per process group over a window, and peak RSS."""
+
+    cpu: dict[str, float]
+    rss: dict[str, int]
+
+
+class Sampler:
+    """Samples the engine's and Kamailio's CPU and RSS every ``every`` seconds."""
+
+    def __init__(self, groups: dict[str, list[psutil.Process]], every: float = 0.5) -> None:
+        self.groups = groups
+        self.every = every
+
+    def measure(self, seconds: float) -> CpuSample:
+        times = {name: self._cpu_times(procs) for name, procs in self.groups.items()}
+        peak = {name: 0 for name in self.groups}
+        started = time.monotonic()
+        deadline = started + seconds
+        while time.monotonic() < deadline:
+            time.sleep(min(self.every, max(deadline - time.monotonic(), 0)))
+            for name, procs in self.groups.items():
+                peak[name] = max(peak[name], sum(_rss(p) for p in procs))
+        elapsed = time.monotonic() - started
+        cpu = {name: 100 * (self._cpu_times(procs) - times[name]) / elapsed
+               for name, procs in self.groups.items()}
+        return CpuSample(cpu, peak)
+
+    @staticmethod
+    def _cpu_times(procs: list[psutil.Process]) -> float:
+        total = 0.0
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+        return total
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return int(proc.memory_info().rss)
+    except psutil.Error:
+        return 0
+
+
+def stack_processes(engine: EngineProcess) -> dict[str, list[psutil.Process]]:
+    """The engine process and Kamailio's processes (children of this bench)."""
+    assert engine.proc is not None
+    kamailio = [p for p in psutil.Process().children(recursive=True)
+                if p.name() == "kamailio"]
+    return {"engine": [psutil.Process(engine.proc.pid)], "kamailio": kamailio}
+
+
+# --------------------------------------------------------------------------- RTP
+
+
+@dataclass
+class RtpReport:
+    """What the engine's RTP towards some receivers looked like."""
+
+    streams: int = 0
+    packets: list[int] = field(default_factory=list)
+    lost: int = 0
+    gaps: int = 0
+    worst_gap_ms: float = 0.0
+
+    def describe(self) -> str:
+        if not self.streams:
+            return "no RTP streams seen"
+        return (f"{self.streams} streams, packets per stream min {min(self.packets)} "
+                f"median {statistics.median(self.packets):.0f} max {max(self.packets)}, "
+                f"lost {self.lost}, gaps >{GAP_S * 1000:.0f} ms {self.gaps} "
+                f"(worst {self.worst_gap_ms:.0f} ms)")
+
+
+def rtp_report(pcap: Path, ports: set[int]) -> RtpReport:
+    """Per-stream counts for RTP sent to any of ``ports`` (headers only are needed)."""
+    last: dict[tuple[Any, ...], tuple[float, int]] = {}
+    counts: dict[tuple[Any, ...], int] = {}
+    report = RtpReport()
+    for pkt in read_pcap(pcap):
+        if pkt.dst[1] not in ports:
+            continue
+        rtp = parse_rtp(pkt.payload)
+        if rtp is None:
+            continue
+        key = (pkt.src, pkt.dst, rtp[2])
+        counts[key] = counts.get(key, 0) + 1
+        prev = last.get(key)
+        if prev is not None:
+            gap = pkt.time - prev[0]
+            if gap > GAP_S:
+                report.gaps += 1
+                report.worst_gap_ms = max(report.worst_gap_ms, gap * 1000)
+            step = (rtp[1] - prev[1]) & 0xFFFF
+            if 1 < step < 0x8000:
+                report.lost += step - 1
+        last[key] = (pkt.time, rtp[1])
+    report.streams = len(counts)
+    report.packets = sorted(counts.values())
+    return report
+
+
+@contextlib.contextmanager
+def captured(ports: set[int], path: Path) -> Iterator[None]:
+    """tcpdump the RTP towards ``ports``, headers only (64 bytes a packet)."""
+    bpf = " or ".join(f"dst port {p}" for p in sorted(ports))
+    proc = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-s", "64", "-B", "16384", "-w",
+                             str(path), f"udp and ({bpf})"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 5
+    line = proc.stderr.readline()
+    while b"listening on" not in line and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+    try:
+        yield
+    finally:
+        time.sleep(0.3)
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- stack
+
+
+def agents_config(count: int) -> dict[str, Any]:
+    """Config sections: ``count`` agent extensions, all members of the support queue."""
+    numbers = [str(AGENT_BASE + n) for n in range(count)]
+    return {
+        "extensions": [{"number": "201", "name": "Reception"}]
+        + [{"number": n, "name": f"Agent {n}"} for n in numbers],
+        "queues": [{"name": "support", "number": "500", "strategy": "longest_idle",
+                    "members": [{"extension": n} for n in numbers], "answer_delay_ms": 0,
+                    "wrapup_s": 0, "retry_s": 0, "announce_every_s": 0,
+                    "announce_position": False, "announce_wait": False,
+                    "music_class": "default", "language": "en"}],
+    }
+
+
+@dataclass
+class Stack:
+    engine: EngineProcess
+    passwords: dict[str, str]
+    domain: str
+    status: dict[str, Any]
+    sampler: Sampler
+
+    @property
+    def usable(self) -> int:
+        return int(self.status["capacity"]["max_calls"])
+
+    @property
+    def engine_sip(self) -> str:
+        return f"127.0.0.1:{self.engine.runtime.engine_port}"
+
+    @property
+    def edge_sip(self) -> str:
+        return f"127.0.0.1:{self.engine.runtime.edge_port}"
+
+
+@contextlib.contextmanager
+def stack(base: Path, agents: int = 0) -> Iterator[Stack]:
+    site = make_data_dir(base, edit=agents_config(agents) if agents else None)
+    with running_stack(site, base / "engine.log") as engine:
+        status = engine.status()
+        yield Stack(engine, site.passwords, site.config["site"]["sip_domain"], status,
+                    Sampler(stack_processes(engine)))
+
+
+def caller_scenario(base: Path, seconds: float) -> Path:
+    """trunk_caller.xml, sending a tone for the whole call (sipp's own pcap lasts 7 s).
+
+    A steady 20 ms stream both ways is what a real trunk sends while a caller
+    listens; the engine's cost does not depend on what the audio is.
+    """
+    samples = [int(6000 * ((n * 440 * 2 // 8000) % 2 * 2 - 1)) for n in range(8000)]
+    pcap = write_rtp_pcap(base / "tone.pcap", samples * int(seconds + 20))
+    text = (SCENARIOS / "trunk_caller.xml").read_text()
+    path = base / "trunk_caller_tone.xml"
+    path.write_text(text.replace("/usr/share/sip-tester/g711a.pcap", str(pcap)))
+    return path
+
+
+def registering_agents(base: Path, st: Stack, count: int, seconds: float) -> Sipp:
+    """One sipp registering ``count`` agents and answering each one's calls (RTP echoed)."""
+    users = base / "agents.csv"
+    users.write_text("SEQUENTIAL\n" + "".join(
+        f"{ext};[authentication username={ext} password={st.passwords[ext]}]\n"
+        for ext in (str(AGENT_BASE + n) for n in range(count))))
+    return Sipp(REPO / "bench" / "scenarios" / "agent_registers.xml", st.edge_sip,
+                calls=count, limit=count, rate=20, keys={"domain": st.domain,
+                                                         "stay_ms": str(int(seconds * 1000))},
+                ooc_scenario="answer.xml", media_port=free_port(), timeout=seconds + 60,
+                trace=False, extra=["-inf", str(users), "-rtp_echo"])
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def print_load(title: str, idle: CpuSample, load: CpuSample, units: int, unit: str) -> None:
+    print(title)
+    for name in load.cpu:
+        extra = (load.cpu[name] - idle.cpu[name]) / max(units, 1)
+        print(f"  {name:9s} CPU idle {idle.cpu[name]:5.1f} %  loaded {load.cpu[name]:5.1f} %"
+              f"  ({extra:.2f} % per {unit})   RSS {load.rss[name] / MB:6.1f} MB"
+              f" (idle {idle.rss[name] / MB:.1f})")
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def run_hold(callers: int, seconds: float) -> bool:
+    """``callers`` trunk callers waiting in a queue with no agent, hearing music."""
+    with tempfile.TemporaryDirectory(prefix="keepline-cap-") as tmp:
+        base = Path(tmp)
+        with stack(base) as st:
+            n = min(callers, st.usable)
+            idle = st.sampler.measure(5)
+            media = free_port()
+            sipp = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
+                        calls=n, limit=n, rate=20, keys={"hold_ms": str(int(seconds * 1000))},
+                        media_port=media, timeout=seconds + 30, trace=False)
+            with sipp:
+                wait_until(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
+                           f"{n} callers answered")
+                with captured({media}, base / "rtp.pcap"):
+                    load = st.sampler.measure(max(seconds - n / 20 - 5, 5))
+                result = sipp.wait()
+            rtp = rtp_report(base / "rtp.pcap", {media})
+        print_load(f"hold: {n} callers on hold with music"
+                   + (f" (asked {callers}; capped at {st.usable})" if n < callers else "")
+                   + f", {seconds:g} s", idle, load, n, "caller")
+        print(f"  RTP to callers: {rtp.describe()}")
+        print(f"  calls: sipp {'ok' if result.ok else 'FAILED: ' + result.describe()}")
+        return result.ok and rtp.gaps == 0
+
+
+def run_bridged(pairs: int, seconds: float) -> bool:
+    """``pairs`` trunk callers each talking to an agent, audio flowing both ways."""
+    with tempfile.TemporaryDirectory(prefix="keepline-cap-") as tmp:
+        base = Path(tmp)
+        with stack(base, agents=pairs) as st:
+            usable = st.usable
+            n = min(pairs, usable // 2)  # a pair is two legs: the caller's and the agent's
+            agents = registering_agents(base, st, n, seconds + 60)
+            with agents:
+                wait_until(lambda: sum(a.get("state") == "available"
+                                       for a in st.engine.status()["agents"].values()) >= n,
+                           30, f"{n} agents registered")
+                idle = st.sampler.measure(5)
+                media = free_port()
+                callers = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
+                               calls=n, limit=n, rate=20,
+                               keys={"hold_ms": str(int(seconds * 1000))},
+                               media_port=media, timeout=seconds + 30, trace=False)
+                with callers:
+                    wait_until(lambda: sum(a.get("state") == "on_call" for a in
+                                           st.engine.status()["agents"].values()) >= n,
+                               30, f"{n} agents talking")
+                    with captured({media, agents_media(agents)}, base / "rtp.pcap"):
+                        load = st.sampler.measure(max(seconds - n / 20 - 5, 5))
+                    result = callers.wait()
+                agents.stop()
+            to_callers = rtp_report(base / "rtp.pcap", {media})
+            to_agents = rtp_report(base / "rtp.pcap", {agents_media(agents)})
+        print_load(f"bridged: {n} caller-agent pairs"
+                   + (f" (asked {pairs}; capped at {usable // 2})" if n < pairs else "")
+                   + f", {seconds:g} s", idle, load, n, "pair")
+        print(f"  RTP to callers: {to_callers.describe()}")
+        print(f"  RTP to agents:  {to_agents.describe()}")
+        print(f"  calls: sipp {'ok' if result.ok else 'FAILED: ' + result.describe()}")
+        return result.ok and to_callers.gaps == 0 and to_agents.gaps == 0
+
+
+def agents_media(agents: Sipp) -> int:
+    return int(agents.argv[agents.argv.index("-mp") + 1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="scenario", required=True)
+    hold = sub.add_parser("hold", help="callers on hold with music")
+    hold.add_argument("--callers", type=int, nargs="+", default=[20, 60, 100])
+    bridged = sub.add_parser("bridged", help="caller-agent pairs talking")
+    bridged.add_argument("--pairs", type=int, nargs="+", default=[10, 30, 60])
+    for p in (hold, bridged):
+        p.add_argument("--seconds", type=float, default=60)
+    args = ap.parse_args()
+    ok = True
+    if args.scenario == "hold":
+        for n in args.callers:
+            ok = run_hold(n, args.seconds) and ok
+    elif args.scenario == "bridged":
+        for n in args.pairs:
+            ok = run_bridged(n, args.seconds) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
