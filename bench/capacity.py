@@ -15,6 +15,9 @@ PyPI wheel used in CI holds 3 calls, so there the bench runs, smaller, and says 
 
     .venv/bin/python bench/capacity.py hold --callers 20 60 100 --seconds 60
     .venv/bin/python bench/capacity.py bridged --pairs 10 30 60 --seconds 60
+    .venv/bin/python bench/capacity.py dispatch --agents 4 --waiting 50 --calls 200 --talk-ms 300
+    .venv/bin/python bench/capacity.py overload --rate 20 --seconds 10 --hold-s 15
+    .venv/bin/python bench/capacity.py all --seconds 60   # each of the above, its defaults
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +39,16 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.pjphone import PjPhone  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
-from tests.support.rtp import parse_rtp, read_pcap, write_rtp_pcap  # noqa: E402
+from tests.support.rtp import Capture, Packet, parse_rtp, read_pcap, write_rtp_pcap  # noqa: E402
 from tests.support.sipp import SCENARIOS, Sipp  # noqa: E402
 from tests.support.stack import EngineProcess, make_data_dir, running_stack  # noqa: E402
 
 MB = 1024 * 1024
 GAP_S = 0.060  # three 20 ms frames late: a listener hears a drop-out
 AGENT_BASE = 301  # agent extensions 301, 302, ... (the demo's own are 2xx)
+SCENARIO_DIR = REPO / "bench" / "scenarios"
 
 
 # --------------------------------------------------------------------------- processes
@@ -64,12 +69,13 @@ class Sampler:
         self.groups = groups
         self.every = every
 
-    def measure(self, seconds: float) -> CpuSample:
+    def measure(self, seconds: float, until: Callable[[], bool] | None = None) -> CpuSample:
+        """Over ``seconds``, or less if ``until()`` turns true first (a run that ends)."""
         times = {name: self._cpu_times(procs) for name, procs in self.groups.items()}
         peak = {name: 0 for name in self.groups}
         started = time.monotonic()
         deadline = started + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (until is not None and until()):
             time.sleep(min(self.every, max(deadline - time.monotonic(), 0)))
             for name, procs in self.groups.items():
                 peak[name] = max(peak[name], sum(_rss(p) for p in procs))
@@ -220,16 +226,17 @@ def stack(base: Path, agents: int = 0) -> Iterator[Stack]:
                     Sampler(stack_processes(engine)))
 
 
-def caller_scenario(base: Path, seconds: float) -> Path:
-    """trunk_caller.xml, sending a tone for the whole call (sipp's own pcap lasts 7 s).
+def caller_scenario(base: Path, seconds: float,
+                    source: Path = SCENARIOS / "trunk_caller.xml") -> Path:
+    """``source`` (trunk_caller.xml), sending a tone for the whole call (sipp's pcap: 7 s).
 
     A steady 20 ms stream both ways is what a real trunk sends while a caller
     listens; the engine's cost does not depend on what the audio is.
     """
     samples = [int(6000 * ((n * 440 * 2 // 8000) % 2 * 2 - 1)) for n in range(8000)]
     pcap = write_rtp_pcap(base / "tone.pcap", samples * int(seconds + 20))
-    text = (SCENARIOS / "trunk_caller.xml").read_text()
-    path = base / "trunk_caller_tone.xml"
+    text = source.read_text()
+    path = base / f"{source.stem}_tone.xml"
     path.write_text(text.replace("/usr/share/sip-tester/g711a.pcap", str(pcap)))
     return path
 
@@ -240,7 +247,7 @@ def registering_agents(base: Path, st: Stack, count: int, seconds: float) -> Sip
     users.write_text("SEQUENTIAL\n" + "".join(
         f"{ext};[authentication username={ext} password={st.passwords[ext]}]\n"
         for ext in (str(AGENT_BASE + n) for n in range(count))))
-    return Sipp(REPO / "bench" / "scenarios" / "agent_registers.xml", st.edge_sip,
+    return Sipp(SCENARIO_DIR / "agent_registers.xml", st.edge_sip,
                 calls=count, limit=count, rate=20, keys={"domain": st.domain,
                                                          "stay_ms": str(int(seconds * 1000))},
                 ooc_scenario="answer.xml", media_port=free_port(), timeout=seconds + 60,
@@ -255,7 +262,7 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def print_load(title: str, idle: CpuSample, load: CpuSample, units: int, unit: str) -> None:
+def print_load(title: str, idle: CpuSample, load: CpuSample, units: float, unit: str) -> None:
     print(title)
     for name in load.cpu:
         extra = (load.cpu[name] - idle.cpu[name]) / max(units, 1)
@@ -334,6 +341,229 @@ def agents_media(agents: Sipp) -> int:
     return int(agents.argv[agents.argv.index("-mp") + 1])
 
 
+def dispatch_sizes(agents: int, waiting: int, usable: int) -> tuple[int, int]:
+    """Agents and callers that fit: ``waiting + agents <= usable``, one caller more than agents.
+
+    Each agent talking holds two legs (its caller's and its own), each caller still
+    waiting one: with ``waiting`` callers in the system that is ``waiting + agents``.
+    A freed agent must find someone waiting, else the next call's arrival is measured
+    instead of the dispatch: so at least one caller more than agents (PyPI, 3 usable:
+    1 agent, 2 callers, as bench/queue_dispatch.py runs it).
+    """
+    a = max(1, min(agents, (usable - 1) // 2))
+    return a, max(1, min(waiting, usable - a))
+
+
+def dispatch_latencies(packets: list[Packet], edge_port: int, engine_port: int) -> list[float]:
+    """Seconds from each agent's BYE reaching Kamailio to the next INVITE it relays to that agent.
+
+    Matched per agent address: a pjsua phone sends its BYE from the port its contact
+    names, where Kamailio then sends it the next call.
+    """
+    freed: dict[Any, float] = {}
+    out: list[float] = []
+    for pkt in packets:
+        head = pkt.payload[:8]
+        if head.startswith(b"BYE ") and pkt.dst[1] == edge_port and pkt.src[1] != engine_port:
+            freed[pkt.src] = pkt.time  # that agent hung up: with no wrap-up it is free now
+        elif head.startswith(b"INVITE ") and pkt.src[1] == edge_port \
+                and pkt.dst[1] != engine_port and pkt.dst in freed:
+            out.append(pkt.time - freed.pop(pkt.dst))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def agent_phones(base: Path, st: Stack, count: int, talk_ms: int,
+                 within: contextlib.ExitStack) -> None:
+    """``count`` pjsua2 agents, each its own process and port, answering and hanging up.
+
+    One process per agent (not one sipp for all, as in bridged) so that each agent's
+    BYE and next INVITE can be told apart by address on the wire.
+    """
+    phones: list[PjPhone] = []
+    for ext in (str(AGENT_BASE + n) for n in range(count)):
+        phone = within.enter_context(PjPhone(ext, st.passwords[ext], edge=st.edge_sip,
+                                             domain=st.domain, talk_ms=talk_ms,
+                                             log_path=base / f"agent-{ext}.log"))
+        phones.append(phone)
+    for phone in phones:
+        phone.wait_for(event="registered", code=200)
+
+
+def run_dispatch(agents: int, waiting: int, calls: int, talk_ms: int) -> bool:
+    """Queue dispatch: how soon an agent who hangs up gets the next waiting caller.
+
+    ``waiting`` trunk callers are kept in the queue (sipp ``-l``: each replaced as its
+    call ends), so every agent who hangs up finds one; latency is read from the wire
+    as in bench/queue_dispatch.py, and includes both Kamailio hops.
+    """
+    with tempfile.TemporaryDirectory(prefix="keepline-cap-") as tmp:
+        base = Path(tmp)
+        with stack(base, agents=agents) as st, contextlib.ExitStack() as phones:
+            a, w = dispatch_sizes(agents, waiting, st.usable)
+            agent_phones(base, st, a, talk_ms, phones)
+            wait_until(lambda: sum(s.get("state") == "available"
+                                   for s in st.engine.status()["agents"].values()) >= a,
+                       30, f"{a} agents available")
+            idle = st.sampler.measure(5)
+            callers = Sipp("trunk_caller_remote_bye.xml", st.engine_sip, service="500",
+                           calls=calls, limit=w, rate=50, media_port=free_port(),
+                           timeout=60 + calls * (talk_ms / 1000 + 1) / a, trace=False)
+            edge_port = st.engine.runtime.edge_port
+            with Capture(f"udp and port {edge_port}") as cap, callers:
+                started = time.monotonic()
+                load = st.sampler.measure(callers.timeout + 5, until=lambda: not callers.running)
+                elapsed = time.monotonic() - started
+                result = callers.wait()
+            usable = st.usable
+        ms = [x * 1000 for x in dispatch_latencies(cap.packets, edge_port,
+                                                   st.engine.runtime.engine_port)]
+        asked = (f" (asked {agents} and {waiting}; capped at {a} and {w}: "
+                 f"the engine holds {usable} calls)" if (a, w) != (agents, waiting) else "")
+        print_load(f"dispatch: {a} agent{'s' * (a != 1)}, {w} callers in the queue{asked}, "
+                   f"talk {talk_ms} ms, {calls} calls", idle, load, calls / elapsed, "call/s")
+        if ms:
+            print(f"  dispatch latency (agent's BYE -> next INVITE to that agent, on the wire), "
+                  f"n={len(ms)}: p50 {percentile(ms, 0.5):.1f} ms, "
+                  f"p99 {percentile(ms, 0.99):.1f} ms, max {max(ms):.1f} ms")
+        else:
+            print("  dispatch latency: no dispatch measured")
+        print(f"  queue calls: {calls} in {elapsed:.1f} s, {calls / elapsed:.1f} calls/s; "
+              f"sipp {'ok' if result.ok else 'FAILED: ' + result.describe()}")
+        return result.ok and bool(ms)
+
+
+# --------------------------------------------------------------------------- overload
+
+
+@dataclass
+class Finals:
+    """The engine's final responses to new INVITEs, one per call (retransmissions apart)."""
+
+    offered: int = 0
+    codes: dict[int, int] = field(default_factory=dict)  # status code -> calls
+    reasons: dict[int, str] = field(default_factory=dict)  # status code -> a phrase seen
+    resent: int = 0  # final responses sent again for a call that had one
+
+    @property
+    def answered(self) -> int:
+        return self.codes.get(200, 0)
+
+    @property
+    def refused(self) -> int:
+        return sum(n for code, n in self.codes.items() if code >= 300)
+
+    def describe(self) -> str:
+        refusals = ", ".join(f"{code} x{n} ({self.reasons[code]!r})"
+                             for code, n in sorted(self.codes.items()) if code >= 300)
+        unanswered = self.offered - sum(self.codes.values())
+        return (f"{self.offered} INVITEs: answered {self.answered}, refused {self.refused}"
+                f"{': ' + refusals if refusals else ''}; no final response {unanswered}; "
+                f"finals resent {self.resent}")
+
+
+def header(payload: bytes, name: bytes) -> bytes:
+    """The value of header ``name`` (lower case) in a SIP message, or b""."""
+    for line in payload.split(b"\r\n")[1:]:
+        if not line:
+            break
+        key, sep, value = line.partition(b":")
+        if sep and key.strip().lower() == name:
+            return value.strip()
+    return b""
+
+
+def invite_finals(packets: list[Packet], engine_port: int) -> Finals:
+    """What the engine answered to each INVITE sent to it (first final response per call)."""
+    finals = Finals()
+    offered: set[bytes] = set()
+    seen: set[bytes] = set()
+    for pkt in packets:
+        first = pkt.payload.split(b"\r\n", 1)[0]
+        call_id = header(pkt.payload, b"call-id")
+        if first.startswith(b"INVITE ") and pkt.dst[1] == engine_port:
+            offered.add(call_id)
+        elif first.startswith(b"SIP/2.0 ") and pkt.src[1] == engine_port \
+                and call_id in offered and header(pkt.payload, b"cseq").endswith(b"INVITE"):
+            parts = first.decode(errors="replace").split(" ", 2)
+            code = int(parts[1])
+            if code < 200:
+                continue
+            if call_id in seen:
+                finals.resent += 1
+                continue
+            seen.add(call_id)
+            finals.codes[code] = finals.codes.get(code, 0) + 1
+            finals.reasons.setdefault(code, parts[2] if len(parts) > 2 else "")
+    finals.offered = len(offered)
+    return finals
+
+
+def recovers(base: Path, st: Stack) -> bool:
+    """One more trunk call, answered and held 2 s: the engine took no harm."""
+    with Sipp("trunk_caller.xml", st.engine_sip, service="500", keys={"hold_ms": "2000"},
+              media_port=free_port(), timeout=20, workdir=base / "recovery") as sipp:
+        result = sipp.wait()
+    if not result.ok:
+        print(f"  recovery call: {result.describe()}")
+    return result.ok
+
+
+def run_overload(rate: float, seconds: float, hold_s: float) -> bool:
+    """More trunk calls than the engine holds: the rest refused cleanly (503), then recovery.
+
+    Callers go into the queue with no agent and stay ``hold_s``, longer than the storm,
+    so none frees a slot while calls keep arriving.
+    """
+    with tempfile.TemporaryDirectory(prefix="keepline-cap-") as tmp:
+        base = Path(tmp)
+        with stack(base) as st:
+            idle = st.sampler.measure(5)
+            calls = round(rate * seconds)
+            scenario = caller_scenario(base, hold_s, SCENARIO_DIR / "trunk_caller_or_refused.xml")
+            sipp = Sipp(scenario, st.engine_sip, service="500", calls=calls, limit=calls,
+                        rate=rate, keys={"hold_ms": str(int(hold_s * 1000))},
+                        media_port=free_port(), timeout=seconds + hold_s + 60, trace=False)
+            engine_port = st.engine.runtime.engine_port
+            with Capture(f"udp and port {engine_port}") as cap, sipp:
+                load = st.sampler.measure(seconds, until=lambda: not sipp.running)
+                during = st.engine.status()["capacity"]
+                result = sipp.wait()
+            wait_until(lambda: st.engine.status()["capacity"]["active_calls"] == 0, 30,
+                       "every call to end")
+            back = recovers(base, st)
+        finals = invite_finals(cap.packets, engine_port)
+        print_load(f"overload: {rate:g} calls/s for {seconds:g} s into the queue, no agent, "
+                   f"callers staying {hold_s:g} s; the engine holds {st.usable} calls",
+                   idle, load, rate, "call/s offered")
+        print(f"  {finals.describe()}")
+        print(f"  engine right after the storm: active_calls {during['active_calls']}, pjsua "
+              f"slots in use {during['slots_in_use']} of {during['legs']} (a call being "
+              f"refused holds one)")
+        print(f"  calls: sipp {'ok' if result.ok else 'FAILED: ' + result.describe()}")
+        print(f"  recovers: {'yes' if back else 'no'}")
+        return result.ok and back and finals.offered == calls \
+            and finals.answered + finals.refused == calls
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run(args: argparse.Namespace) -> bool:
+    """One scenario, every size asked for; False if any run failed."""
+    if args.scenario == "hold":
+        return all([run_hold(n, args.seconds) for n in args.callers])
+    if args.scenario == "bridged":
+        return all([run_bridged(n, args.seconds) for n in args.pairs])
+    if args.scenario == "dispatch":
+        return run_dispatch(args.agents, args.waiting, args.calls, args.talk_ms)
+    return run_overload(args.rate, args.seconds, args.hold_s)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -344,14 +574,26 @@ def main() -> int:
     bridged.add_argument("--pairs", type=int, nargs="+", default=[10, 30, 60])
     for p in (hold, bridged):
         p.add_argument("--seconds", type=float, default=60)
+    dispatch = sub.add_parser("dispatch", help="queue dispatch latency, agents kept busy")
+    dispatch.add_argument("--agents", type=int, default=4)
+    dispatch.add_argument("--waiting", type=int, default=50, help="callers in the queue")
+    dispatch.add_argument("--calls", type=int, default=200, help="queue calls in all")
+    dispatch.add_argument("--talk-ms", type=int, default=300)
+    overload = sub.add_parser("overload", help="more trunk calls than the engine holds")
+    overload.add_argument("--rate", type=float, default=20, help="calls offered per second")
+    overload.add_argument("--seconds", type=float, default=10, help="how long calls are offered")
+    overload.add_argument("--hold-s", type=float, default=15, help="how long answered stay")
+    every = sub.add_parser("all", help="every scenario with its defaults")
+    every.add_argument("--seconds", type=float, default=60, help="for hold and bridged")
     args = ap.parse_args()
+    if args.scenario != "all":
+        return 0 if run(args) else 1
     ok = True
-    if args.scenario == "hold":
-        for n in args.callers:
-            ok = run_hold(n, args.seconds) and ok
-    elif args.scenario == "bridged":
-        for n in args.pairs:
-            ok = run_bridged(n, args.seconds) and ok
+    for name in ("hold", "bridged", "dispatch", "overload"):
+        given = ["--seconds", str(args.seconds)] if name in ("hold", "bridged") else []
+        # A subcommand's parser gives its own defaults; dest "scenario" is set by hand.
+        ok = run(argparse.Namespace(**vars(sub.choices[name].parse_args(given)),
+                                    scenario=name)) and ok
     return 0 if ok else 1
 
 
