@@ -44,6 +44,7 @@ from appliance.core.routing import (
     route_inbound,
     trunk_for,
 )
+from appliance.core.throttle import Throttle
 from appliance.edge.render import TRUNK_HEADER, TRUST_HEADER, trust_token
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
@@ -76,6 +77,10 @@ T = TypeVar("T")
 WANTED_CALLS = 512
 #: Longest an engine-thread poll may block, which bounds job latency.
 POLL_MS = 10
+# Longest SIP reason phrase the engine sends: room for the capacity refusal's
+# "engine at capacity (127 concurrent calls, PJSUA_MAX_CALLS=128)", bounded
+# because an internal error's text can be anything.
+REASON_MAX = 80
 
 
 class EngineStopped(KeeplineError, RuntimeError):
@@ -131,6 +136,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         self._trunk_edge_account: EngineAccount | None = None
         self._edge_account: EngineAccount | None = None
         self._music = MusicPlayers()
+        self._refusal_log = Throttle()
         self._calls: dict[str, EngineCall] = {}
         self._dead: list[EngineCall] = []
         self._outbound: dict[str, int] = {}  # live outside calls per extension
@@ -417,12 +423,16 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
                                      now=self._local_now(), override=self._override)
         except Exception as e:  # a bug must cost this call, not leave it hanging
             log.exception("routing the call from %s to %s failed", number, session.dialled)
-            decision = Refuse(code=500, reason=f"internal error: {e}"[:60],
+            decision = Refuse(code=500, reason=f"internal error: {e}"[:REASON_MAX],
                               trunk=session.trunk)
         if isinstance(decision, Refuse):
             session.trunk = decision.trunk
-            log.warning("refused call from %s (%s) to %s: %d %s", number or "?",
-                        source_address, session.dialled, decision.code, decision.reason)
+            shown, held = self._refusal_log.admit(str(decision.code), time.monotonic())
+            if shown:
+                log.warning("refused call from %s (%s) to %s: %d %s%s", number or "?",
+                            source_address, session.dialled, decision.code, decision.reason,
+                            f" ({held} more refused with {decision.code} since the last "
+                            f"such line)" if held else "")
             session.outcome, session.reason = decision.outcome, decision.reason
             # The reason is for our phones and trunks; a stranger learns nothing of
             # our filters from it, only the status code's plain phrase.
@@ -573,7 +583,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         call.session.engine_hangup = True
         op = pj.CallOpParam()
         op.statusCode = code
-        op.reason = reason[:60]
+        op.reason = reason[:REASON_MAX]
         if code == 503:
             # SWIG hands out a copy of the vector: build it, then assign it back.
             headers = pj.SipHeaderVector()
