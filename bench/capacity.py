@@ -7,7 +7,8 @@ RTP, and prints what it measured:
 - CPU of each process (engine, Kamailio's processes together) as % of one core,
   with an idle baseline from the same sitting, and the engine's RSS;
 - RTP the engine sent: packets per stream, sequence numbers lost, and gaps (a
-  packet more than 60 ms after the one before, three 20 ms frames);
+  packet more than 60 ms after the one before, three 20 ms frames), captured
+  after the CPU window, not during it (see load_then_listen);
 - refusals by SIP status code, and latencies p50/p99 where the scenario has them.
 
 Sizes are capped at what the engine reports it can hold (``status.capacity``): the
@@ -18,6 +19,10 @@ PyPI wheel used in CI holds 3 calls, so there the bench runs, smaller, and says 
     .venv/bin/python bench/capacity.py dispatch --agents 4 --waiting 50 --calls 200 --talk-ms 300
     .venv/bin/python bench/capacity.py overload --rate 20 --seconds 10 --hold-s 15
     .venv/bin/python bench/capacity.py all --seconds 60   # each of the above, its defaults
+
+To compare two pjproject builds in one sitting, run the same command with
+``LD_LIBRARY_PATH`` pointing at the other build's libraries (the binding loads
+pjproject's shared libraries; docs/benchmarks.md shows how).
 """
 
 from __future__ import annotations
@@ -182,6 +187,19 @@ def captured(ports: set[int], path: Path) -> Iterator[None]:
         proc.wait(timeout=10)
 
 
+def load_then_listen(sampler: Sampler, window: float, ports: set[int], pcap: Path) -> CpuSample:
+    """CPU over the first half of ``window``, then the RTP to ``ports`` over the second.
+
+    Why apart: on loopback the kernel hands tcpdump its copy of each packet in the
+    sender's context, so a capture running while CPU is sampled charges the engine
+    for it (a tenth of its load under 30 bridged pairs).
+    """
+    load = sampler.measure(window / 2)
+    with captured(ports, pcap):
+        time.sleep(window / 2)
+    return load
+
+
 # --------------------------------------------------------------------------- stack
 
 
@@ -291,8 +309,8 @@ def run_hold(callers: int, seconds: float) -> bool:
             with sipp:
                 wait_until(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
                            f"{n} callers answered")
-                with captured({media}, base / "rtp.pcap"):
-                    load = st.sampler.measure(max(seconds - n / 20 - 5, 5))
+                load = load_then_listen(st.sampler, max(seconds - n / 20 - 5, 10), {media},
+                                        base / "rtp.pcap")
                 result = sipp.wait()
             rtp = rtp_report(base / "rtp.pcap", {media})
         print_load(f"hold: {n} callers on hold with music"
@@ -325,8 +343,8 @@ def run_bridged(pairs: int, seconds: float) -> bool:
                     wait_until(lambda: sum(a.get("state") == "on_call" for a in
                                            st.engine.status()["agents"].values()) >= n,
                                30, f"{n} agents talking")
-                    with captured({media, agents_media(agents)}, base / "rtp.pcap"):
-                        load = st.sampler.measure(max(seconds - n / 20 - 5, 5))
+                    load = load_then_listen(st.sampler, max(seconds - n / 20 - 5, 10),
+                                            {media, agents_media(agents)}, base / "rtp.pcap")
                     result = callers.wait()
                 agents.stop()
             to_callers = rtp_report(base / "rtp.pcap", {media})
