@@ -1,8 +1,9 @@
 """Failover: what the office does when trunks, agents or the engine fail; the rules, pure.
 
-Monitors (a trunk's OPTIONS probe, the engine's own watchdog) report each
-observation to a :class:`Hysteresis`, which turns a noisy stream of probes into
-few, logged up/down changes. The current states go into a :class:`Health`, from
+Monitors (a trunk's OPTIONS probe) report each observation to a
+:class:`Hysteresis`, which turns a noisy stream of probes into few, logged
+up/down changes; the engine's own loop and history writer report each loop turn
+to an :class:`EngineWatch`. The current states go into a :class:`Health`, from
 which :func:`mode` names the office's mode for the status page and the LEDs, and
 :func:`inbound_forward` decides whether a caller is forwarded to someone's mobile
 instead of waiting in a queue nobody can answer.
@@ -152,6 +153,96 @@ def mode(health: Health) -> str:
     if "down" in trunks.values() or False in health.agents_reachable.values():
         return "degraded"
     return "normal"
+
+
+#: The engine's own monitor: its loop turns and its history writer keeps up.
+ENGINE_MONITOR = "engine"
+#: ``WatchdogSec`` of systemd/keepline-engine.service; the engine pings at half of it.
+WATCHDOG_S = 30.0
+
+
+@dataclass(frozen=True)
+class EngineLimits:
+    """When the engine is unfit to hold callers, and how long that lasts.
+
+    A loop turn takes about 10 ms (``POLL_MS``) plus the jobs it runs. The
+    watchdog is pinged every ``WATCHDOG_S / 2``, so a turn longer than that has
+    used the watchdog's whole margin: had it begun just before a ping was due,
+    systemd would have killed the engine with every call on it. Shorter hiccups
+    (a slow SD card, a busy CPU) are not worth sending every caller to a mobile.
+    """
+
+    max_turn_s: float = WATCHDOG_S / 2
+    #: Trouble-free running needed before callers queue again, so an engine that
+    #: stalls again and again does not flip the office's mode at every stall.
+    clear_after_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_turn_s <= 0 or self.clear_after_s < 0:
+            raise ValueError(f"engine limits: max_turn_s must be above 0 and clear_after_s "
+                             f"not below 0 (got {self.max_turn_s}, {self.clear_after_s})")
+
+
+@dataclass(frozen=True)
+class EngineVerdict:
+    """Whether the engine is fit to hold callers, and why (empty while nothing happened)."""
+
+    ok: bool
+    reason: str = ""
+
+
+def engine_trouble(turn_s: float | None, *, writer_ok: bool, limits: EngineLimits) -> str:
+    """Why one loop turn shows the engine unfit; empty if it does not.
+
+    ``turn_s`` is the time since the previous turn (None on the first one);
+    ``writer_ok`` is false while the history writer is dead or too far behind,
+    which also stops the watchdog pings, so systemd is about to restart the engine.
+    """
+    why = []
+    if not writer_ok:
+        why.append("the history writer has stopped or fallen behind")
+    if turn_s is not None and turn_s > limits.max_turn_s:
+        why.append(f"the engine loop stalled for {turn_s:.1f} s "
+                   f"(over {limits.max_turn_s:g} s)")
+    return "; ".join(why)
+
+
+class EngineWatch:
+    """The engine's own health, for :attr:`Health.engine_ok`; fed once per loop turn.
+
+    Trouble (:func:`engine_trouble`) makes it unfit at once: callers should not
+    queue in an engine that systemd may be about to restart. It is fit again
+    only after ``clear_after_s`` without trouble. A new engine starts fit.
+    Times are from a monotonic clock, so a clock set by NTP is not a stall.
+    """
+
+    def __init__(self, limits: EngineLimits | None = None) -> None:
+        self.limits = limits or EngineLimits()
+        self.verdict = EngineVerdict(ok=True)
+        self._last_turn: float | None = None
+        self._trouble_at = 0.0
+
+    @property
+    def state(self) -> str:
+        """``"up"`` or ``"down"``, as the other monitors say it."""
+        return "up" if self.verdict.ok else "down"
+
+    def observe(self, now: float, *, writer_ok: bool) -> EngineVerdict | None:
+        """One loop turn at ``now``: the new verdict if it changed, else None."""
+        turn_s = None if self._last_turn is None else now - self._last_turn
+        self._last_turn = now
+        trouble = engine_trouble(turn_s, writer_ok=writer_ok, limits=self.limits)
+        if trouble:
+            self._trouble_at = now
+            return self._change(EngineVerdict(False, trouble)) if self.verdict.ok else None
+        if not self.verdict.ok and now - self._trouble_at >= self.limits.clear_after_s:
+            return self._change(EngineVerdict(
+                True, f"no trouble for {self.limits.clear_after_s:g} s"))
+        return None
+
+    def _change(self, verdict: EngineVerdict) -> EngineVerdict:
+        self.verdict = verdict
+        return verdict
 
 
 @dataclass(frozen=True)

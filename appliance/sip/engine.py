@@ -31,7 +31,7 @@ from appliance import __version__
 from appliance.control.events import EventBus
 from appliance.core.acd import QueueRules
 from appliance.core.dialplan import Usage
-from appliance.core.failover import Hysteresis
+from appliance.core.failover import EngineWatch, Hysteresis
 from appliance.core.modem import CidMatcher
 from appliance.core.routing import (
     Capacity,
@@ -151,6 +151,7 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
         self._monitors: dict[str, Hysteresis] = {}  # health monitors by name
         self._monitor_detail: dict[str, tuple[float, str]] = {}  # since, last probe's detail
         self._agent_monitors: dict[str, str] = {}  # "agents:QUEUE" -> up/down
+        self._engine_watch = EngineWatch()  # this loop and the history writer
         # Set by hand (web, CLI, front panel), kept across restarts.
         switches = load_switches(runtime.switches_path)
         self._manual_disaster = switches.disaster
@@ -260,9 +261,12 @@ class Engine(CallFlows, QueueFlows, CallbackFlows, FailoverFlows, ScreenPops,
                 log.exception("engine timer failed")
         # Calls are released only here, after the callback that ended them returned.
         self._dead.clear()
+        # A stalled loop or a stuck history writer makes the engine unfit (failover).
         # The watchdog is pinged only while the engine is healthy: a stuck history
         # writer stops the pings, and systemd restarts the engine.
-        if self._on_tick is not None and self.writer.healthy():
+        writer_ok = self.writer.healthy()
+        self._observe_engine(now, writer_ok=writer_ok)
+        if self._on_tick is not None and writer_ok:
             self._on_tick()
 
     def _init_pjsua(self) -> None:

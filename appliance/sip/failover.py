@@ -21,6 +21,8 @@ import pjsua2 as pj
 from appliance.control.events import EventBus
 from appliance.core.acd import Acd
 from appliance.core.failover import (
+    ENGINE_MONITOR,
+    EngineWatch,
     FailoverRules,
     Forward,
     ForwardTarget,
@@ -62,6 +64,7 @@ class FailoverFlows:
         _monitors: dict[str, Hysteresis]
         _monitor_detail: dict[str, tuple[float, str]]
         _agent_monitors: dict[str, str]
+        _engine_watch: EngineWatch
         _manual_disaster: bool
         _override: str | None
         _mode: str
@@ -91,8 +94,25 @@ class FailoverFlows:
                   if f"trunk:{t['name']}" in self._monitors else "unknown"
                   for t in self.config["trunks"]}
         agents = {q: self.acd.reachable(q) for q in self.acd.rules}
-        return Health(trunks=trunks, agents_reachable=agents, engine_ok=True,
+        return Health(trunks=trunks, agents_reachable=agents,
+                      engine_ok=self._engine_watch.verdict.ok,
                       manual_disaster=self._manual_disaster)
+
+    def _observe_engine(self, now: float, *, writer_ok: bool) -> None:
+        """One loop turn at monotonic ``now``: the engine's own health.
+
+        Called by the loop itself, so a stall is seen when it ends; the watch
+        remembers it. A change is a monitor transition like a trunk's, and may
+        change the mode: an unfit engine forwards callers instead of queueing them.
+        """
+        verdict = self._engine_watch.observe(now, writer_ok=writer_ok)
+        if verdict is None:
+            return
+        at = self._clock()
+        self._monitor_detail[ENGINE_MONITOR] = (at, verdict.reason)
+        old, new = ("down", "up") if verdict.ok else ("up", "down")
+        self._record_transition(Transition(ENGINE_MONITOR, old, new, at, verdict.reason))
+        self._check_mode()
 
     def observe_probe(self, trunk: str, ok: bool, detail: str) -> None:
         """A health probe's result for ``trunk`` (the controller's prober posts these)."""
@@ -151,7 +171,8 @@ class FailoverFlows:
                                "detail": self._monitor_detail.get(key, (None, ""))[1]}
                          for key, state in sorted(
                              [(k, m.state) for k, m in self._monitors.items()]
-                             + list(self._agent_monitors.items()))},
+                             + list(self._agent_monitors.items())
+                             + [(ENGINE_MONITOR, self._engine_watch.state)])},
             "agents_reachable": dict(health.agents_reachable),
         }
 
