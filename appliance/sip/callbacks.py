@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
@@ -30,12 +30,14 @@ from appliance.core.callback import (
     should_offer,
     waited_minutes,
 )
+from appliance.core.dialogue import ACCEPTED, Confirmed, accept_dialogue, callback_dialogue
 from appliance.core.hours import is_open
 from appliance.core.routing import numbering_plan
 from appliance.core.speech import digit_prompts, number_prompts
 from appliance.errors import KeeplineError, StoreError
 from appliance.sip.bridge import Bridge
 from appliance.sip.calls import CallSession, EngineCall
+from appliance.sip.dialogues import Running
 from appliance.sip.media import MusicPlayers, active_audio
 from appliance.store.history import CallbackRow, History
 
@@ -179,73 +181,45 @@ class CallbackFlows:
         self.later(rules.offer_after_s, offer)
 
     def _callback_caller_digit(self, call: EngineCall, digit: str) -> None:
+        """A waiting caller's key: the dialogue's, or a 1 that answers the offer."""
         s = call.session
-        queue = s.queue or ""
-        rules = self._callback_rules(queue)
+        rules = self._callback_rules(s.queue or "")
         if rules is None:
             return
-        lang = self._queue_config(queue)["language"]
-        plan = numbering_plan(self.config)
-        dialogue = s.extra.get("cb")
-        if not isinstance(dialogue, dict):
-            if digit != "1" or not s.extra.get("cb_offered"):
-                return
-            number = callback_number(s.caller_number, plan, rules.max_class)
-            dialogue = {"stage": "enter", "digits": "", "tries": 0, "number": number}
-            s.extra["cb"] = dialogue
-            if number is not None:
-                self._ask_confirm(call, dialogue, number, lang)
-            else:
-                self._play_prompts(call, ["callback-enter"], lang)
-            self._dialogue_timer(s.uid)
+        run = s.extra.get("cb")
+        if isinstance(run, Running):
+            run.digit(digit)
             return
-        dialogue["touched"] = self._clock()
-        if dialogue["stage"] == "confirm":
-            if digit == "1":
-                self._request_callback(call, str(dialogue["number"]), lang)
-            elif digit == "2":
-                dialogue.update(stage="enter", digits="")
-                self._play_prompts(call, ["callback-enter"], lang)
-        elif dialogue["stage"] == "enter":
-            if digit.isdigit():
-                dialogue["digits"] += digit
-                return
-            if digit != "#":
-                return
-            number = callback_number(dialogue["digits"], plan, rules.max_class)
-            if number is not None:
-                self._ask_confirm(call, dialogue, number, lang)
-                return
-            dialogue["tries"] += 1
-            dialogue["digits"] = ""
-            if dialogue["tries"] >= rules.max_number_attempts:
-                s.extra.pop("cb", None)  # back to waiting, music after the prompt
-                self._play_prompts(call, ["callback-invalid"], lang)
-            else:
-                self._play_prompts(call, ["callback-invalid", "callback-enter"], lang)
+        if digit != "1" or not s.extra.get("cb_offered"):
+            return
+        lang = self._queue_config(s.queue or "")["language"]
+        validate = functools.partial(callback_number, plan=numbering_plan(self.config),
+                                     max_class=rules.max_class)
+        state, actions = callback_dialogue(s.caller_number, validate=validate, lang=lang,
+                                           max_tries=rules.max_number_attempts,
+                                           timeout_s=DIALOGUE_TIMEOUT_S)
+        run = Running(state, later=self.later,
+                      play=functools.partial(self._play_to_caller, s.uid, lang),
+                      finish=functools.partial(self._callback_dialogue_over, s.uid, lang))
+        s.extra["cb"] = run
+        run.carry_out(actions)
 
-    def _ask_confirm(self, call: EngineCall, dialogue: dict[str, Any], number: str,
-                     lang: str) -> None:
-        dialogue.update(stage="confirm", number=number)
-        self._play_prompts(call, ["callback-number-is", *digit_prompts(number.lstrip("+"), lang),
-                                  "callback-confirm"], lang)
-
-    def _dialogue_timer(self, uid: str) -> None:
-        def check() -> None:
-            live = self._calls.get(uid)
-            dialogue = live.session.extra.get("cb") if live is not None else None
-            if live is None or not isinstance(dialogue, dict) or dialogue.get("done"):
-                return
-            touched = float(dialogue.get("touched", 0.0))
-            if self._clock() - touched >= DIALOGUE_TIMEOUT_S:
-                live.session.extra.pop("cb", None)  # nothing pressed: just keep waiting
-                return
-            self.later(DIALOGUE_TIMEOUT_S, check)
-
+    def _play_to_caller(self, uid: str, lang: str, prompts: Sequence[str],
+                        ended: Callable[[], None]) -> None:
+        """Prompts in place of the music, which resumes after them by itself; the caller's
+        dialogue counts its time from the last key, so no end is reported."""
         call = self._calls.get(uid)
-        if call is not None and isinstance(call.session.extra.get("cb"), dict):
-            call.session.extra["cb"]["touched"] = self._clock()  # type: ignore[index]
-        self.later(DIALOGUE_TIMEOUT_S, check)
+        if call is not None:
+            self._play_prompts(call, list(prompts), lang)
+
+    def _callback_dialogue_over(self, uid: str, lang: str, result: object) -> None:
+        call = self._calls.get(uid)
+        if call is None:
+            return
+        if isinstance(result, Confirmed):
+            self._request_callback(call, result.number, lang)
+        else:  # silence or wrong numbers: back to waiting (and to being offered again)
+            call.session.extra.pop("cb", None)
 
     def _request_callback(self, call: EngineCall, number: str, lang: str) -> None:
         """The caller confirmed: store the request, hand over the place, say goodbye."""
@@ -273,9 +247,6 @@ class CallbackFlows:
         s.reason = f"callback {row_id} requested to {number} after {wait:.0f} s in queue {queue}"
         log.info("%s: callback %d to %s keeps position %d", queue, row_id, number, position)
         self.bus.publish("callback_requested", callback=_row_doc(row), position=position)
-        dialogue = s.extra.get("cb")
-        if isinstance(dialogue, dict):
-            dialogue["done"] = True
         self._play_prompts(call, ["callback-confirmed"], lang,
                            then=functools.partial(self._end_call, s.uid))
         self._pump_soon()
@@ -300,40 +271,48 @@ class CallbackFlows:
         if row is None:
             self._hangup(leg, 200, "callback no longer pending")
             return
+        uid = leg.session.uid
         leg.session.extra["callback"] = c.caller
-        leg.session.extra["await_accept"] = True
         lang = self._queue_config(row.queue)["language"]
         minutes = min(waited_minutes(row.joined_at, self._clock()), 199)
         prompts = ["callback-for", *digit_prompts(row.number.lstrip("+"), lang),
                    "whisper-waited", *number_prompts(minutes, lang),
                    "minute" if minutes == 1 else "minutes", "callback-accept"]
-        leg.session.extra["whisper"] = prompts  # played when the agent's audio is up
-        leg.session.extra["then"] = functools.partial(self._await_accept, leg.session.uid,
-                                                      row.id)
         rules = self._callback_rules(row.queue) or CallbackRules()
-        self.later(30.0 + rules.agent_accept_s,  # prompt + time to decide, at most
-                   functools.partial(self._accept_timeout, leg.session.uid))
+        state, actions = accept_dialogue(prompts, decide_s=rules.agent_accept_s,
+                                         limit_s=30.0 + rules.agent_accept_s)
+        run = Running(state, later=self.later, play=functools.partial(self._whisper_to, uid),
+                      finish=functools.partial(self._callback_agent_decided, uid))
+        leg.session.extra["accept_dialogue"] = run
+        run.carry_out(actions)
+
+    def _whisper_to(self, leg_uid: str, prompts: Sequence[str],
+                    ended: Callable[[], None]) -> None:
+        """Say who to call back, now if the agent's audio is up, else once it is."""
+        leg = self._calls.get(leg_uid)
+        if leg is None:
+            return
+        leg.session.extra["whisper"] = list(prompts)
+        leg.session.extra["then"] = ended
         if active_audio(leg) is not None:
             self._start_whisper(leg)
-
-    def _await_accept(self, leg_uid: str, row_id: int) -> None:
-        leg = self._calls.get(leg_uid)
-        row = self._callbacks.get(_vuid(row_id))
-        if leg is None or row is None:
-            return
-        rules = self._callback_rules(row.queue) or CallbackRules()
-        self.later(rules.agent_accept_s, functools.partial(self._accept_timeout, leg_uid))
-
-    def _accept_timeout(self, leg_uid: str) -> None:
-        leg = self._calls.get(leg_uid)
-        if leg is not None and leg.session.extra.get("await_accept"):
-            leg.session.extra["declined"] = True
-            self._hangup(leg, 200, "callback not accepted")
 
     def _callback_agent_digit(self, leg: EngineCall, digit: str) -> None:
         s = leg.session
         log.debug("callback leg %s: agent pressed %s", s.uid, digit)
-        if digit != "1" or not s.extra.pop("await_accept", False):
+        run = s.extra.get("accept_dialogue")
+        if isinstance(run, Running):
+            run.digit(digit)
+
+    def _callback_agent_decided(self, leg_uid: str, result: object) -> None:
+        """The agent pressed 1 (dial the customer), or let the time to decide pass."""
+        leg = self._calls.get(leg_uid)
+        if leg is None:
+            return
+        s = leg.session
+        if result != ACCEPTED:
+            s.extra["declined"] = True
+            self._hangup(leg, 200, "callback not accepted")
             return
         uid = str(s.extra["callback"])
         row = self._callbacks.get(uid)
