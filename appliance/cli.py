@@ -307,7 +307,7 @@ def cmd_history_stats(args: argparse.Namespace, rt: Runtime) -> int:
                                    events=AGENT_EVENTS)
     events = earlier + history.queue_events(queue=args.queue, since=since, until=until)
     stats = queue_stats(events, since=since, until=until,
-                        sl_threshold_s=float(queues[args.queue].get("sl_threshold_s", 20.0)))
+                        sl_threshold_s=float(queues[args.queue]["sl_threshold_s"]))
     if args.json:
         print(json.dumps(asdict(stats)))
     else:

@@ -24,8 +24,8 @@ from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip.engine import Engine
 from appliance.store.config import ConfigStore
+from appliance.store.defaults import MODEM_DEFAULTS
 from appliance.store.history import History
-from appliance.store.schema import MODEM_DEFAULTS
 from appliance.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class Controller:
         self._panel = PanelService(
             panel, self.bus, status=engine_status, started=self._started.is_set,
             toggle_disaster=toggle_disaster, toggle_night=toggle_night,
-            sl_threshold_s=lambda: {q["name"]: float(q.get("sl_threshold_s", 20))
+            sl_threshold_s=lambda: {q["name"]: float(q["sl_threshold_s"])
                                     for q in self.config["queues"]})
         self._panel.start()
 
@@ -301,7 +301,7 @@ class Controller:
                 now = time.monotonic()
                 if probe is None or due.get(trunk["name"], 0.0) > now:
                     continue
-                interval = float(probe.get("interval_s", 30))
+                interval = float(probe["interval_s"])
                 due[trunk["name"]] = now + interval
                 host = probe.get("host", trunk["host"])
                 # A loopback bind cannot reach a remote provider: let the kernel choose.

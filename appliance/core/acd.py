@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-#: Ring strategies, as config.json names them.
-STRATEGIES = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
+from appliance.store.defaults import MEMBER_DEFAULTS, NEW_QUEUE_STRATEGY, QUEUE_DEFAULTS
+from appliance.store.defaults import STRATEGIES as STRATEGIES
 
 
 class AgentState(StrEnum):
@@ -38,18 +38,22 @@ class AgentState(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class QueueRules:
-    """One queue's distribution settings (``queues[]`` in config.json, defaults filled)."""
+    """One queue's distribution settings (``queues[]`` in config.json, defaults filled).
+
+    The defaults are config.json's (:mod:`appliance.store.defaults`), so a queue
+    built here and one read from a config that leaves a key out behave alike.
+    """
 
     name: str
-    strategy: str = "ringall"
+    strategy: str = NEW_QUEUE_STRATEGY
     #: Static members in config order, with their penalty (lower rings first).
     members: tuple[tuple[str, int], ...] = ()
-    ring_s: float = 15.0
-    retry_s: float = 2.0
-    wrapup_s: float = 5.0
+    ring_s: float = float(QUEUE_DEFAULTS["ring_s"])
+    retry_s: float = float(QUEUE_DEFAULTS["retry_s"])
+    wrapup_s: float = float(QUEUE_DEFAULTS["wrapup_s"])
     #: Pause an agent after this many unanswered rings in a row; 0 = never.
-    autopause_after: int = 0
-    ring_busy_agents: bool = False
+    autopause_after: int = QUEUE_DEFAULTS["autopause_after"]
+    ring_busy_agents: bool = QUEUE_DEFAULTS["ring_busy_agents"]
     #: Higher penalties also ring once a caller has waited this long (else only
     #: when no lower-penalty member is free).
     penalty_wait_s: float | None = None
@@ -57,21 +61,24 @@ class QueueRules:
     max_callers: int | None = None
     overflow: dict[str, Any] | None = None
     #: Callers may join while no member is logged in and unpaused.
-    join_empty: bool = True
+    join_empty: bool = QUEUE_DEFAULTS["join_empty"]
     #: Waiting callers leave (to ``overflow``) when the last member logs out or pauses.
-    leave_empty: bool = False
+    leave_empty: bool = QUEUE_DEFAULTS["leave_empty"]
 
     @classmethod
     def from_config(cls, q: dict[str, Any]) -> QueueRules:
+        """The rules of one ``queues[]`` entry; keys it leaves out get config.json's
+        defaults (a normalised config has them all already)."""
+        d = {**QUEUE_DEFAULTS, **q}
         return cls(
             name=q["name"], strategy=q["strategy"],
-            members=tuple((m["extension"], m.get("penalty", 0)) for m in q.get("members", ())),
-            ring_s=q.get("ring_s", 15), retry_s=q.get("retry_s", 2),
-            wrapup_s=q.get("wrapup_s", 5), autopause_after=q.get("autopause_after", 0),
-            ring_busy_agents=q.get("ring_busy_agents", False),
+            members=tuple((m["extension"], {**MEMBER_DEFAULTS, **m}["penalty"])
+                          for m in q.get("members", ())),
+            ring_s=d["ring_s"], retry_s=d["retry_s"], wrapup_s=d["wrapup_s"],
+            autopause_after=d["autopause_after"], ring_busy_agents=d["ring_busy_agents"],
             penalty_wait_s=q.get("penalty_wait_s"), max_wait_s=q.get("max_wait_s"),
             max_callers=q.get("max_callers"), overflow=q.get("overflow"),
-            join_empty=q.get("join_empty", True), leave_empty=q.get("leave_empty", False))
+            join_empty=d["join_empty"], leave_empty=d["leave_empty"])
 
 
 @dataclass(kw_only=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.dialplan import CallClass, NumberingPlan, classify
+from appliance.store.defaults import CALLBACK_DEFAULTS
 
 STATES = ("requested", "agent_ringing", "customer_ringing", "connected", "retry_wait",
           "failed", "done", "cancelled")
@@ -51,6 +52,8 @@ RECOVERY = {
     "connected": ("done", "engine stopped during the call"),
 }
 CANCELLABLE = frozenset({"requested", "retry_wait"})
+#: config.json's default ``callback.max_class`` as a class.
+_MAX_CLASS = CallClass.parse(CALLBACK_DEFAULTS["max_class"])
 
 
 def can_move(old: str, new: str) -> bool:
@@ -64,28 +67,34 @@ def recover(state: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True, kw_only=True)
 class CallbackRules:
-    """One queue's callback settings (``queues[].callback`` in config.json)."""
+    """One queue's callback settings (``queues[].callback`` in config.json).
+
+    The defaults are config.json's (:data:`~appliance.store.defaults.CALLBACK_DEFAULTS`).
+    """
 
     #: Offer after this long waiting (None: not by time).
-    offer_after_s: float | None = 60.0
+    offer_after_s: float | None = float(CALLBACK_DEFAULTS["offer_after_s"])
     #: Offer when the expected wait is longer than this (None: not by estimate).
     offer_ewt_s: float | None = None
-    attempts: int = 3
-    retry_s: float = 300.0
+    attempts: int = CALLBACK_DEFAULTS["attempts"]
+    retry_s: float = float(CALLBACK_DEFAULTS["retry_s"])
     #: Let the agent decide: how long the agent has to press 1 after answering.
-    agent_accept_s: float = 10.0
+    agent_accept_s: float = float(CALLBACK_DEFAULTS["agent_accept_s"])
     #: A schedule name: callbacks are placed only while it is open.
     hours: str | None = None
-    max_class: CallClass = CallClass.NATIONAL
+    max_class: CallClass = _MAX_CLASS
     #: Wrong numbers a caller may key in before the offer is dropped.
     max_number_attempts: int = 3
 
     @classmethod
     def from_config(cls, c: dict[str, Any]) -> CallbackRules:
-        return cls(offer_after_s=c.get("offer_after_s", 60), offer_ewt_s=c.get("offer_ewt_s"),
-                   attempts=c.get("attempts", 3), retry_s=c.get("retry_s", 300),
-                   agent_accept_s=c.get("agent_accept_s", 10), hours=c.get("hours"),
-                   max_class=callback_class(c.get("max_class", "national")))
+        """The rules of one ``callback`` section; keys it leaves out get config.json's
+        defaults (a normalised config has them all already)."""
+        d = {**CALLBACK_DEFAULTS, **c}
+        return cls(offer_after_s=d["offer_after_s"], offer_ewt_s=d.get("offer_ewt_s"),
+                   attempts=d["attempts"], retry_s=d["retry_s"],
+                   agent_accept_s=d["agent_accept_s"], hours=d.get("hours"),
+                   max_class=callback_class(d["max_class"]))
 
 
 def callback_class(name: str) -> CallClass:

@@ -27,6 +27,15 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
 
+from appliance.store.defaults import (
+    DIAL_RULE_DEFAULTS,
+    EXTENSION_DEFAULTS,
+    LIMITS_DEFAULTS,
+    NUMBERING_DEFAULTS,
+    ROUTE_DEFAULTS,
+    TRUNK_DEFAULTS,
+)
+
 
 class CallClass(IntEnum):
     """How far a call goes, in rising order of cost and fraud risk.
@@ -59,6 +68,11 @@ class NumberFormat(IntEnum):
     E164 = 0          # +4930123456
     NATIONAL = 1      # 030123456 (international numbers keep 00...)
     INTERNATIONAL = 2  # 004930123456
+
+
+#: config.json's defaults as enums: an extension's ``call_class``, a trunk's ``number_format``.
+_EXTENSION_CLASS = CallClass.parse(EXTENSION_DEFAULTS["call_class"])
+_NUMBER_FORMAT = NumberFormat[TRUNK_DEFAULTS["number_format"].upper()]
 
 
 # ---- patterns -----------------------------------------------------------------------
@@ -127,11 +141,11 @@ class NumberingPlan:
     """
 
     country_code: str
-    area_code: str = ""
-    national_prefix: str = "0"
-    international_prefix: str = "00"
-    emergency: tuple[str, ...] = ("112",)
-    premium: tuple[str, ...] = ()
+    area_code: str = NUMBERING_DEFAULTS["area_code"]
+    national_prefix: str = NUMBERING_DEFAULTS["national_prefix"]
+    international_prefix: str = NUMBERING_DEFAULTS["international_prefix"]
+    emergency: tuple[str, ...] = tuple(NUMBERING_DEFAULTS["emergency"])
+    premium: tuple[str, ...] = tuple(NUMBERING_DEFAULTS["premium"])
 
 
 @dataclass(frozen=True)
@@ -207,8 +221,8 @@ class DialRule:
     characters and putting ``prepend`` in front (``DialRule("9.", strip=1)``)."""
 
     pattern: str
-    strip: int = 0
-    prepend: str = ""
+    strip: int = DIAL_RULE_DEFAULTS["strip"]
+    prepend: str = DIAL_RULE_DEFAULTS["prepend"]
 
     def apply(self, dialled: str) -> str | None:
         if not matches(self.pattern, dialled):
@@ -222,10 +236,10 @@ class OutboundTrunk:
 
     name: str
     rules: tuple[DialRule, ...]
-    number_format: NumberFormat = NumberFormat.E164
+    number_format: NumberFormat = _NUMBER_FORMAT
     caller_id: str | None = None
     #: The trunk may present someone else's number (the extension's own DID).
-    allows_any_caller_id: bool = True
+    allows_any_caller_id: bool = TRUNK_DEFAULTS["allows_any_caller_id"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -238,10 +252,10 @@ class Caller:
     """
 
     extension: str | None
-    max_class: CallClass = CallClass.NATIONAL
+    max_class: CallClass = _EXTENSION_CLASS
     caller_id: str | None = None
-    max_concurrent: int = 2
-    may_dial_out: bool = False
+    max_concurrent: int = EXTENSION_DEFAULTS["max_outbound"]
+    may_dial_out: bool = ROUTE_DEFAULTS["may_dial_out"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +264,7 @@ class Usage:
 
     by_extension: dict[str, int] = field(default_factory=dict)
     total: int = 0
-    box_limit: int = 2
+    box_limit: int = LIMITS_DEFAULTS["outbound_calls"]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from appliance.errors import KeeplineError
+from appliance.store.defaults import QUEUE_DEFAULTS
 
 
 class ErlangInputError(KeeplineError, ValueError):
@@ -85,7 +86,8 @@ def average_speed_of_answer(calls_per_hour: float, aht_s: float, agents: int) ->
 
 
 def agents_needed(calls_per_hour: float, aht_s: float, *, target_sl: float = 0.8,
-                  target_s: float = 20, max_agents: int = 500) -> Staffing:
+                  target_s: float = QUEUE_DEFAULTS["sl_threshold_s"],
+                  max_agents: int = 500) -> Staffing:
     """The fewest agents that answer ``target_sl`` of callers within ``target_s``.
 
     Counts up from the first stable staffing (more agents than erlangs); service level

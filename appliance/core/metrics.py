@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from appliance.store.defaults import QUEUE_DEFAULTS
+
 AGENT_EVENTS = ("agent_login", "agent_logout", "agent_pause", "agent_unpause")
 # Events at which a caller stops waiting: their wait_s is a finished wait. Not
 # callback_connected: its wait_s is the time to callback, not time spent in the queue.
@@ -81,7 +83,8 @@ class QueueStats:
 
 
 def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
-                sl_threshold_s: float = 20.0, short_abandon_s: float = 5.0) -> QueueStats:
+                sl_threshold_s: float = float(QUEUE_DEFAULTS["sl_threshold_s"]),
+                short_abandon_s: float = 5.0) -> QueueStats:
     """The figures of one queue's events in ``[since, until)``.
 
     - offered: distinct callers that ``entered``; answered: ``connected``; abandoned:

@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.store.defaults import MODEM_DEFAULTS
+
 #: A pending block that has a number but no name is emitted this long after it began.
 BLOCK_TIMEOUT_S = 1.0
 
@@ -328,7 +330,8 @@ class AlertLimiter:
         'back to normal'
     """
 
-    def __init__(self, max_per_hour: int = 6, min_gap_s: float = 60.0) -> None:
+    def __init__(self, max_per_hour: int = MODEM_DEFAULTS["sms"]["max_per_hour"],
+                 min_gap_s: float = float(MODEM_DEFAULTS["sms"]["min_gap_s"])) -> None:
         if max_per_hour < 1:
             raise ValueError(f"max_per_hour must be at least 1, not {max_per_hour}")
         if min_gap_s < 0:

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+from appliance.store.defaults import DEVICE_DEFAULTS, QUEUE_DEFAULTS
+
 Phase = Literal["starting", "ready", "fault"]
 Trunks = Literal["up", "degraded", "down", "none"]
 
@@ -42,9 +44,9 @@ BUTTONS = ("failover", "night")
 #: A waiting caller puts the service level at risk at this share of the queue's threshold.
 SL_RISK_SHARE = 0.8
 #: The service-level threshold of a queue that config.json does not name (schema default).
-DEFAULT_SL_THRESHOLD_S = 20.0
-#: Hold the failover button this long to toggle disaster mode.
-HOLD_S = 3.0
+DEFAULT_SL_THRESHOLD_S = float(QUEUE_DEFAULTS["sl_threshold_s"])
+#: Hold the failover button this long to toggle disaster mode (config.json's default).
+HOLD_S = float(DEVICE_DEFAULTS["buttons"]["failover"]["hold_s"])
 #: Hold both buttons this long at boot to be offered a new admin password.
 RESET_HOLD_S = 10.0
 #: A second night press sooner than this is contact bounce, not a second toggle.

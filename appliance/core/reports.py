@@ -35,6 +35,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
 from appliance.core.metrics import QueueEventLike
+from appliance.store.defaults import QUEUE_DEFAULTS
 
 Bucket = Literal["hour", "day"]
 
@@ -171,7 +172,8 @@ class _Tally:
 
 
 def queue_report(events: Iterable[QueueEventLike], *, queue: str, since: float, until: float,
-                 bucket: Bucket, tz: tzinfo, sl_threshold_s: float = 20.0,
+                 bucket: Bucket, tz: tzinfo,
+                 sl_threshold_s: float = float(QUEUE_DEFAULTS["sl_threshold_s"]),
                  short_abandon_s: float = 5.0) -> list[ReportRow]:
     """One row per local hour or calendar day of ``tz`` that meets ``[since, until)``.
 

@@ -179,7 +179,7 @@ def ring_extension(config: dict[str, Any], number: str) -> ExtensionCall:
 def queue_call(config: dict[str, Any], name: str, *, trunk: str | None) -> QueueCall:
     q = next(q for q in config["queues"] if q["name"] == name)
     return QueueCall(trunk=trunk, queue=name, music_class=q["music_class"],
-                     answer_delay_ms=q.get("answer_delay_ms", 0))
+                     answer_delay_ms=q["answer_delay_ms"])
 
 
 def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
@@ -218,7 +218,7 @@ def route_inbound(
                     and matches(route["did"], request.dialled) \
                     and matches(route.get("caller", "!"), request.caller_number):
                 return destination(config, route["to"], trunk=trunk_name, now=now,
-                                   may_dial_out=route.get("may_dial_out", False), usage=usage,
+                                   may_dial_out=route["may_dial_out"], usage=usage,
                                    override=override)
     if request.from_edge and request.dialled[:3] in FEATURE_CODES:
         return _feature_code(config, request)

@@ -38,6 +38,7 @@ import serial
 from appliance.control.events import Event, EventBus, Subscription
 from appliance.core.modem import AlertLimiter, CallerIdSeen, CidParser, alert_text, sms_safe
 from appliance.errors import KeeplineError
+from appliance.store.defaults import MODEM_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class CallerIdModem:
     :param command_timeout_s: how long the modem may take to answer one command.
     """
 
-    def __init__(self, url: str, *, baudrate: int = 9600,
+    def __init__(self, url: str, *, baudrate: int = MODEM_DEFAULTS["caller_id"]["baudrate"],
                  on_caller_id: Callable[[CallerIdSeen], None],
                  clock: Callable[[], float] = time.time, reconnect_s: float = 2.0,
                  command_timeout_s: float = 3.0) -> None:
@@ -291,8 +292,9 @@ class SmsModem:
     :param baudrate: the port's speed; USB modems ignore it.
     """
 
-    def __init__(self, url: str, *, baudrate: int = 115200, timeout_s: float = 5.0,
-                 send_timeout_s: float = 30.0, retries: int = 2,
+    def __init__(self, url: str, *, baudrate: int = MODEM_DEFAULTS["sms"]["baudrate"],
+                 timeout_s: float = 5.0, send_timeout_s: float = 30.0,
+                 retries: int = MODEM_DEFAULTS["sms"]["retries"],
                  retry_pause_s: float = 2.0) -> None:
         if retries < 0:
             raise ValueError(f"retries must not be negative, not {retries}")
@@ -411,7 +413,7 @@ class SmsAlerts:
     :param bus: the engine's event bus.
     :param modem: sends the texts (a :class:`SmsModem`).
     :param to: the numbers to text, in international format.
-    :param limiter: the rate limits; by default 6 an hour, 60 s apart.
+    :param limiter: the rate limits; by default config.json's (``MODEM_DEFAULTS["sms"]``).
     :param clock: for the limits.
     :param box: the name texts begin with.
     """

@@ -54,7 +54,7 @@ from appliance.core.panel import (
     box_state,
     lights,
 )
-from appliance.store.schema import DEVICE_DEFAULTS
+from appliance.store.defaults import DEVICE_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Panel:
 
     :param device:
         config.json's ``device`` section; anything it leaves out comes from
-        :data:`~appliance.store.schema.DEVICE_DEFAULTS`.
+        :data:`~appliance.store.defaults.DEVICE_DEFAULTS`.
 
     :param pin_factory:
         The gpiozero pin factory (tests pass a ``MockFactory``); :data:`None`
@@ -116,7 +116,7 @@ class Panel:
         #: Called with the button's name as it comes up.
         self.when_released: Callable[[str], None] | None = None
         #: How long the failover button is held to toggle disaster mode.
-        self.hold_s = float(conf["buttons"]["failover"].get("hold_s", HOLD_S))
+        self.hold_s = float(conf["buttons"]["failover"]["hold_s"])
         self.leds: dict[str, Any] = {}
         self.buttons: dict[str, Any] = {}
         self._shown: dict[str, Light] = {}
@@ -124,11 +124,11 @@ class Panel:
         try:
             for name in LIGHTS:
                 led = conf["leds"][name]
-                self.leds[name] = LED(led["pin"], active_high=led.get("active_high", True),
+                self.leds[name] = LED(led["pin"], active_high=led["active_high"],
                                       initial_value=False, pin_factory=pin_factory)
             for name in BUTTONS:
                 spec = conf["buttons"][name]
-                button = Button(spec["pin"], pull_up=spec.get("pull_up", True),
+                button = Button(spec["pin"], pull_up=spec["pull_up"],
                                 bounce_time=BOUNCE_S,
                                 hold_time=float(spec.get("hold_s", HOLD_S)),
                                 pin_factory=pin_factory)

@@ -15,10 +15,29 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.errors import ConfigError
+from appliance.store.defaults import (
+    CALLBACK_DEFAULTS,
+    DAYS,
+    DIAL_RULE_DEFAULTS,
+    EXTENSION_DEFAULTS,
+    FAILOVER_DEFAULTS,
+    FORWARD_TARGET_DEFAULTS,
+    LIMITS_DEFAULTS,
+    MEMBER_DEFAULTS,
+    NUMBERING_DEFAULTS,
+    PROBE_DEFAULTS,
+    ROUTE_DEFAULTS,
+    SCREENPOP_DEFAULTS,
+    SITE_DEFAULTS,
+    TRUNK_DEFAULTS,
+)
+from appliance.store.defaults import DEVICE_DEFAULTS as DEVICE_DEFAULTS
+from appliance.store.defaults import LANGUAGES as LANGUAGES
+from appliance.store.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
+from appliance.store.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
+from appliance.store.defaults import STRATEGIES as STRATEGIES
 
 SCHEMA_VERSION = 1
-STRATEGIES = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
-LANGUAGES = ("en", "de")
 TRUNK_KINDS = ("sip", "fxo")
 #: What a queue may call back (``queues[].callback.max_class``): premium numbers never.
 CALL_CLASSES = ("internal", "local", "national", "international")
@@ -31,36 +50,6 @@ ROLES = ("admin", "agent")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
-#: What a queue does when config.json does not say (see docs in README).
-QUEUE_DEFAULTS: dict[str, Any] = {
-    "ring_s": 15, "retry_s": 2, "wrapup_s": 5, "autopause_after": 0,
-    "ring_busy_agents": False, "join_empty": True, "leave_empty": False,
-    "greeting": False, "announce_every_s": 30, "announce_position": True,
-    "announce_wait": True, "whisper": False, "sl_threshold_s": 20,
-}
-#: The front panel's GPIO pins (BCM numbers) when config.json's ``device`` section does not
-#: say: see appliance/device/panel.py for the wiring. ``active_high: false`` is an LED
-#: switched from 3V3 to the pin; ``pull_up: true`` is a button from the pin to GND.
-DEVICE_DEFAULTS: dict[str, Any] = {
-    "leds": {
-        "status": {"pin": 17, "active_high": True},
-        "line": {"pin": 27, "active_high": True},
-        "queue": {"pin": 22, "active_high": True},
-        "failover": {"pin": 23, "active_high": True},
-    },
-    "buttons": {
-        # Held this many seconds to toggle disaster mode.
-        "failover": {"pin": 5, "pull_up": True, "hold_s": 3},
-        "night": {"pin": 6, "pull_up": True},
-    },
-}
-#: The serial modems' settings when ``device.modems`` does not say (the ports have none):
-#: see appliance/device/modem.py. ``window_s``: how far apart the caller-ID block and the
-#: FXO gateway's INVITE may be.
-MODEM_DEFAULTS: dict[str, dict[str, int]] = {
-    "caller_id": {"baudrate": 9600, "window_s": 10},
-    "sms": {"baudrate": 115200, "max_per_hour": 6, "min_gap_s": 60, "retries": 2},
-}
 _KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
@@ -249,7 +238,6 @@ def _route(p: Problems, path: str, v: Any) -> None:
     })
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SPAN = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")
 _DATE = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
 
@@ -262,7 +250,7 @@ def _span(p: Problems, path: str, v: Any) -> None:
 
 
 def _week(p: Problems, path: str, v: Any) -> None:
-    _fields(p, path, v, {d: (False, lambda p, q, y: _list(p, q, y, _span)) for d in _DAYS})
+    _fields(p, path, v, {d: (False, lambda p, q, y: _list(p, q, y, _span)) for d in DAYS})
 
 
 def _schedule(p: Problems, path: str, v: Any) -> None:
@@ -287,8 +275,9 @@ def _dial_rule(p: Problems, path: str, v: Any) -> None:
         "pattern": (True, _dial_pattern),
         "strip": (False, _ranged(0, 10)),
         "prepend": (False, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS, "digits")),
-    }) and isinstance(v.get("pattern"), str) and isinstance(v.get("strip", 0), int) \
-            and v.get("strip", 0) >= len(v["pattern"]):
+    }) and isinstance(v.get("pattern"), str) \
+            and isinstance(strip := v.get("strip", DIAL_RULE_DEFAULTS["strip"]), int) \
+            and strip >= len(v["pattern"]):
         p.append(f"{path}.strip: strips the whole pattern {v['pattern']!r}")
 
 
@@ -470,7 +459,7 @@ def _screenpop(p: Problems, path: str, v: Any) -> None:
     """The agent's caller card (web/screenpop.py): an optional external name lookup.
 
     ``lookup_url`` is asked for ``{"name", "company"}`` with the caller's number in
-    place of ``{number}``; ``lookup_timeout_ms`` (default 300) bounds the whole ask.
+    place of ``{number}``; ``lookup_timeout_ms`` (``SCREENPOP_DEFAULTS``) bounds the whole ask.
     """
     _fields(p, path, v, {
         "lookup_url": (False, _number_url),
@@ -657,7 +646,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
                                                                       dict) else None
         if hours is not None and hours not in schedules:
             p.append(f"queues[{i}].callback.hours: no schedule {hours!r}")
-        mc = q.get("music_class", "default")
+        mc = q.get("music_class", QUEUE_DEFAULTS["music_class"])
         if isinstance(mc, str) and mc not in classes:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "
                      f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
@@ -716,43 +705,58 @@ def validate(doc: Any, *, require_secrets: bool = True) -> dict[str, Any]:
 
 
 def normalise(doc: dict[str, Any]) -> dict[str, Any]:
-    """A copy with optional fields filled in, so readers need no defaults of their own."""
+    """A copy with optional fields filled in, so readers need no defaults of their own.
+
+    Every default comes from :mod:`appliance.store.defaults`; an optional section
+    (``callback``, ``probe``, ``numbering``, ``failover``, ``screenpop``) is filled
+    only where the document has it, since its presence is itself a setting. The
+    ``device`` section is left as written: its readers overlay ``DEVICE_DEFAULTS`` and
+    ``MODEM_DEFAULTS`` themselves, and a changed modem setting restarts the modems.
+    """
     out = copy.deepcopy(doc)
-    out["site"].setdefault("language", "en")
+    _fill(out["site"], SITE_DEFAULTS)
     for q in out["queues"]:
-        q.setdefault("members", [])
-        q.setdefault("music_class", "default")
-        q.setdefault("language", out["site"]["language"])
-        q.setdefault("answer_delay_ms", 300)
-        for key, value in QUEUE_DEFAULTS.items():
-            q.setdefault(key, value)
-        for m in q["members"]:
-            m.setdefault("penalty", 0)
+        _normalise_queue(q, out["site"]["language"])
     for t in out["trunks"]:
-        t.setdefault("port", 5060)
+        _fill(t, TRUNK_DEFAULTS)
         t.setdefault("dial_rules", [])
-        t.setdefault("number_format", "e164")
-        t.setdefault("allows_any_caller_id", True)
         for r in t["dial_rules"]:
-            r.setdefault("strip", 0)
-            r.setdefault("prepend", "")
+            _fill(r, DIAL_RULE_DEFAULTS)
+        _fill(t.get("probe"), PROBE_DEFAULTS)
     for e in out["extensions"]:
-        # International (and premium) dialling is off unless an admin turns it on.
-        e.setdefault("call_class", "national")
-        e.setdefault("max_outbound", 2)
-        e.setdefault("ring_s", 25)
-    if "numbering" in out:
-        n = out["numbering"]
-        n.setdefault("area_code", "")
-        n.setdefault("national_prefix", "0")
-        n.setdefault("international_prefix", "00")
-        n.setdefault("emergency", ["112"])
-        n.setdefault("premium", [])
-    out.setdefault("limits", {"outbound_calls": 2})
+        _fill(e, EXTENSION_DEFAULTS)
+    _fill(out.get("numbering"), NUMBERING_DEFAULTS)
+    out.setdefault("limits", copy.deepcopy(LIMITS_DEFAULTS))
     out.setdefault("routes", [])
     out.setdefault("schedules", [])
     for r in out["routes"]:
-        r.setdefault("may_dial_out", False)
+        _fill(r, ROUTE_DEFAULTS)
     for sch in out["schedules"]:
         sch.setdefault("holidays", [])
+    _normalise_failover(out.get("failover"))
+    _fill(out.get("screenpop"), SCREENPOP_DEFAULTS)
     return out
+
+
+def _fill(part: Any, defaults: dict[str, Any]) -> None:
+    """Set each key of ``defaults`` that ``part`` lacks (a copy: lists stay unshared);
+    a part that is absent (None) stays absent."""
+    if isinstance(part, dict):
+        for key, value in defaults.items():
+            part.setdefault(key, copy.deepcopy(value))
+
+
+def _normalise_queue(q: dict[str, Any], site_language: str) -> None:
+    q.setdefault("members", [])
+    q.setdefault("language", site_language)
+    _fill(q, QUEUE_DEFAULTS)
+    for m in q["members"]:
+        _fill(m, MEMBER_DEFAULTS)
+    _fill(q.get("callback"), CALLBACK_DEFAULTS)
+
+
+def _normalise_failover(failover: Any) -> None:
+    _fill(failover, FAILOVER_DEFAULTS)
+    if isinstance(failover, dict):
+        for t in failover.get("targets") or []:
+            _fill(t, FORWARD_TARGET_DEFAULTS)

@@ -1,0 +1,126 @@
+"""What config.json means where it says nothing, and the words its fields may use.
+
+Each default is written here once. :func:`appliance.store.schema.normalise` fills
+them into the config the engine, the pages and the CLI read, so a reader indexes
+the normalised config instead of repeating a literal. Code that must work without
+a config (a domain object built in a test, a report for a queue since deleted)
+takes its fallback from here too.
+
+This module imports nothing, so the pure core (:mod:`appliance.core`) may read it
+without depending on the rest of the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+# ---- words ---------------------------------------------------------------------------
+
+#: Ring strategies (``queues[].strategy``), as core/acd.py implements them.
+STRATEGIES: Final = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
+#: The strategy a new queue starts with (config.json requires one; the form offers this).
+NEW_QUEUE_STRATEGY: Final = "ringall"
+#: Prompt languages (``site.language``, ``queues[].language``): the recorded sound sets.
+LANGUAGES: Final = ("en", "de")
+#: Week days of a schedule (``schedules[].week``), Monday first as ``date.weekday()``.
+DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# ---- sections and items --------------------------------------------------------------
+
+SITE_DEFAULTS: Final[dict[str, Any]] = {"language": "en"}
+
+#: What a queue does when config.json does not say (see docs in README). ``language``
+#: is the site's; ``members`` an empty list.
+QUEUE_DEFAULTS: Final[dict[str, Any]] = {
+    "music_class": "default",
+    "answer_delay_ms": 300,
+    "ring_s": 15,
+    "retry_s": 2,
+    "wrapup_s": 5,
+    "autopause_after": 0,
+    "ring_busy_agents": False,
+    "join_empty": True,
+    "leave_empty": False,
+    "greeting": False,
+    "announce_every_s": 30,
+    "announce_position": True,
+    "announce_wait": True,
+    "whisper": False,
+    "sl_threshold_s": 20,
+}
+MEMBER_DEFAULTS: Final[dict[str, Any]] = {"penalty": 0}
+#: A queue's ``callback`` section, when it has one (see core/callback.py).
+#: ``offer_ewt_s`` and ``hours`` have none: absent, they are not used.
+CALLBACK_DEFAULTS: Final[dict[str, Any]] = {
+    "offer_after_s": 60,
+    "attempts": 3,
+    "retry_s": 300,
+    "agent_accept_s": 10,
+    "max_class": "national",
+}
+
+TRUNK_DEFAULTS: Final[dict[str, Any]] = {
+    "port": 5060,
+    "number_format": "e164",
+    "allows_any_caller_id": True,
+}
+DIAL_RULE_DEFAULTS: Final[dict[str, Any]] = {"strip": 0, "prepend": ""}
+#: A trunk's ``probe`` section, when it has one; host and port default to the trunk's.
+PROBE_DEFAULTS: Final[dict[str, Any]] = {"interval_s": 30, "down_after": 3, "up_after": 2}
+
+#: International (and premium) dialling is off unless an admin turns it on.
+EXTENSION_DEFAULTS: Final[dict[str, Any]] = {
+    "call_class": "national",
+    "max_outbound": 2,
+    "ring_s": 25,
+}
+#: The ``numbering`` section, when it has one (``country_code`` is required).
+NUMBERING_DEFAULTS: Final[dict[str, Any]] = {
+    "area_code": "",
+    "national_prefix": "0",
+    "international_prefix": "00",
+    "emergency": ["112"],
+    "premium": [],
+}
+LIMITS_DEFAULTS: Final[dict[str, Any]] = {"outbound_calls": 2}
+#: A route that forwards outside lets the trunk's caller dial out through us: off
+#: unless said, so the box is never a free relay for strangers.
+ROUTE_DEFAULTS: Final[dict[str, Any]] = {"may_dial_out": False}
+
+#: The ``failover`` section, when it has one (see core/failover.py).
+FAILOVER_DEFAULTS: Final[dict[str, Any]] = {
+    "ring": "sequential",
+    "when_no_agents": True,
+    "pass_caller_id": True,
+    "accept_s": 10,
+}
+#: ``failover.targets[]``: a forwarded caller rings a target this long; ``accept``: the
+#: person answering must press 1, so a mobile's voicemail never takes the call.
+FORWARD_TARGET_DEFAULTS: Final[dict[str, Any]] = {"timeout_s": 20, "accept": True}
+
+#: The ``screenpop`` section, when it has one: the external lookup's time budget.
+SCREENPOP_DEFAULTS: Final[dict[str, Any]] = {"lookup_timeout_ms": 300}
+
+#: The front panel's GPIO pins (BCM numbers) when config.json's ``device`` section does not
+#: say: see appliance/device/panel.py for the wiring. ``active_high: false`` is an LED
+#: switched from 3V3 to the pin; ``pull_up: true`` is a button from the pin to GND.
+DEVICE_DEFAULTS: Final[dict[str, Any]] = {
+    "leds": {
+        "status": {"pin": 17, "active_high": True},
+        "line": {"pin": 27, "active_high": True},
+        "queue": {"pin": 22, "active_high": True},
+        "failover": {"pin": 23, "active_high": True},
+    },
+    "buttons": {
+        # Held this many seconds to toggle disaster mode.
+        "failover": {"pin": 5, "pull_up": True, "hold_s": 3},
+        "night": {"pin": 6, "pull_up": True},
+    },
+}
+#: The serial modems' settings when ``device.modems`` does not say (the ports have none):
+#: see appliance/device/modem.py. ``window_s``: how far apart the caller-ID block and the
+#: FXO gateway's INVITE may be.
+MODEM_DEFAULTS: Final[dict[str, dict[str, int]]] = {
+    "caller_id": {"baudrate": 9600, "window_s": 10},
+    "sms": {"baudrate": 115200, "max_per_hour": 6, "min_gap_s": 60, "retries": 2},
+}
