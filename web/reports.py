@@ -47,6 +47,7 @@ from appliance.core import erlang as erlang_c
 from appliance.core.reports import Bucket, ReportRow, queue_report, report_totals
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
+from appliance.store.defaults import QUEUE_DEFAULTS
 from appliance.store.history import CallRecord, History
 from web.settings_store import read_config
 
@@ -63,7 +64,6 @@ FOLLOW_UP_S = 86400.0
 #: The events a report counts; rings, no-answers and agent events are left in the file.
 REPORT_EVENTS = ("entered", "connected", "abandoned", "overflowed", "breakout", "callback",
                  "completed", "callback_connected", "callback_failed")
-DEFAULT_SL_THRESHOLD_S = 20.0
 SHORT_ABANDON_S = 5.0
 DEFAULT_REPORT_DAYS = 7
 CACHE_EXTENSION = "keepline.report_cache"
@@ -499,8 +499,10 @@ def _queue_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
 
 
 def _sl_threshold(config: Mapping[str, Any], queue: str) -> float:
-    value = _queue_settings(config, queue).get("sl_threshold_s", DEFAULT_SL_THRESHOLD_S)
-    return float(value) if isinstance(value, int | float) else DEFAULT_SL_THRESHOLD_S
+    """The queue's service-level threshold (the normalised config has one for each
+    queue); config.json's default for a queue no longer configured, or no config."""
+    return float(_queue_settings(config, queue).get("sl_threshold_s",
+                                                     QUEUE_DEFAULTS["sl_threshold_s"]))
 
 
 class ReportCache:
@@ -875,7 +877,8 @@ def erlang() -> tuple[str, int]:
         prefilled, note = _prefill(queue)
         args.update(prefilled)
     args.setdefault("sl", "80")
-    args.setdefault("answer", "20")
+    # Answered within: the service-level threshold a queue has by default.
+    args.setdefault("answer", str(QUEUE_DEFAULTS["sl_threshold_s"]))
     asked = "calls" in args or "aht" in args  # the form sends both, filled in or not
     errors: dict[str, str] = {}
     result: erlang_c.Staffing | None = None

@@ -46,15 +46,13 @@ from appliance.store.history import History
 from web.admin.common import ask_engine
 from web.live import EventHub
 from web.security import User, current_user, for_agents
-from web.settings_store import read_raw, read_users
+from web.settings_store import read_config, read_raw, read_users
 
 bp = Blueprint("screenpop", __name__)
 
 #: A caller's number as the engine reports it (E.164, national, or an internal extension).
 NUMBER = re.compile(r"^\+?[0-9*#]{1,20}$")
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
-#: Time budget of the external lookup when config.json does not set one.
-LOOKUP_TIMEOUT_MS = 300
 #: The external directory's answer: read at most this much, keep names this long.
 _LOOKUP_MAX_BYTES = 64 * 1024
 _LOOKUP_MAX_TEXT = 100
@@ -96,8 +94,9 @@ def _bad_number(number: str) -> tuple[Response, int]:
 
 
 def _screenpop_config() -> dict[str, Any]:
+    """The normalised ``screenpop`` section ({} when there is none or no config)."""
     try:
-        section = read_raw().get("screenpop")
+        section = read_config().get("screenpop")
     except (ConfigError, StoreError):
         return {}
     return section if isinstance(section, dict) else {}
@@ -326,9 +325,7 @@ def lookup(number: str) -> tuple[Response, int]:
     template = config.get("lookup_url")
     if not isinstance(template, str) or not template:
         return _json({"name": None, "error": "not configured"})
-    timeout_ms = config.get("lookup_timeout_ms", LOOKUP_TIMEOUT_MS)
-    if not isinstance(timeout_ms, int) or isinstance(timeout_ms, bool):
-        timeout_ms = LOOKUP_TIMEOUT_MS
+    timeout_ms: int = config["lookup_timeout_ms"]
     url = template.replace("{number}", quote(number, safe=""))
     return _json(external_lookup(url, max(0.05, min(timeout_ms, 2000) / 1000)))
 

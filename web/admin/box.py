@@ -122,10 +122,10 @@ def panel_pins(device: dict[str, Any]) -> list[dict[str, Any]]:
             given = _part(stored, name)
             pin = {**default, **given}
             if group == "leds":
-                wiring = ("GPIO → resistor → LED → GND" if pin.get("active_high", True)
+                wiring = ("GPIO → resistor → LED → GND" if pin["active_high"]
                           else "3V3 → resistor → LED → GPIO")
             else:
-                wiring = ("GPIO → button → GND (pull-up)" if pin.get("pull_up", True)
+                wiring = ("GPIO → button → GND (pull-up)" if pin["pull_up"]
                           else "GPIO → button → 3V3 (pull-down)")
             rows.append({"part": f"{'Light' if group == 'leds' else 'Button'} {name}",
                          "gpio": pin.get("pin"), "wiring": wiring,

@@ -15,6 +15,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 
 from appliance.store import schema
+from appliance.store.defaults import PROBE_DEFAULTS, ROUTE_DEFAULTS, TRUNK_DEFAULTS
 from web.admin import bp
 from web.admin.common import save_section
 from web.admin.queues import (
@@ -38,9 +39,9 @@ FORMAT_LABELS = {
     "international": "International: with the international prefix, e.g. 01115557654321",
 }
 PROBE_NUMBERS = ("interval_s", "down_after", "up_after")
-#: Placeholders: what an empty field means (as schema.normalise and the engine's health probe).
-PLACEHOLDERS = {"port": "5060", "probe.interval_s": "30", "probe.down_after": "3",
-                "probe.up_after": "2"}
+#: Placeholders: what an empty field means (the defaults schema.normalise fills in).
+PLACEHOLDERS = {"port": str(TRUNK_DEFAULTS["port"]),
+                **{f"probe.{k}": str(v) for k, v in PROBE_DEFAULTS.items()}}
 ROUTE_KINDS = ("extension", "queue", "number", "message", "hours")
 
 # ---- trunks ----------------------------------------------------------------------------
@@ -52,8 +53,8 @@ def trunk_values(stored: dict[str, Any]) -> dict[str, str]:
     v["kind"] = str(stored.get("kind", "sip"))
     v["port"] = str(stored["port"]) if "port" in stored else ""
     v["allow"] = "\n".join(str(a) for a in stored.get("allow", []))
-    v["number_format"] = str(stored.get("number_format", "e164"))
-    if stored.get("allows_any_caller_id", True):
+    v["number_format"] = str(stored.get("number_format", TRUNK_DEFAULTS["number_format"]))
+    if stored.get("allows_any_caller_id", TRUNK_DEFAULTS["allows_any_caller_id"]):
         v["allows_any_caller_id"] = "on"
     rules = stored.get("dial_rules") or []
     for i, r in enumerate(rules):
@@ -78,10 +79,11 @@ def read_trunk(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
     t["host"] = f.text("host", required="enter the provider's or gateway's address") or ""
     put(t, "port", f.integer("port"), stored=stored)
     t["allow"] = f.lines("allow")
-    put(t, "number_format", f.text("number_format"), stored=stored, default="e164")
+    put(t, "number_format", f.text("number_format"), stored=stored,
+        default=TRUNK_DEFAULTS["number_format"])
     put(t, "caller_id", f.phone("caller_id"), stored=stored)
     put(t, "allows_any_caller_id", f.checked("allows_any_caller_id"), stored=stored,
-        default=True)
+        default=TRUNK_DEFAULTS["allows_any_caller_id"])
 
     def dial_rule(row: int) -> dict[str, Any] | None:
         pattern = f.text(f"dial_rules[{row}].pattern")
@@ -192,7 +194,7 @@ def version(item: Any) -> str:
 
 def route_values(stored: dict[str, Any]) -> dict[str, str]:
     v = {k: str(stored.get(k, "")) for k in ("did", "caller", "trunk")}
-    if stored.get("may_dial_out"):
+    if stored.get("may_dial_out", ROUTE_DEFAULTS["may_dial_out"]):
         v["may_dial_out"] = "on"
     v.update(destination_values("to", stored.get("to")))
     return v
@@ -205,7 +207,8 @@ def read_route(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
     put(r, "caller", f.text("caller"), stored=stored)
     put(r, "trunk", f.text("trunk"), stored=stored)
     r["to"] = read_destination(f, "to", ROUTE_KINDS, required=True) or {}
-    put(r, "may_dial_out", f.checked("may_dial_out"), stored=stored, default=False)
+    put(r, "may_dial_out", f.checked("may_dial_out"), stored=stored,
+        default=ROUTE_DEFAULTS["may_dial_out"])
     return r
 
 

@@ -18,6 +18,7 @@ from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
 from appliance.settings import Runtime
+from appliance.store.defaults import EXTENSION_DEFAULTS
 from appliance.store.schema import EXTENSION_CALL_CLASSES, ROLES
 from web import engine
 from web.admin import bp
@@ -26,7 +27,7 @@ from web.security import current_user
 from web.settings_store import read_raw
 
 #: What an extension may dial when config.json does not say (as ``schema.normalise``).
-DEFAULT_CALL_CLASS = "national"
+DEFAULT_CALL_CLASS: str = EXTENSION_DEFAULTS["call_class"]
 CALL_CLASS_LABELS = {
     "internal": "Internal only",
     "local": "Local calls",

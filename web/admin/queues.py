@@ -26,6 +26,13 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
 from appliance.store import schema
+from appliance.store.defaults import (
+    CALLBACK_DEFAULTS,
+    LANGUAGES,
+    NEW_QUEUE_STRATEGY,
+    QUEUE_DEFAULTS,
+    SITE_DEFAULTS,
+)
 from web.admin import bp
 from web.admin.common import Outcome, save_section
 from web.admin.phones import describe
@@ -353,11 +360,8 @@ NUMBERS = (*TIMING, "announce_every_s", "sl_threshold_s")
 SWITCHES = ("greeting", "announce_position", "announce_wait", "whisper", "join_empty",
             "leave_empty")
 CALLBACK_NUMBERS = ("offer_after_s", "offer_ewt_s", "attempts", "retry_s", "agent_accept_s")
-#: What a callback does when its key is not set (as appliance/core/callback.py).
-CALLBACK_DEFAULTS: dict[str, Any] = {"offer_after_s": 60, "attempts": 3, "retry_s": 300,
-                                     "agent_accept_s": 10, "max_class": "national"}
 #: What each number field's placeholder says when it is empty.
-PLACEHOLDERS = {**{k: str(v) for k, v in schema.QUEUE_DEFAULTS.items()
+PLACEHOLDERS = {**{k: str(v) for k, v in QUEUE_DEFAULTS.items()
                    if k in NUMBERS},
                 "autopause_after": "0 (never)", "max_wait_s": "no limit",
                 "max_callers": "no limit",
@@ -367,17 +371,17 @@ PLACEHOLDERS = {**{k: str(v) for k, v in schema.QUEUE_DEFAULTS.items()
 
 
 def _site_language(doc: dict[str, Any]) -> str:
-    return str(doc.get("site", {}).get("language", "en"))
+    return str(doc.get("site", {}).get("language", SITE_DEFAULTS["language"]))
 
 
 def queue_values(stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, str]:
     """The form inputs that show a stored queue (its raw values; defaults as placeholders)."""
     v: dict[str, str] = {k: str(stored.get(k, "")) for k in ("name", "number", "strategy")}
-    v["strategy"] = v["strategy"] or "ringall"
+    v["strategy"] = v["strategy"] or NEW_QUEUE_STRATEGY
     v["language"] = str(stored.get("language", _site_language(doc)))
-    v["music_class"] = str(stored.get("music_class", "default"))
+    v["music_class"] = str(stored.get("music_class", QUEUE_DEFAULTS["music_class"]))
     v.update({k: str(stored[k]) for k in NUMBERS if k in stored})
-    v.update({k: "on" for k in SWITCHES if stored.get(k, schema.QUEUE_DEFAULTS[k])})
+    v.update({k: "on" for k in SWITCHES if stored.get(k, QUEUE_DEFAULTS[k])})
     members = stored.get("members") or []
     for i, m in enumerate(members):
         v[f"members[{i}].extension"] = str(m.get("extension", ""))
@@ -407,11 +411,12 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
         f.error("number", "enter the number callers dial")
     q["strategy"] = f.text("strategy", required="choose how agents are rung") or ""
     put(q, "language", f.text("language"), stored=stored, default=_site_language(doc))
-    put(q, "music_class", f.text("music_class"), stored=stored, default="default")
+    put(q, "music_class", f.text("music_class"), stored=stored,
+        default=QUEUE_DEFAULTS["music_class"])
     for key in NUMBERS:
         put(q, key, f.integer(key), stored=stored)
     for key in SWITCHES:
-        put(q, key, f.checked(key), stored=stored, default=schema.QUEUE_DEFAULTS[key])
+        put(q, key, f.checked(key), stored=stored, default=QUEUE_DEFAULTS[key])
 
     seen: set[str] = set()
 
@@ -459,7 +464,7 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
         "admin/queue_form.html", f=f, editing=editing, choices=choices(doc),
         problems_title=problems_title,
         strategies=STRATEGY_HINTS, languages=[(x, LANGUAGE_LABELS.get(x, x))
-                                              for x in schema.LANGUAGES],
+                                              for x in LANGUAGES],
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],
         placeholders=PLACEHOLDERS,
         site_language=LANGUAGE_LABELS.get(_site_language(doc), _site_language(doc)),

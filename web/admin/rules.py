@@ -18,6 +18,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
+from appliance.store.defaults import DAYS as DAY_KEYS
+from appliance.store.defaults import FAILOVER_DEFAULTS, FORWARD_TARGET_DEFAULTS
 from web import engine
 from web.admin import bp
 from web.admin.common import save_section
@@ -36,8 +38,8 @@ from web.admin.queues import (
 )
 from web.settings_store import read_raw
 
-DAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday",
-        "fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+DAYS = dict(zip(DAY_KEYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                           "Saturday", "Sunday"), strict=True))
 _SPAN = re.compile("^(\\d{1,2}):(\\d{2})\\s*[-\u2013]\\s*(\\d{1,2}):(\\d{2})$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -156,7 +158,8 @@ def hours() -> Page:
 FINAL_KINDS = ("extension", "queue", "number", "message")
 RING_LABELS = {"sequential": "One after another, in the order listed",
                "simultaneous": "All at once"}
-PLACEHOLDERS = {"accept_s": "10", "timeout_s": "20"}
+PLACEHOLDERS = {"accept_s": str(FAILOVER_DEFAULTS["accept_s"]),
+                "timeout_s": str(FORWARD_TARGET_DEFAULTS["timeout_s"])}
 SWITCH_BODIES: dict[str, dict[str, Any]] = {
     "disaster_on": {"disaster": True},
     "disaster_off": {"disaster": False},
@@ -180,15 +183,15 @@ def failover_values(stored: dict[str, Any]) -> dict[str, str]:
     for i, t in enumerate(targets):
         v[f"targets[{i}].number"] = str(t.get("number", ""))
         v[f"targets[{i}].timeout_s"] = str(t["timeout_s"]) if "timeout_s" in t else ""
-        if t.get("accept", True):
+        if t.get("accept", FORWARD_TARGET_DEFAULTS["accept"]):
             v[f"targets[{i}].accept"] = "on"
     for i in range(len(targets), len(targets) + EXTRA_ROWS):
         v[f"targets[{i}].number"] = v[f"targets[{i}].timeout_s"] = ""
-        v[f"targets[{i}].accept"] = "on"
-    v["ring"] = str(stored.get("ring", "sequential"))
+        v[f"targets[{i}].accept"] = "on" if FORWARD_TARGET_DEFAULTS["accept"] else ""
+    v["ring"] = str(stored.get("ring", FAILOVER_DEFAULTS["ring"]))
     v.update(destination_values("final", stored.get("final")))
     for key in ("when_no_agents", "pass_caller_id"):
-        if stored.get(key, True):
+        if stored.get(key, FAILOVER_DEFAULTS[key]):
             v[key] = "on"
     v["office_number"] = str(stored.get("office_number", ""))
     v["accept_s"] = str(stored["accept_s"]) if "accept_s" in stored else ""
@@ -210,14 +213,14 @@ def read_failover(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
         old = old_targets[row] if row < len(old_targets) else {}
         entry: dict[str, Any] = {"number": number}
         put(entry, "timeout_s", timeout, stored=old)
-        put(entry, "accept", accept, stored=old, default=True)
+        put(entry, "accept", accept, stored=old, default=FORWARD_TARGET_DEFAULTS["accept"])
         return entry
 
     put(fo, "targets", f.read_rows("targets", target) or None, stored=stored)
-    put(fo, "ring", f.text("ring"), stored=stored, default="sequential")
+    put(fo, "ring", f.text("ring"), stored=stored, default=FAILOVER_DEFAULTS["ring"])
     put(fo, "final", read_destination(f, "final", FINAL_KINDS, required=False), stored=stored)
     for key in ("when_no_agents", "pass_caller_id"):
-        put(fo, key, f.checked(key), stored=stored, default=True)
+        put(fo, key, f.checked(key), stored=stored, default=FAILOVER_DEFAULTS[key])
     put(fo, "office_number", f.phone("office_number"), stored=stored)
     put(fo, "accept_s", f.integer("accept_s"), stored=stored)
     return fo
