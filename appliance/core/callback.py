@@ -84,7 +84,7 @@ class CallbackRules:
     hours: str | None = None
     max_class: CallClass = _MAX_CLASS
     #: Wrong numbers a caller may key in before the offer is dropped.
-    max_number_attempts: int = 3
+    max_number_attempts: int = CALLBACK_DEFAULTS["max_number_attempts"]
 
     @classmethod
     def from_config(cls, c: dict[str, Any]) -> CallbackRules:
@@ -94,7 +94,8 @@ class CallbackRules:
         return cls(offer_after_s=d["offer_after_s"], offer_ewt_s=d.get("offer_ewt_s"),
                    attempts=d["attempts"], retry_s=d["retry_s"],
                    agent_accept_s=d["agent_accept_s"], hours=d.get("hours"),
-                   max_class=callback_class(d["max_class"]))
+                   max_class=callback_class(d["max_class"]),
+                   max_number_attempts=d["max_number_attempts"])
 
 
 def callback_class(name: str) -> CallClass:

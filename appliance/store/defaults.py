@@ -57,6 +57,8 @@ CALLBACK_DEFAULTS: Final[dict[str, Any]] = {
     "retry_s": 300,
     "agent_accept_s": 10,
     "max_class": "national",
+    # Wrong numbers a caller may key in before the offer is dropped.
+    "max_number_attempts": 3,
 }
 
 TRUNK_DEFAULTS: Final[dict[str, Any]] = {

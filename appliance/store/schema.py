@@ -360,6 +360,9 @@ def _callback(p: Problems, path: str, v: Any) -> None:
         "agent_accept_s": (False, _ranged(3, 60)),
         "hours": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a schedule name")),
         "max_class": (False, lambda p, q, x: _choice(p, q, x, CALL_CLASSES, "call class")),
+        # Number-entry tries of the callback offer: at least one, and few enough that a
+        # caller who cannot key a number in is not kept on the line for long.
+        "max_number_attempts": (False, _ranged(1, 9)),
     })
 
 

@@ -184,6 +184,12 @@ def test_rules_from_config_offer_by_estimate_only() -> None:
     assert rules.max_class is CallClass.LOCAL
 
 
+def test_rules_from_config_number_tries() -> None:
+    # issue 17: the key was read neither here nor by the schema, so it stayed 3
+    assert CallbackRules.from_config({"max_number_attempts": 5}).max_number_attempts == 5
+    assert CallbackRules.from_config({"max_number_attempts": 1}).max_number_attempts == 1
+
+
 def test_rules_from_config_unknown_class() -> None:
     with pytest.raises(ValueError, match="unknown call class 'premium'"):
         CallbackRules.from_config({"max_class": "premium"})

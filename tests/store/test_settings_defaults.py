@@ -1,4 +1,4 @@
-"""Settings defaults: normalise() fills every one.
+"""Settings defaults: normalise() fills every one, and the callback's number tries validate.
 
 The defaults are written once, in appliance/store/defaults.py; readers index the
 normalised config. These tests pin what a config that says nothing means, so a
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from appliance.core.callback import CallbackRules
 from appliance.store import defaults, schema
 
 #: The least config.json the schema accepts, with each optional section present but
@@ -88,6 +89,7 @@ FILLED: list[Any] = [
     pytest.param(("queues", 0, "callback", "retry_s"), 300, id="callback-retry"),
     pytest.param(("queues", 0, "callback", "agent_accept_s"), 10, id="callback-agent-accept"),
     pytest.param(("queues", 0, "callback", "max_class"), "national", id="callback-max-class"),
+    pytest.param(("queues", 0, "callback", "max_number_attempts"), 3, id="callback-number-tries"),
     pytest.param(("trunks", 0, "port"), 5060, id="trunk-port"),
     pytest.param(("trunks", 0, "number_format"), "e164", id="trunk-number-format"),
     pytest.param(("trunks", 0, "allows_any_caller_id"), True, id="trunk-any-caller-id"),
@@ -179,5 +181,46 @@ def test_optional_sections_stay_absent() -> None:
 def test_a_set_value_is_kept() -> None:
     doc = minimal()
     doc["queues"][0].update(sl_threshold_s=45, answer_delay_ms=0)
+    doc["queues"][0]["callback"] = {"max_number_attempts": 5}
     q = schema.normalise(doc)["queues"][0]
     assert (q["sl_threshold_s"], q["answer_delay_ms"]) == (45, 0)
+    assert q["callback"]["max_number_attempts"] == 5
+
+
+# ---- callback.max_number_attempts -------------------------------------------------------
+
+PATH = "queues[0].callback.max_number_attempts"
+
+
+def with_tries(value: Any) -> dict[str, Any]:
+    doc = minimal()
+    doc["queues"][0]["callback"] = {"max_number_attempts": value}
+    return doc
+
+
+@pytest.mark.parametrize("tries", [1, 3, 9])
+def test_number_tries_in_range_are_valid(tries: int) -> None:
+    assert schema.problems(with_tries(tries), require_secrets=False) == []
+
+
+@pytest.mark.parametrize(
+    ("tries", "problem"),
+    [
+        pytest.param(0, f"{PATH}: 0 is out of range (1 to 9)", id="too-low"),
+        pytest.param(10, f"{PATH}: 10 is out of range (1 to 9)", id="too-high"),
+        pytest.param("3", f"{PATH}: expected a whole number, got str '3'", id="string"),
+        pytest.param(2.5, f"{PATH}: expected a whole number, got float 2.5", id="float"),
+        pytest.param(True, f"{PATH}: expected a whole number, got bool True", id="bool"),
+        pytest.param(None, f"{PATH}: expected a whole number, got NoneType None", id="null"),
+    ],
+)
+def test_number_tries_out_of_range_or_wrong_type_name_the_field(tries: Any, problem: str) -> None:
+    assert schema.problems(with_tries(tries), require_secrets=False) == [problem]
+
+
+def test_number_tries_reach_the_callback_rules() -> None:
+    """The engine builds its rules from the normalised config: set, and left out."""
+    queue = schema.normalise(with_tries(5))["queues"][0]
+    assert CallbackRules.from_config(queue["callback"]).max_number_attempts == 5
+    queue = schema.normalise(minimal())["queues"][0]
+    assert CallbackRules.from_config(queue["callback"]).max_number_attempts == 3

@@ -327,3 +327,43 @@ def test_a_bad_value_and_a_bad_reference_are_shown_together(
     assert "out of range (1 to 300)" in error_next_to(page, "ring_s")
     assert "no extension '999'" in error_next_to(page, "members[0].extension")
     assert runtime.config_path.read_bytes() == before
+
+
+def test_callback_number_tries_are_set_on_the_form(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    page = admin_client.get("/settings/queues/support").get_data(as_text=True)
+    assert value_of(page, "callback.max_number_attempts") == ""
+    assert re.search(r'name="callback.max_number_attempts" value="" [^>]*placeholder="3"', page)
+
+    data = form(admin_client, "/settings/queues/support", **basics(
+        name="support", number="500", **{"members[0].extension": "202",
+                                         "callback.enabled": "on",
+                                         "callback.max_number_attempts": "5"}))
+    resp = admin_client.post("/settings/queues/support", data=data)
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert stored(runtime)["queues"][0]["callback"] == {"max_number_attempts": 5}
+    assert fake_engine.applied[-1]["queues"][0]["callback"]["max_number_attempts"] == 5
+    page = admin_client.get("/settings/queues/support").get_data(as_text=True)
+    assert value_of(page, "callback.max_number_attempts") == "5"
+
+
+@pytest.mark.parametrize(("typed", "problem"), [
+    ("0", "0 is out of range (1 to 9)"),
+    ("10", "10 is out of range (1 to 9)"),
+    ("two", "'two' is not a whole number"),
+])
+def test_callback_number_tries_out_of_range_shown_at_the_field(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine, typed: str,
+        problem: str) -> None:
+    """The engine's schema checks the range; the page shows it next to the input."""
+    before = runtime.config_path.read_bytes()
+    data = form(admin_client, "/settings/queues/support", **basics(
+        name="support", number="500", **{"members[0].extension": "202",
+                                         "callback.enabled": "on",
+                                         "callback.max_number_attempts": typed}))
+    resp = admin_client.post("/settings/queues/support", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert error_next_to(page, "callback.max_number_attempts") == problem
+    assert value_of(page, "callback.max_number_attempts") == typed
+    assert runtime.config_path.read_bytes() == before

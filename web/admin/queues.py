@@ -359,7 +359,8 @@ TIMING = ("ring_s", "retry_s", "wrapup_s", "autopause_after", "max_wait_s", "max
 NUMBERS = (*TIMING, "announce_every_s", "sl_threshold_s")
 SWITCHES = ("greeting", "announce_position", "announce_wait", "whisper", "join_empty",
             "leave_empty")
-CALLBACK_NUMBERS = ("offer_after_s", "offer_ewt_s", "attempts", "retry_s", "agent_accept_s")
+CALLBACK_NUMBERS = ("offer_after_s", "offer_ewt_s", "attempts", "retry_s", "agent_accept_s",
+                    "max_number_attempts")
 #: What each number field's placeholder says when it is empty.
 PLACEHOLDERS = {**{k: str(v) for k, v in QUEUE_DEFAULTS.items()
                    if k in NUMBERS},
