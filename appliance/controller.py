@@ -20,11 +20,11 @@ from appliance.control.admin import AdminService, resources
 from appliance.control.contacts import resources as contact_resources
 from appliance.control.events import EventBus
 from appliance.control.server import ApiError, ControlApi, ControlServer
+from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip.engine import Engine
 from appliance.store.config import ConfigStore
-from appliance.store.defaults import MODEM_DEFAULTS
 from appliance.store.history import History
 from appliance.systemd import Notifier
 

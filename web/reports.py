@@ -44,10 +44,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from appliance.core import erlang as erlang_c
+from appliance.core.defaults import QUEUE_DEFAULTS
 from appliance.core.reports import Bucket, ReportRow, queue_report, report_totals
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
-from appliance.store.defaults import QUEUE_DEFAULTS
 from appliance.store.history import CallRecord, History
 from web.settings_store import read_config
 

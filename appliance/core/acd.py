@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from appliance.store.defaults import MEMBER_DEFAULTS, NEW_QUEUE_STRATEGY, QUEUE_DEFAULTS
-from appliance.store.defaults import STRATEGIES as STRATEGIES
+from appliance.core.defaults import MEMBER_DEFAULTS, NEW_QUEUE_STRATEGY, QUEUE_DEFAULTS
+from appliance.core.defaults import STRATEGIES as STRATEGIES
 
 
 class AgentState(StrEnum):
@@ -40,7 +40,7 @@ class AgentState(StrEnum):
 class QueueRules:
     """One queue's distribution settings (``queues[]`` in config.json, defaults filled).
 
-    The defaults are config.json's (:mod:`appliance.store.defaults`), so a queue
+    The defaults are config.json's (:mod:`appliance.core.defaults`), so a queue
     built here and one read from a config that leaves a key out behave alike.
     """
 

@@ -24,8 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.defaults import CALLBACK_DEFAULTS
 from appliance.core.dialplan import CallClass, NumberingPlan, classify
-from appliance.store.defaults import CALLBACK_DEFAULTS
 
 STATES = ("requested", "agent_ringing", "customer_ringing", "connected", "retry_wait",
           "failed", "done", "cancelled")
@@ -69,7 +69,7 @@ def recover(state: str) -> tuple[str, str] | None:
 class CallbackRules:
     """One queue's callback settings (``queues[].callback`` in config.json).
 
-    The defaults are config.json's (:data:`~appliance.store.defaults.CALLBACK_DEFAULTS`).
+    The defaults are config.json's (:data:`~appliance.core.defaults.CALLBACK_DEFAULTS`).
     """
 
     #: Offer after this long waiting (None: not by time).

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
 
-from appliance.store.defaults import (
+from appliance.core.defaults import (
     DIAL_RULE_DEFAULTS,
     EXTENSION_DEFAULTS,
     LIMITS_DEFAULTS,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from appliance.core.defaults import QUEUE_DEFAULTS
 from appliance.errors import KeeplineError
-from appliance.store.defaults import QUEUE_DEFAULTS
 
 
 class ErlangInputError(KeeplineError, ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from appliance.store.defaults import DAYS
+from appliance.core.defaults import DAYS
 
 
 def is_open(schedule: dict[str, Any], now: datetime) -> bool:

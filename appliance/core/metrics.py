@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from appliance.store.defaults import QUEUE_DEFAULTS
+from appliance.core.defaults import QUEUE_DEFAULTS
 
 AGENT_EVENTS = ("agent_login", "agent_logout", "agent_pause", "agent_unpause")
 # Events at which a caller stops waiting: their wait_s is a finished wait. Not

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.store.defaults import MODEM_DEFAULTS
+from appliance.core.defaults import MODEM_DEFAULTS
 
 #: A pending block that has a number but no name is emitted this long after it began.
 BLOCK_TIMEOUT_S = 1.0

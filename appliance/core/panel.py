@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from appliance.store.defaults import DEVICE_DEFAULTS, QUEUE_DEFAULTS
+from appliance.core.defaults import DEVICE_DEFAULTS, QUEUE_DEFAULTS
 
 Phase = Literal["starting", "ready", "fault"]
 Trunks = Literal["up", "degraded", "down", "none"]

@@ -34,8 +34,8 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from appliance.core.defaults import QUEUE_DEFAULTS
 from appliance.core.metrics import QueueEventLike
-from appliance.store.defaults import QUEUE_DEFAULTS
 
 Bucket = Literal["hour", "day"]
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from appliance.store.defaults import LANGUAGES as LANGUAGES
+from appliance.core.defaults import LANGUAGES as LANGUAGES
 
 #: Largest number ``number_prompts`` can say: the recordings stop at "one hundred",
 #: and a small office never has more callers, minutes or whisper seconds than that.

@@ -36,9 +36,9 @@ from typing import Any, Protocol
 import serial
 
 from appliance.control.events import Event, EventBus, Subscription
+from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.core.modem import AlertLimiter, CallerIdSeen, CidParser, alert_text, sms_safe
 from appliance.errors import KeeplineError
-from appliance.store.defaults import MODEM_DEFAULTS
 
 log = logging.getLogger(__name__)
 

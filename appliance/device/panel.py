@@ -39,6 +39,7 @@ from typing import Any
 from gpiozero import LED, Button
 
 from appliance.control.events import EventBus, Subscription
+from appliance.core.defaults import DEVICE_DEFAULTS
 from appliance.core.panel import (
     BUTTONS,
     HOLD_S,
@@ -54,7 +55,6 @@ from appliance.core.panel import (
     box_state,
     lights,
 )
-from appliance.store.defaults import DEVICE_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class Panel:
 
     :param device:
         config.json's ``device`` section; anything it leaves out comes from
-        :data:`~appliance.store.defaults.DEVICE_DEFAULTS`.
+        :data:`~appliance.core.defaults.DEVICE_DEFAULTS`.
 
     :param pin_factory:
         The gpiozero pin factory (tests pass a ``MockFactory``); :data:`None`

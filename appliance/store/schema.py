@@ -14,8 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from appliance.errors import ConfigError
-from appliance.store.defaults import (
+from appliance.core.defaults import (
     CALLBACK_DEFAULTS,
     DAYS,
     DIAL_RULE_DEFAULTS,
@@ -31,11 +30,12 @@ from appliance.store.defaults import (
     SITE_DEFAULTS,
     TRUNK_DEFAULTS,
 )
-from appliance.store.defaults import DEVICE_DEFAULTS as DEVICE_DEFAULTS
-from appliance.store.defaults import LANGUAGES as LANGUAGES
-from appliance.store.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
-from appliance.store.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
-from appliance.store.defaults import STRATEGIES as STRATEGIES
+from appliance.core.defaults import DEVICE_DEFAULTS as DEVICE_DEFAULTS
+from appliance.core.defaults import LANGUAGES as LANGUAGES
+from appliance.core.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
+from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
+from appliance.core.defaults import STRATEGIES as STRATEGIES
+from appliance.errors import ConfigError
 
 SCHEMA_VERSION = 1
 TRUNK_KINDS = ("sip", "fxo")
@@ -710,7 +710,7 @@ def validate(doc: Any, *, require_secrets: bool = True) -> dict[str, Any]:
 def normalise(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy with optional fields filled in, so readers need no defaults of their own.
 
-    Every default comes from :mod:`appliance.store.defaults`; an optional section
+    Every default comes from :mod:`appliance.core.defaults`; an optional section
     (``callback``, ``probe``, ``numbering``, ``failover``, ``screenpop``) is filled
     only where the document has it, since its presence is itself a setting. The
     ``device`` section is left as written: its readers overlay ``DEVICE_DEFAULTS`` and

@@ -1,6 +1,6 @@
 """Settings defaults: normalise() fills every one, and the callback's number tries validate.
 
-The defaults are written once, in appliance/store/defaults.py; readers index the
+The defaults are written once, in appliance/core/defaults.py; readers index the
 normalised config. These tests pin what a config that says nothing means, so a
 changed default is a visible decision rather than a drift between two copies.
 """
@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from appliance.core import defaults
 from appliance.core.callback import CallbackRules
-from appliance.store import defaults, schema
+from appliance.store import schema
 
 #: The least config.json the schema accepts, with each optional section present but
 #: empty (``numbering`` needs its country code, a route its number and destination).

@@ -14,8 +14,8 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
+from appliance.core.defaults import PROBE_DEFAULTS, ROUTE_DEFAULTS, TRUNK_DEFAULTS
 from appliance.store import schema
-from appliance.store.defaults import PROBE_DEFAULTS, ROUTE_DEFAULTS, TRUNK_DEFAULTS
 from web.admin import bp
 from web.admin.common import save_section
 from web.admin.queues import (

@@ -17,8 +17,8 @@ from werkzeug.routing import BuildError
 from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
+from appliance.core.defaults import EXTENSION_DEFAULTS
 from appliance.settings import Runtime
-from appliance.store.defaults import EXTENSION_DEFAULTS
 from appliance.store.schema import EXTENSION_CALL_CLASSES, ROLES
 from web import engine
 from web.admin import bp

@@ -25,14 +25,14 @@ from typing import Any, TypeVar
 from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
-from appliance.store import schema
-from appliance.store.defaults import (
+from appliance.core.defaults import (
     CALLBACK_DEFAULTS,
     LANGUAGES,
     NEW_QUEUE_STRATEGY,
     QUEUE_DEFAULTS,
     SITE_DEFAULTS,
 )
+from appliance.store import schema
 from web.admin import bp
 from web.admin.common import Outcome, save_section
 from web.admin.phones import describe

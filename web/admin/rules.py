@@ -18,8 +18,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
-from appliance.store.defaults import DAYS as DAY_KEYS
-from appliance.store.defaults import FAILOVER_DEFAULTS, FORWARD_TARGET_DEFAULTS
+from appliance.core.defaults import DAYS as DAY_KEYS
+from appliance.core.defaults import FAILOVER_DEFAULTS, FORWARD_TARGET_DEFAULTS
 from web import engine
 from web.admin import bp
 from web.admin.common import save_section

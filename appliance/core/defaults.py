@@ -6,8 +6,8 @@ the normalised config instead of repeating a literal. Code that must work withou
 a config (a domain object built in a test, a report for a queue since deleted)
 takes its fallback from here too.
 
-This module imports nothing, so the pure core (:mod:`appliance.core`) may read it
-without depending on the rest of the store.
+It lives in the core, which may not depend on the store: the store's schema imports
+it from here. It imports nothing.
 """
 
 from __future__ import annotations
