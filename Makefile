@@ -36,6 +36,7 @@ pytest: venv
 	$(VENV)/bin/pytest -q
 
 bench: deps-run deps-test venv
+	$(PY) bench/capacity.py all --seconds 30
 	$(PY) bench/hold_music.py --callers 3 --seconds 30
 	$(PY) bench/queue_dispatch.py --calls 60 --talk-ms 300
 	$(PY) bench/web_pages.py --records 100000 --requests 200
@@ -51,13 +52,19 @@ install: deps-run
 # The full-capacity engine: pjproject 2.15.1 with image/pjproject/config_site.h
 # (128 calls instead of the PyPI wheel's 4), built once and installed into the venv
 # in place of the wheel. PJPROJECT_TARBALL=FILE builds from a local copy.
+# A kept build is re-used only if it was made from the current recipe (the build
+# script and config_site.h): a change to either builds again.
+ENGINE_RECIPE = $(shell cat image/build-pjsua2.sh image/pjproject/config_site.h | sha256sum | cut -c1-16)
+
 engine: deps-run venv
 	@if ls $(ENGINE_WHEELS)/pjsua2-*.whl >/dev/null 2>&1 \
-	    && [ -e /etc/ld.so.conf.d/keepline-pjproject.conf ]; then \
+	    && [ -e /etc/ld.so.conf.d/keepline-pjproject.conf ] \
+	    && [ "$$(cat $(ENGINE_WHEELS)/recipe 2>/dev/null)" = "$(ENGINE_RECIPE)" ]; then \
 	  echo "engine: installing the build kept in $(ENGINE_WHEELS) (delete it to build again)"; \
 	  $(call engine_install); \
 	else \
-	  bash image/build-pjsua2.sh --wheel-dir "$(CURDIR)/$(ENGINE_WHEELS)" "$(CURDIR)/$(PY)"; \
+	  bash image/build-pjsua2.sh --wheel-dir "$(CURDIR)/$(ENGINE_WHEELS)" "$(CURDIR)/$(PY)" \
+	  && echo "$(ENGINE_RECIPE)" > $(ENGINE_WHEELS)/recipe; \
 	fi
 
 venv: $(STAMPS)/venv

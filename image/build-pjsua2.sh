@@ -14,8 +14,8 @@
 #      that is not the release file byte for byte (say `git archive 2.15.1` of a
 #      clone) is unpacked aside and accepted only if its files are exactly the
 #      tag's: their git tree id must be the pinned one.
-#   3. configure, make, make install into /opt/keepline/pjproject (shared
-#      libraries, registered with ldconfig)
+#   3. configure (epoll ioqueue), make, make install into /opt/keepline/pjproject
+#      (shared libraries, registered with ldconfig)
 #   4. the SWIG Python binding, built as a wheel (kept in --wheel-dir if given)
 #      and installed into VENV_PYTHON's venv in place of PyPI's pjsua2-python,
 #      which is uninstalled: both provide the module `pjsua2`
@@ -119,9 +119,13 @@ die_unless_root "installing into $PJ_PREFIX"
 run install -m 0644 "$CONFIG_SITE" "$SRC/pjlib/include/pj/config_site.h"
 # The PyPI wheels are configured the same but static; shared libraries here
 # let one copy serve the binding and anything built later against the prefix.
+# --enable-epoll: pjlib's default ioqueue is select(), which walks every RTP and
+# RTCP socket of every call on each packet that arrives. Under 30 bridged calls
+# that walk was three quarters of the engine's CPU; epoll halved the engine's
+# CPU (docs/benchmarks.md, "Bridged calls").
 run cd "$SRC"
 run ./configure --prefix="$PJ_PREFIX" --enable-shared --disable-video --disable-sound \
-    CFLAGS="-fPIC -O2" CXXFLAGS="-fPIC -O2"
+    --enable-epoll CFLAGS="-fPIC -O2" CXXFLAGS="-fPIC -O2"
 run make dep
 run make -j"$(nproc)"
 run make install

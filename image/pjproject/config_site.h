@@ -41,10 +41,10 @@
                                      PJSUA_MAX_RECORDERS + 8)
 
 /* Default 64: each call's RTP and RTCP sockets are ioqueue handles, so 128
- * calls need 256 and more. The select() ioqueue built by default refuses
- * (#error) more than FD_SETSIZE, 1024 on Linux; going past that would need
- * ./configure --enable-epoll. Asterisk's bundled config_site.h uses
- * FD_SETSIZE the same way, without epoll. */
+ * calls need 256 and more. build-pjsua2.sh configures the epoll ioqueue
+ * (--enable-epoll), which has no FD_SETSIZE ceiling; 1024 keeps the select()
+ * ioqueue buildable too (it refuses more than FD_SETSIZE, 1024 on Linux), as
+ * Asterisk's bundled config_site.h does. */
 #define PJ_IOQUEUE_MAX_HANDLES      1024
 
 /* Defaults 1023 and 511; pjsip's hash tables want 2^n - 1. Transactions and

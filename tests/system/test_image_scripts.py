@@ -46,6 +46,7 @@ def test_build_dry_run_names_the_pinned_release_and_steps() -> None:
     assert f"expecting sha256 {PJ_SHA256}" in out
     assert "config_site.h" in out
     assert "--prefix=/opt/keepline/pjproject --enable-shared" in out
+    assert "--enable-epoll" in out  # select() walked every socket per packet: see the script
     assert "+ make -C pjsip-apps/src/swig/python PYTHON_EXE=/opt/keepline/venv/bin/python" in out
     # A wheel in site-packages, in place of PyPI's (not `setup.py install`'s egg, which
     # ended up behind the PyPI wheel on sys.path).
