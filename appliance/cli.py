@@ -26,7 +26,8 @@ from appliance.store.config import GeneratedPassword
 
 if TYPE_CHECKING:
     from appliance.core.metrics import QueueStats
-    from appliance.store.history import CallbackRow
+    from appliance.store.callbacks import CallbackRow
+    from appliance.store.calls import CallRecord
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -263,16 +264,16 @@ def _check_history_args(parser: argparse.ArgumentParser, args: argparse.Namespac
 def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
     from dataclasses import asdict
 
-    from appliance.store.history import History, format_table
+    from appliance.store.calls import CallLog
 
     if args.action == "stats":
         return cmd_history_stats(args, rt)
-    records = History(rt.history_path, read_only=True).last(args.last or 10)
+    records = CallLog(rt.history_path, read_only=True).last(args.last or 10)
     if args.json:
         for r in records:
             print(json.dumps(asdict(r)))
     elif records:
-        print(format_table(records))
+        print(format_calls(records))
     else:
         print("no calls yet")
     return 0
@@ -284,7 +285,7 @@ def cmd_history_stats(args: argparse.Namespace, rt: Runtime) -> int:
 
     from appliance.core.metrics import AGENT_EVENTS, queue_stats
     from appliance.store.config import ConfigStore
-    from appliance.store.history import History
+    from appliance.store.queue_events import QueueEventLog
 
     config = ConfigStore(rt.config_path, read_only=True).load()
     queues = {q["name"]: q for q in config["queues"]}
@@ -301,11 +302,11 @@ def cmd_history_stats(args: argparse.Namespace, rt: Runtime) -> int:
         print(f"error: --until ({_local(until, zone)}) is not after --since "
               f"({_local(since, zone)})", file=sys.stderr)
         return EXIT_BAD_INPUT
-    history = History(rt.history_path, read_only=True)
+    queue_log = QueueEventLog(rt.history_path, read_only=True)
     # Logins from before the window say who was already staffed when it opened.
-    earlier = history.queue_events(queue=args.queue, since=0.0, until=since,
-                                   events=AGENT_EVENTS)
-    events = earlier + history.queue_events(queue=args.queue, since=since, until=until)
+    earlier = queue_log.queue_events(queue=args.queue, since=0.0, until=since,
+                                     events=AGENT_EVENTS)
+    events = earlier + queue_log.queue_events(queue=args.queue, since=since, until=until)
     stats = queue_stats(events, since=since, until=until,
                         sl_threshold_s=float(queues[args.queue]["sl_threshold_s"]))
     if args.json:
@@ -381,10 +382,10 @@ def cmd_callbacks(args: argparse.Namespace, rt: Runtime) -> int:
     from dataclasses import asdict
 
     from appliance.core import callback
-    from appliance.store.history import History
+    from appliance.store.callbacks import CallbackRequests
 
-    history = History(rt.history_path, read_only=True)
-    rows = history.callbacks() if args.all else history.callbacks(states=callback.PENDING)
+    requests = CallbackRequests(rt.history_path, read_only=True)
+    rows = requests.callbacks() if args.all else requests.callbacks(states=callback.PENDING)
     if args.json:
         for row in rows:
             print(json.dumps(asdict(row)))
@@ -401,14 +402,9 @@ def _when(ts: float | None, zone: tzinfo | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def format_callbacks(rows: list[CallbackRow], zone: tzinfo | None = None) -> str:
-    """Callback requests as ``callbacks list`` prints them (times in ``zone``)."""
-    head = ("id", "queue", "number", "state", "attempts", "requested", "next attempt",
-            "agent", "reason")
-    lines = [head]
-    lines += [(str(r.id), r.queue, r.number, r.state, str(r.attempts),
-               _when(r.requested_at, zone), _when(r.next_attempt_at, zone), r.agent or "-",
-               r.reason or "-") for r in rows]
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """``rows`` under ``head`` in left-aligned columns, the head underlined with dashes."""
+    lines = [head, *rows]
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
            for line in lines]
@@ -416,11 +412,31 @@ def format_callbacks(rows: list[CallbackRow], zone: tzinfo | None = None) -> str
     return "\n".join(out)
 
 
+def format_calls(records: list[CallRecord], zone: tzinfo | None = None) -> str:
+    """Call records as ``history --last N`` prints them (times in ``zone``)."""
+    head = ("started", "caller", "name", "trunk", "dialled", "queue", "wait/talk", "outcome")
+    return _table(head, [(
+        _when(r.started_at, zone), r.caller_number, r.caller_name or "-", r.trunk or "-",
+        r.dialled, r.queue or "-",
+        f"{r.ended_at - r.started_at:.1f}s" if r.ended_at is not None else "-",
+        r.outcome + (f" ({r.reason})" if r.reason else ""),
+    ) for r in records])
+
+
+def format_callbacks(rows: list[CallbackRow], zone: tzinfo | None = None) -> str:
+    """Callback requests as ``callbacks list`` prints them (times in ``zone``)."""
+    head = ("id", "queue", "number", "state", "attempts", "requested", "next attempt",
+            "agent", "reason")
+    return _table(head, [(str(r.id), r.queue, r.number, r.state, str(r.attempts),
+                          _when(r.requested_at, zone), _when(r.next_attempt_at, zone),
+                          r.agent or "-", r.reason or "-") for r in rows])
+
+
 def cmd_callbacks_cancel(callback_id: int, rt: Runtime) -> int:
     """Cancel through the engine; with no engine running, in the database directly."""
     from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
     from appliance.core import callback
-    from appliance.store.history import History
+    from appliance.store.callbacks import CallbackRequests
 
     def not_cancellable(state: str) -> int:
         allowed = " or ".join(sorted(callback.CANCELLABLE))
@@ -433,7 +449,7 @@ def cmd_callbacks_cancel(callback_id: int, rt: Runtime) -> int:
         return EXIT_BAD_INPUT
 
     def stored_state() -> str:
-        row = History(rt.history_path, read_only=True).callback(callback_id)
+        row = CallbackRequests(rt.history_path, read_only=True).callback(callback_id)
         return row.state if row is not None else "unknown"
 
     try:
@@ -449,10 +465,10 @@ def cmd_callbacks_cancel(callback_id: int, rt: Runtime) -> int:
     except EngineUnavailable:
         # No engine is acting on any request, so the database is the whole truth; the
         # move is a compare-and-set, so an engine starting meanwhile is not overruled.
-        if History(rt.history_path, read_only=True).callback(callback_id) is None:
+        if CallbackRequests(rt.history_path, read_only=True).callback(callback_id) is None:
             return unknown()  # without creating or upgrading the file
         try:
-            moved = History(rt.history_path).move_callback(
+            moved = CallbackRequests(rt.history_path).move_callback(
                 callback_id, "cancelled", at=time.time(), reason="cancelled by admin")
         except KeyError:
             return unknown()

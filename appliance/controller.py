@@ -345,7 +345,7 @@ class Controller:
         trunks: logged, stored in the history's health events, and published (dashboard,
         LEDs, SMS)."""
         from appliance.core import boxhealth
-        from appliance.store.history import HealthEvent
+        from appliance.store.health_events import HealthEvent
 
         system["modems"] = self._modem_health()
         for alarm in [*boxhealth.check(system, states),

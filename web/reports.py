@@ -48,7 +48,8 @@ from appliance.core.defaults import QUEUE_DEFAULTS
 from appliance.core.reports import Bucket, ReportRow, queue_report, report_totals
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
-from appliance.store.history import CallRecord, History
+from appliance.store.calls import CallRecord
+from appliance.store.history import History
 from web.settings_store import read_config
 
 bp = Blueprint("reports", __name__)

@@ -42,7 +42,7 @@ from appliance.control.client import JsonTooDeep, loads
 from appliance.core.callerid import best_name, usable
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
-from appliance.store.history import History
+from appliance.store.contacts import ContactBook
 from web.admin.common import ask_engine
 from web.live import EventHub
 from web.security import User, current_user, for_agents
@@ -191,7 +191,7 @@ def caller(number: str) -> tuple[Response, int]:
     allowed = own is None or (bool(own) and _hub().popped(own, number))
     if runtime.history_path.exists():  # no file yet: nothing was ever recorded
         try:
-            card = History(runtime.history_path, read_only=True).caller_card(
+            card = ContactBook(runtime.history_path, read_only=True).caller_card(
                 number, calls=_CARD_CALLS if own is None else _AGENT_LOOKBACK)
         except StoreError as e:
             return _json({"error_id": "history_unavailable", "message": str(e),

@@ -2,7 +2,7 @@
 
 The engine is the only writer of history.sqlite3, so the web asks it to save a
 contact; the web reads contacts and caller cards from the file itself, read-only
-(:meth:`~appliance.store.history.History.caller_card`). A save runs on the control
+(:meth:`~appliance.store.contacts.ContactBook.caller_card`). A save runs on the control
 API's thread, not the engine thread: its fsync never holds up calls.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from appliance.control.server import ApiError
-from appliance.store.history import ContactError, History
+from appliance.store.contacts import ContactBook, ContactError
 
 Handler = Callable[[str, dict[str, Any]], Any]
 
@@ -23,7 +23,7 @@ Handler = Callable[[str, dict[str, Any]], Any]
 FIELDS = ("name", "company", "notes", "by")
 
 
-def resources(history: History, *,
+def resources(contacts: ContactBook, *,
               clock: Callable[[], float] = time.time) -> dict[tuple[str, str], Handler]:
     """The control API's contact resources, for :class:`~appliance.control.server.ControlApi`.
 
@@ -47,7 +47,7 @@ def resources(history: History, *,
                            f"{', '.join(FIELDS)})", field=unknown[0])
         values = {k: "" if body.get(k) is None else body[k] for k in FIELDS}
         try:
-            contact = history.save_contact(
+            contact = contacts.save_contact(
                 number, name=values["name"], company=values["company"],
                 notes=values["notes"], by=values["by"], at=clock())
         except ContactError as e:

@@ -2,7 +2,7 @@
 
 Pure: the caller fetches the events (see ``History.queue_events``) and chooses the
 window, so tests can state every answer by hand. Event names and fields are those
-documented on ``appliance.store.history.QueueEvent``; this module only needs their
+documented on ``appliance.store.queue_events.QueueEvent``; this module only needs their
 shape, so core does not depend on store.
 """
 

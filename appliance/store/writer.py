@@ -16,7 +16,10 @@ import threading
 from collections.abc import Callable
 
 from appliance.errors import StoreError
-from appliance.store.history import CallRecord, HealthEvent, History, QueueEvent
+from appliance.store.calls import CallRecord
+from appliance.store.health_events import HealthEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 
 log = logging.getLogger(__name__)
 

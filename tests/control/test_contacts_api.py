@@ -14,7 +14,8 @@ from appliance.control.client import EngineClient, EngineRefused
 from appliance.control.contacts import resources
 from appliance.control.events import EventBus
 from appliance.control.server import ApiError, ControlApi, ControlServer
-from appliance.store.history import Contact, History
+from appliance.store.contacts import Contact
+from appliance.store.history import History
 
 NOW = 1_750_000_000.0
 X = "+15550001"

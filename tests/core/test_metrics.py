@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.core.metrics import AgentStats, QueueStats, queue_stats
-from appliance.store.history import QueueEvent
+from appliance.store.queue_events import QueueEvent
 
 T = 1_750_000_000.0  # offsets below are seconds after T
 HOUR = 3600.0

@@ -10,7 +10,7 @@ import pytest
 
 from appliance.core.metrics import queue_stats
 from appliance.core.reports import ReportRow, queue_report, report_totals
-from appliance.store.history import QueueEvent
+from appliance.store.queue_events import QueueEvent
 from tests.core import test_metrics
 
 BERLIN = ZoneInfo("Europe/Berlin")

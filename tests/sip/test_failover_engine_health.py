@@ -21,7 +21,8 @@ import pytest
 from appliance.control.events import EventBus, Subscription
 from appliance.core.failover import EngineLimits, EngineWatch
 from appliance.sip.engine import Engine
-from appliance.store.history import History, QueueEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 from appliance.store.writer import MAX_BACKLOG
 from tests.support.stack import make_data_dir
 

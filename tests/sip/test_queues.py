@@ -25,7 +25,8 @@ import pytest
 from appliance.control.client import EngineClient
 from appliance.core.metrics import queue_stats
 from appliance.sip.media import packaged_sound
-from appliance.store.history import History, QueueEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 from tests.support.baresip import Baresip
 from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port

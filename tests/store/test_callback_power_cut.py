@@ -31,7 +31,8 @@ from pathlib import Path
 import pytest
 
 from appliance.core import callback
-from appliance.store.history import CallbackRow, History
+from appliance.store.callbacks import CallbackRow
+from appliance.store.history import History
 from tests.store.conftest import REPO, child_env
 
 KILLS = 60

@@ -15,7 +15,8 @@ import pytest
 
 from appliance.cli import main
 from appliance.control import client
-from appliance.store.history import CallbackRow, History
+from appliance.store.callbacks import CallbackRow
+from appliance.store.history import History
 from tests.store.test_cli_stats import import_config
 
 # 2025-06-15 13:00:00 in Europe/Berlin (CEST, UTC+2)

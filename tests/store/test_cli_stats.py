@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from appliance.cli import main
+from appliance.store.calls import CallRecord
 from appliance.store.config import ConfigStore
-from appliance.store.history import CallRecord, History, QueueEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 from tests.store.conftest import demo
 
 # 2025-06-15 00:00 in Europe/Berlin (CEST, UTC+2) = 2025-06-14 22:00 UTC

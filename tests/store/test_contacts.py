@@ -13,19 +13,14 @@ from typing import Any
 import pytest
 
 from appliance.errors import KeeplineError, StoreError
-from appliance.store import history as history_module
-from appliance.store.history import (
-    SCHEMA_VERSION,
-    CallbackEvent,
-    CallbackRow,
-    CallerCard,
-    CallRecord,
-    Contact,
-    ContactError,
-    HealthEvent,
-    History,
-    QueueEvent,
-)
+from appliance.store import historydb
+from appliance.store.callbacks import CallbackEvent, CallbackRow
+from appliance.store.calls import CallRecord
+from appliance.store.contacts import CallerCard, Contact, ContactError
+from appliance.store.health_events import HealthEvent
+from appliance.store.history import History
+from appliance.store.historydb import SCHEMA_VERSION
+from appliance.store.queue_events import QueueEvent
 
 T0 = 1_750_000_000.0
 X = "+15550001"  # the customer whose card is read
@@ -183,7 +178,7 @@ def test_a_save_is_one_durable_transaction(path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     history = History(path)
     seen: list[tuple[bool, int, list[str]]] = []
-    real = history_module._connect
+    real = historydb._connect
 
     def connect(p: Path, *, read_only: bool) -> sqlite3.Connection:
         conn = real(p, read_only=read_only)
@@ -193,7 +188,7 @@ def test_a_save_is_one_durable_transaction(path: Path,
         conn.set_trace_callback(statements.append)
         return conn
 
-    monkeypatch.setattr(history_module, "_connect", connect)
+    monkeypatch.setattr(historydb, "_connect", connect)
     save(history)
     save(history, name="", company="", notes="")
     assert len(seen) == 2
@@ -359,7 +354,7 @@ Trace = list[tuple[bool, list[str]]]
 def traced(monkeypatch: pytest.MonkeyPatch) -> Trace:
     """Every connection History opens from now on: (read_only, the SQL it runs)."""
     connections: Trace = []
-    real = history_module._connect
+    real = historydb._connect
 
     def connect(p: Path, *, read_only: bool) -> sqlite3.Connection:
         conn = real(p, read_only=read_only)
@@ -368,7 +363,7 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Trace:
         conn.set_trace_callback(statements.append)
         return conn
 
-    monkeypatch.setattr(history_module, "_connect", connect)
+    monkeypatch.setattr(historydb, "_connect", connect)
     return connections
 
 
@@ -431,7 +426,7 @@ def test_the_count_reads_only_the_two_call_indexes(card_history: History, path: 
 
 def test_a_call_recorded_while_the_card_is_read_is_on_none_or_all_of_it(
         card_history: History, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = history_module._connect
+    real = historydb._connect
     late = call("late", 20)
     done: list[str] = []
 
@@ -449,7 +444,7 @@ def test_a_call_recorded_while_the_card_is_read_is_on_none_or_all_of_it(
             conn.set_trace_callback(record_before_the_count)
         return conn
 
-    monkeypatch.setattr(history_module, "_connect", connect)
+    monkeypatch.setattr(historydb, "_connect", connect)
     card = History(path, read_only=True).caller_card(X)
     assert done, "the late call was not written"
     assert (card.calls, card.total_calls) == (NEWEST_FIRST, 6)

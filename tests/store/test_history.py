@@ -13,18 +13,14 @@ from typing import Any
 
 import pytest
 
+from appliance.cli import format_calls
 from appliance.core import callback
 from appliance.errors import StoreError
-from appliance.store.history import (
-    QUEUE_EVENTS,
-    CallbackEvent,
-    CallbackRow,
-    CallRecord,
-    HealthEvent,
-    History,
-    QueueEvent,
-    format_table,
-)
+from appliance.store.callbacks import CallbackEvent, CallbackRow
+from appliance.store.calls import CallRecord
+from appliance.store.health_events import HealthEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QUEUE_EVENTS, QueueEvent
 from appliance.store.writer import HistoryWriter
 from tests.store.conftest import Cli
 
@@ -163,7 +159,7 @@ def test_read_only_never_writes_the_file(history_path: Path, calls: list[CallRec
 
 
 def test_format_table(calls: list[CallRecord]) -> None:
-    lines = format_table(calls).splitlines()
+    lines = format_calls(calls).splitlines()
     assert lines[0].split() == HEADER
     assert set(lines[1].replace(" ", "")) == {"-"}
     assert len(lines) == 2 + len(calls)

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from appliance.store.history import CallRecord, History, QueueEvent
+from appliance.store.calls import CallRecord
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 
 T0 = 1_750_000_000.0
 

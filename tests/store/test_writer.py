@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.store.history import CallRecord, History, QueueEvent
+from appliance.store.calls import CallRecord
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 from appliance.store.writer import HistoryWriter
 
 

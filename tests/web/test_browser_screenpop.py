@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from appliance.store.calls import CallRecord
 from appliance.store.config import ConfigStore
-from appliance.store.history import CallRecord, History
+from appliance.store.history import History
 from appliance.store.users import with_new_user
 from tests.support.browser import Browser
 from tests.support.ports import free_port

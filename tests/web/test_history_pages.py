@@ -21,8 +21,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.settings import Runtime
+from appliance.store.calls import CallRecord
 from appliance.store.config import ConfigStore
-from appliance.store.history import CallRecord, History
+from appliance.store.history import History
 from tests.web.conftest import Auth
 from tests.web.test_settings_phones import element, text
 from web.reports import csv_cell

@@ -25,7 +25,8 @@ from flask.testing import FlaskClient
 from appliance.core.reports import queue_report, report_totals
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
-from appliance.store.history import History, QueueEvent
+from appliance.store.history import History
+from appliance.store.queue_events import QueueEvent
 from tests.support.webserver import http_login
 from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.test_history_pages import berlin, set_site

@@ -16,8 +16,9 @@ from flask.testing import FlaskClient
 
 from appliance.control import contacts
 from appliance.settings import Runtime
+from appliance.store.calls import CallRecord
 from appliance.store.config import ConfigStore
-from appliance.store.history import CallRecord, History
+from appliance.store.history import History
 from tests.support.ports import free_port
 from tests.web.conftest import Auth
 from tests.web.fake_engine import FakeEngine

@@ -1,0 +1,291 @@
+"""history.sqlite3 itself: its schema, how it is opened, and its migration.
+
+stdlib sqlite3 in WAL mode with ``synchronous=FULL``, so a committed record
+survives a power cut. The engine is the only writer (the CLI may also cancel a
+callback while no engine runs); the web process opens it read-only. The schema
+version lives in ``PRAGMA user_version``.
+
+Every part of the history (calls, queue events, health events, callback requests,
+contacts: one module each) is a :class:`HistoryDB`, so all of them open, write and
+read the file in this one way; :class:`appliance.store.history.History` is all the
+parts over one file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from appliance.errors import StoreError
+
+SCHEMA_VERSION = 5
+
+# The whole current schema. Every statement is idempotent, so _migrate can run it on a
+# fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS calls (
+    id            INTEGER PRIMARY KEY,
+    call_uid      TEXT NOT NULL UNIQUE,
+    direction     TEXT NOT NULL,
+    caller_number TEXT NOT NULL,
+    caller_name   TEXT NOT NULL DEFAULT '',
+    trunk         TEXT,
+    dialled       TEXT NOT NULL,
+    queue         TEXT,
+    started_at    REAL NOT NULL,
+    answered_at   REAL,
+    ended_at      REAL,
+    outcome       TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    sip_code      INTEGER,
+    agent         TEXT,
+    wait_s        REAL,
+    talk_s        REAL
+)""",
+    "CREATE INDEX IF NOT EXISTS calls_by_caller ON calls (caller_number, started_at)",
+    "CREATE INDEX IF NOT EXISTS calls_by_time ON calls (started_at)",
+    """CREATE TABLE IF NOT EXISTS queue_events (
+    id       INTEGER PRIMARY KEY,
+    at       REAL NOT NULL,
+    queue    TEXT NOT NULL,
+    call_uid TEXT NOT NULL DEFAULT '',
+    event    TEXT NOT NULL,
+    agent    TEXT,
+    wait_s   REAL,
+    talk_s   REAL,
+    detail   TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS queue_events_by_time ON queue_events (queue, at)",
+    "CREATE INDEX IF NOT EXISTS queue_events_by_call ON queue_events (call_uid)",
+    # schema 3: callback requests and the log of their moves
+    """CREATE TABLE IF NOT EXISTS callbacks (
+    id              INTEGER PRIMARY KEY,
+    queue           TEXT NOT NULL,
+    number          TEXT NOT NULL,
+    caller_number   TEXT NOT NULL,
+    trunk           TEXT,
+    call_uid        TEXT NOT NULL,
+    joined_at       REAL NOT NULL,
+    requested_at    REAL NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,
+    agent           TEXT,
+    updated_at      REAL NOT NULL,
+    reason          TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS callbacks_by_state ON callbacks (state, joined_at)",
+    """CREATE TABLE IF NOT EXISTS callback_events (
+    id          INTEGER PRIMARY KEY,
+    callback_id INTEGER NOT NULL REFERENCES callbacks(id),
+    at          REAL NOT NULL,
+    state       TEXT NOT NULL,
+    detail      TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS callback_events_by_callback "
+    "ON callback_events (callback_id, id)",
+    # schema 4: transitions of health monitors
+    """CREATE TABLE IF NOT EXISTS health_events (
+    id      INTEGER PRIMARY KEY,
+    at      REAL NOT NULL,
+    monitor TEXT NOT NULL,
+    old     TEXT NOT NULL,
+    new     TEXT NOT NULL,
+    reason  TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS health_events_by_time ON health_events (at)",
+    # schema 5: contacts, and the indexes of the caller card (History.caller_card)
+    """CREATE TABLE IF NOT EXISTS contacts (
+    number     TEXT PRIMARY KEY,
+    name       TEXT NOT NULL DEFAULT '',
+    company    TEXT NOT NULL DEFAULT '',
+    notes      TEXT NOT NULL DEFAULT '',
+    updated_at REAL NOT NULL,
+    updated_by TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS calls_by_dialled ON calls (dialled, started_at)",
+    "CREATE INDEX IF NOT EXISTS callbacks_by_number ON callbacks (number, requested_at)",
+    "CREATE INDEX IF NOT EXISTS callbacks_by_caller ON callbacks (caller_number, requested_at)",
+)
+
+# Columns that schema 1's ``calls`` lacks: ALTER TABLE keeps every stored row.
+_ADDED_COLUMNS = (("agent", "TEXT"), ("wait_s", "REAL"), ("talk_s", "REAL"))
+
+_T = TypeVar("_T")
+
+
+def _create_private(path: Path) -> None:
+    """Create a missing history file 0640 (less the umask): it holds callers' numbers.
+
+    SQLite gives the -wal and -shm files it makes later the database file's mode.
+    An empty file is an empty database to SQLite.
+    """
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+    except FileExistsError:
+        return  # another writer made it first
+    except OSError as e:
+        raise StoreError(f"{path}: cannot create the call history ({e.strerror or e})") from None
+
+
+def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
+    try:
+        if read_only:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        else:
+            _create_private(path)
+            conn = sqlite3.connect(path, timeout=5)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open call history ({e})") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Create what is missing, from nothing or from any older schema (idempotent)."""
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    have = {row["name"] for row in conn.execute("PRAGMA table_info(calls)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in have:
+            conn.execute(f"ALTER TABLE calls ADD COLUMN {name} {kind}")
+
+
+def select_list(conn: sqlite3.Connection, table: str, columns: list[str]) -> str | None:
+    """``columns`` as a SELECT list, NULL for those an older schema lacks; None if no table.
+
+    A read-only reader may meet a file the engine has not upgraded yet and must not
+    upgrade it itself, so it reads what is there.
+    """
+    have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if not have:
+        return None
+    return ", ".join(c if c in have else f"NULL AS {c}" for c in columns)
+
+
+class HistoryDB:
+    """The history.sqlite3 of one data dir: every read and write of it goes through here.
+
+    Each read or write opens a connection of its own and closes it, so no connection
+    is shared between threads and no reader holds the WAL back for long.
+
+    Parameters:
+        path: the history.sqlite3 file; created with its schema if missing.
+        read_only: for readers (web, CLI) that must never write.
+    """
+
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        self.path = path
+        self._read_only = read_only
+        if not read_only:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring the file to SCHEMA_VERSION in one transaction: a power cut leaves old or new."""
+        conn = _connect(self.path, read_only=False)
+        conn.isolation_level = None  # explicit BEGIN: DDL then joins the transaction
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the version read and the upgrade under one lock
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise StoreError(f"{self.path}: made by a newer Keepline (schema {version})")
+                if version < SCHEMA_VERSION:
+                    _upgrade(conn)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # sqlite may have rolled back already (disk full)
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot prepare call history ({e})") from None
+        finally:
+            conn.close()
+
+    def _append(self, table: str, columns: list[str], row: dict[str, Any],
+                failure: str) -> None:
+        """Insert one row into an append-only log table (names from the store only)."""
+        if self._read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
+               f"VALUES ({', '.join(':' + c for c in columns)})")
+        self._write(sql, row, failure)
+
+    def _window(self, table: str, columns: list[str], since: float, until: float,
+                where: list[str], params: list[Any]) -> list[sqlite3.Row]:
+        """Rows of a log table with ``since <= at < until`` and ``where``, oldest first.
+
+        None from a file made before the table existed (a read-only reader never
+        upgrades a file).
+        """
+
+        def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            select = select_list(conn, table, columns)
+            if select is None:
+                return []
+            conditions = " AND ".join(["at >= ?", "at < ?", *where])
+            return conn.execute(f"SELECT {select} FROM {table} WHERE {conditions} "
+                                "ORDER BY at, id", [since, until, *params]).fetchall()
+
+        return self._read(query)
+
+    def _read(self, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
+              ) -> list[sqlite3.Row]:
+        """Rows of ``query``; none from a file that does not exist yet (nothing recorded)."""
+        return self._reading(query, [])
+
+    def _reading(self, query: Callable[[sqlite3.Connection], _T], nothing: _T) -> _T:
+        """What ``query`` reads in a connection of its own; ``nothing`` without a file yet."""
+        if not self.path.exists():
+            return nothing
+        conn = _connect(self.path, read_only=self._read_only)
+        try:
+            return query(conn)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot read call history ({e})") from None
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self, failure: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken with BEGIN IMMEDIATE, so reads in it are not stale.
+
+        Commits when the block ends (durably: synchronous=FULL), rolls back if it raises;
+        sqlite errors become StoreError("PATH: FAILURE (why)").
+        """
+        if self._read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+        conn = _connect(self.path, read_only=False)
+        conn.isolation_level = None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: {failure} ({e})") from None
+        finally:
+            conn.close()
+
+    def _write(self, sql: str, params: dict[str, Any], failure: str) -> int:
+        conn = _connect(self.path, read_only=False)
+        try:
+            with conn:
+                return conn.execute(sql, params).rowcount
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: {failure} ({e})") from None
+        finally:
+            conn.close()
