@@ -57,6 +57,8 @@ SCENARIO_DIR = REPO / "bench" / "scenarios"
 # Registrations a second from the one agents' sipp: two requests each (the 401
 # challenge), kept under the edge's flood ban of 40 requests in 2 s from one address.
 REGISTER_RATE = 8
+#: Calls a second the callers' sipp places (it talks to the engine straight, not the edge).
+CALL_RATE = 20
 
 
 # --------------------------------------------------------------------------- processes
@@ -185,6 +187,21 @@ def captured(ports: set[int], path: Path) -> Iterator[None]:
         time.sleep(0.3)
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def window_s(seconds: float) -> float:
+    """The measuring window of a ``--seconds`` run: all but 5 s of it, 6 s at least."""
+    return max(seconds - 5, 6)
+
+
+def stay_s(calls: int, seconds: float) -> float:
+    """How long each caller stays: until the window is over, however many there are.
+
+    The first caller is answered ``calls / CALL_RATE`` seconds before the last one,
+    and the window starts only once all are; a caller leaving inside it would make
+    the CPU figure and the stream count describe fewer calls than the title says.
+    """
+    return calls / CALL_RATE + 5 + window_s(seconds) + 5
 
 
 def load_then_listen(sampler: Sampler, window: float, ports: set[int], pcap: Path) -> CpuSample:
@@ -328,12 +345,13 @@ def run_hold(callers: int, seconds: float) -> Run:
             idle = st.sampler.measure(5)
             media = free_port()
             sipp = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
-                        calls=n, limit=n, rate=20, keys={"hold_ms": str(int(seconds * 1000))},
-                        media_port=media, timeout=seconds + 30, trace=False)
+                        calls=n, limit=n, rate=CALL_RATE,
+                        keys={"hold_ms": str(int(stay_s(n, seconds) * 1000))},
+                        media_port=media, timeout=stay_s(n, seconds) + 30, trace=False)
             with sipp:
                 wait_until(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
                            f"{n} callers answered")
-                load = load_then_listen(st.sampler, max(seconds - n / 20 - 5, 10), {media},
+                load = load_then_listen(st.sampler, window_s(seconds), {media},
                                         base / "rtp.pcap")
                 result = sipp.wait()
             rtp = rtp_report(base / "rtp.pcap", {media})
@@ -352,7 +370,7 @@ def run_bridged(pairs: int, seconds: float) -> Run:
         with stack(base, agents=pairs) as st:
             usable = st.usable
             n = min(pairs, usable // 2)  # a pair is two legs: the caller's and the agent's
-            agents = registering_agents(base, st, n, seconds + 60)
+            agents = registering_agents(base, st, n, stay_s(n, seconds) + 60)
             with agents:
                 wait_until(lambda: sum(a.get("state") == "available"
                                        for a in st.engine.status()["agents"].values()) >= n,
@@ -360,14 +378,14 @@ def run_bridged(pairs: int, seconds: float) -> Run:
                 idle = st.sampler.measure(5)
                 media = free_port()
                 callers = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
-                               calls=n, limit=n, rate=20,
-                               keys={"hold_ms": str(int(seconds * 1000))},
-                               media_port=media, timeout=seconds + 30, trace=False)
+                               calls=n, limit=n, rate=CALL_RATE,
+                               keys={"hold_ms": str(int(stay_s(n, seconds) * 1000))},
+                               media_port=media, timeout=stay_s(n, seconds) + 30, trace=False)
                 with callers:
                     wait_until(lambda: sum(a.get("state") == "on_call" for a in
                                            st.engine.status()["agents"].values()) >= n,
                                30, f"{n} agents talking")
-                    load = load_then_listen(st.sampler, max(seconds - n / 20 - 5, 10),
+                    load = load_then_listen(st.sampler, window_s(seconds),
                                             {media, agents_media(agents)}, base / "rtp.pcap")
                     result = callers.wait()
                 agents.stop()
