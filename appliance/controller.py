@@ -16,10 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from appliance.control.admin import AdminService, resources
+from appliance.control.admin import AdminService
+from appliance.control.admin import resources as admin_resources
 from appliance.control.contacts import resources as contact_resources
 from appliance.control.events import EventBus
-from appliance.control.server import ApiError, ControlApi, ControlServer
+from appliance.control.operations import resources as operation_resources
+from appliance.control.server import ControlApi, ControlServer
 from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
@@ -38,9 +40,6 @@ log = logging.getLogger(__name__)
 REGISTRATION_POLL_S = 1.0
 #: How often the box's health (CPU, memory, disk...) goes onto the event stream.
 HEALTH_SAMPLE_S = 5.0
-#: Agent actions the control API takes: ``POST /agents/<ext>/<action>``.
-AGENT_ACTIONS = {"login": "set_login", "logout": "set_logout", "pause": "set_pause",
-                 "unpause": "unpause"}
 
 
 class Controller:
@@ -85,15 +84,9 @@ class Controller:
         self.admin = AdminService(store, self.runtime.music_dir, check=self._config_problems,
                                   apply=self._apply_config)
         api = ControlApi(self.status, {
-            **resources(self.admin),
+            **admin_resources(self.admin),
             **contact_resources(history),
-            ("POST", "calls"): self._post_call,
-            ("DELETE", "calls"): self._delete_call,
-            ("POST", "agents"): self._post_agent,
-            ("GET", "callbacks"): self._get_callbacks,
-            ("GET", "failover"): self._get_failover,
-            ("POST", "failover"): self._post_failover,
-            ("DELETE", "callbacks"): self._delete_callback,
+            **operation_resources(self.engine, lambda: self.config),
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
@@ -434,7 +427,7 @@ class Controller:
         changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         self.bus.publish("config_changed", sections=changed)
 
-    # ---- control API resources -----------------------------------------------------
+    # ---- GET /status (the other resources are in appliance/control/) ----------------
 
     def status(self) -> dict[str, Any]:
         """What the engine and the edge say about the box right now."""
@@ -457,96 +450,6 @@ class Controller:
             doc["edge"] = "down"
             doc["edge_error"] = str(e)
         return doc
-
-    def _post_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
-        if arg != "test":
-            raise ApiError(404, "not_found", f"no call action {arg!r}")
-        ext = body.get("extension")
-        known = {e["number"] for e in self.config["extensions"]}
-        if ext not in known:
-            raise ApiError(400, "unknown_extension", f"extension: no extension {ext!r}",
-                           field="extension")
-        seconds = body.get("seconds", 10)
-        if not isinstance(seconds, int | float) or not 1 <= seconds <= 300:
-            raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")
-        assert self.engine is not None
-        engine = self.engine
-        uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
-        return {"id": uid}
-
-    def _post_agent(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /agents/<ext>/pause {"reason": "lunch"}``; also unpause, login, logout.
-
-        ``login`` and ``logout`` take an optional ``{"queue": NAME}``; without it they
-        apply to every queue the extension is a configured member of.
-        """
-        ext, _, action = arg.partition("/")
-        if ext not in {e["number"] for e in self.config["extensions"]}:
-            raise ApiError(404, "unknown_extension", f"no extension {ext!r}")
-        if action not in AGENT_ACTIONS:
-            raise ApiError(404, "not_found", f"no agent action {action!r} (expected one of: "
-                           f"{', '.join(AGENT_ACTIONS)})")
-        argument = ""
-        if action == "pause":
-            argument = str(body.get("reason", "") or "")[:40]
-        elif "queue" in body:
-            argument = str(body["queue"])
-            if argument not in {q["name"] for q in self.config["queues"]}:
-                raise ApiError(400, "unknown_queue", f"queue: no queue {argument!r}",
-                               field="queue")
-        assert self.engine is not None
-        engine = self.engine
-        engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
-        state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
-        return {"extension": ext, **(state or {"state": "offline", "queues": []})}
-
-    def _get_failover(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``GET /failover``: mode, manual switch, day/night override, monitors."""
-        assert self.engine is not None
-        engine = self.engine
-        return engine.call(engine.failover_status)
-
-    def _post_failover(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /failover {"disaster": true}`` or ``{"override": "night"}`` (null = auto)."""
-        if not {"disaster", "override"} & set(body):
-            raise ApiError(400, "bad_request", "expected disaster and/or override")
-        if "disaster" in body and not isinstance(body["disaster"], bool):
-            raise ApiError(400, "bad_disaster", "disaster: expected true or false",
-                           field="disaster")
-        if "override" in body and body["override"] not in (None, "day", "night"):
-            raise ApiError(400, "bad_override", "override: expected day, night or null",
-                           field="override")
-        assert self.engine is not None
-        engine = self.engine
-        return engine.call(lambda: engine.set_failover(body))
-
-    def _get_callbacks(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``GET /callbacks``: pending callback requests in the order they will be served."""
-        assert self.engine is not None
-        engine = self.engine
-        return {"callbacks": engine.call(engine.list_callbacks)}
-
-    def _delete_callback(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``DELETE /callbacks/<id>``: cancel a request that is not under way."""
-        from appliance.sip.callbacks import CallbackError
-
-        if not arg.isdigit():
-            raise ApiError(404, "unknown_callback", f"no callback {arg!r}")
-        assert self.engine is not None
-        engine = self.engine
-        try:
-            return engine.call(lambda: engine.cancel_callback(int(arg)))
-        except CallbackError as e:
-            raise ApiError(e.status, e.error_id, str(e)) from None
-
-    def _delete_call(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
-        """``DELETE /calls/<id>``: hang up a live call."""
-        assert self.engine is not None
-        engine = self.engine
-        if not engine.call(lambda: engine.hangup(arg)):
-            raise ApiError(404, "unknown_call", f"no live call {arg!r}")
-        return {"id": arg, "state": "hanging_up"}
 
 
 def restarts_from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.control.server import ApiError
+from appliance.control.server import ApiError, Handler
 from appliance.errors import ConfigError
 from appliance.store import schema, users
 from appliance.store.config import ConfigStore, GeneratedPassword, ha1, new_password
@@ -276,9 +276,6 @@ class AdminService:
                 ext["ha1"] = ha1(ext["number"], realm, password)
                 generated.append(GeneratedPassword(ext["number"], password))
         return generated
-
-
-Handler = Callable[[str, dict[str, Any]], Any]
 
 
 def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:

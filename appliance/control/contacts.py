@@ -14,10 +14,8 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import unquote
 
-from appliance.control.server import ApiError
+from appliance.control.server import ApiError, Handler
 from appliance.store.contacts import ContactBook, ContactError
-
-Handler = Callable[[str, dict[str, Any]], Any]
 
 #: What ``PUT /contacts/<number>`` takes; a field left out (or null) is empty.
 FIELDS = ("name", "company", "notes", "by")

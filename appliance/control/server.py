@@ -39,6 +39,11 @@ class ApiError(KeeplineError):
         self.details = details
 
 
+#: A resource's handler: ``(arg, body) -> answer``, where ``arg`` is the path after the
+#: resource's name (``"202/pause"`` for ``POST /agents/202/pause``).
+Handler = Callable[[str, dict[str, Any]], Any]
+
+
 class ControlApi:
     """What the API can do; the server maps HTTP requests onto these methods.
 
@@ -48,7 +53,7 @@ class ControlApi:
     """
 
     def __init__(self, status: Callable[[], dict[str, Any]],
-                 actions: dict[tuple[str, str], Callable[[str, dict[str, Any]], Any]]) -> None:
+                 actions: dict[tuple[str, str], Handler]) -> None:
         self.status = status
         self.actions = actions
 

@@ -1,0 +1,112 @@
+"""What the control API asks of the running engine: test calls, hang-ups, agents,
+callbacks and failover (settings are :mod:`appliance.control.admin`'s).
+
+Each handler checks its request against the config in force and hands the work
+to the engine thread (``engine.call``), waiting for its answer: the API's threads
+never touch a call themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from appliance.control.server import ApiError, Handler
+
+if TYPE_CHECKING:
+    from appliance.sip.engine import Engine
+
+#: Agent actions the control API takes: ``POST /agents/<ext>/<action>``.
+AGENT_ACTIONS = {"login": "set_login", "logout": "set_logout", "pause": "set_pause",
+                 "unpause": "unpause"}
+
+
+def resources(engine: Engine,
+              config: Callable[[], dict[str, Any]]) -> dict[tuple[str, str], Handler]:
+    """The control API's resources on the running ``engine``, for
+    :class:`~appliance.control.server.ControlApi`; ``config`` gives the config in force.
+
+    - ``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone.
+    - ``DELETE /calls/<id>``: hang up a live call.
+    - ``POST /agents/<ext>/<login|logout|pause|unpause>``.
+    - ``GET /callbacks``; ``DELETE /callbacks/<id>``.
+    - ``GET /failover``; ``POST /failover {"disaster", "override"}``.
+    """
+
+    def post_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
+        if arg != "test":
+            raise ApiError(404, "not_found", f"no call action {arg!r}")
+        ext = body.get("extension")
+        known = {e["number"] for e in config()["extensions"]}
+        if ext not in known:
+            raise ApiError(400, "unknown_extension", f"extension: no extension {ext!r}",
+                           field="extension")
+        seconds = body.get("seconds", 10)
+        if not isinstance(seconds, int | float) or not 1 <= seconds <= 300:
+            raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")
+        uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
+        return {"id": uid}
+
+    def post_agent(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /agents/<ext>/pause {"reason": "lunch"}``; also unpause, login, logout.
+
+        ``login`` and ``logout`` take an optional ``{"queue": NAME}``; without it they
+        apply to every queue the extension is a configured member of.
+        """
+        ext, _, action = arg.partition("/")
+        if ext not in {e["number"] for e in config()["extensions"]}:
+            raise ApiError(404, "unknown_extension", f"no extension {ext!r}")
+        if action not in AGENT_ACTIONS:
+            raise ApiError(404, "not_found", f"no agent action {action!r} (expected one of: "
+                           f"{', '.join(AGENT_ACTIONS)})")
+        argument = ""
+        if action == "pause":
+            argument = str(body.get("reason", "") or "")[:40]
+        elif "queue" in body:
+            argument = str(body["queue"])
+            if argument not in {q["name"] for q in config()["queues"]}:
+                raise ApiError(400, "unknown_queue", f"queue: no queue {argument!r}",
+                               field="queue")
+        engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
+        state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
+        return {"extension": ext, **(state or {"state": "offline", "queues": []})}
+
+    def post_failover(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /failover {"disaster": true}`` or ``{"override": "night"}`` (null = auto)."""
+        if not {"disaster", "override"} & set(body):
+            raise ApiError(400, "bad_request", "expected disaster and/or override")
+        if "disaster" in body and not isinstance(body["disaster"], bool):
+            raise ApiError(400, "bad_disaster", "disaster: expected true or false",
+                           field="disaster")
+        if "override" in body and body["override"] not in (None, "day", "night"):
+            raise ApiError(400, "bad_override", "override: expected day, night or null",
+                           field="override")
+        return engine.call(lambda: engine.set_failover(body))
+
+    def delete_callback(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``DELETE /callbacks/<id>``: cancel a request that is not under way."""
+        from appliance.sip.callbacks import CallbackError
+
+        if not arg.isdigit():
+            raise ApiError(404, "unknown_callback", f"no callback {arg!r}")
+        try:
+            return engine.call(lambda: engine.cancel_callback(int(arg)))
+        except CallbackError as e:
+            raise ApiError(e.status, e.error_id, str(e)) from None
+
+    def delete_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``DELETE /calls/<id>``: hang up a live call."""
+        if not engine.call(lambda: engine.hangup(arg)):
+            raise ApiError(404, "unknown_call", f"no live call {arg!r}")
+        return {"id": arg, "state": "hanging_up"}
+
+    return {
+        ("POST", "calls"): post_call,
+        ("DELETE", "calls"): delete_call,
+        ("POST", "agents"): post_agent,
+        ("GET", "callbacks"): lambda arg, body: {"callbacks": engine.call(engine.list_callbacks)},
+        ("GET", "failover"): lambda arg, body: engine.call(engine.failover_status),
+        ("POST", "failover"): post_failover,
+        ("DELETE", "callbacks"): delete_callback,
+    }
