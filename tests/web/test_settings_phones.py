@@ -20,7 +20,8 @@ from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, ha1
 from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.fake_engine import FakeEngine
-from web.admin.phones import describe, settings_link
+from web.admin.forms import describe
+from web.admin.phones import settings_link
 
 REALM = "127.0.0.1"  # the demo config's site.sip_domain
 

@@ -3,7 +3,8 @@
 Every page works without JavaScript: plain forms that post back, and errors
 shown next to the field they are about. Nothing here writes a file: each save
 asks the engine (:mod:`web.admin.common`), which validates, stores atomically
-and applies the change.
+and applies the change. Every page reads its form and words its problems with
+:mod:`web.admin.forms`; where a call goes is :mod:`web.admin.destinations`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from appliance.control.client import JsonTooDeep, loads
 from appliance.errors import ConfigError, StoreError
 from web.admin import bp
 from web.admin.common import ask_engine
-from web.admin.phones import problems_of, secret_page, sip_server
+from web.admin.forms import problems_of
+from web.admin.phones import secret_page, sip_server
 from web.settings_store import read_raw
 
 #: A config file is a few kilobytes; this is far above any real one.

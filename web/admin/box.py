@@ -1,6 +1,6 @@
 """The box itself: its serial modems, what they are doing, and the front panel's pins.
 
-Only ``device.modems`` is edited here, with the form toolkit of :mod:`web.admin.queues`:
+Only ``device.modems`` is edited here, with the form toolkit of :mod:`web.admin.forms`:
 the caller-ID modem that names the analog line's calls, and the modem that texts
 alerts. The engine restarts the modems with a saved change at once. The front panel's
 LEDs and buttons are only shown: their pins change with a backup restore or
@@ -17,7 +17,7 @@ from flask import flash, redirect, render_template, request, url_for
 
 from appliance.store import schema
 from web.admin import bp
-from web.admin.queues import EXTRA_ROWS, Form, Page, put, save_form
+from web.admin.forms import EXTRA_ROWS, Form, Page, put, save_form
 from web.live import fetch_status
 from web.settings_store import read_raw
 

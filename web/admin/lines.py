@@ -1,7 +1,7 @@
 """Outside lines: trunks (SIP providers, analog lines through an FXO gateway) and the
 inbound routes that say where their calls go.
 
-The forms use the toolkit in :mod:`web.admin.queues` (see there): inputs named after
+The forms use the toolkit in :mod:`web.admin.forms` (see there): inputs named after
 config paths, only what the admin set is written, and problems next to their input.
 """
 
@@ -18,18 +18,13 @@ from appliance.core.defaults import PROBE_DEFAULTS, ROUTE_DEFAULTS, TRUNK_DEFAUL
 from appliance.store import schema
 from web.admin import bp
 from web.admin.common import save_section
-from web.admin.queues import (
-    EXTRA_ROWS,
-    Form,
-    Page,
+from web.admin.destinations import (
     choices,
     destination_text,
     destination_values,
-    find,
-    put,
     read_destination,
-    save_item,
 )
+from web.admin.forms import EXTRA_ROWS, Form, Page, find, put, save_item
 from web.settings_store import read_raw
 
 KIND_LABELS = {"sip": "SIP provider", "fxo": "Analog line via FXO gateway"}

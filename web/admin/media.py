@@ -21,7 +21,7 @@ from appliance.store import schema
 from appliance.store.music import ACCEPTED, CONVERT_TIMEOUT_S, MAX_UPLOAD_BYTES
 from web.admin import bp
 from web.admin.common import Outcome, ask_engine
-from web.admin.phones import field_message, problems_of
+from web.admin.forms import field_message, problems_of
 from web.settings_store import read_raw
 
 MAX_MB = MAX_UPLOAD_BYTES // (1024 * 1024)

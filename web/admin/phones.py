@@ -22,7 +22,8 @@ from appliance.settings import Runtime
 from appliance.store.schema import EXTENSION_CALL_CLASSES, ROLES
 from web import engine
 from web.admin import bp
-from web.admin.common import Outcome, ask_engine, save_section
+from web.admin.common import ask_engine, save_section
+from web.admin.forms import describe, field_message, find, problems_of
 from web.security import current_user
 from web.settings_store import read_raw
 
@@ -37,18 +38,7 @@ CALL_CLASS_LABELS = {
 }
 ROLE_LABELS = {"admin": "Administrator", "agent": "Agent"}
 
-#: How a config path's list entry is named for the admin: section -> (what, key).
-_LABELS = {
-    "extensions": ("extension", "number"),
-    "queues": ("queue", "name"),
-    "trunks": ("line", "name"),
-    "routes": ("inbound route", "did"),
-    "schedules": ("schedule", "name"),
-    "music": ("music class", "class"),
-    "users": ("web login", "name"),
-}
 _QUEUE_NUMBER = re.compile(r"^queues\[(\d+)\]\.number$")
-_ENTRY = re.compile(r"\b(" + "|".join(_LABELS) + r")\[(\d+)\]")
 
 
 # ---- shared with the other settings pages of this package ------------------------------
@@ -69,40 +59,6 @@ def secret_page(html: str, status: int = 200) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
-
-
-def describe(path: str, doc: dict[str, Any]) -> str:
-    """A config field path in the admin's words: ``queues[0].members[1].extension`` ->
-    ``queue support, members[1].extension``."""
-
-    def entry(m: re.Match[str]) -> str:
-        section, index = m.group(1), int(m.group(2))
-        what, key = _LABELS[section]
-        items = doc.get(section)
-        item = items[index] if isinstance(items, list) and index < len(items) else None
-        if isinstance(item, dict) and isinstance(item.get(key), str):
-            return f"{what} {item[key]}"
-        return f"{what} #{index + 1}"
-
-    text = _ENTRY.sub(entry, path)
-    return re.sub(r"^((?:extension|queue|line|inbound route|schedule|music class|web login)"
-                  r" [^.\[]+)\.", r"\1, ", text)
-
-
-def problems_of(outcome: Outcome, doc: dict[str, Any], *,
-                skip: set[str] | None = None) -> list[str]:
-    """The outcome's problems not shown next to a field, as lines for the top of the page."""
-    lines = [f"{describe(path, doc)}: {describe(problem, doc)}" if path
-             else describe(problem, doc)
-             for path, problem in outcome.fields.items() if path not in (skip or set())]
-    if outcome.error:
-        lines.append(outcome.error)
-    return lines
-
-
-def field_message(key: str, problem: str, doc: dict[str, Any]) -> str:
-    """A problem shown next to its field, without the field name repeated in front."""
-    return describe(problem.removeprefix(f"{key}: "), doc)
 
 
 def sip_server() -> tuple[str, int]:
@@ -241,17 +197,13 @@ def extension_add() -> Response | tuple[str, int]:
     return _phone_setup(form["number"], form["name"], password, created=True)
 
 
-def _find(exts: list[dict[str, Any]], number: str) -> int | None:
-    return next((i for i, e in enumerate(exts) if e.get("number") == number), None)
-
-
 @bp.post("/extensions/<number>")
 def extension_edit(number: str) -> Response | tuple[str, int]:
     """Change an extension's name, caller ID or call class."""
     form = _extension_form()
     doc = read_raw()
     exts = _stored_extensions(doc)
-    index = _find(exts, number)
+    index = find(exts, "number", number)
     if index is None:
         flash(f"There is no extension {number} (any more).", "error")
         return redirect(url_for("admin.extensions"))
@@ -275,7 +227,7 @@ def extension_delete(number: str) -> Response | tuple[str, int]:
     """Remove a phone, unless a queue, route or login still uses it."""
     doc = read_raw()
     exts = _stored_extensions(doc)
-    index = _find(exts, number)
+    index = find(exts, "number", number)
     if index is None:
         flash(f"There is no extension {number} (any more).", "error")
         return redirect(url_for("admin.extensions"))

@@ -1,6 +1,6 @@
 """Rules for when the office cannot answer: business hours (schedules) and failover.
 
-The forms use the toolkit in :mod:`web.admin.queues` (see there). Failover has two
+The forms use the toolkit in :mod:`web.admin.forms` (see there). Failover has two
 halves: its settings live in config.json and are saved like any section; the disaster
 switch and the day/night override belong to the running engine (which keeps them across
 a restart in switches.json), so their buttons ask the engine directly.
@@ -23,19 +23,9 @@ from appliance.core.defaults import FAILOVER_DEFAULTS, FORWARD_TARGET_DEFAULTS
 from web import engine
 from web.admin import bp
 from web.admin.common import save_section
+from web.admin.destinations import choices, destination_values, read_destination
+from web.admin.forms import EXTRA_ROWS, Form, Page, find, put, save_form, save_item
 from web.admin.lines import version
-from web.admin.queues import (
-    EXTRA_ROWS,
-    Form,
-    Page,
-    choices,
-    destination_values,
-    find,
-    put,
-    read_destination,
-    save_form,
-    save_item,
-)
 from web.settings_store import read_raw
 
 DAYS = dict(zip(DAY_KEYS, ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
