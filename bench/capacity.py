@@ -279,6 +279,13 @@ def caller_scenario(base: Path, seconds: float,
     return path
 
 
+def queue_callers(base: Path, st: Stack, n: int, seconds: float, media: int) -> Sipp:
+    """``n`` trunk callers into the support queue, sending a tone until the window is over."""
+    return Sipp(caller_scenario(base, seconds), st.engine_sip, service="500", calls=n, limit=n,
+                rate=CALL_RATE, keys={"hold_ms": str(int(stay_s(n, seconds) * 1000))},
+                media_port=media, timeout=stay_s(n, seconds) + 30, trace=False)
+
+
 def registering_agents(base: Path, st: Stack, count: int, seconds: float) -> Sipp:
     """One sipp registering ``count`` agents and answering each one's calls (RTP echoed)."""
     users = base / "agents.csv"
@@ -344,10 +351,7 @@ def run_hold(callers: int, seconds: float) -> Run:
             n = min(callers, st.usable)
             idle = st.sampler.measure(5)
             media = free_port()
-            sipp = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
-                        calls=n, limit=n, rate=CALL_RATE,
-                        keys={"hold_ms": str(int(stay_s(n, seconds) * 1000))},
-                        media_port=media, timeout=stay_s(n, seconds) + 30, trace=False)
+            sipp = queue_callers(base, st, n, seconds, media)
             with sipp:
                 wait_until(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
                            f"{n} callers answered")
@@ -377,10 +381,7 @@ def run_bridged(pairs: int, seconds: float) -> Run:
                            30 + n / REGISTER_RATE, f"{n} agents registered")
                 idle = st.sampler.measure(5)
                 media = free_port()
-                callers = Sipp(caller_scenario(base, seconds), st.engine_sip, service="500",
-                               calls=n, limit=n, rate=CALL_RATE,
-                               keys={"hold_ms": str(int(stay_s(n, seconds) * 1000))},
-                               media_port=media, timeout=stay_s(n, seconds) + 30, trace=False)
+                callers = queue_callers(base, st, n, seconds, media)
                 with callers:
                     wait_until(lambda: sum(a.get("state") == "on_call" for a in
                                            st.engine.status()["agents"].values()) >= n,
