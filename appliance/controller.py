@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from appliance.control.admin import AdminService
 from appliance.control.admin import resources as admin_resources
 from appliance.control.contacts import resources as contact_resources
-from appliance.control.events import EventBus
+from appliance.control.events import ConfigChanged, EventBus, HealthChanged, SystemSampled
 from appliance.control.operations import resources as operation_resources
 from appliance.control.server import ControlApi, ControlServer
 from appliance.core.defaults import MODEM_DEFAULTS
@@ -330,7 +330,7 @@ class Controller:
             system["alarms"] = sorted(m for m, state in states.items() if state == "down")
             system["attention"] = [attention[m] for m in system["alarms"] if m in attention]
             self._system = system
-            self.bus.publish("system", system=system)
+            self.bus.emit(SystemSampled(system=system))
 
     def _box_alarms(self, system: dict[str, Any], states: dict[str, str],
                     attention: dict[str, str]) -> None:
@@ -353,8 +353,8 @@ class Controller:
                 engine.writer.record_health(HealthEvent(at=time.time(), monitor=alarm.monitor,
                                                         old=alarm.old, new=alarm.new,
                                                         reason=alarm.reason))
-            self.bus.publish("health", monitor=alarm.monitor, old=alarm.old, new=alarm.new,
-                             reason=alarm.reason)
+            self.bus.emit(HealthChanged(monitor=alarm.monitor, old=alarm.old, new=alarm.new,
+                                        reason=alarm.reason))
 
     def _first_start(self, store: ConfigStore) -> None:
         """Make what has no default: the web's session key and the first admin login."""
@@ -425,7 +425,7 @@ class Controller:
             self._stop_modems()  # a changed port or number: start afresh on the new one
             self._start_modems(config)
         changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
-        self.bus.publish("config_changed", sections=changed)
+        self.bus.emit(ConfigChanged(sections=changed))
 
     # ---- GET /status (the other resources are in appliance/control/) ----------------
 

@@ -31,6 +31,15 @@ from flask import (
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+from appliance.control.events import (
+    EngineDown,
+    Hello,
+    LoggedOut,
+    PopChanged,
+    PopNamed,
+    PopShown,
+    Status,
+)
 from web import ENGINE_EXTENSION, engine, stopping
 from web.security import User, current_user, for_agents, session_user
 
@@ -368,7 +377,7 @@ class EventHub:
             self._remember(event)
 
     def _remember(self, event: dict[str, Any]) -> None:
-        if event.get("type") != "screen_pop":
+        if event.get("type") != PopShown.NAME:
             return
         extension, number = str(event.get("extension", "")), str(event.get("caller_number", ""))
         pops = self._pops.setdefault(extension, [])
@@ -438,7 +447,7 @@ class EventHub:
             try:
                 for event in stream:
                     answered = True
-                    if event.get("type") == "hello":
+                    if event.get("type") == Hello.NAME:
                         if not reconnected:
                             # Each browser got its own fresh hello already.
                             if not self._publish(None):
@@ -446,7 +455,8 @@ class EventHub:
                             continue
                         # After a reconnect events may have been missed: the
                         # snapshot goes out as a status update.
-                        event = {**event, "type": "status", "at": event.get("at", time.time())}
+                        event = {**event, "type": Status.NAME,
+                                 "at": event.get("at", time.time())}
                     if not self._publish(event):
                         return None
             except EngineUnavailable as e:
@@ -470,7 +480,7 @@ class EventHub:
 
 
 #: Events about one phone's calls (screen-pops): only for that phone's user and admins.
-_PRIVATE_EVENTS = frozenset({"screen_pop", "pop_state", "pop_name"})
+_PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:
@@ -500,9 +510,9 @@ def _relay(
         try:
             status = client.status()
         except (EngineUnavailable, EngineRefused, ValueError) as e:
-            yield _frame({"type": "engine_down", "at": time.time(), "message": str(e)})
+            yield _frame({"type": EngineDown.NAME, "at": time.time(), "message": str(e)})
             return
-        yield _frame({"type": "hello", "at": time.time(), "status": status})
+        yield _frame({"type": Hello.NAME, "at": time.time(), "status": status})
         next_beat = time.monotonic() + heartbeat
         # Poll in short steps: a server shutdown must not wait for a heartbeat.
         while not server_stopping.is_set():
@@ -512,13 +522,14 @@ def _relay(
             except queue.Empty:
                 if time.monotonic() >= next_beat:
                     if logged_in is not None and not logged_in():
-                        yield _frame({"type": "logged_out", "at": time.time()})
+                        yield _frame({"type": LoggedOut.NAME, "at": time.time()})
                         return
                     yield ": heartbeat\n\n"
                     next_beat = time.monotonic() + heartbeat
                 continue
             if isinstance(item, _Down):
-                yield _frame({"type": "engine_down", "at": time.time(), "message": item.reason})
+                yield _frame({"type": EngineDown.NAME, "at": time.time(),
+                              "message": item.reason})
                 return
             if _visible(item, viewer):
                 yield _frame(item)

@@ -38,7 +38,14 @@ from typing import Any
 
 from gpiozero import LED, Button
 
-from appliance.control.events import EventBus, Subscription
+from appliance.control.events import (
+    AnnouncementPlayed,
+    EventBus,
+    PopChanged,
+    PopShown,
+    Subscription,
+    SystemSampled,
+)
 from appliance.core.defaults import DEVICE_DEFAULTS
 from appliance.core.panel import (
     BUTTONS,
@@ -72,7 +79,8 @@ REFRESH_S = 2.0
 #: How often the service looks at the buttons' hold times.
 TICK_S = 0.1
 #: Events that change nothing on the panel.
-QUIET_EVENTS = frozenset({"system", "screen_pop", "pop_state", "announcement"})
+QUIET_EVENTS = frozenset({SystemSampled.NAME, PopShown.NAME, PopChanged.NAME,
+                          AnnouncementPlayed.NAME})
 
 
 def settings(device: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -1,0 +1,62 @@
+"""The event catalogue is the whole list: nothing publishes, and no page listens for, a
+name it does not define."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from appliance.control.events import CATALOGUE, CallEnded, EventBus, UnknownEvent
+
+REPO = Path(__file__).parents[2]
+
+
+def test_an_event_the_catalogue_does_not_define_is_refused() -> None:
+    bus = EventBus(clock=lambda: 5.0)
+    sub = bus.subscribe()
+    with pytest.raises(UnknownEvent):
+        bus.publish("call_finished", call={})
+    assert sub.get(timeout=0) is None
+
+
+def test_a_catalogued_event_goes_out_with_its_fields() -> None:
+    bus = EventBus(clock=lambda: 5.0)
+    sub = bus.subscribe()
+    bus.emit(CallEnded(call={"id": "c1"}, outcome="completed", reason=""))
+    assert sub.get(timeout=0) == {"type": "call_ended", "at": 5.0, "call": {"id": "c1"},
+                                  "outcome": "completed", "reason": ""}
+
+
+def published_names() -> set[str]:
+    """Every name passed as a literal to ``publish(...)`` in the product's code."""
+    names = set()
+    for path in [*REPO.joinpath("appliance").rglob("*.py"), *REPO.joinpath("web").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr == "publish" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                names.add(str(node.args[0].value))
+    return names
+
+
+def test_the_code_publishes_only_catalogued_names() -> None:
+    assert published_names() <= set(CATALOGUE)
+
+
+def test_the_pages_listen_only_for_catalogued_names() -> None:
+    heard = set()
+    for path in REPO.joinpath("web", "static").glob("*.js"):
+        text = path.read_text()
+        heard |= set(re.findall(r'\.type\s*===?\s*"([a-z_]+)"', text))
+        heard |= set(re.findall(r'case\s+"([a-z_]+)"\s*:', text)) if "event.type" in text \
+            else set()
+    assert heard, "no event names found in the pages"
+    assert heard <= set(CATALOGUE), heard - set(CATALOGUE)
+
+
+def test_every_name_is_defined_once() -> None:
+    names = [t.NAME for t in CATALOGUE.values()]
+    assert len(names) == len(set(names))
