@@ -86,7 +86,7 @@ def resources(engine: Engine,
 
     def delete_callback(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``DELETE /callbacks/<id>``: cancel a request that is not under way."""
-        from appliance.sip.callbacks import CallbackError
+        from appliance.features.callback import CallbackError
 
         if not arg.isdigit():
             raise ApiError(404, "unknown_callback", f"no callback {arg!r}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from appliance.core.dialplan import (
     CallClass,
@@ -91,7 +91,7 @@ class Refuse:
     code: int
     reason: str
     trunk: str | None = None
-    outcome: str = "refused"
+    outcome: Literal["refused"] = "refused"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from appliance.core.dialplan import TrunkAttempt
+from appliance.core.dialplan import TrunkAttempt
 
 #: Codes from a trunk that mean "this trunk could not place it", not "the callee said no".
 #: 0 is pjsua's code for no response at all (timeout, transport error).
@@ -71,8 +69,6 @@ class Bridge:
     #: For a call to an extension: the one ringing now, and diversions followed so far.
     callee: str | None = None
     diversions: int = 0
-    #: Legs hearing hold music because the other party put the call on hold.
-    music_to: set[str] = field(default_factory=set)
     #: A blind transfer under way: the leg pjsua is dialling for it.
     transfer_to: str | None = None
 

@@ -1,5 +1,8 @@
 """pjsua2 Call and Account subclasses: thin adapters that hand every callback to the engine.
 
+A call's own data is its :class:`~appliance.sip.session.CallSession`; what a SIP
+message says is read by :mod:`appliance.sip.sipmsg`.
+
 SWIG turns a Python exception escaping a callback into a C++ exception, which
 can abort the process; so each ``on*`` here catches, logs and returns.
 """
@@ -7,14 +10,11 @@ can abort the process; so each ``on*`` here catches, logs and returns.
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import pjsua2 as pj
 
-if TYPE_CHECKING:
-    from appliance.sip.bridge import Bridge
+from appliance.sip.session import CallSession
 
 
 class CallHandler(Protocol):
@@ -29,65 +29,6 @@ class CallHandler(Protocol):
     def on_dtmf(self, call: EngineCall, digit: str) -> None: ...
 
 log = logging.getLogger(__name__)
-
-_REQUEST_LINE = re.compile(r"^INVITE\s+(?:sips?|tel):([^@;>\s]+)", re.IGNORECASE)
-_NAME_AND_USER = re.compile(
-    r'^\s*(?:"(?P<q>[^"]*)"|(?P<t>[^<"]*?))\s*<?(?:sips?|tel):(?P<u>[^@;>]+)')
-
-
-def dialled_number(whole_msg: str) -> str:
-    """The user part of the INVITE's Request-URI (what the caller dialled)."""
-    first = whole_msg.split("\r\n", 1)[0].split("\n", 1)[0]
-    m = _REQUEST_LINE.match(first)
-    return m.group(1) if m else ""
-
-
-def header_value(whole_msg: str, name: str) -> str | None:
-    """The first ``name:`` header's value in a SIP message's head, or None."""
-    head = whole_msg.split("\r\n\r\n", 1)[0].split("\n\n", 1)[0]
-    wanted = name.lower()
-    for line in head.splitlines()[1:]:
-        field, colon, value = line.partition(":")
-        if colon and field.strip().lower() == wanted:
-            return value.strip()
-    return None
-
-
-def caller_identity(remote_uri: str) -> tuple[str, str]:
-    """(number, display name) from a From/remote URI such as ``"Ann" <sip:+4930@host>``."""
-    m = _NAME_AND_USER.match(remote_uri)
-    if not m:
-        return "", ""
-    name = (m.group("q") if m.group("q") is not None else m.group("t") or "").strip()
-    return m.group("u"), name
-
-
-@dataclass(kw_only=True)
-class CallSession:
-    """What the engine tracks about one call leg, beside the pjsua2 object."""
-
-    uid: str
-    direction: str
-    caller_number: str
-    caller_name: str
-    dialled: str
-    trunk: str | None = None
-    queue: str | None = None
-    music_class: str | None = None
-    started_at: float = 0.0
-    answered_at: float | None = None
-    state: str = "new"
-    outcome: str | None = None
-    reason: str = ""
-    sip_code: int | None = None
-    engine_hangup: bool = False
-    #: The outside call this leg belongs to (phone leg or trunk leg), if any.
-    bridge: Bridge | None = None
-    #: Queue calls: when the caller joined its queue, when an agent answered, who.
-    queued_at: float | None = None
-    connected_at: float | None = None
-    agent: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class EngineCall(pj.Call):  # type: ignore[misc]

@@ -127,7 +127,7 @@ class QueueEventLog(HistoryDB):
         return sorted(recorded + derived, key=lambda e: e.at)  # stable: ties keep order
 
 
-#: How the engine's record of a forwarded caller's reason begins (sip/failover.py:
+#: How the engine's record of a forwarded caller's reason begins (features/forward.py:
 #: "forwarded (engine unhealthy); no target accepted").
 FORWARDED_REASON = "forwarded ("
 

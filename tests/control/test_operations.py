@@ -10,7 +10,7 @@ import pytest
 
 from appliance.control.operations import resources
 from appliance.control.server import ApiError, ControlApi
-from appliance.sip.callbacks import CallbackError
+from appliance.features.callback import CallbackError
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine

@@ -76,7 +76,7 @@ class Box:
             self.engine._poll()
 
     def what_a_caller_gets(self) -> Outcome:
-        forward = self.engine._forward_instead("support")
+        forward = self.engine.features.forward.forward_instead("support")
         if forward is None:
             return self.engine.failover_status()["mode"], None, []
         return (
@@ -161,7 +161,9 @@ def test_a_history_writer_that_died_sends_callers_to_the_mobiles(box: Box) -> No
 
 def test_a_stalled_loop_forwards_callers_until_it_has_run_smoothly_again(box: Box) -> None:
     """Limits shortened from 15 s and 60 s so the test takes a second."""
-    box.engine._engine_watch = EngineWatch(EngineLimits(max_turn_s=0.2, clear_after_s=0.5))
+    box.engine.features.failover.watch = EngineWatch(
+        EngineLimits(max_turn_s=0.2, clear_after_s=0.5)
+    )
     box.turn()
     box.engine.later(0.0, lambda: time.sleep(0.4))  # a job that holds the loop
     box.turn(2)  # the turn that runs it, then the next one sees how long it took

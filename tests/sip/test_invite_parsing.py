@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.sip.calls import caller_identity, dialled_number
+from appliance.sip.sipmsg import caller_identity, dialled_number
 
 
 @pytest.mark.parametrize(("msg", "number"), [

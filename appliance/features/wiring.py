@@ -1,0 +1,69 @@
+"""The feature handlers, built and listed in one place.
+
+To add a feature: write its handler (``appliance/features/<feature>.py``, with its
+decisions in ``appliance/core/<feature>.py``), give its legs a role in
+:mod:`appliance.sip.roles`, and add one line to :func:`build`'s list.
+
+The list's order is the order the switchboard runs the hooks every handler
+sees (``leg_changing``, ``leg_changed``, ``reconfigured``, ``started``): the
+queue's busy-phone tracking before the bridges, the queues reconfigured before
+the mode is checked again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from appliance.core.acd import Acd, QueueRules
+from appliance.features.callback import CallbackHandler
+from appliance.features.calls import CallFlows
+from appliance.features.context import Context
+from appliance.features.failover import Failover
+from appliance.features.forward import ForwardHandler
+from appliance.features.handler import Handler
+from appliance.features.modemnames import ModemNames
+from appliance.features.queue import QueueHandler
+from appliance.features.screenpop import ScreenPops
+from appliance.features.switchboard import Switchboard
+
+
+@dataclass(eq=False)
+class Features:
+    """The built handlers, by name for the engine's control API, and the switchboard."""
+
+    acd: Acd
+    pops: ScreenPops
+    names: ModemNames
+    failover: Failover
+    calls: CallFlows
+    queue: QueueHandler
+    callbacks: CallbackHandler
+    forward: ForwardHandler
+    switchboard: Switchboard
+
+
+def build(ctx: Context) -> Features:
+    """Every handler, built with what it needs, and the switchboard over them."""
+    acd = Acd([QueueRules.from_config(q) for q in ctx.config["queues"]], now=ctx.clock())
+    pops = ScreenPops(ctx)
+    names = ModemNames(ctx)
+    failover = Failover(ctx, acd)
+    calls = CallFlows(ctx, pops, failover)
+    queue = QueueHandler(ctx, acd, pops, failover)
+    callbacks = CallbackHandler(ctx, acd, queue)
+    forward = ForwardHandler(ctx, failover, queue)
+    # The two links that go both ways: queues send callers on to extensions and trunks
+    # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
+    calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
+    handlers: list[Handler] = [
+        pops,
+        names,
+        queue,
+        callbacks,
+        forward,
+        calls,
+        failover,
+    ]
+    return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
+                    queue=queue, callbacks=callbacks, forward=forward,
+                    switchboard=Switchboard(ctx, handlers, bridges=calls))

@@ -1,0 +1,139 @@
+"""What a call leg is for: one role object per leg, holding that feature's state for it.
+
+The switchboard (:mod:`appliance.features.switchboard`) hands a leg's SIP events
+to the handler that owns its role's type, so a leg's purpose is a type, not a
+guess from which keys a dict happens to hold. A leg's role may change as the
+call moves on (a queue caller sent on to a recorded message becomes a
+:class:`MessageCall`); a leg with no role is a plain party to a bridge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from appliance.core.failover import Forward, ForwardTarget
+from appliance.sip.dialogues import Running
+
+
+@dataclass(eq=False)
+class Whisper:
+    """Prompts waiting for a leg's audio to come up, and what follows them."""
+
+    prompts: list[str]
+    lang: str
+    then: Callable[[], None]
+
+
+@dataclass(eq=False)
+class QueueCaller:
+    """A caller answered for a queue: waiting with music, or past it (with an agent)."""
+
+    #: Position when the caller joined (for the screen pop).
+    position_entered: int | None = None
+    #: The callback offer was said, so a 1 asks for a callback.
+    offered: bool = False
+    #: The callback number dialogue under way, once the caller pressed 1.
+    dialogue: Running | None = None
+
+
+@dataclass(eq=False)
+class AgentLeg:
+    """An agent's phone rung for a queue caller (or a callback's place in the queue)."""
+
+    agent: str
+    #: The queue caller's uid, or a callback's place (``cb<id>``).
+    caller: str
+    #: Hung up because another agent answered or the caller left: no missed call.
+    cancelled: bool = False
+    #: Hung up by the ring timer.
+    no_answer: bool = False
+    #: Answered after the caller was gone; ended at once.
+    stray: bool = False
+    #: Who is calling, said to the agent before the bridge.
+    whisper: Whisper | None = None
+
+
+@dataclass(eq=False)
+class CallbackAgentLeg:
+    """An agent who answered a callback's ring: told who to call, deciding, then talking."""
+
+    agent: str
+    #: The callback's place in the queue (``cb<id>``).
+    callback: str
+    #: Press 1 to accept.
+    dialogue: Running | None = None
+    whisper: Whisper | None = None
+    #: The customer's leg, once the agent accepted and the customer is dialled.
+    customer: str | None = None
+    #: When the customer answered (talk time starts).
+    talk_from: float | None = None
+
+
+@dataclass(eq=False)
+class CallbackCustomerLeg:
+    """The engine's call to the customer who asked to be called back."""
+
+    callback: str
+    agent_leg: str
+
+
+@dataclass(eq=False)
+class ForwardedCaller:
+    """A queue caller the failover rules forward to mobiles: music while targets ring."""
+
+    forward: Forward
+    #: Targets not rung yet.
+    targets: list[ForwardTarget] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class ForwardTargetLeg:
+    """A mobile (or another site) rung for a forwarded caller."""
+
+    caller: str
+    #: The person must press 1 before being joined (no caller lands on voicemail).
+    accept: bool
+    #: Press 1 to accept under way: a 1 joins, a time-out hangs up.
+    awaiting: bool = False
+    dialogue: Running | None = None
+    whisper: Whisper | None = None
+
+
+@dataclass(eq=False)
+class CalleeLeg:
+    """The engine's leg of a call to an extension, out on a trunk, or of a transfer."""
+
+    #: Hung up by the ring timer (a diversion's "no answer", not "busy").
+    no_answer: bool = False
+
+
+@dataclass(eq=False)
+class MessageCall:
+    """A caller who hears one recorded message and is then hung up on."""
+
+    message: str
+    started: bool = False
+
+
+Role = (
+    QueueCaller
+    | AgentLeg
+    | CallbackAgentLeg
+    | CallbackCustomerLeg
+    | ForwardedCaller
+    | ForwardTargetLeg
+    | CalleeLeg
+    | MessageCall
+)
+
+
+@dataclass(eq=False)
+class Pop:
+    """A screen pop shown for a ringing leg, followed until its last word."""
+
+    extension: str
+    #: The caller the phone rings for (None for a callback's ring).
+    call: str | None
+    answered: bool = False
+    final: bool = False

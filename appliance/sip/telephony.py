@@ -1,0 +1,143 @@
+"""The telephony port: the only way feature code acts on calls.
+
+Feature handlers (:mod:`appliance.features`) decide what happens to a call and
+say it through this interface; they never see a pjsua2 object. The engine's
+implementation is :class:`appliance.sip.pjtelephony.PjTelephony`; tests drive
+handlers with ``tests/support/fake_telephony.py``, which records what was asked.
+
+Legs are named by uid, never held: a timer or a closure that held a pjsua2 Call
+would leave it to the cyclic garbage collector, which may free it on the wrong
+thread and abort the process. Every method runs on the engine thread.
+
+What comes back from the network (a leg answered, ended, its audio came up, a
+key was pressed) arrives at :class:`~appliance.features.switchboard.Switchboard`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from appliance.errors import KeeplineError
+from appliance.sip.session import CallSession
+
+
+class DialError(KeeplineError, RuntimeError):
+    """The stack could not place a call (no slot, a bad URI, no transport).
+
+    ``reason`` is the short phrase, ``detail`` the stack's whole account of it.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason, self.detail = reason, detail or reason
+
+
+@dataclass(frozen=True)
+class LegChange:
+    """What happened to a leg's INVITE session: early (ringing), answered, or ended.
+
+    ``code`` and ``reason`` are the last SIP status (0: no response at all).
+    """
+
+    state: Literal["early", "answered", "ended", "other"]
+    code: int = 0
+    reason: str = ""
+
+
+@dataclass(eq=False)
+class TransferRequest:
+    """A phone's REFER to ``target_uri``; the handler fills in the answer.
+
+    ``status``: 202 to let the stack dial ``new_leg`` for it, else the refusal (603
+    when the engine did the transfer itself).
+    """
+
+    target_uri: str
+    status: int = 500
+    new_leg: CallSession | None = None
+
+
+class Telephony(Protocol):
+    """Calls as feature code sees them: answer, end, ring, dial, play, bridge, time."""
+
+    # ---- the call table -----------------------------------------------------------
+
+    def leg(self, uid: str) -> CallSession | None:
+        """A live leg, or None once it has ended."""
+
+    def legs(self) -> list[CallSession]:
+        """Every live leg."""
+
+    def release(self, uid: str) -> bool:
+        """The leg has ended: forget it and free its media; False if it was gone already."""
+
+    # ---- call control -------------------------------------------------------------
+
+    def answer(self, uid: str, code: int = 200) -> None:
+        """Answer an incoming leg: 180 rings, 200 answers."""
+
+    def reject(self, uid: str, code: int, reason: str,
+               headers: Mapping[str, str] | None = None) -> None:
+        """Refuse an unanswered incoming leg with a final status and extra headers."""
+
+    def hangup(self, uid: str, code: int, reason: str) -> None:
+        """End a leg from the engine's side; an unanswered incoming leg is refused
+        with ``code`` (a 503 says Retry-After). Marks it ``engine_hangup``."""
+
+    def ring(self, leg: CallSession, extension: str, *, from_number: str = "",
+             from_name: str = "") -> None:
+        """Ring a phone through the edge as the new leg ``leg``, showing who calls.
+
+        Raises :class:`DialError` if it cannot be placed.
+        """
+
+    def dial(self, leg: CallSession, trunk: Mapping[str, Any], number: str,
+             caller_id: str | None) -> None:
+        """Dial ``number`` (already in the trunk's format) on ``trunk`` as ``leg``.
+
+        Raises :class:`DialError` if it cannot be placed.
+        """
+
+    def send_dtmf(self, uid: str, digits: str) -> None:
+        """Send keys to the far end (RFC 2833)."""
+
+    # ---- media --------------------------------------------------------------------
+
+    def has_audio(self, uid: str) -> bool:
+        """Whether the leg's audio is up and not on hold."""
+
+    def play(self, uid: str, prompts: Sequence[str], lang: str,
+             then: Callable[[], None] | None = None) -> float | None:
+        """Play prompts back to back in place of music or an earlier prompt.
+
+        When they end the leg is left silent and ``then`` runs. Returns how long
+        they last, or None (and plays nothing) while the leg has no audio.
+        """
+
+    def music(self, uid: str, music_class: str) -> bool:
+        """Hold music to the leg, unless it hears music or a prompt already."""
+
+    def stop(self, uid: str) -> None:
+        """Stop music and any prompt towards the leg."""
+
+    def bridge(self, a: str, b: str) -> bool | None:
+        """Join two legs' audio both ways; while one holds, the other hears music.
+
+        Returns whether either holds, or None if a leg is gone or has no audio yet.
+        """
+
+    def unbridge(self, a: str, b: str) -> None:
+        """Part two joined legs (and stop the hold music of either)."""
+
+    def record(self, uid: str, path: str) -> None:
+        """Record the leg's audio to a WAV file (for voicemail; not built yet)."""
+
+    def sip_call_id(self, uid: str) -> str:
+        """The leg's SIP Call-ID (a Replaces header names a dialog by it)."""
+
+    # ---- time ---------------------------------------------------------------------
+
+    def later(self, delay_s: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the engine thread after ``delay_s``."""

@@ -1,0 +1,1 @@
+"""Feature handlers on the fake telephony port: no pjsua2, no sockets, no waiting."""

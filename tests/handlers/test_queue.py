@@ -1,0 +1,125 @@
+"""The queue handler on the fake telephony port: music, ringing, the bridge, the record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.fake_telephony import (
+    Answer,
+    Bridge,
+    Hangup,
+    Music,
+    Office,
+    Play,
+    Ring,
+    Stop,
+    office,
+)
+
+CALLER = "+15550001"
+
+
+def support(**rules: Any) -> dict[str, Any]:
+    return {"queues": [{"name": "support", "number": "500", "strategy": "ringall",
+                        "members": [{"extension": "202"}, {"extension": "203"}],
+                        "answer_delay_ms": 0, "wrapup_s": 0, "announce_position": False,
+                        "announce_wait": False, **rules}]}
+
+
+@pytest.fixture
+def box(tmp_path: Path) -> Iterator[Office]:
+    o = office(tmp_path, edit=support())
+    o.features.queue.set_registered({"202", "203"})
+    o.tel.advance(0)
+    o.tel.take()
+    o.published()
+    yield o
+    o.features.calls.ctx.writer.close()
+
+
+def agent_legs(o: Office) -> dict[str, str]:
+    """Extension -> the leg that rings it."""
+    return {r.extension: r.leg for r in o.tel.of(Ring)}
+
+
+def test_a_caller_waits_with_music_and_the_first_agent_to_answer_is_joined(box: Office) -> None:
+    tel = box.tel
+    caller = tel.call_in(caller=CALLER, dialled="500")
+    box.route(caller)
+    assert tel.of(Answer) == [Answer(caller.uid, 180), Answer(caller.uid, 200)]
+    tel.advance(0)  # the caller's ACK: it joins the queue, music plays, both phones ring
+    assert caller.state == "queued"
+    assert tel.of(Music, caller.uid) == [Music(caller.uid, "default")]
+    rings = agent_legs(box)
+    assert sorted(rings) == ["202", "203"]
+    assert {r.from_number for r in tel.of(Ring)} == {CALLER}
+
+    tel.answered(rings["203"])
+    assert Hangup(rings["202"], 487, "answered elsewhere or caller left") in tel.asked
+    assert caller.agent == "203"
+    assert str(caller.state) == "connected"  # (mypy still sees "queued")
+    assert tel.of(Stop, caller.uid) and Bridge(caller.uid, rings["203"]) in tel.asked
+
+    tel.advance(30)
+    tel.hung_up(caller.uid)
+    assert tel.of(Hangup, rings["203"]) == [Hangup(rings["203"], 200, "caller hung up")]
+    assert tel.calls == {}
+    assert box.features.calls.ctx.writer.flush()
+    [record] = box.history.last(1)
+    assert (record.outcome, record.agent, record.talk_s) == ("completed", "203", 30.0)
+    events = [e["type"] for e in box.published()]
+    assert events[:5] == ["call_started", "call_answered", "call_queued", "screen_pop",
+                          "agent_ringing"]
+    assert "call_connected" in events and events[-1] == "call_ended"
+
+
+def test_a_caller_who_hangs_up_while_waiting_is_abandoned_and_the_ringing_stops(
+        box: Office) -> None:
+    tel = box.tel
+    caller = tel.call_in(caller=CALLER, dialled="500")
+    box.route(caller)
+    tel.advance(5)
+    rings = agent_legs(box)
+    tel.hung_up(caller.uid)
+    assert {h.leg for h in tel.of(Hangup)} == set(rings.values())
+    assert caller.outcome == "abandoned"
+    assert caller.reason == "hung up after 5 s in queue support"
+    assert box.features.acd.agents(tel.clock.now)["202"]["state"] == "available"
+
+
+def test_an_unanswered_ring_is_a_missed_call_and_the_agent_is_rung_again(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit=support(ring_s=15, retry_s=5,
+                                      members=[{"extension": "202"}]))
+    tel = o.tel
+    o.features.queue.set_registered({"202"})
+    caller = tel.call_in(caller=CALLER, dialled="500")
+    o.route(caller)
+    tel.advance(0)
+    [first] = tel.of(Ring)
+    tel.advance(15)
+    assert Hangup(first.leg, 487, "no answer") in tel.asked
+    tel.advance(5)
+    assert len(tel.of(Ring)) == 2
+    o.features.calls.ctx.writer.close()
+
+
+def test_announcements_say_the_position_then_the_music_comes_back(tmp_path: Path) -> None:
+    o = office(tmp_path, edit=support(announce_position=True, announce_every_s=30,
+                                      members=[{"extension": "202"}]))
+    tel = o.tel  # nobody registered: callers wait
+    first = tel.call_in(caller=CALLER, dialled="500")
+    o.route(first)
+    second = tel.call_in(caller="+15550002", dialled="500")
+    o.route(second)
+    tel.advance(0)
+    [play] = tel.of(Play, second.uid)
+    assert "queue-position" in play.prompts or any("num-2" in p for p in play.prompts)
+    tel.take()
+    tel.advance(len(play.prompts) * 1.0 + 0.5)
+    assert tel.of(Music, second.uid) == [Music(second.uid, "default")]
+    o.features.calls.ctx.writer.close()
