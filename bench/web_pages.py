@@ -36,8 +36,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from appliance.settings import Runtime  # noqa: E402
+from appliance.store.calls import CallRecord  # noqa: E402
 from appliance.store.config import ConfigStore, read_document  # noqa: E402
-from appliance.store.history import CallRecord, History, QueueEvent  # noqa: E402
+from appliance.store.history import History  # noqa: E402
+from appliance.store.queue_events import QueueEvent  # noqa: E402
 from appliance.store.users import password_hash  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.stack import DEMO  # noqa: E402

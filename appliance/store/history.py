@@ -8,15 +8,11 @@ the whole history through one object (the engine, the controller, the pages).
 
 from __future__ import annotations
 
-from appliance.store.callbacks import CallbackRequests, CallbackRow
-from appliance.store.calls import CallLog, CallRecord
+from appliance.store.callbacks import CallbackRequests
+from appliance.store.calls import CallLog
 from appliance.store.contacts import ContactBook
-from appliance.store.health_events import HealthEvent, HealthEventLog
-from appliance.store.queue_events import QueueEvent, QueueEventLog
-
-# Kept for appliance/sip, which imports these names from here until its reshaping
-# (issue 17) lands; everything else imports them from their own modules.
-__all__ = ["CallRecord", "CallbackRow", "HealthEvent", "History", "QueueEvent"]
+from appliance.store.health_events import HealthEventLog
+from appliance.store.queue_events import QueueEventLog
 
 
 class History(CallLog, QueueEventLog, HealthEventLog, CallbackRequests, ContactBook):
