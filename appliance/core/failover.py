@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.defaults import FAILOVER_DEFAULTS, FORWARD_TARGET_DEFAULTS, PROBE_DEFAULTS
 from appliance.core.dialplan import presentable_caller_id
 
 MODES = ("normal", "degraded", "disaster")
@@ -53,7 +54,8 @@ class Hysteresis:
     the current state starts the run again.
     """
 
-    def __init__(self, monitor: str, *, down_after: int = 3, up_after: int = 2) -> None:
+    def __init__(self, monitor: str, *, down_after: int = PROBE_DEFAULTS["down_after"],
+                 up_after: int = PROBE_DEFAULTS["up_after"]) -> None:
         if down_after < 1 or up_after < 1:
             raise ValueError(f"{monitor}: down_after and up_after must be at least 1 "
                              f"(got {down_after}, {up_after})")
@@ -87,14 +89,14 @@ class ForwardTarget:
     """A number a forwarded caller rings, typically someone's mobile."""
 
     number: str
-    timeout_s: float = 20.0
+    timeout_s: float = FORWARD_TARGET_DEFAULTS["timeout_s"]
     #: The person answering must press 1, so a mobile's voicemail never takes the call.
-    accept: bool = True
+    accept: bool = FORWARD_TARGET_DEFAULTS["accept"]
 
 
 def _target(t: dict[str, Any]) -> ForwardTarget:
-    return ForwardTarget(number=t["number"], timeout_s=float(t.get("timeout_s", 20)),
-                         accept=t.get("accept", True))
+    t = {**FORWARD_TARGET_DEFAULTS, **t}
+    return ForwardTarget(number=t["number"], timeout_s=float(t["timeout_s"]), accept=t["accept"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,9 +109,9 @@ class FailoverRules:
     #: A config destination once every target failed (None: the call ends there).
     final: dict[str, Any] | None = None
     #: Forward while no agent of the caller's queue is registered.
-    when_no_agents: bool = True
+    when_no_agents: bool = FAILOVER_DEFAULTS["when_no_agents"]
     #: Send the original caller's number where the trunk allows it.
-    pass_caller_id: bool = True
+    pass_caller_id: bool = FAILOVER_DEFAULTS["pass_caller_id"]
     #: Sent otherwise (None: the trunk's own caller ID).
     office_number: str | None = None
 
@@ -118,13 +120,13 @@ class FailoverRules:
         """The rules from config; None (no ``failover`` section) gives the defaults."""
         if c is None:
             return cls()
-        ring = c.get("ring", "sequential")
+        c = {**FAILOVER_DEFAULTS, **c}
+        ring = c["ring"]
         if ring not in _RING:
             raise ValueError(f"failover ring {ring!r} (expected one of: {', '.join(_RING)})")
         return cls(targets=tuple(_target(t) for t in c.get("targets", ())),
                    simultaneous=ring == "simultaneous", final=c.get("final"),
-                   when_no_agents=c.get("when_no_agents", True),
-                   pass_caller_id=c.get("pass_caller_id", True),
+                   when_no_agents=c["when_no_agents"], pass_caller_id=c["pass_caller_id"],
                    office_number=c.get("office_number"))
 
 

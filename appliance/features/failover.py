@@ -13,6 +13,7 @@ from typing import Any
 
 from appliance.control.events import HealthChanged, ModeChanged
 from appliance.core.acd import Acd
+from appliance.core.defaults import PROBE_DEFAULTS
 from appliance.core.failover import (
     ENGINE_MONITOR,
     EngineWatch,
@@ -80,10 +81,12 @@ class Failover(Handler):
         key = f"trunk:{trunk}"
         monitor = self.monitors.get(key)
         if monitor is None:
-            probe: dict[str, Any] = next((t.get("probe", {}) for t in self.ctx.config["trunks"]
-                                          if t["name"] == trunk), {})
+            # A trunk removed since its probe started keeps the defaults' hysteresis.
+            probe: dict[str, Any] = {**PROBE_DEFAULTS, **next(
+                (t.get("probe", {}) for t in self.ctx.config["trunks"] if t["name"] == trunk),
+                {})}
             monitor = self.monitors[key] = Hysteresis(
-                key, down_after=probe.get("down_after", 3), up_after=probe.get("up_after", 2))
+                key, down_after=probe["down_after"], up_after=probe["up_after"])
         now = self.ctx.clock()
         self.detail[key] = (self.detail.get(key, (now, ""))[0], detail)
         transition = monitor.observe(ok, now, detail)
