@@ -438,7 +438,7 @@ class Controller:
         doc["restarts"] = dict(self.restarts)
         doc["system"] = self._system
         doc["modems"] = self._modem_status()
-        doc["trunks"] = [{"name": t["name"], "kind": t.get("kind", "sip"), "host": t["host"],
+        doc["trunks"] = [{"name": t["name"], "kind": t["kind"], "host": t["host"],
                           "probed": "probe" in t} for t in self.config["trunks"]]
         try:
             from appliance.edge.rpc import registered_extensions
