@@ -372,7 +372,7 @@ class EventHub:
         self._pops: dict[str, list[tuple[str, float]]] = {}
 
     def remember(self, event: dict[str, Any]) -> None:
-        """Note a ``screen_pop``: that caller is on that phone's card (see :meth:`popped`)."""
+        """Note a ``pop_shown``: that caller is on that phone's card (see :meth:`popped`)."""
         with self._lock:
             self._remember(event)
 

@@ -3,7 +3,7 @@
 ``/agent`` is a page bound to the logged-in user's extension. Its script
 (static/screenpop.js) listens on ``/events`` (where :mod:`web.live` passes an
 agent only the pops of their own phone) and draws the card from the engine's
-``screen_pop`` event at once; then it asks ``/agent/caller/<number>`` for the
+``pop_shown`` event at once; then it asks ``/agent/caller/<number>`` for the
 contact, earlier calls and callbacks (read here from the call history,
 read-only), and, if nobody has named the caller yet, ``/agent/lookup/<number>``
 for the office's external directory, which has a strict time budget and only

@@ -97,7 +97,7 @@ class CallConnected(EventType):
 class CallForwarded(EventType):
     """A queue caller is forwarded to the failover targets instead of queued."""
 
-    NAME = "call_forwarding"
+    NAME = "call_forwarded"
     call: dict[str, Any]
     reason: str
 
@@ -116,7 +116,7 @@ class CallEnded(EventType):
 class AnnouncementPlayed(EventType):
     """A waiting caller was told its position, wait or options (``call`` is its id)."""
 
-    NAME = "announcement"
+    NAME = "announcement_played"
     call: str
     queue: str
     position: int
@@ -127,7 +127,7 @@ class AnnouncementPlayed(EventType):
 class AgentRung(EventType):
     """An agent's phone rings for a queue caller (``call``) or a callback."""
 
-    NAME = "agent_ringing"
+    NAME = "agent_rung"
     agent: str
     queue: str
     call: str
@@ -138,7 +138,7 @@ class AgentRung(EventType):
 class AgentChanged(EventType):
     """An agent's state or queues changed."""
 
-    NAME = "agent_state"
+    NAME = "agent_changed"
     agent: str
     state: str
     queues: list[str]
@@ -150,7 +150,7 @@ class AgentChanged(EventType):
 class CallbackMoved(EventType):
     """A callback request moved to a new state (stored before this is sent)."""
 
-    NAME = "callback_state"
+    NAME = "callback_moved"
     callback: dict[str, Any]
 
 
@@ -167,7 +167,7 @@ class CallbackRequested(EventType):
 class HealthChanged(EventType):
     """A monitor changed: ``trunk:NAME``, ``agents:QUEUE``, ``engine``, ``mode``, ``box:*``."""
 
-    NAME = "health"
+    NAME = "health_changed"
     monitor: str
     old: str
     new: str
@@ -178,7 +178,7 @@ class HealthChanged(EventType):
 class ModeChanged(EventType):
     """The office's mode changed: normal, night or disaster."""
 
-    NAME = "failover_mode"
+    NAME = "mode_changed"
     mode: str
 
 
@@ -186,7 +186,7 @@ class ModeChanged(EventType):
 class PopShown(EventType):
     """A phone rings: who calls, for the card on its user's page."""
 
-    NAME = "screen_pop"
+    NAME = "pop_shown"
     pop: str
     extension: str
     kind: str
@@ -205,7 +205,7 @@ class PopShown(EventType):
 class PopChanged(EventType):
     """What became of a popped ring: answered, transferred, ended or missed."""
 
-    NAME = "pop_state"
+    NAME = "pop_changed"
     pop: str
     extension: str
     state: str
@@ -216,7 +216,7 @@ class PopChanged(EventType):
 class PopNamed(EventType):
     """The caller-ID modem named a caller after the phone began to ring."""
 
-    NAME = "pop_name"
+    NAME = "pop_named"
     pop: str
     extension: str
     call: str
@@ -228,7 +228,7 @@ class PopNamed(EventType):
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
-    NAME = "system"
+    NAME = "system_sampled"
     system: dict[str, Any]
 
 

@@ -285,20 +285,20 @@ _BOX_TEXT = {
 def alert_text(event: Mapping[str, Any], *, box: str = "Keepline") -> str | None:
     """The SMS for an engine event, or None if it is not worth a text.
 
-    Worth a text: a ``failover_mode`` change, a ``health`` event of a trunk
+    Worth a text: a ``mode_changed`` event, a ``health_changed`` event of a trunk
     monitor (``trunk:NAME``) going down, and the box's own data partition
     filling up or its temperature passing the limit (``box:disk``,
     ``box:temperature``): a person has to act on those. Not worth one: agents'
-    monitors (the mode covers them), the ``mode`` monitor (the ``failover_mode``
+    monitors (the mode covers them), the ``mode`` monitor (the ``mode_changed``
     event says it), a trunk coming up (the mode going back to normal says it),
     CPU and memory peaks (they pass by themselves).
     """
-    kind = event.get("type")
-    if kind == "failover_mode":
+    kind = event.get("type")  # the catalogue's names (core does not import control)
+    if kind == "mode_changed":
         mode = str(event.get("mode", ""))
         body = _MODE_TEXT.get(mode, f"mode is now {mode}.")
         return sms_safe(f"{box}: {body}")
-    if kind == "health":
+    if kind == "health_changed":
         monitor = str(event.get("monitor", ""))
         if event.get("new") != "down":
             return None

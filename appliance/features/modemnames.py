@@ -6,7 +6,7 @@ gateway's INVITE arrive within seconds of each other, in either order:
 
 - block first: the INVITE finds it in the :class:`~appliance.core.modem.CidMatcher`;
 - INVITE first: the block, when it comes, names the live call, and every phone
-  already ringing for it gets a ``pop_name`` event for its agent's card.
+  already ringing for it gets a ``pop_named`` event for its agent's card.
 
 The name is kept apart from the SIP display name (``CallSession.modem_name``):
 which one the agent sees is :func:`appliance.core.callerid.best_name`'s order.

@@ -6,7 +6,7 @@ knows (number, SIP display name, queue, wait, position on entry); the page
 looks up the contact and history itself. A second event follows the call on
 that phone: answered, transferred, ended, or missed (another agent took it,
 the ring timed out, or the caller gave up). A name the caller-ID modem hears
-after the ring began follows as ``pop_name`` (:mod:`appliance.features.modemnames`).
+after the ring began follows as ``pop_named`` (:mod:`appliance.features.modemnames`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ Kind = Literal["queue", "callback", "direct", "transfer"]
 
 
 class ScreenPops(Handler):
-    """Publishes ``screen_pop`` when a phone rings and ``pop_state`` as the ring goes on."""
+    """Publishes ``pop_shown`` when a phone rings and ``pop_changed`` as the ring goes on."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -47,7 +47,7 @@ class ScreenPops(Handler):
             call=caller.uid if caller else "",
             caller_number=callback.number if callback else leg.caller_number,
             caller_name=leg.caller_name if callback is None else "",
-            # The analog line's caller-ID modem; a name heard later comes as pop_name.
+            # The analog line's caller-ID modem; a name heard later comes as pop_named.
             modem_name=(caller.modem_name or "") if caller else "",
             queue=leg.queue or (caller.queue if caller else None),
             dialled=callback.queue if callback else caller.dialled if caller else "",

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from appliance.control.events import CATALOGUE, CallEnded, EventBus, UnknownEvent
+from appliance.control.events import (
+    CATALOGUE,
+    CallEnded,
+    EventBus,
+    HealthChanged,
+    ModeChanged,
+    UnknownEvent,
+)
+from appliance.core.modem import alert_text
 
 REPO = Path(__file__).parents[2]
 
@@ -60,3 +68,16 @@ def test_the_pages_listen_only_for_catalogued_names() -> None:
 def test_every_name_is_defined_once() -> None:
     names = [t.NAME for t in CATALOGUE.values()]
     assert len(names) == len(set(names))
+
+
+def test_each_wire_name_is_its_class_name() -> None:
+    """``AgentRung`` goes out as ``agent_rung``: past tense, as the class says."""
+    for name, kind in CATALOGUE.items():
+        assert name == re.sub(r"(?<!^)(?=[A-Z])", "_", kind.__name__).lower(), kind
+
+
+def test_the_sms_alerts_know_the_catalogue_names() -> None:
+    """core/modem.py cannot import the catalogue, so it spells two names out."""
+    assert alert_text({"type": ModeChanged.NAME, "mode": "disaster"}) is not None
+    assert alert_text({"type": HealthChanged.NAME, "monitor": "trunk:t", "old": "up",
+                       "new": "down", "reason": ""}) is not None

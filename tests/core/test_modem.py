@@ -175,19 +175,19 @@ def test_old_blocks_are_forgotten() -> None:
 
 @pytest.mark.parametrize("mode", ["disaster", "degraded", "normal", "odd"])
 def test_every_mode_change_is_a_short_plain_text(mode: str) -> None:
-    text = alert_text({"type": "failover_mode", "mode": mode, "at": 0.0})
+    text = alert_text({"type": "mode_changed", "mode": mode, "at": 0.0})
     assert text is not None and text.startswith("Keepline: ")
     assert len(text) <= SMS_MAX and text.isascii()
     assert mode.upper() in text.upper() or mode == "normal"
 
 
 def test_disaster_says_so_loudly() -> None:
-    text = alert_text({"type": "failover_mode", "mode": "disaster"}, box="ACME office")
+    text = alert_text({"type": "mode_changed", "mode": "disaster"}, box="ACME office")
     assert text is not None and text.startswith("ACME office: DISASTER")
 
 
 def test_a_trunk_going_down_is_a_text_naming_it_and_why() -> None:
-    event = {"type": "health", "monitor": "trunk:provider", "old": "up", "new": "down",
+    event = {"type": "health_changed", "monitor": "trunk:provider", "old": "up", "new": "down",
              "reason": "3 probes unanswered"}
     assert alert_text(event) == "Keepline: trunk provider is DOWN (3 probes unanswered)."
 
@@ -200,18 +200,21 @@ def test_a_trunk_going_down_is_a_text_naming_it_and_why() -> None:
 ])
 def test_the_box_filling_up_or_overheating_is_a_text(monitor: str, reason: str,
                                                      text: str) -> None:
-    event = {"type": "health", "monitor": monitor, "old": "up", "new": "down",
+    event = {"type": "health_changed", "monitor": monitor, "old": "up", "new": "down",
              "reason": reason}
     assert alert_text(event) == text
 
 
+HEALTH = "health_changed"  # HealthChanged.NAME
+
+
 @pytest.mark.parametrize("event", [
-    {"type": "health", "monitor": "trunk:provider", "old": "down", "new": "up", "reason": ""},
-    {"type": "health", "monitor": "box:cpu", "old": "up", "new": "down", "reason": "97% CPU"},
-    {"type": "health", "monitor": "box:memory", "old": "up", "new": "down", "reason": "x"},
-    {"type": "health", "monitor": "box:disk", "old": "down", "new": "up", "reason": "9 GB"},
-    {"type": "health", "monitor": "agents:sales", "old": "up", "new": "down", "reason": "x"},
-    {"type": "health", "monitor": "mode", "old": "normal", "new": "disaster", "reason": "x"},
+    {"type": HEALTH, "monitor": "trunk:provider", "old": "down", "new": "up", "reason": ""},
+    {"type": HEALTH, "monitor": "box:cpu", "old": "up", "new": "down", "reason": "97% CPU"},
+    {"type": HEALTH, "monitor": "box:memory", "old": "up", "new": "down", "reason": "x"},
+    {"type": HEALTH, "monitor": "box:disk", "old": "down", "new": "up", "reason": "9 GB"},
+    {"type": HEALTH, "monitor": "agents:sales", "old": "up", "new": "down", "reason": "x"},
+    {"type": HEALTH, "monitor": "mode", "old": "normal", "new": "disaster", "reason": "x"},
     {"type": "call_started", "call": {}},
     {"type": "lagged"},
 ])
@@ -220,7 +223,7 @@ def test_other_events_are_not_worth_a_text(event: dict[str, object]) -> None:
 
 
 def test_sms_text_is_plain_gsm_and_at_most_160() -> None:
-    event = {"type": "health", "monitor": "trunk:Zürich–Ost ☎", "new": "down",
+    event = {"type": "health_changed", "monitor": "trunk:Zürich–Ost ☎", "new": "down",
              "reason": "timeout\x1a\x1b[evil]{x}~`" + "é" * 300}
     text = alert_text(event)
     assert text is not None

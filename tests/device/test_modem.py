@@ -267,7 +267,7 @@ def alerts(gsm: FakeModem) -> Iterator[SmsAlerts]:
 
 
 def test_disaster_mode_texts_everyone_once(gsm: FakeModem, alerts: SmsAlerts) -> None:
-    alerts.bus.publish("failover_mode", mode="disaster")
+    alerts.bus.publish("mode_changed", mode="disaster")
     assert gsm.wait_for(lambda: len(gsm.sms) == 2)
     assert [number for number, _ in gsm.sms] == ["+15551234567", "+15557654321"]
     assert all(text.startswith("Keepline: DISASTER") for _, text in gsm.sms)
@@ -275,7 +275,7 @@ def test_disaster_mode_texts_everyone_once(gsm: FakeModem, alerts: SmsAlerts) ->
 
 def test_a_burst_of_events_is_rate_limited(gsm: FakeModem, alerts: SmsAlerts) -> None:
     for i in range(10):
-        alerts.bus.publish("health", monitor=f"trunk:t{i}", old="up", new="down",
+        alerts.bus.publish("health_changed", monitor=f"trunk:t{i}", old="up", new="down",
                            reason="probe timeout")
     assert eventually(lambda: alerts.handled == 10)
     assert [text for _, text in gsm.sms] == ["Keepline: trunk t0 is DOWN (probe timeout)."] * 2
@@ -285,7 +285,7 @@ def test_a_burst_of_events_is_rate_limited(gsm: FakeModem, alerts: SmsAlerts) ->
 
 def test_events_not_worth_a_text_send_nothing(gsm: FakeModem, alerts: SmsAlerts) -> None:
     alerts.bus.publish("call_started", call={})
-    alerts.bus.publish("health", monitor="agents:sales", old="up", new="down", reason="")
+    alerts.bus.publish("health_changed", monitor="agents:sales", old="up", new="down", reason="")
     assert eventually(lambda: alerts.handled == 2)
     assert gsm.sms == []
 
@@ -298,8 +298,8 @@ def test_a_held_alert_goes_out_when_the_limit_allows(gsm: FakeModem) -> None:
                         clock=lambda: now[0])
     service.start()
     try:
-        bus.publish("failover_mode", mode="disaster")
-        bus.publish("failover_mode", mode="normal")
+        bus.publish("mode_changed", mode="disaster")
+        bus.publish("mode_changed", mode="normal")
         assert eventually(lambda: service.handled == 2)
         assert len(gsm.sms) == 1
         now[0] += 60

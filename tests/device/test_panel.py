@@ -263,7 +263,7 @@ def test_an_event_changes_the_lights_quickly(service: tuple[PanelService, EventB
     assert time.monotonic() - t0 < 1.0  # an event, not the 2 s timer
     assert until(lambda: panel.shown.get("line") == ON, timeout=1.5)
     box.doc["queues"][0]["waiting"][0]["wait_s"] = 17.0
-    bus.publish("health", monitor="x")
+    bus.publish("health_changed", monitor="x")
     assert until(lambda: panel.shown.get("queue") == FAST, timeout=1.5)
 
 

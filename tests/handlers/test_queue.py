@@ -72,8 +72,8 @@ def test_a_caller_waits_with_music_and_the_first_agent_to_answer_is_joined(box: 
     [record] = box.history.last(1)
     assert (record.outcome, record.agent, record.talk_s) == ("completed", "203", 30.0)
     events = [e["type"] for e in box.published()]
-    assert events[:5] == ["call_started", "call_answered", "call_queued", "screen_pop",
-                          "agent_ringing"]
+    assert events[:5] == ["call_started", "call_answered", "call_queued", "pop_shown",
+                          "agent_rung"]
     assert "call_connected" in events and events[-1] == "call_ended"
 
 

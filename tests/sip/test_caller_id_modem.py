@@ -95,12 +95,12 @@ def test_a_block_heard_before_the_invite_names_the_pop_and_the_stored_call(
         result = caller.wait()
     assert result.ok, result.describe()
 
-    pop = events.wait(lambda e: e["type"] == "screen_pop")
+    pop = events.wait(lambda e: e["type"] == "pop_shown")
     assert pop is not None, events.events
     assert (pop["extension"], pop["caller_number"], pop["caller_name"], pop["modem_name"]) \
         == ("202", CALLER, "", "JOHN SMITH")
-    assert events.wait(lambda e: e["type"] == "pop_state" and e["state"] == "answered")
-    assert events.of("pop_name") == []  # named at once: nothing to follow
+    assert events.wait(lambda e: e["type"] == "pop_changed" and e["state"] == "answered")
+    assert events.of("pop_named") == []  # named at once: nothing to follow
     stack.close()
     record = stored(site)
     assert (record["trunk"], record["caller_number"], record["caller_name"],
@@ -118,19 +118,19 @@ def test_a_block_heard_while_the_phone_rings_reaches_the_agents_card(
                     what="agent 202 available")
 
     with gateway_caller(site, tmp_path, hold_ms=4000) as caller:
-        pop = events.wait(lambda e: e["type"] == "screen_pop", timeout=15)
+        pop = events.wait(lambda e: e["type"] == "pop_shown", timeout=15)
         assert pop is not None, events.events
         assert (pop["caller_number"], pop["modem_name"]) == (CALLER, "")
         modem.send_cid("5559999", "SOMEONE ELSE")  # fits no call: names nobody
         modem.send_cid("5550001", "JOHN SMITH")
-        named = events.wait(lambda e: e["type"] == "pop_name", timeout=5)
+        named = events.wait(lambda e: e["type"] == "pop_named", timeout=5)
         assert named is not None, engine.log()
         assert named == {**named, "pop": pop["pop"], "extension": "202", "call": pop["call"],
                          "caller_number": CALLER, "modem_name": "JOHN SMITH"}
         result = caller.wait()
     assert result.ok, result.describe()
     assert phone is not None
-    assert [e["modem_name"] for e in events.of("pop_name")] == ["JOHN SMITH"]
+    assert [e["modem_name"] for e in events.of("pop_named")] == ["JOHN SMITH"]
     stack.close()
     record = stored(site)
     assert (record["caller_name"], record["outcome"]) == ("JOHN SMITH", "abandoned")

@@ -93,9 +93,9 @@ class Box:
         """The engine monitor's changes and the mode's, as the event stream carried them."""
         out: list[tuple[str, ...]] = []
         while (event := self._events.get(timeout=0)) is not None:
-            if event["type"] == "health" and event["monitor"] == "engine":
+            if event["type"] == "health_changed" and event["monitor"] == "engine":
                 out.append(("engine", event["new"], event["reason"]))
-            elif event["type"] == "failover_mode":
+            elif event["type"] == "mode_changed":
                 out.append(("mode", event["mode"]))
         return out
 

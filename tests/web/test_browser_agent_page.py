@@ -44,7 +44,7 @@ window.open = function (url) { window.__opened.push(url); return null; };
 
 
 def _pop(extension: str, number: str, pop: str) -> dict[str, object]:
-    return {"type": "screen_pop", "at": time.time(), "pop": pop, "extension": extension,
+    return {"type": "pop_shown", "at": time.time(), "pop": pop, "extension": extension,
             "kind": "queue", "call": f"caller-{pop}", "caller_number": number,
             "caller_name": "ACME Ltd", "queue": "support", "dialled": "500", "wait_s": 42.0,
             "position": 2, "callback": None}
@@ -75,7 +75,7 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
         fake.emit(_pop("202", "+15550001", "pop-mine"))
         card = browser.wait_for("[data-pop=pop-mine]", text="+15550001")
         assert "ACME Ltd" in card.text
-        fake.emit({"type": "pop_state", "at": time.time(), "pop": "pop-mine",
+        fake.emit({"type": "pop_changed", "at": time.time(), "pop": "pop-mine",
                    "extension": "202", "state": "answered", "detail": ""})
         browser.wait_for("[data-pop=pop-mine][data-state=answered]")
         browser.screenshot("agent-page-answered")
@@ -90,7 +90,7 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
 
 def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runtime,
                                                                    tmp_path: Path) -> None:
-    """An FXO call rings with a number only; the caller-ID modem's name follows (pop_name)."""
+    """An FXO call rings with a number only; the caller-ID modem's name follows (pop_named)."""
     rt = dataclasses.replace(runtime, web_port=free_port())
     with FakeEngine(rt.control_socket, runtime=rt) as fake, \
             WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page-modem") as browser:
@@ -102,7 +102,7 @@ def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runt
         WebDriverWait(driver, 10).until(lambda d: "Looking up" not in card.find_element(
             By.CSS_SELECTOR, "[data-part=contact]").text)  # the office knows nothing of it
         assert card.find_element(By.CSS_SELECTOR, "[data-part=name]").text == "+15550188"
-        fake.emit({"type": "pop_name", "at": time.time(), "pop": "pop-fxo", "extension": "202",
+        fake.emit({"type": "pop_named", "at": time.time(), "pop": "pop-fxo", "extension": "202",
                    "call": "caller-pop-fxo", "caller_number": "+15550188",
                    "modem_name": "JOHN SMITH"})
         browser.wait_for("[data-pop=pop-fxo] [data-part=name]", text="JOHN SMITH")

@@ -39,7 +39,7 @@ def agent_client(app: Flask) -> FlaskClient:
 def ring(app: Flask, number: str, extension: str = "202") -> None:
     """``number`` rings ``extension``: the web relays its screen-pop, so it is on that card."""
     app.extensions["keepline.events"].remember(
-        {"type": "screen_pop", "at": time.time(), "pop": "p-" + number, "extension": extension,
+        {"type": "pop_shown", "at": time.time(), "pop": "p-" + number, "extension": extension,
          "call": "c-" + number, "caller_number": number})
 
 
@@ -499,19 +499,19 @@ def test_with_the_engine_down_the_card_says_so(agent_client: FlaskClient) -> Non
 
 
 def pop(extension: str, uid: str) -> dict[str, Any]:
-    return {"type": "screen_pop", "at": 1.0, "pop": uid, "extension": extension,
+    return {"type": "pop_shown", "at": 1.0, "pop": uid, "extension": extension,
             "kind": "queue", "call": "c-" + uid, "caller_number": CALLER, "caller_name": "",
             "queue": "support", "dialled": "500", "wait_s": 12.3, "position": 2,
             "callback": None}
 
 
 def state(extension: str, uid: str) -> dict[str, Any]:
-    return {"type": "pop_state", "at": 2.0, "pop": uid, "extension": extension,
+    return {"type": "pop_changed", "at": 2.0, "pop": uid, "extension": extension,
             "state": "answered", "detail": ""}
 
 
 def named(extension: str, uid: str) -> dict[str, Any]:
-    return {"type": "pop_name", "at": 2.5, "pop": uid, "extension": extension,
+    return {"type": "pop_named", "at": 2.5, "pop": uid, "extension": extension,
             "call": "c-" + uid, "caller_number": CALLER, "modem_name": "JOHN SMITH"}
 
 

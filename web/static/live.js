@@ -353,12 +353,12 @@
       case "engine_down":
         showBanner("Engine not reachable: " + (event.message || "no answer"));
         break;
-      case "system":
+      case "system_sampled":
         renderSystem(event.system);
         break;
-      case "screen_pop":
-      case "pop_state":
-      case "pop_name":
+      case "pop_shown":
+      case "pop_changed":
+      case "pop_named":
         break; // for the agent's page; the dashboard shows the call from call events
       default:
         refreshSoon();

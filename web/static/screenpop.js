@@ -1,9 +1,9 @@
 // The agent's screen-pop: a card for each call that rings this page's phone.
 //
-// The card is drawn at once from the engine's screen_pop event (number, SIP
+// The card is drawn at once from the engine's pop_shown event (number, SIP
 // name, queue, wait); the contact, earlier calls and callbacks are fetched
 // after it is on screen, then, if nobody has named the caller, the office's
-// external directory. pop_state events move the card along: answered,
+// external directory. pop_changed events move the card along: answered,
 // transferred, ended or missed. No framework; CSP allows no inline script.
 (function () {
   "use strict";
@@ -247,7 +247,7 @@
     card.setAttribute("data-name-source", source);
   }
 
-  // The caller-ID modem heard the name after the phone began to ring (pop_name event).
+  // The caller-ID modem heard the name after the phone began to ring (pop_named event).
   function onPopName(ev) {
     var card = cardFor(ev.pop || "");
     var name = usable(ev.modem_name);
@@ -667,11 +667,11 @@
     } catch (e) {
       return;
     }
-    if (ev.type === "screen_pop" && String(ev.extension) === extension) {
+    if (ev.type === "pop_shown" && String(ev.extension) === extension) {
       onPop(ev);
-    } else if (ev.type === "pop_state" && String(ev.extension) === extension) {
+    } else if (ev.type === "pop_changed" && String(ev.extension) === extension) {
       setState(ev.pop, ev.state, ev.detail);
-    } else if (ev.type === "pop_name" && String(ev.extension) === extension) {
+    } else if (ev.type === "pop_named" && String(ev.extension) === extension) {
       onPopName(ev);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
