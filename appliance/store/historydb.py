@@ -189,27 +189,18 @@ class HistoryDB:
             self._migrate()
 
     def _migrate(self) -> None:
-        """Bring the file to SCHEMA_VERSION in one transaction: a power cut leaves old or new."""
-        conn = _connect(self.path, read_only=False)
-        conn.isolation_level = None  # explicit BEGIN: DDL then joins the transaction
-        try:
-            conn.execute("BEGIN IMMEDIATE")  # the version read and the upgrade under one lock
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > SCHEMA_VERSION:
-                    raise StoreError(f"{self.path}: made by a newer Keepline (schema {version})")
-                if version < SCHEMA_VERSION:
-                    _upgrade(conn)
-                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # sqlite may have rolled back already (disk full)
-                    conn.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot prepare call history ({e})") from None
-        finally:
-            conn.close()
+        """Bring the file to SCHEMA_VERSION in one transaction: a power cut leaves old or new.
+
+        The version read and the upgrade run under one BEGIN IMMEDIATE lock, and with
+        the explicit BEGIN the DDL joins the transaction.
+        """
+        with self._transaction("cannot prepare call history") as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path}: made by a newer Keepline (schema {version})")
+            if version < SCHEMA_VERSION:
+                _upgrade(conn)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def _append(self, table: str, columns: list[str], row: dict[str, Any],
                 failure: str) -> None:
@@ -272,7 +263,7 @@ class HistoryDB:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                if conn.in_transaction:
+                if conn.in_transaction:  # sqlite may have rolled back already (disk full)
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
