@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,10 +43,12 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from appliance.sip.sipmsg import header_value  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.support.pjphone import PjPhone  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
-from tests.support.rtp import Capture, Packet, parse_rtp, read_pcap, write_rtp_pcap  # noqa: E402
-from tests.support.sipp import SCENARIOS, Sipp  # noqa: E402
+from tests.support.rtp import Capture, Packet, Stream, rtp_streams, write_rtp_pcap  # noqa: E402
+from tests.support.sipp import SCENARIOS, Sipp, wait_until  # noqa: E402
 from tests.support.stack import EngineProcess, make_data_dir, running_stack  # noqa: E402
 
 MB = 1024 * 1024
@@ -130,7 +131,7 @@ class RtpReport:
     packets: list[int] = field(default_factory=list)
     lost: int = 0
     gaps: int = 0
-    worst_gap_ms: float = 0.0
+    longest_ms: float = 0.0
 
     def describe(self) -> str:
         if not self.streams:
@@ -138,55 +139,15 @@ class RtpReport:
         return (f"{self.streams} streams, packets per stream min {min(self.packets)} "
                 f"median {statistics.median(self.packets):.0f} max {max(self.packets)}, "
                 f"lost {self.lost}, gaps >{GAP_S * 1000:.0f} ms {self.gaps} "
-                f"(worst {self.worst_gap_ms:.0f} ms)")
+                f"(longest {self.longest_ms:.0f} ms)")
 
 
-def rtp_report(pcap: Path, ports: set[int]) -> RtpReport:
-    """Per-stream counts for RTP sent to any of ``ports`` (headers only are needed)."""
-    last: dict[tuple[Any, ...], tuple[float, int]] = {}
-    counts: dict[tuple[Any, ...], int] = {}
-    report = RtpReport()
-    for pkt in read_pcap(pcap):
-        if pkt.dst[1] not in ports:
-            continue
-        rtp = parse_rtp(pkt.payload)
-        if rtp is None:
-            continue
-        key = (pkt.src, pkt.dst, rtp[2])
-        counts[key] = counts.get(key, 0) + 1
-        prev = last.get(key)
-        if prev is not None:
-            gap = pkt.time - prev[0]
-            if gap > GAP_S:
-                report.gaps += 1
-                report.worst_gap_ms = max(report.worst_gap_ms, gap * 1000)
-            step = (rtp[1] - prev[1]) & 0xFFFF
-            if 1 < step < 0x8000:
-                report.lost += step - 1
-        last[key] = (pkt.time, rtp[1])
-    report.streams = len(counts)
-    report.packets = sorted(counts.values())
-    return report
-
-
-@contextlib.contextmanager
-def captured(ports: set[int], path: Path) -> Iterator[None]:
-    """tcpdump the RTP towards ``ports``, headers only (64 bytes a packet)."""
-    bpf = " or ".join(f"dst port {p}" for p in sorted(ports))
-    proc = subprocess.Popen(["tcpdump", "-i", "lo", "-n", "-s", "64", "-B", "16384", "-w",
-                             str(path), f"udp and ({bpf})"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 5
-    line = proc.stderr.readline()
-    while b"listening on" not in line and time.monotonic() < deadline:
-        line = proc.stderr.readline()
-    try:
-        yield
-    finally:
-        time.sleep(0.3)
-        proc.terminate()
-        proc.wait(timeout=10)
+def rtp_report(streams: list[Stream], port: int) -> RtpReport:
+    """The sums over the streams sent to ``port`` (sequence numbers lost, late packets)."""
+    to = [s for s in streams if s.dst[1] == port]
+    return RtpReport(streams=len(to), packets=sorted(s.packets for s in to),
+                     lost=sum(s.seq_gaps for s in to), gaps=sum(s.late for s in to),
+                     longest_ms=1000 * max((s.longest_interval for s in to), default=0.0))
 
 
 def window_s(seconds: float) -> float:
@@ -204,7 +165,8 @@ def stay_s(calls: int, seconds: float) -> float:
     return calls / CALL_RATE + 5 + window_s(seconds) + 5
 
 
-def load_then_listen(sampler: Sampler, window: float, ports: set[int], pcap: Path) -> CpuSample:
+def load_then_listen(sampler: Sampler, window: float,
+                     ports: set[int]) -> tuple[CpuSample, list[Stream]]:
     """CPU over the first half of ``window``, then the RTP to ``ports`` over the second.
 
     Why apart: on loopback the kernel hands tcpdump its copy of each packet in the
@@ -212,9 +174,10 @@ def load_then_listen(sampler: Sampler, window: float, ports: set[int], pcap: Pat
     for it (a tenth of its load under 30 bridged pairs).
     """
     load = sampler.measure(window / 2)
-    with captured(ports, pcap):
+    bpf = "udp and (" + " or ".join(f"dst port {p}" for p in sorted(ports)) + ")"
+    with Capture(bpf, snaplen=64, buffer_kib=16384) as cap:
         time.sleep(window / 2)
-    return load
+    return load, list(rtp_streams(cap.packets, decode=False, late_after=GAP_S).values())
 
 
 # --------------------------------------------------------------------------- stack
@@ -299,12 +262,10 @@ def registering_agents(base: Path, st: Stack, count: int, seconds: float) -> Sip
                 trace=False, extra=["-inf", str(users), "-rtp_echo"])
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """A bounded wait; the run cannot go on without it."""
+    if not wait_until(predicate, timeout, interval=0.2):
+        raise SystemExit(f"timed out waiting for {what}")
 
 
 def print_load(title: str, idle: CpuSample, load: CpuSample, units: float, unit: str) -> None:
@@ -353,12 +314,11 @@ def run_hold(callers: int, seconds: float) -> Run:
             media = free_port()
             sipp = queue_callers(base, st, n, seconds, media)
             with sipp:
-                wait_until(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
+                wait_for(lambda: st.engine.status()["capacity"]["active_calls"] >= n, 30,
                            f"{n} callers answered")
-                load = load_then_listen(st.sampler, window_s(seconds), {media},
-                                        base / "rtp.pcap")
+                load, streams = load_then_listen(st.sampler, window_s(seconds), {media})
                 result = sipp.wait()
-            rtp = rtp_report(base / "rtp.pcap", {media})
+            rtp = rtp_report(streams, media)
         print_load(f"hold: {n} callers on hold with music"
                    + (f" (asked {callers}; capped at {st.usable})" if n < callers else "")
                    + f", {seconds:g} s", idle, load, n, "caller")
@@ -376,22 +336,22 @@ def run_bridged(pairs: int, seconds: float) -> Run:
             n = min(pairs, usable // 2)  # a pair is two legs: the caller's and the agent's
             agents = registering_agents(base, st, n, stay_s(n, seconds) + 60)
             with agents:
-                wait_until(lambda: sum(a.get("state") == "available"
+                wait_for(lambda: sum(a.get("state") == "available"
                                        for a in st.engine.status()["agents"].values()) >= n,
                            30 + n / REGISTER_RATE, f"{n} agents registered")
                 idle = st.sampler.measure(5)
                 media = free_port()
                 callers = queue_callers(base, st, n, seconds, media)
                 with callers:
-                    wait_until(lambda: sum(a.get("state") == "on_call" for a in
+                    wait_for(lambda: sum(a.get("state") == "on_call" for a in
                                            st.engine.status()["agents"].values()) >= n,
                                30, f"{n} agents talking")
-                    load = load_then_listen(st.sampler, window_s(seconds),
-                                            {media, agents_media(agents)}, base / "rtp.pcap")
+                    load, streams = load_then_listen(st.sampler, window_s(seconds),
+                                                     {media, agents_media(agents)})
                     result = callers.wait()
                 agents.stop()
-            to_callers = rtp_report(base / "rtp.pcap", {media})
-            to_agents = rtp_report(base / "rtp.pcap", {agents_media(agents)})
+            to_callers = rtp_report(streams, media)
+            to_agents = rtp_report(streams, agents_media(agents))
         print_load(f"bridged: {n} caller-agent pairs"
                    + (f" (asked {pairs}; capped at {usable // 2})" if n < pairs else "")
                    + f", {seconds:g} s", idle, load, n, "pair")
@@ -437,11 +397,6 @@ def dispatch_latencies(packets: list[Packet], edge_port: int, engine_port: int) 
     return out
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def agent_phones(base: Path, st: Stack, count: int, talk_ms: int,
                  within: contextlib.ExitStack) -> None:
     """``count`` pjsua2 agents, each its own process and port, answering and hanging up.
@@ -471,7 +426,7 @@ def run_dispatch(agents: int, waiting: int, calls: int, talk_ms: int) -> bool:
         with stack(base, agents=agents) as st, contextlib.ExitStack() as phones:
             a, w = dispatch_sizes(agents, waiting, st.usable)
             agent_phones(base, st, a, talk_ms, phones)
-            wait_until(lambda: sum(s.get("state") == "available"
+            wait_for(lambda: sum(s.get("state") == "available"
                                    for s in st.engine.status()["agents"].values()) >= a,
                        30, f"{a} agents available")
             idle = st.sampler.measure(5)
@@ -531,30 +486,20 @@ class Finals:
                 f"finals resent {self.resent}")
 
 
-def header(payload: bytes, name: bytes) -> bytes:
-    """The value of header ``name`` (lower case) in a SIP message, or b""."""
-    for line in payload.split(b"\r\n")[1:]:
-        if not line:
-            break
-        key, sep, value = line.partition(b":")
-        if sep and key.strip().lower() == name:
-            return value.strip()
-    return b""
-
-
 def invite_finals(packets: list[Packet], engine_port: int) -> Finals:
     """What the engine answered to each INVITE sent to it (first final response per call)."""
     finals = Finals()
-    offered: set[bytes] = set()
-    seen: set[bytes] = set()
+    offered: set[str | None] = set()
+    seen: set[str | None] = set()
     for pkt in packets:
-        first = pkt.payload.split(b"\r\n", 1)[0]
-        call_id = header(pkt.payload, b"call-id")
-        if first.startswith(b"INVITE ") and pkt.dst[1] == engine_port:
+        text = pkt.payload.decode("latin-1")
+        first = text.split("\r\n", 1)[0]
+        call_id = header_value(text, "Call-ID")
+        if first.startswith("INVITE ") and pkt.dst[1] == engine_port:
             offered.add(call_id)
-        elif first.startswith(b"SIP/2.0 ") and pkt.src[1] == engine_port \
-                and call_id in offered and header(pkt.payload, b"cseq").endswith(b"INVITE"):
-            parts = first.decode(errors="replace").split(" ", 2)
+        elif first.startswith("SIP/2.0 ") and pkt.src[1] == engine_port \
+                and call_id in offered and (header_value(text, "CSeq") or "").endswith("INVITE"):
+            parts = first.split(" ", 2)
             code = int(parts[1])
             if code < 200:
                 continue
@@ -598,7 +543,7 @@ def run_overload(rate: float, seconds: float, hold_s: float) -> bool:
                 load = st.sampler.measure(seconds, until=lambda: not sipp.running)
                 during = st.engine.status()["capacity"]
                 result = sipp.wait()
-            wait_until(lambda: st.engine.status()["capacity"]["active_calls"] == 0, 30,
+            wait_for(lambda: st.engine.status()["capacity"]["active_calls"] == 0, 30,
                        "every call to end")
             back = recovers(base, st)
         finals = invite_finals(cap.packets, engine_port)

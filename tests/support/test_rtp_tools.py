@@ -249,6 +249,17 @@ def test_rtp_streams_groups_by_ssrc_counts_gaps_and_decodes() -> None:
     assert streams_to(streams, 5000) == [one, two] and streams_to(streams, 4000) == []
 
 
+def test_rtp_streams_counts_late_packets_and_can_skip_decoding() -> None:
+    a, b = ("127.0.0.1", 4000), ("127.0.0.1", 5000)
+    times = [0.0, 0.02, 0.04, 0.12, 0.14, 0.195]  # an 80 ms wait, then a 55 ms one
+    pkts = [Packet(t, a, b, _rtp(0, seq, 1, b"\x80" * 160)) for seq, t in enumerate(times)]
+    (stream,) = rtp_streams(pkts, decode=False).values()
+    assert (stream.packets, stream.seq_gaps, stream.late) == (6, 0, 1)
+    assert stream.longest_interval == pytest.approx(0.08) and stream.samples == []
+    (strict,) = rtp_streams(pkts, late_after=0.05).values()
+    assert strict.late == 2 and len(strict.samples) == 6 * 160
+
+
 def test_sipp_sample_pcap_is_pcma_audio() -> None:
     if not G711A_PCAP.exists():
         pytest.skip("sip-tester's g711a.pcap is not installed")
