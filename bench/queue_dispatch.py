@@ -29,6 +29,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.stats import percentile  # noqa: E402
 from tests.support.pjphone import PjPhone  # noqa: E402
 from tests.support.rtp import Capture, Packet  # noqa: E402
 from tests.support.sipp import Sipp  # noqa: E402
@@ -49,11 +50,6 @@ def latencies(packets: list[Packet], edge_port: int, engine_port: int) -> list[f
             out.append(pkt.time - freed_at)
             freed_at = None
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:

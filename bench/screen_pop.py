@@ -31,6 +31,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from appliance.store.config import ConfigStore  # noqa: E402
 from appliance.store.users import with_new_user  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.support.browser import Browser  # noqa: E402
 from tests.support.pjphone import PjPhone  # noqa: E402
 from tests.support.rtp import Capture, Packet  # noqa: E402
@@ -53,11 +54,6 @@ def invites_to_agent(packets: list[Packet], edge_port: int, engine_port: int) ->
             seen.add(call_id)
             out.append(p.time)
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 _CARDS = ("return Array.from(document.querySelectorAll('[data-pop]')).map(function (e) "

@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from appliance.store.history import History  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 
 T_END = 1_750_000_000.0
 SPAN_S = 2 * 365 * 86400.0
@@ -48,11 +49,6 @@ CALL_SQL = (
     "INSERT INTO calls (call_uid, direction, caller_number, caller_name, trunk, dialled, "
     "queue, started_at, answered_at, ended_at, outcome, reason, sip_code, agent, wait_s, "
     "talk_s) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, '', NULL, ?, ?, ?)")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Skewed:

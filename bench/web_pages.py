@@ -41,6 +41,7 @@ from appliance.store.config import ConfigStore, read_document  # noqa: E402
 from appliance.store.history import History  # noqa: E402
 from appliance.store.queue_events import QueueEvent  # noqa: E402
 from appliance.store.users import password_hash  # noqa: E402
+from bench.stats import percentile  # noqa: E402
 from tests.support.ports import free_port  # noqa: E402
 from tests.support.stack import DEMO  # noqa: E402
 from tests.support.webserver import WebServer, http_login  # noqa: E402
@@ -177,11 +178,6 @@ def make_history(path: Path, records: int, seed: int = 1) -> tuple[int, int]:
     finally:
         conn.close()
     return len(calls), len(events)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 class Client:
