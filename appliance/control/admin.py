@@ -22,6 +22,7 @@ from typing import Any
 
 from appliance.control.server import ApiError, Handler
 from appliance.errors import ConfigError
+from appliance.sounds import greetings
 from appliance.store import schema, users
 from appliance.store.config import ConfigStore, GeneratedPassword, ha1, new_password
 from appliance.store.music import MusicError, convert_upload, music_file_name, remove_quietly
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 #: ``users`` has its own resource (passwords are never sent in a section). In ``device``
 #: the modems restart at once; LED and button pins apply at the engine's next start.
 EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
-            "routes", "schedules", "failover", "device")
-_OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device"}
+            "routes", "schedules", "failover", "device", "menus")
+_OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device", "menus"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 #: What ``PUT /users/<name>`` may change (a password has its own resource).
 _USER_CHANGES = ("extension", "role", "crm_url", "crm_open")
@@ -57,7 +58,8 @@ class AdminService:
 
     Parameters:
         store: the config store (read and written here only).
-        music_dir: where converted hold music goes (``data_dir/moh``).
+        music_dir: where converted hold music goes (``data_dir/moh``); menu greetings
+            go beside it, in ``data_dir/greetings``.
         check: returns why the running engine cannot take a config now (empty if it can).
         apply: hands a saved, normalised config to the running engine and the edge.
     """
@@ -67,6 +69,7 @@ class AdminService:
                  apply: Callable[[dict[str, Any]], None]) -> None:
         self.store = store
         self.music_dir = music_dir
+        self.greetings_dir = music_dir.parent / "greetings"
         self._check = check
         self._apply = apply
         self._lock = threading.Lock()
@@ -111,6 +114,7 @@ class AdminService:
             raise invalid(e) from None
         with self._lock:
             self._refuse_if_engine_cannot(doc)
+            self._speak(doc)
             try:
                 generated = self.store.import_document(doc)
             except ConfigError as e:
@@ -242,17 +246,66 @@ class AdminService:
                  seconds, name)
         return {"class": music_class, "file": name, "seconds": round(seconds, 1)}
 
+    # ---- menu greetings ----------------------------------------------------------------
+
+    def upload_greeting(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``<menu>/<lang>``: the admin's recording replaces the spoken greeting."""
+        menu, lang = self._greeting_of(arg)
+        filename = str(body.get("filename") or "upload")
+        try:
+            data = base64.b64decode(str(body.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "bad_upload", "data: expected the file as base64") from None
+        try:
+            seconds = convert_upload(data, filename, greetings.upload_file(
+                self.greetings_dir, menu, lang))
+        except MusicError as e:
+            raise ApiError(400, "bad_audio", str(e), field="file") from None
+        log.info("menu %r greeting (%s): %s (%.1f s) uploaded", menu, lang, filename, seconds)
+        return {"menu": menu, "language": lang, "seconds": round(seconds, 1)}
+
+    def delete_greeting(self, arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``<menu>/<lang>``: drop the upload; the greeting spoken from the text is back."""
+        menu, lang = self._greeting_of(arg)
+        remove_quietly(greetings.upload_file(self.greetings_dir, menu, lang))
+        log.info("menu %r greeting (%s): upload removed", menu, lang)
+        return {"menu": menu, "language": lang, "deleted": True}
+
+    def _greeting_of(self, arg: str) -> tuple[str, str]:
+        menu, _, lang = arg.partition("/")
+        with self._lock:
+            doc = self.store.load_raw()
+        entry = next((m for m in doc.get("menus") or [] if m.get("name") == menu), None)
+        if entry is None:
+            raise ApiError(404, "unknown_menu", f"menus: no menu {menu!r}")
+        if lang not in (entry.get("greeting") or {}):
+            raise ApiError(404, "unknown_language", f"menu {menu!r} has no greeting text in "
+                           f"{lang!r}; type it first, then upload its recording",
+                           field="language")
+        return menu, lang
+
+    def _speak(self, doc: dict[str, Any]) -> None:
+        """Make the spoken greetings a saved config needs (only the missing ones)."""
+        try:
+            greetings.make_greetings(self.greetings_dir, doc.get("menus") or [])
+        except greetings.GreetingError as e:
+            path, _, reason = str(e).partition(": ")
+            raise ApiError(400, "bad_greeting", str(e), fields={path: reason},
+                           problems=[str(e)]) from None
+
     # ---- helpers -----------------------------------------------------------------------
 
     def _save(self, doc: dict[str, Any]) -> None:
-        """Validate, ask the engine, write atomically, then apply."""
+        """Validate, ask the engine, speak new greetings, write atomically, then apply."""
         try:
             schema.validate(doc)
         except ConfigError as e:
             raise invalid(e) from None
         self._refuse_if_engine_cannot(doc)
+        self._speak(doc)
         self.store.save(doc)
         self._apply(self.store.load())
+        greetings.prune(self.greetings_dir, doc.get("menus") or [])
 
     def _refuse_if_engine_cannot(self, doc: dict[str, Any]) -> None:
         found = self._check(schema.normalise(doc))
@@ -288,6 +341,8 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
       ``PUT /users/<name> {"crm_url", "crm_open", "extension", "role"}``;
       ``DELETE /users/<name>``.
     - ``POST /music/<class> {"filename", "data": base64}``: new hold music.
+    - ``POST /greetings/<menu>/<lang> {"filename", "data": base64}``: a menu greeting's
+      recording; ``DELETE /greetings/<menu>/<lang>`` goes back to the spoken text.
     """
 
     def put_config(arg: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -326,4 +381,6 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
         ("PUT", "users"): put_user,
         ("DELETE", "users"): lambda arg, body: admin.delete_user(arg),
         ("POST", "music"): admin.upload_music,
+        ("POST", "greetings"): admin.upload_greeting,
+        ("DELETE", "greetings"): admin.delete_greeting,
     }

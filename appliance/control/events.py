@@ -199,6 +199,9 @@ class PopShown(EventType):
     wait_s: float | None
     position: int | None
     callback: int | None
+    #: The caller's prompt language (code and English name) when something chose it.
+    language: str | None = None
+    language_name: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

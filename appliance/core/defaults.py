@@ -88,6 +88,16 @@ LIMITS_DEFAULTS: Final[dict[str, Any]] = {"outbound_calls": 2}
 #: A route that forwards outside lets the trunk's caller dial out through us: off
 #: unless said, so the box is never a free relay for strangers.
 ROUTE_DEFAULTS: Final[dict[str, Any]] = {"may_dial_out": False}
+#: A menu's settings when config.json does not say (``menus[]``, core/menu.py): keys
+#: are taken during the greeting, 7 s of silence after it counts as a try, three tries.
+MENU_DEFAULTS: Final[dict[str, Any]] = {
+    "dial_extension": False,
+    "digit_timeout_s": 3,
+    "timeout_s": 7,
+    "max_tries": 3,
+    "may_dial_out": False,
+    "options": [],
+}
 
 #: The ``failover`` section, when it has one (see core/failover.py).
 FAILOVER_DEFAULTS: Final[dict[str, Any]] = {

@@ -21,6 +21,11 @@ What the adapter promises, for each action:
   first. Keys pressed while a prompt plays count; they do not stop the prompt.
 * :class:`Done`: the dialogue is over; act on the result. A ``Play`` given with it
   plays out. A finished dialogue ignores every later event.
+* :class:`Note`: something worth keeping happened (a menu choice for the reports);
+  pass it on. It changes nothing in the dialogue.
+
+A ``Play`` with no prompts means silence now: stop the prompt still playing (a caller
+who starts keying an extension number in mid-greeting should not talk over it).
 """
 
 from __future__ import annotations
@@ -86,7 +91,14 @@ class Done:
     result: object
 
 
-Action = Play | Collect | Done
+@dataclass(frozen=True)
+class Note:
+    """A fact for the owner's records; the dialogue goes on regardless."""
+
+    fact: object
+
+
+Action = Play | Collect | Done | Note
 
 
 # ---- the machine ---------------------------------------------------------------------
@@ -94,19 +106,26 @@ Action = Play | Collect | Done
 
 @dataclass(frozen=True)
 class Goto(Generic[C]):
-    """Move to ``node`` with ``data``, saying ``prompts`` first."""
+    """Move to ``node`` with ``data``, saying ``prompts`` first.
+
+    ``hush`` stops the prompt still playing when there are no new ones to say;
+    ``notes`` are passed on to the owner first.
+    """
 
     node: str
     data: C
     prompts: tuple[str, ...] = ()
+    hush: bool = False
+    notes: tuple[object, ...] = ()
 
 
 @dataclass(frozen=True)
 class Finish:
-    """End with ``result``, saying ``prompts`` last."""
+    """End with ``result``, saying ``prompts`` last (``notes`` are passed on first)."""
 
     result: object
     prompts: tuple[str, ...] = ()
+    notes: tuple[object, ...] = ()
 
 
 Outcome = Goto[C] | Finish | None
@@ -188,7 +207,9 @@ def step(state: State[C], event: Event) -> tuple[State[C], list[Action]]:
 def _follow(state: State[C], outcome: Outcome[C]) -> tuple[State[C], list[Action]]:
     if outcome is None:
         return state, []
-    say: list[Action] = [Play(outcome.prompts)] if outcome.prompts else []
+    say: list[Action] = [Note(fact) for fact in outcome.notes]
+    if outcome.prompts or (isinstance(outcome, Goto) and outcome.hush):
+        say.append(Play(outcome.prompts))
     if isinstance(outcome, Finish):
         done = Done(outcome.result)
         return replace(state, keys="", result=done), [*say, done]

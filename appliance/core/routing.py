@@ -6,6 +6,7 @@ returns what to do. Keeping this pure lets the rules be tested without SIP.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -118,6 +119,21 @@ class PlayMessage:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MenuCall:
+    """Answer and greet the caller with auto-attendant ``menu``."""
+
+    menu: str
+    trunk: str | None
+    #: The menu may send callers to outside numbers (subject to the toll-fraud rules).
+    may_dial_out: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class HangUp:
+    """Say goodbye, then hang up (a menu's or a route's explicit choice)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeatureCode:
     """A phone dialled a feature code.
 
@@ -134,7 +150,8 @@ class FeatureCode:
 #: Feature code prefix -> action.
 FEATURE_CODES = {"*45": "login", "*46": "pause"}
 
-Decision = QueueCall | OutboundCall | ExtensionCall | PlayMessage | FeatureCode | Refuse
+Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
+            | FeatureCode | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -168,6 +185,8 @@ def divert(config: dict[str, Any], extension: str, reason: str, *,
         return ring_extension(config, dest["extension"])
     if "queue" in dest:
         return queue_call(config, dest["queue"], trunk=None)
+    if "menu" in dest:
+        return menu_call(config, dest["menu"], trunk=None)
     return PlayMessage(message=dest["message"])
 
 
@@ -180,6 +199,24 @@ def queue_call(config: dict[str, Any], name: str, *, trunk: str | None) -> Queue
     q = next(q for q in config["queues"] if q["name"] == name)
     return QueueCall(trunk=trunk, queue=name, music_class=q["music_class"],
                      answer_delay_ms=q["answer_delay_ms"])
+
+
+def describe_destination(to: Mapping[str, Any] | None) -> str:
+    """A config destination in a few words, for reports, events and logs."""
+    if not to:
+        return "goodbye message"
+    kind, value = next(iter(to.items()))
+    if kind == "hours" and isinstance(value, Mapping):
+        return f"opening hours {value.get('schedule')}"
+    if value is True:
+        return {"repeat": "this menu again", "previous": "the previous menu",
+                "hangup": "hang up"}.get(kind, kind)
+    return f"{kind} {value}"
+
+
+def menu_call(config: dict[str, Any], name: str, *, trunk: str | None) -> MenuCall:
+    menu = next(m for m in config["menus"] if m["name"] == name)
+    return MenuCall(menu=name, trunk=trunk, may_dial_out=menu["may_dial_out"])
 
 
 def trunk_for(config: dict[str, Any], source_ip: str) -> dict[str, Any] | None:
@@ -212,14 +249,10 @@ def route_inbound(
                    f"PJSUA_MAX_CALLS={capacity.legs})",
             trunk=trunk_name,
         )
-    if trunk_name is not None:
-        for route in config.get("routes", ()):
-            if route.get("trunk", trunk_name) == trunk_name \
-                    and matches(route["did"], request.dialled) \
-                    and matches(route.get("caller", "!"), request.caller_number):
-                return destination(config, route["to"], trunk=trunk_name, now=now,
-                                   may_dial_out=route["may_dial_out"], usage=usage,
-                                   override=override)
+    route = _matching_route(config, request, trunk_name)
+    if route is not None:
+        return destination(config, route["to"], trunk=trunk_name, now=now,
+                           may_dial_out=route["may_dial_out"], usage=usage, override=override)
     if request.from_edge and request.dialled[:3] in FEATURE_CODES:
         return _feature_code(config, request)
     for queue in config["queues"]:
@@ -233,6 +266,26 @@ def route_inbound(
         return _dial_out(config, request.caller_number, request.dialled, usage)
     return Refuse(code=404, reason=f"no route for dialled number {request.dialled!r}",
                   trunk=trunk_name)
+
+
+def _matching_route(config: dict[str, Any], request: InboundRequest,
+                    trunk_name: str | None) -> dict[str, Any] | None:
+    """The first route for a trunk call's DID and caller (phones' calls have none)."""
+    if trunk_name is None:
+        return None
+    for route in config.get("routes", ()):
+        if route.get("trunk", trunk_name) == trunk_name \
+                and matches(route["did"], request.dialled) \
+                and matches(route.get("caller", "!"), request.caller_number):
+            return route  # type: ignore[no-any-return]
+    return None
+
+
+def route_language(config: dict[str, Any], request: InboundRequest) -> str | None:
+    """The language the route that takes this call sets for its callers, if any."""
+    trunk = None if request.from_edge else trunk_for(config, request.source_ip)
+    route = _matching_route(config, request, trunk["name"] if trunk else None)
+    return None if route is None else route.get("language")
 
 
 def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCode | Refuse:
@@ -262,6 +315,10 @@ def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None
         return queue_call(config, to["queue"], trunk=trunk)
     if "message" in to:
         return PlayMessage(message=to["message"])
+    if "menu" in to:
+        return menu_call(config, to["menu"], trunk=trunk)
+    if "hangup" in to:
+        return HangUp()
     if "number" in to:
         caller = Caller(extension=None, max_class=CallClass.INTERNATIONAL,
                         may_dial_out=may_dial_out)

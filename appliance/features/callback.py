@@ -161,7 +161,7 @@ class CallbackHandler(Handler):
                 return
             prompts = self.offer(live)
             if prompts:
-                lang = self.ctx.queue_config(str(live.queue))["language"]
+                lang = live.speaks(self.ctx.queue_config(str(live.queue))["language"])
                 self.queue.play(uid, prompts, lang)
 
         self.ctx.later(rules.offer_after_s, offer)
@@ -177,7 +177,7 @@ class CallbackHandler(Handler):
             return
         if digit != "1" or not role.offered:
             return
-        lang = self.ctx.queue_config(leg.queue or "")["language"]
+        lang = leg.speaks(self.ctx.queue_config(leg.queue or "")["language"])
         validate = functools.partial(callback_number, plan=numbering_plan(self.ctx.config),
                                      max_class=rules.max_class)
         state, actions = callback_dialogue(leg.caller_number, validate=validate, lang=lang,

@@ -19,10 +19,13 @@ from urllib.parse import unquote
 from appliance.control.events import CallStarted
 from appliance.core.dialplan import Usage
 from appliance.core.failover import usable_attempts
+from appliance.core.menu import GOODBYE_PROMPT
 from appliance.core.routing import (
     Decision,
     ExtensionCall,
     FeatureCode,
+    HangUp,
+    MenuCall,
     OutboundCall,
     PlayMessage,
     QueueCall,
@@ -44,6 +47,7 @@ from appliance.sip.telephony import DialError, LegChange, TransferRequest
 
 if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.forward import ForwardHandler
+    from appliance.features.menus import Menus
     from appliance.features.queue import QueueHandler
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,8 @@ class CallFlows(Handler):
     queue: QueueHandler
     #: Forwards queue callers while the office is down (set by the wiring).
     forward: ForwardHandler
+    #: Auto-attendant menus a route or a diversion leads to (set by the wiring).
+    menus: Menus
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -93,6 +99,10 @@ class CallFlows(Handler):
             self.queue.feature_code(leg, decision)
         elif isinstance(decision, PlayMessage):
             self.play_message(leg, decision, reason="")
+        elif isinstance(decision, MenuCall):
+            self.menus.start(leg, decision)
+        elif isinstance(decision, HangUp):
+            self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 
     def test_call(self, extension: str, seconds: float) -> str:
         """Ring a phone through the edge and play hold music to it for ``seconds``.
@@ -132,7 +142,7 @@ class CallFlows(Handler):
             return False
         if not role.started and self.tel.has_audio(leg.uid):
             seconds = self.tel.play(leg.uid, [role.message],
-                                    self.ctx.config["site"]["language"])
+                                    leg.speaks(self.ctx.config["site"]["language"]))
             if seconds is not None:
                 role.started = True
                 self.ctx.later(seconds + MESSAGE_TAIL_S,
@@ -200,6 +210,10 @@ class CallFlows(Handler):
         elif isinstance(decision, PlayMessage):
             self.play_message(a, decision, reason=f"{note}; played the {decision.message} "
                                                   "message")
+        elif isinstance(decision, MenuCall):
+            a.reason = note
+            a.bridge = None
+            self.menus.take(a, decision)
 
     # ---- outside calls --------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.control.events import EventBus
+from appliance.core.defaults import LANGUAGES
 from appliance.core.dialplan import NumberFormat, format_for_trunk
 from appliance.core.routing import Capacity, numbering_plan
 from appliance.settings import Runtime
@@ -18,6 +19,7 @@ from appliance.sip.session import CallSession, Outcome
 from appliance.sip.telephony import Telephony
 from appliance.store.calls import CallRecord
 from appliance.store.history import History
+from appliance.store.menu_events import MenuEventRow
 from appliance.store.queue_events import QueueEvent
 from appliance.store.writer import HistoryWriter
 
@@ -47,6 +49,14 @@ class Context:
         zone = self.config["site"].get("timezone")
         return datetime.fromtimestamp(self.clock(), ZoneInfo(zone) if zone else None)
 
+    def languages(self) -> tuple[str, ...]:
+        """The prompt languages installed on this box."""
+        return LANGUAGES
+
+    def language_name(self, code: str | None) -> str:
+        """A language's English name for the agent's card ("Dutch"); "" for None."""
+        return "" if code is None else code
+
     def queue_config(self, name: str) -> dict[str, Any]:
         return next(q for q in self.config["queues"] if q["name"] == name)
 
@@ -55,6 +65,12 @@ class Context:
         """Store the call's record (again): at its start, on changes, at its end."""
         self.writer.record_call(call_record(session, ended_at=ended_at, outcome=outcome,
                                             reason=reason))
+
+    def menu_event(self, menu: str, event: str, *, call: str, key: str = "",
+                   detail: str = "") -> None:
+        """What a caller did in a menu, for the reports."""
+        self.writer.record_menu_event(MenuEventRow(at=self.clock(), menu=menu, event=event,
+                                                   key=key, call_uid=call, detail=detail))
 
     def queue_event(self, event: str, queue: str, *, call: str = "", agent: str | None = None,
                     wait_s: float | None = None, talk_s: float | None = None,
@@ -115,7 +131,7 @@ def describe(s: CallSession) -> dict[str, Any]:
     return {"id": s.uid, "direction": s.direction, "from": s.caller_number,
             "from_name": s.best_name(), "to": s.dialled, "trunk": s.trunk,
             "queue": s.queue, "state": s.state, "since": s.started_at,
-            "answered_at": s.answered_at}
+            "answered_at": s.answered_at, "language": s.language}
 
 
 def call_record(session: CallSession, *, ended_at: float | None, outcome: Outcome,
@@ -128,7 +144,9 @@ def call_record(session: CallSession, *, ended_at: float | None, outcome: Outcom
         ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code,
         agent=session.agent, wait_s=_rounded(_wait_s(session, ended_at)),
         talk_s=_rounded(None if session.connected_at is None or ended_at is None
-                        else ended_at - session.connected_at))
+                        else ended_at - session.connected_at),
+        language=session.language, language_source=session.language_source,
+        menu=session.menu)
 
 
 def _wait_s(session: CallSession, ended_at: float | None) -> float | None:

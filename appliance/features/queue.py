@@ -27,14 +27,18 @@ from appliance.control.events import (
     CallQueued,
 )
 from appliance.core.acd import Acd, Connected, Overflow, Ring
+from appliance.core.menu import GOODBYE_PROMPT
 from appliance.core.routing import (
     Decision,
     ExtensionCall,
     FeatureCode,
+    HangUp,
+    MenuCall,
     OutboundCall,
     PlayMessage,
     QueueCall,
     Refuse,
+    describe_destination,
     destination,
     divert_reason,
 )
@@ -58,6 +62,7 @@ from appliance.sip.telephony import DialError, LegChange
 if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
     from appliance.features.calls import CallFlows
+    from appliance.features.menus import Menus
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,8 @@ class QueueHandler(Handler):
     calls: CallFlows
     #: Offers callbacks to waiting callers and rings agents for them (set by the wiring).
     callbacks: CallbackHandler
+    #: Overflow and breakout may lead to a menu (set by the wiring).
+    menus: Menus
 
     def __init__(self, ctx: Context, acd: Acd, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel, self.acd = ctx, ctx.tel, acd
@@ -151,7 +158,7 @@ class QueueHandler(Handler):
         """Tell a waiting caller their position and expected wait, then back to music."""
         assert leg.queue is not None
         q = self.ctx.queue_config(leg.queue)
-        lang = q["language"]
+        lang = leg.speaks(q["language"])
         position = self.acd.position(leg.uid)
         if position is None:
             return False
@@ -231,7 +238,7 @@ class QueueHandler(Handler):
         wait = self.ctx.clock() - (leg.queued_at or leg.started_at)
         self.cancel_rings(self.acd.leave(leg.uid), leg.uid)
         self.ctx.queue_event("breakout", leg.queue, call=leg.uid, wait_s=wait,
-                             detail=_describe_destination(breakout["to"]))
+                             detail=describe_destination(breakout["to"]))
         leg.reason = f"left queue {leg.queue} with key {digit}"
         log.info("%s pressed %s to leave queue %s", leg.caller_number or "?", digit,
                  leg.queue)
@@ -243,7 +250,7 @@ class QueueHandler(Handler):
     def _overflow(self, leg: CallSession, o: Overflow) -> None:
         self.cancel_rings(self.acd.leave(leg.uid) or o.cancel, leg.uid)
         self.ctx.queue_event("overflowed", o.queue, call=leg.uid, wait_s=o.wait_s,
-                             detail=f"{o.reason} -> {_describe_destination(o.destination)}")
+                             detail=f"{o.reason} -> {describe_destination(o.destination)}")
         log.info("%s leaves queue %s: %s", leg.caller_number or "?", o.queue, o.reason)
         leg.reason = f"queue {o.queue}: {o.reason}"
         self.send_on(leg, o.destination, default_message="queue-goodbye")
@@ -260,7 +267,7 @@ class QueueHandler(Handler):
                                    now=self.ctx.local_now(), may_dial_out=True,
                                    usage=self.calls.usage())
         self.ctx.events.emit(CallLeftQueue(call=describe(leg), queue=old_queue,
-                                           to=_describe_destination(to)))
+                                           to=describe_destination(to)))
         if not isinstance(decision, ExtensionCall | OutboundCall):
             self.tel.stop(leg.uid)  # else music plays on until the other side answers
         if isinstance(decision, QueueCall):
@@ -270,10 +277,14 @@ class QueueHandler(Handler):
             self.calls.start_internal(leg, decision)
         elif isinstance(decision, OutboundCall):
             self.calls.start_outbound(leg, decision)
-        elif isinstance(decision, PlayMessage):
+        elif isinstance(decision, PlayMessage | HangUp):
             leg.outcome = "overflowed" if old_queue else "failed"
-            leg.role = MessageCall(decision.message)
+            leg.role = MessageCall(decision.message if isinstance(decision, PlayMessage)
+                                   else GOODBYE_PROMPT)
             self.calls.on_media(leg)  # the message starts now if the audio is up
+        elif isinstance(decision, MenuCall):
+            leg.queue = None
+            self.menus.take(leg, decision)
         else:
             reason = decision.reason if isinstance(decision, Refuse) else "no destination"
             log.warning("caller %s could not be sent on: %s", leg.caller_number, reason)
@@ -598,10 +609,3 @@ def _queue_caller(leg: CallSession) -> QueueCaller:
 
 def _key_prompt(key: str) -> list[str]:
     return [{"*": "key-star", "#": "key-hash"}.get(key, f"num-{key}")]
-
-
-def _describe_destination(to: dict[str, Any] | None) -> str:
-    if not to:
-        return "goodbye message"
-    kind, value = next(iter(to.items()))
-    return f"{kind} {value}"

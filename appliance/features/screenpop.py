@@ -51,7 +51,9 @@ class ScreenPops(Handler):
             modem_name=(caller.modem_name or "") if caller else "",
             queue=leg.queue or (caller.queue if caller else None),
             dialled=callback.queue if callback else caller.dialled if caller else "",
-            wait_s=wait_s, position=position, callback=callback.id if callback else None)
+            wait_s=wait_s, position=position, callback=callback.id if callback else None,
+            language=caller.language if caller else None,
+            language_name=self.ctx.language_name(caller.language) if caller else "")
         leg.pop = Pop(extension=extension, call=caller.uid if caller else None)
         self.ctx.events.emit(event)
 

@@ -21,6 +21,7 @@ from appliance.features.context import Context
 from appliance.features.failover import Failover
 from appliance.features.forward import ForwardHandler
 from appliance.features.handler import Handler
+from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
 from appliance.features.screenpop import ScreenPops
@@ -39,6 +40,7 @@ class Features:
     queue: QueueHandler
     callbacks: CallbackHandler
     forward: ForwardHandler
+    menus: Menus
     switchboard: Switchboard
 
 
@@ -52,18 +54,22 @@ def build(ctx: Context) -> Features:
     queue = QueueHandler(ctx, acd, pops, failover)
     callbacks = CallbackHandler(ctx, acd, queue)
     forward = ForwardHandler(ctx, failover, queue)
+    menus = Menus(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
+    # Menus send callers on to queues and calls; routes, diversions and queues lead to menus.
+    menus.calls, menus.queue, calls.menus, queue.menus = calls, queue, menus, menus
     handlers: list[Handler] = [
         pops,
         names,
         queue,
         callbacks,
         forward,
+        menus,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
-                    queue=queue, callbacks=callbacks, forward=forward,
+                    queue=queue, callbacks=callbacks, forward=forward, menus=menus,
                     switchboard=Switchboard(ctx, handlers, bridges=calls))

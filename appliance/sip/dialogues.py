@@ -18,6 +18,7 @@ from appliance.core.dialogue import (
     Digit,
     Done,
     Event,
+    Note,
     Play,
     PromptEnded,
     State,
@@ -45,9 +46,11 @@ class Running:
         later: Callable[[float, Callable[[], None]], None],
         play: Player,
         finish: Callable[[object], None],
+        note: Callable[[object], None] | None = None,
     ) -> None:
         self.state = state
         self._later, self._play, self._finish = later, play, finish
+        self._note = note
         self._timer = self._prompt = 0
 
     @property
@@ -74,6 +77,8 @@ class Running:
                 self._later(action.timeout_s, functools.partial(self._expired, self._timer))
             elif isinstance(action, Done):
                 self._finish(action.result)
+            elif isinstance(action, Note) and self._note is not None:
+                self._note(action.fact)
 
     def _expired(self, timer: int) -> None:
         if timer == self._timer:

@@ -11,9 +11,17 @@ import hmac
 import logging
 import time
 
-from appliance.core.routing import InboundRequest, Refuse, route_inbound, trunk_for
+from appliance.core.routing import (
+    FeatureCode,
+    InboundRequest,
+    Refuse,
+    route_inbound,
+    route_language,
+    trunk_for,
+)
 from appliance.core.throttle import Throttle
 from appliance.edge.render import TRUNK_HEADER, TRUST_HEADER
+from appliance.errors import KeeplineError
 from appliance.features.context import Context
 from appliance.features.wiring import Features
 from appliance.sip.session import CallSession
@@ -92,6 +100,8 @@ class Inbound:
             decision = Refuse(code=500, reason=f"internal error: {e}"[:REASON_MAX],
                               trunk=session.trunk)
         if not isinstance(decision, Refuse):
+            if not isinstance(decision, FeatureCode):
+                self._choose_language(session, request)
             self.features.calls.route(session, decision)
             return
         session.trunk = decision.trunk
@@ -106,3 +116,19 @@ class Inbound:
         # our filters from it, only the status code's plain phrase.
         known = from_edge or session.trunk is not None
         self.ctx.tel.hangup(session.uid, decision.code, decision.reason if known else "")
+
+    def _choose_language(self, session: CallSession, request: InboundRequest) -> None:
+        """The route's language, else the one this number chose last time (a menu key
+        chosen later still wins); neither: the queue's or the site's, as configured."""
+        installed = self.ctx.languages()
+        chosen = route_language(self.ctx.config, request)
+        if chosen in installed:
+            session.language, session.language_source = chosen, "route"
+            return
+        try:
+            remembered = self.ctx.history.chosen_language(session.caller_number)
+        except KeeplineError as e:  # a history that cannot be read costs the greeting only
+            log.warning("caller %s: last language not read: %s", session.caller_number, e)
+            return
+        if remembered in installed:
+            session.language, session.language_source = remembered, "history"

@@ -18,6 +18,7 @@ import logging
 import wave
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pjsua2 as pj
@@ -215,7 +216,7 @@ class PjTelephony:
             return None
         files, seconds = [], 0.0
         for name in prompts:
-            path = packaged_sound(f"{lang}/{name}.wav")
+            path = Path(name) if name.startswith("/") else packaged_sound(f"{lang}/{name}.wav")
             if not path.is_file():
                 path = packaged_sound(f"en/{name}.wav")
             files.append(str(path))

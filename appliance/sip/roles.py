@@ -109,6 +109,19 @@ class CalleeLeg:
 
 
 @dataclass(eq=False)
+class MenuCaller:
+    """A caller in the auto-attendant menus: greeted, choosing by keys."""
+
+    #: The menu the call came to.
+    menu: str
+    #: The menus may send this caller to outside numbers (a route or menu allowed it).
+    may_dial_out: bool = False
+    #: Menus already passed through, for "previous menu" after a detour.
+    trail: tuple[str, ...] = ()
+    dialogue: Running | None = None
+
+
+@dataclass(eq=False)
 class MessageCall:
     """A caller who hears one recorded message and is then hung up on."""
 
@@ -124,6 +137,7 @@ Role = (
     | ForwardedCaller
     | ForwardTargetLeg
     | CalleeLeg
+    | MenuCaller
     | MessageCall
 )
 

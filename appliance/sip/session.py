@@ -73,6 +73,17 @@ class CallSession:
     pop: Pop | None = None
     #: The agent's extension this call keeps busy for the ACD (a non-queue call).
     busy_ext: str | None = None
+    #: The caller's prompt language once something chose it, and what chose it
+    #: (``key`` in a menu, the ``route``, this number's ``history``); None: the
+    #: queue's language, else the site's.
+    language: str | None = None
+    language_source: str | None = None
+    #: The last auto-attendant menu the caller was in.
+    menu: str | None = None
+
+    def speaks(self, fallback: str) -> str:
+        """The language to say prompts in: the caller's, else ``fallback``."""
+        return self.language or fallback
 
     def best_name(self) -> str:
         """The best name the lines gave for this call: SIP display name, then the modem's."""

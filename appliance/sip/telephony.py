@@ -112,6 +112,9 @@ class Telephony(Protocol):
              then: Callable[[], None] | None = None) -> float | None:
         """Play prompts back to back in place of music or an earlier prompt.
 
+        A prompt is a built-in recording's name (``lang``'s, else English's) or the
+        absolute path of a file (a menu greeting the admin made).
+
         When they end the leg is left silent and ``then`` runs. Returns how long
         they last, or None (and plays nothing) while the leg has no audio.
         """

@@ -31,6 +31,11 @@ class CallRecord:
     seconds in the queue before an agent answered or the caller left, ``talk_s``
     the seconds connected to the agent. None when they do not apply (or in a
     record from before schema 2).
+
+    ``language`` is the caller's prompt language, and ``language_source`` how it was
+    chosen: ``key`` (in a menu), ``route`` (the DID's), ``history`` (this number's last
+    choice) or None (the site's or the queue's). ``menu`` is the last auto-attendant
+    menu the caller was in. None in records from before schema 6.
     """
 
     call_uid: str
@@ -49,6 +54,9 @@ class CallRecord:
     agent: str | None = None
     wait_s: float | None = None
     talk_s: float | None = None
+    language: str | None = None
+    language_source: str | None = None
+    menu: str | None = None
 
 
 CALL_COLUMNS = [f.name for f in fields(CallRecord)]
@@ -84,6 +92,23 @@ class CallLog(HistoryDB):
             "THEN ROUND(MAX(0, :now - answered_at - wait_s), 3) ELSE talk_s END "
             "WHERE outcome='in_progress'", {"reason": reason, "now": now},
             "interrupted calls not marked")
+
+    def chosen_language(self, number: str) -> str | None:
+        """The language ``number`` last chose by a key in a menu (or was greeted in
+        because of such a choice); None for a number never seen choosing."""
+        if not number:
+            return None
+
+        def query(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            if select_list(conn, "calls", ["language_source"]) is None:
+                return []
+            return conn.execute(
+                "SELECT language FROM calls WHERE caller_number = ? "
+                "AND language_source IN ('key', 'history') AND language IS NOT NULL "
+                "ORDER BY started_at DESC, id DESC LIMIT 1", (number,)).fetchall()
+
+        rows = self._read(query)
+        return str(rows[0]["language"]) if rows else None
 
     def last(self, n: int) -> list[CallRecord]:
         """The ``n`` most recent calls, newest first."""

@@ -12,10 +12,12 @@ from appliance.store.callbacks import CallbackRequests
 from appliance.store.calls import CallLog
 from appliance.store.contacts import ContactBook
 from appliance.store.health_events import HealthEventLog
+from appliance.store.menu_events import MenuEventLog
 from appliance.store.queue_events import QueueEventLog
 
 
-class History(CallLog, QueueEventLog, HealthEventLog, CallbackRequests, ContactBook):
+class History(CallLog, QueueEventLog, HealthEventLog, MenuEventLog, CallbackRequests,
+              ContactBook):
     """The call history of one data dir: every part of history.sqlite3 over one file.
 
     Parameters:

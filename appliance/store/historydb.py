@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -44,7 +44,10 @@ _SCHEMA = (
     sip_code      INTEGER,
     agent         TEXT,
     wait_s        REAL,
-    talk_s        REAL
+    talk_s        REAL,
+    language      TEXT,
+    language_source TEXT,
+    menu          TEXT
 )""",
     "CREATE INDEX IF NOT EXISTS calls_by_caller ON calls (caller_number, started_at)",
     "CREATE INDEX IF NOT EXISTS calls_by_time ON calls (started_at)",
@@ -110,10 +113,23 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS calls_by_dialled ON calls (dialled, started_at)",
     "CREATE INDEX IF NOT EXISTS callbacks_by_number ON callbacks (number, requested_at)",
     "CREATE INDEX IF NOT EXISTS callbacks_by_caller ON callbacks (caller_number, requested_at)",
+    # schema 6: what callers did in the auto-attendant menus (store/menu_events.py)
+    """CREATE TABLE IF NOT EXISTS menu_events (
+    id       INTEGER PRIMARY KEY,
+    at       REAL NOT NULL,
+    menu     TEXT NOT NULL,
+    event    TEXT NOT NULL,
+    key      TEXT NOT NULL DEFAULT '',
+    call_uid TEXT NOT NULL DEFAULT '',
+    detail   TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS menu_events_by_time ON menu_events (menu, at)",
 )
 
-# Columns that schema 1's ``calls`` lacks: ALTER TABLE keeps every stored row.
-_ADDED_COLUMNS = (("agent", "TEXT"), ("wait_s", "REAL"), ("talk_s", "REAL"))
+# Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:
+# language, language_source, menu): ALTER TABLE keeps every stored row.
+_ADDED_COLUMNS = (("agent", "TEXT"), ("wait_s", "REAL"), ("talk_s", "REAL"),
+                  ("language", "TEXT"), ("language_source", "TEXT"), ("menu", "TEXT"))
 
 _T = TypeVar("_T")
 

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.defaults import (
@@ -23,6 +24,7 @@ from appliance.core.defaults import (
     FORWARD_TARGET_DEFAULTS,
     LIMITS_DEFAULTS,
     MEMBER_DEFAULTS,
+    MENU_DEFAULTS,
     NUMBERING_DEFAULTS,
     PROBE_DEFAULTS,
     ROUTE_DEFAULTS,
@@ -35,6 +37,7 @@ from appliance.core.defaults import LANGUAGES as LANGUAGES
 from appliance.core.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
 from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
+from appliance.core.menu import menu_targets, trapped
 from appliance.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -193,20 +196,35 @@ _DESTINATION_SPEC: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] 
 
 
 def _destination(p: Problems, path: str, v: Any) -> None:
-    """Where a call goes instead: exactly one of extension, queue or message."""
-    if not _fields(p, path, v, {k: _DESTINATION_SPEC[k] for k in ("extension", "queue",
-                                                                   "message")}):
+    """Where a call goes instead: exactly one of extension, queue, menu or message."""
+    kinds = ("extension", "queue", "menu", "message")
+    if not _fields(p, path, v, {k: _DESTINATION_SPEC[k] for k in kinds}):
         return
     if len(v) != 1:
-        p.append(f"{path}: give exactly one of extension, queue or message")
+        p.append(f"{path}: give exactly one of {', '.join(kinds)}")
 
 
 def _route_destination(p: Problems, path: str, v: Any) -> None:
-    """Where a route sends a call: one of extension, queue, message, number or hours."""
+    """Where a route sends a call: one of extension, queue, menu, message, number,
+    hangup or hours."""
     if not _fields(p, path, v, _DESTINATION_SPEC):
         return
     if len(v) != 1:
         p.append(f"{path}: give exactly one of {', '.join(_DESTINATION_SPEC)}")
+
+
+def _menu_destination(p: Problems, path: str, v: Any) -> None:
+    """Where a menu key leads: any destination, or this menu again, or the previous one."""
+    spec = {**_DESTINATION_SPEC, "repeat": (False, _true), "previous": (False, _true)}
+    if not _fields(p, path, v, spec):
+        return
+    if len(v) != 1:
+        p.append(f"{path}: give exactly one of {', '.join(spec)}")
+
+
+def _true(p: Problems, path: str, v: Any) -> None:
+    if v is not True:
+        p.append(f"{path}: expected true, got {v!r}")
 
 
 def _hours(p: Problems, path: str, v: Any) -> None:
@@ -222,8 +240,63 @@ _DESTINATION_SPEC.update({
     "queue": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a queue name")),
     "message": (False, lambda p, q, x: _choice(p, q, x, MESSAGES, "message")),
     "number": (False, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS_LONG, "a phone number")),
+    "menu": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a menu name")),
+    # A goodbye, then the engine hangs up (never a silent hang-up).
+    "hangup": (False, _true),
     "hours": (False, _hours),
 })
+
+
+def _language(p: Problems, path: str, v: Any) -> None:
+    _choice(p, path, v, LANGUAGES, "language")
+
+
+def _menu(p: Problems, path: str, v: Any) -> None:
+    """An auto-attendant menu (core/menu.py)."""
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "greeting": (True, _greeting),
+        "options": (False, lambda p, q, x: _list(p, q, x, _menu_option)),
+        "dial_extension": (False, _bool),
+        "digit_timeout_s": (False, _ranged(1, 10)),
+        "timeout_s": (False, _ranged(1, 60)),
+        "max_tries": (False, _ranged(1, 9)),
+        "final": (True, _route_destination),
+        # An option to an outside number lets any caller dial out through us: off unless said.
+        "may_dial_out": (False, _bool),
+    })
+
+
+#: Longest greeting text: about two minutes spoken, far more than a caller will bear.
+GREETING_MAX_CHARS = 1000
+
+
+def _greeting(p: Problems, path: str, v: Any) -> None:
+    """A menu's greeting: language -> the text the box speaks (or an upload replaces)."""
+    if not _type(p, path, v, dict, "an object (language -> text)"):
+        return
+    if not v:
+        p.append(f"{path}: give the greeting's text in at least one language")
+    for lang, text in v.items():
+        where = _join(path, str(lang))
+        if lang not in LANGUAGES:
+            p.append(f"{where}: unknown language {lang!r} (expected one of: "
+                     f"{', '.join(LANGUAGES)})")
+        elif _type(p, where, text, str, "a string") and not text.strip():
+            p.append(f"{where}: the greeting is empty; type what callers should hear")
+        elif isinstance(text, str) and len(text) > GREETING_MAX_CHARS:
+            p.append(f"{where}: {len(text)} characters is more than {GREETING_MAX_CHARS}")
+
+
+def _menu_option(p: Problems, path: str, v: Any) -> None:
+    if not _fields(p, path, v, {
+        "key": (True, lambda p, q, x: _pattern(p, q, x, _KEY, "one of 0-9, * or #")),
+        "to": (False, _menu_destination),
+        "language": (False, _language),
+    }):
+        return
+    if "to" not in v and "language" not in v:
+        p.append(f"{path}: give where the key leads (to), a language, or both")
 
 
 def _route(p: Problems, path: str, v: Any) -> None:
@@ -232,6 +305,8 @@ def _route(p: Problems, path: str, v: Any) -> None:
         "caller": (False, _dial_pattern),
         "trunk": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a trunk name")),
         "to": (True, _route_destination),
+        # The callers' language on this DID (a key in a menu still wins).
+        "language": (False, _language),
         # A route that forwards outside lets the trunk's caller dial out through us:
         # off unless said, so the box is never a free relay for strangers.
         "may_dial_out": (False, _bool),
@@ -586,6 +661,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "users": (False, lambda p, q, x: _list(p, q, x, _user)),
     "screenpop": (False, _screenpop),
     "device": (False, _device),
+    "menus": (False, lambda p, q, x: _list(p, q, x, _menu)),
 }
 
 
@@ -603,17 +679,20 @@ def _unique(p: Problems, doc: dict[str, Any], section: str, key: str) -> None:
 def _references(p: Problems, doc: dict[str, Any]) -> None:
     """Cross-field rules: unique names and numbers, members and music that exist."""
     for section, key in (("extensions", "number"), ("queues", "name"), ("queues", "number"),
-                         ("trunks", "name"), ("music", "class"), ("users", "name")):
+                         ("trunks", "name"), ("music", "class"), ("users", "name"),
+                         ("menus", "name")):
         _unique(p, doc, section, key)
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
     queues = {q.get("name") for q in doc.get("queues", []) if isinstance(q, dict)}
     classes = {m.get("class") for m in doc.get("music", []) if isinstance(m, dict)}
     schedules = {x.get("name") for x in doc.get("schedules", []) if isinstance(x, dict)}
     trunks = {t.get("name") for t in doc.get("trunks", []) if isinstance(t, dict)}
+    menus = {m.get("name") for m in doc.get("menus", []) if isinstance(m, dict)}
+    known = _Known(exts, queues, schedules, menus)
     for i, e in enumerate(doc.get("extensions", [])):
         for when in ("on_busy", "on_no_answer", "on_unavailable"):
             dest = e.get(when) if isinstance(e, dict) else None
-            _destination_refs(p, f"extensions[{i}].{when}", dest, exts, queues, schedules)
+            _destination_refs(p, f"extensions[{i}].{when}", dest, known)
             if isinstance(dest, dict) and "extension" in dest \
                     and dest["extension"] == e.get("number"):
                 p.append(f"extensions[{i}].{when}.extension: an extension cannot divert "
@@ -622,7 +701,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
         if isinstance(r, dict):
             if "trunk" in r and r["trunk"] not in trunks:
                 p.append(f"routes[{i}].trunk: no trunk {r['trunk']!r}")
-            _destination_refs(p, f"routes[{i}].to", r.get("to"), exts, queues, schedules)
+            _destination_refs(p, f"routes[{i}].to", r.get("to"), known)
     for i, u in enumerate(doc.get("users", [])):
         if isinstance(u, dict) and "extension" in u and u["extension"] not in exts:
             p.append(f"users[{i}].extension: no extension {u['extension']!r}")
@@ -630,7 +709,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             p.append(f"users[{i}].extension: an agent needs the extension of their phone")
     failover = doc.get("failover")
     if isinstance(failover, dict):
-        _destination_refs(p, "failover.final", failover.get("final"), exts, queues, schedules)
+        _destination_refs(p, "failover.final", failover.get("final"), known)
     for i, q in enumerate(doc.get("queues", [])):
         if not isinstance(q, dict):
             continue
@@ -642,7 +721,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
                 p.append(f"queues[{i}].members[{j}].extension: no extension {m['extension']!r}")
         for where, dest in (("overflow", q.get("overflow")),
                             ("breakout.to", (q.get("breakout") or {}).get("to"))):
-            _destination_refs(p, f"queues[{i}].{where}", dest, exts, queues, schedules)
+            _destination_refs(p, f"queues[{i}].{where}", dest, known)
             if isinstance(dest, dict) and dest.get("queue") == q.get("name"):
                 p.append(f"queues[{i}].{where}.queue: a queue cannot send callers to itself")
         hours = (q.get("callback") or {}).get("hours") if isinstance(q.get("callback"),
@@ -653,23 +732,79 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
         if isinstance(mc, str) and mc not in classes:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "
                      f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
+    _menu_references(p, doc.get("menus") or [], known)
 
 
-def _destination_refs(p: Problems, path: str, dest: Any, exts: set[Any], queues: set[Any],
-                      schedules: set[Any]) -> None:
+def _menu_references(p: Problems, menus: list[Any], known: _Known) -> None:
+    """Menus lead to things that exist, take each key once, and always let callers out."""
+    by_name = {m.get("name"): i for i, m in enumerate(menus) if isinstance(m, dict)}
+    for i, m in enumerate(menus):
+        if not isinstance(m, dict):
+            continue
+        keys: dict[Any, int] = {}
+        for j, o in enumerate(m.get("options") or []):
+            if not isinstance(o, dict):
+                continue
+            if o.get("key") in keys:
+                p.append(f"menus[{i}].options[{j}].key: {o['key']!r} is already used by "
+                         f"menus[{i}].options[{keys[o['key']]}]")
+            keys.setdefault(o.get("key"), j)
+            _destination_refs(p, f"menus[{i}].options[{j}].to", o.get("to"), known)
+        _destination_refs(p, f"menus[{i}].final", m.get("final"), known)
+    for name in trapped(menus):
+        p.append(f"menus[{by_name[name]}]: callers could never leave menu {name!r}: no option "
+                 "and no final destination leads out of the menus (to a person, a queue, "
+                 "a message, a number or hang-up)")
+    for name in _final_loops(menus):
+        p.append(f"menus[{by_name[name]}].final: menu {name!r} comes back to itself when "
+                 "tries run out; a silent caller would go round for ever (give a final "
+                 "destination outside the menus)")
+
+
+def _final_loops(menus: list[Any]) -> list[str]:
+    """Menus whose chain of ``final`` destinations comes back to them."""
+    finals = {m["name"]: menu_targets(m.get("final")) for m in menus
+              if isinstance(m, dict) and isinstance(m.get("name"), str)}
+    looping = []
+    for start in finals:
+        seen, todo = set(), list(finals[start])
+        while todo:
+            name = todo.pop()
+            if name == start:
+                looping.append(start)
+                break
+            if name not in seen:
+                seen.add(name)
+                todo.extend(finals.get(name, []))
+    return looping
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The names a destination may refer to."""
+
+    exts: set[Any]
+    queues: set[Any]
+    schedules: set[Any]
+    menus: set[Any]
+
+
+def _destination_refs(p: Problems, path: str, dest: Any, known: _Known) -> None:
     if not isinstance(dest, dict):
         return
-    if "extension" in dest and dest["extension"] not in exts:
+    if "extension" in dest and dest["extension"] not in known.exts:
         p.append(f"{path}.extension: no extension {dest['extension']!r}")
-    if "queue" in dest and dest["queue"] not in queues:
+    if "queue" in dest and dest["queue"] not in known.queues:
         p.append(f"{path}.queue: no queue {dest['queue']!r}")
+    if "menu" in dest and dest["menu"] not in known.menus:
+        p.append(f"{path}.menu: no menu {dest['menu']!r} (menus: "
+                 f"{', '.join(sorted(str(m) for m in known.menus)) or 'none'})")
     hours = dest.get("hours")
     if isinstance(hours, dict):
-        if hours.get("schedule") not in schedules:
+        if hours.get("schedule") not in known.schedules:
             p.append(f"{path}.hours.schedule: no schedule {hours.get('schedule')!r}")
         for when in ("open", "closed"):
-            _destination_refs(p, f"{path}.hours.{when}", hours.get(when), exts, queues,
-                              schedules)
+            _destination_refs(p, f"{path}.hours.{when}", hours.get(when), known)
 
 
 def problems(doc: Any, *, require_secrets: bool = True, every: bool = False) -> list[str]:
@@ -738,6 +873,9 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         sch.setdefault("holidays", [])
     _normalise_failover(out.get("failover"))
     _fill(out.get("screenpop"), SCREENPOP_DEFAULTS)
+    out.setdefault("menus", [])
+    for m in out["menus"]:
+        _fill(m, MENU_DEFAULTS)
     return out
 
 

@@ -19,6 +19,7 @@ from appliance.errors import StoreError
 from appliance.store.calls import CallRecord
 from appliance.store.health_events import HealthEvent
 from appliance.store.history import History
+from appliance.store.menu_events import MenuEventRow
 from appliance.store.queue_events import QueueEvent
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,9 @@ class HistoryWriter:
 
     def record_health(self, event: HealthEvent) -> None:
         self._queue.put(lambda: self.history.record_health(event))
+
+    def record_menu_event(self, event: MenuEventRow) -> None:
+        self._queue.put(lambda: self.history.record_menu_event(event))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed in so far is written; False on timeout."""

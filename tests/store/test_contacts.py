@@ -529,6 +529,9 @@ PRAGMA user_version=4;
 #: What schema 5 added: not in a schema 4 file.
 V5_ADDED = ("contacts", "sqlite_autoindex_contacts_1", "calls_by_dialled",
             "callbacks_by_number", "callbacks_by_caller")
+#: What schema 6 added: the caller's language and menu on calls, and the menu events.
+V6_CALL_COLUMNS = ("language", "language_source", "menu")
+V6_ADDED = ("menu_events", "menu_events_by_time")
 TABLES = ("calls", "queue_events", "callbacks", "callback_events", "health_events")
 
 V4_IN = call("v4in", 0, agent="202", wait_s=4.5, talk_s=90.0)
@@ -550,7 +553,8 @@ def v4_file(path: Path) -> Path:
         conn.executescript(V4_SCHEMA)
         with conn:
             for record in (V4_IN, V4_OUT):
-                insert(conn, "calls", dataclasses.asdict(record))
+                insert(conn, "calls", {k: v for k, v in dataclasses.asdict(record).items()
+                                       if k not in V6_CALL_COLUMNS})
             insert(conn, "queue_events", dataclasses.asdict(V4_EVENT))
             insert(conn, "callbacks", {
                 "queue": "support", "number": X, "caller_number": X, "trunk": "pstn",
@@ -570,7 +574,8 @@ def test_v4_fixture_matches_the_schema_4_shape(v4_file: Path, data_dir: Path) ->
     """The copied DDL is schema 4 as shipped: a fresh file minus what schema 5 added."""
     fresh = data_dir / "fresh.sqlite3"
     History(fresh)
-    assert shape(v4_file) == [row for row in shape(fresh) if row[0] not in V5_ADDED]
+    assert shape(v4_file) == [row for row in shape(fresh) if row[0] not in V5_ADDED + V6_ADDED
+                              and not (row[0] == "calls" and row[1] in V6_CALL_COLUMNS)]
     assert {row[0] for row in shape(fresh)} >= set(V5_ADDED)
 
 
@@ -578,9 +583,11 @@ def test_schema_4_file_is_upgraded_keeping_every_row(v4_file: Path, data_dir: Pa
     before = rows(v4_file)
     assert all(before.values())
     history = History(v4_file)
-    assert SCHEMA_VERSION == 5
-    assert sql(v4_file, "PRAGMA user_version") == [(5,)]
-    assert rows(v4_file) == before
+    assert SCHEMA_VERSION == 6
+    assert sql(v4_file, "PRAGMA user_version") == [(6,)]
+    after = rows(v4_file)
+    assert [r[-3:] for r in after["calls"]] == [(None, None, None)] * 2  # schema 6's columns
+    assert {t: [r[:-3] for r in rs] if t == "calls" else rs for t, rs in after.items()} == before
     fresh = data_dir / "fresh.sqlite3"
     History(fresh)
     assert shape(v4_file) == shape(fresh)
@@ -621,7 +628,8 @@ def test_a_reader_reads_a_file_from_before_callbacks(path: Path) -> None:
     with contextlib.closing(sqlite3.connect(path)) as conn:
         conn.executescript(V4_SCHEMA.split("CREATE TABLE IF NOT EXISTS callbacks")[0])
         with conn:
-            insert(conn, "calls", dataclasses.asdict(V4_IN))
+            insert(conn, "calls", {k: v for k, v in dataclasses.asdict(V4_IN).items()
+                                   if k not in V6_CALL_COLUMNS})
     card = History(path, read_only=True).caller_card(X)
     assert (card.calls, card.total_calls, card.callbacks) == ([V4_IN], 1, [])
 

@@ -102,7 +102,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
-                  "screenpop, device)"],
+                  "screenpop, device, menus)"],
                  id="unknown-top-level-field"),
     # the front panel (appliance/device/panel.py)
     pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},
@@ -170,7 +170,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("routes", [{"did": "500", "to": {"queue": "support",
                                                       "extension": "201"}}]),
                  ["routes[0].to: give exactly one of extension, queue, message, number, "
-                  "hours"],
+                  "menu, hangup, hours"],
                  id="route-with-two-destinations"),
     pytest.param(put("routes", [{"did": "500", "to": {"hours": {
                      "schedule": "office", "open": {"queue": "support"},

@@ -171,6 +171,9 @@
     if (ev.callback) {
       fact(facts, "Callback request", "#" + ev.callback);
     }
+    if (ev.language_name) {
+      fact(facts, "Language", "speaks " + ev.language_name);
+    }
     card.appendChild(facts);
 
     var crm = el("p", "pop-crm");
