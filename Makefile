@@ -12,11 +12,12 @@ STAMPS := .stamps
 ENGINE_WHEELS := .cache/engine
 
 # Kamailio is the edge (its stock service is stopped: Keepline runs its own); sox with
-# its MP3 format converts uploaded hold music.
-APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3
-# Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze, TTS;
+# its MP3 format converts uploaded hold music and greetings; espeak-ng speaks the menu
+# greetings an admin types.
+APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3 espeak-ng
+# Real peers and tools the tests drive: sipp, baresip, packet capture, systemd-analyze;
 # for the image tests: a bookworm root to install into, partition tools, a C compiler.
-APT_TEST := sip-tester baresip tcpdump systemd espeak-ng chromium chromium-driver \
+APT_TEST := sip-tester baresip tcpdump systemd chromium chromium-driver \
   debootstrap fdisk e2fsprogs gcc libc6-dev
 
 .PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv engine

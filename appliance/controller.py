@@ -26,6 +26,7 @@ from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
 from appliance.sip.engine import Engine
+from appliance.sounds import greetings
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
 from appliance.systemd import Notifier
@@ -78,6 +79,7 @@ class Controller:
         if interrupted:
             log.warning("%d call(s) were cut off when the engine last died", interrupted)
         self._end_orphaned_calls()
+        self._speak_greetings()
         self.engine = Engine(self.runtime, self.config, history=history, bus=self.bus,
                              on_tick=self.notifier.watchdog_ping)
         self.engine.start()
@@ -107,6 +109,19 @@ class Controller:
         self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
+
+    def _speak_greetings(self) -> None:
+        """Menu greetings a hand-edited or restored config names but the disk lacks
+        (a save through the page makes them itself). A greeting that cannot be made is
+        logged; callers then hear another language's greeting or the time-out prompt."""
+        try:
+            made = greetings.make_greetings(self.runtime.data_dir / "greetings",
+                                            self.config.get("menus") or [])
+        except greetings.GreetingError as e:
+            log.error("menu greeting not made: %s", e)
+            return
+        if made:
+            log.info("%d menu greeting(s) spoken from their text", len(made))
 
     def stop(self) -> None:
         self.notifier.stopping()

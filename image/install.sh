@@ -8,7 +8,8 @@
 #
 # On the target (DESTDIR unset or /, which is also the case inside pi-gen's
 # on_chroot) it does everything:
-#   1. apt: kamailio, kamailio-sqlite-modules, sox, python3-venv (only the missing ones)
+#   1. apt: kamailio, kamailio-sqlite-modules, sox, espeak-ng, python3-venv (only the
+#      missing ones)
 #   2. a virtualenv in /opt/keepline/venv: image/requirements.lock (pinned,
 #      hash-checked), the full-capacity pjsua2 built from pjproject's pinned
 #      source (image/build-pjsua2.sh: 128 calls; PyPI's x86_64 wheel holds 4
@@ -31,7 +32,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-APT_PACKAGES=(kamailio kamailio-sqlite-modules sox python3 python3-venv)
+APT_PACKAGES=(kamailio kamailio-sqlite-modules sox espeak-ng python3 python3-venv)
 PREFIX=/opt/keepline
 VENV="$PREFIX/venv"
 # Under /usr/local/lib: shipped files stay apart from an admin's /etc overrides

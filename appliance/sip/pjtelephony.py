@@ -219,9 +219,15 @@ class PjTelephony:
             path = Path(name) if name.startswith("/") else packaged_sound(f"{lang}/{name}.wav")
             if not path.is_file():
                 path = packaged_sound(f"en/{name}.wav")
+            try:
+                with wave.open(str(path), "rb") as w:
+                    seconds += w.getnframes() / w.getframerate()
+            except (OSError, EOFError, wave.Error) as e:  # a prompt missing is a gap, not a crash
+                log.error("call %s: prompt %s not played: %s", uid, name, e)
+                continue
             files.append(str(path))
-            with wave.open(str(path), "rb") as w:
-                seconds += w.getnframes() / w.getframerate()
+        if not files:
+            return None
         self.stop(uid)
         player = pj.AudioMediaPlayer()
         vector = pj.StringVector()
