@@ -13,7 +13,11 @@
 # the lock. Then one edit pip-compile cannot make: PyPI has pjsua2-python
 # wheels for manylinux x86_64 only, so its line gets the marker
 # `platform_machine == "x86_64"`; elsewhere install.sh builds pjsua2 from
-# pjproject instead (image/build-pjsua2.sh).
+# pjproject instead (image/build-pjsua2.sh). And one removal: num2words
+# depends on docopt for its command-line script only (the library never
+# imports it), and docopt exists only as a source release, which install.sh's
+# --require-hashes --no-deps would have to build; the appliance does not run
+# that script, so docopt is left out of the lock.
 set -euo pipefail
 
 PIP_TOOLS_VERSION=7.6.2
@@ -46,6 +50,19 @@ sed -E "s/^(pjsua2-python==[^ ;]+) \\\\\$/\\1 ; $MARKER \\\\/" \
     "$work/src/requirements.lock" > "$work/requirements.lock"
 if ! grep -qF "; $MARKER" "$work/requirements.lock"; then
     echo "lock-requirements.sh: pjsua2-python line not found; marker not added" >&2
+    exit 1
+fi
+# Drop the docopt entry: its pin, hashes and "# via num2words" line (the
+# entry runs to the next line that starts at the left margin).
+python3 - "$work/requirements.lock" <<'PY'
+import re, sys
+path = sys.argv[1]
+text = open(path).read()
+text = re.sub(r"^docopt==.*?(?=^\S)", "", text, flags=re.M | re.S)
+open(path, "w").write(text)
+PY
+if grep -q '^docopt==' "$work/requirements.lock"; then
+    echo "lock-requirements.sh: docopt still in the lock" >&2
     exit 1
 fi
 mv "$work/requirements.lock" "$LOCK"

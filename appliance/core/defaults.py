@@ -20,8 +20,6 @@ from typing import Any, Final
 STRATEGIES: Final = ("ringall", "roundrobin", "longest_idle", "fewest_calls", "random", "linear")
 #: The strategy a new queue starts with (config.json requires one; the form offers this).
 NEW_QUEUE_STRATEGY: Final = "ringall"
-#: Prompt languages (``site.language``, ``queues[].language``): the recorded sound sets.
-LANGUAGES: Final = ("en", "de")
 #: Week days of a schedule (``schedules[].week``), Monday first as ``date.weekday()``.
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

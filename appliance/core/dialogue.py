@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final, Generic, TypeVar
 
+from appliance.core.language import Language
 from appliance.core.speech import digit_prompts
 
 C = TypeVar("C")
@@ -247,7 +248,7 @@ def callback_dialogue(
     caller_number: str,
     *,
     validate: Callable[[str], str | None],
-    lang: str,
+    lang: Language,
     max_tries: int,
     timeout_s: float,
 ) -> tuple[State[CallbackAsk], list[Action]]:

@@ -48,6 +48,7 @@ from appliance.sip.roles import (
 )
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError, LegChange
+from appliance.sounds import languages
 from appliance.store.callbacks import CallbackRow
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,8 @@ class CallbackHandler(Handler):
         lang = leg.speaks(self.ctx.queue_config(leg.queue or "")["language"])
         validate = functools.partial(callback_number, plan=numbering_plan(self.ctx.config),
                                      max_class=rules.max_class)
-        state, actions = callback_dialogue(leg.caller_number, validate=validate, lang=lang,
+        state, actions = callback_dialogue(leg.caller_number, validate=validate,
+                                           lang=languages.get(lang),
                                            max_tries=rules.max_number_attempts,
                                            timeout_s=DIALOGUE_TIMEOUT_S)
         role.dialogue = Running(state, later=self.ctx.later,
@@ -257,8 +259,9 @@ class CallbackHandler(Handler):
         role = leg.role = CallbackAgentLeg(agent=leg.role.agent, callback=c.caller)
         lang = self.ctx.queue_config(row.queue)["language"]
         minutes = min(waited_minutes(row.joined_at, self.ctx.clock()), 199)
-        prompts = ["callback-for", *digit_prompts(row.number.lstrip("+"), lang),
-                   "whisper-waited", *number_prompts(minutes, lang),
+        said = languages.get(lang)
+        prompts = ["callback-for", *digit_prompts(row.number.lstrip("+"), said),
+                   "whisper-waited", *number_prompts(minutes, said, before_noun=True),
                    "minute" if minutes == 1 else "minutes", "callback-accept"]
         rules = self._rules(row.queue) or CallbackRules()
         state, actions = accept_dialogue(prompts, decide_s=rules.agent_accept_s,

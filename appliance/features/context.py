@@ -9,7 +9,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from appliance.control.events import EventBus
-from appliance.core.defaults import LANGUAGES
 from appliance.core.dialplan import NumberFormat, format_for_trunk
 from appliance.core.routing import Capacity, numbering_plan
 from appliance.settings import Runtime
@@ -17,6 +16,7 @@ from appliance.sip.bridge import Bridge
 from appliance.sip.roles import AgentLeg, CallbackAgentLeg, ForwardTargetLeg
 from appliance.sip.session import CallSession, Outcome
 from appliance.sip.telephony import Telephony
+from appliance.sounds import languages
 from appliance.store.calls import CallRecord
 from appliance.store.history import History
 from appliance.store.menu_events import MenuEventRow
@@ -51,11 +51,11 @@ class Context:
 
     def languages(self) -> tuple[str, ...]:
         """The prompt languages installed on this box."""
-        return LANGUAGES
+        return languages.codes()
 
     def language_name(self, code: str | None) -> str:
         """A language's English name for the agent's card ("Dutch"); "" for None."""
-        return "" if code is None else code
+        return languages.english_name(code)
 
     def queue_config(self, name: str) -> dict[str, Any]:
         return next(q for q in self.config["queues"] if q["name"] == name)

@@ -27,6 +27,7 @@ from appliance.sip.dialogues import Running
 from appliance.sip.roles import ForwardedCaller, ForwardTargetLeg, Whisper
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError, LegChange
+from appliance.sounds import languages
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,9 @@ class ForwardHandler(Handler):
         q = self.ctx.queue_config(fw.queue)
         lang = q["language"]
         who = caller.caller_number.lstrip("+")
-        prompts = ["failover-call-for", *digit_prompts(q["number"], lang),
-                   *(["failover-from", *digit_prompts(who, lang)] if who.isdigit() else []),
+        said = languages.get(lang)
+        prompts = ["failover-call-for", *digit_prompts(q["number"], said),
+                   *(["failover-from", *digit_prompts(who, said)] if who.isdigit() else []),
                    "failover-accept"]
         # How long the person has to press 1 after the whisper (``failover.accept_s``).
         accept_s = float((self.ctx.config.get("failover") or {}).get(

@@ -103,7 +103,7 @@ class Menus(Handler):
         role = leg.role
         if not isinstance(role, MenuCaller):
             return False
-        if role.dialogue is None and self.tel.has_audio(leg.uid):
+        if role.dialogue is None and role.keys_ahead is None and self.tel.has_audio(leg.uid):
             self._begin(leg, role)
         return True
 
@@ -128,8 +128,12 @@ class Menus(Handler):
 
     def on_digit(self, leg: CallSession, digit: str) -> None:
         role = leg.role
-        if isinstance(role, MenuCaller) and role.dialogue is not None:
+        if not isinstance(role, MenuCaller):
+            return
+        if role.dialogue is not None:
             role.dialogue.digit(digit)
+        elif role.keys_ahead is not None:
+            role.keys_ahead.append(digit)
 
     def on_gone(self, leg: CallSession) -> None:
         role = leg.role
@@ -260,12 +264,19 @@ class Menus(Handler):
         trail = data.trail if data is not None else ()
         lang = leg.speaks(self.ctx.config["site"]["language"])
         uid = leg.uid
+        waiting = MenuCaller(menu, may_dial_out=role.may_dial_out, trail=trail,
+                             keys_ahead=[])
+        leg.role = waiting
 
         def again() -> None:
             current = self.tel.leg(uid)
-            if current is not None and isinstance(current.role, MenuCaller):
-                current.role = MenuCaller(menu, may_dial_out=role.may_dial_out, trail=trail)
-                self._begin(current, current.role)
+            if current is None or current.role is not waiting:
+                return
+            keys, waiting.keys_ahead = waiting.keys_ahead or [], None
+            self._begin(current, waiting)
+            for key in keys:
+                if waiting.dialogue is not None:
+                    waiting.dialogue.digit(key)
 
         if self.tel.play(uid, [REFUSED_PROMPT], lang, again) is None:
             again()

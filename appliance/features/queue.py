@@ -42,7 +42,12 @@ from appliance.core.routing import (
     destination,
     divert_reason,
 )
-from appliance.core.speech import position_prompts, wait_prompts, whisper_prompts
+from appliance.core.speech import (
+    digit_prompts,
+    position_prompts,
+    wait_prompts,
+    whisper_prompts,
+)
 from appliance.features.context import Context, describe, play_whisper
 from appliance.features.failover import Failover
 from appliance.features.handler import Handler
@@ -58,6 +63,7 @@ from appliance.sip.roles import (
 )
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError, LegChange
+from appliance.sounds import languages
 
 if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
@@ -164,12 +170,13 @@ class QueueHandler(Handler):
             return False
         prompts = list(intro)
         if q["announce_position"] and (position > 1 or not first):
-            prompts += position_prompts(position, lang)
+            prompts += position_prompts(position, languages.get(lang))
         if q["announce_wait"]:
             prompts += wait_prompts(self.acd.expected_wait(leg.queue, position,
-                                                           self.ctx.clock()), lang)
+                                                           self.ctx.clock()), languages.get(lang))
         if "breakout" in q and not first:
-            prompts += ["queue-breakout", *_key_prompt(q["breakout"]["key"])]
+            prompts += ["queue-breakout", *digit_prompts(q["breakout"]["key"],
+                                                         languages.get(lang))]
         prompts += self.callbacks.offer(leg)
         if prompts:
             self.ctx.events.emit(AnnouncementPlayed(call=leg.uid, queue=leg.queue,
@@ -422,8 +429,9 @@ class QueueHandler(Handler):
         join = functools.partial(self._bridge_agent, caller.uid, leg.uid, c.agent)
         if q["whisper"]:
             lang = q["language"]
-            label = [f"num-{d}" for d in q["number"]]
-            leg.role.whisper = Whisper(whisper_prompts(label, c.wait_s, lang), lang, join)
+            said = languages.get(lang)
+            label = digit_prompts(q["number"], said)
+            leg.role.whisper = Whisper(whisper_prompts(label, c.wait_s, said), lang, join)
             play_whisper(self.tel, leg, leg.role)
         else:
             join()
@@ -605,7 +613,3 @@ class QueueHandler(Handler):
 def _queue_caller(leg: CallSession) -> QueueCaller:
     """The leg's queue-caller role: the one it has, or a new one."""
     return leg.role if isinstance(leg.role, QueueCaller) else QueueCaller()
-
-
-def _key_prompt(key: str) -> list[str]:
-    return [{"*": "key-star", "#": "key-hash"}.get(key, f"num-{key}")]

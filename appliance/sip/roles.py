@@ -119,6 +119,9 @@ class MenuCaller:
     #: Menus already passed through, for "previous menu" after a detour.
     trail: tuple[str, ...] = ()
     dialogue: Running | None = None
+    #: A message plays before the menu (a refused choice): keys pressed meanwhile wait
+    #: here and go to the menu when it starts, so a caller who knows it need not listen.
+    keys_ahead: list[str] | None = None
 
 
 @dataclass(eq=False)

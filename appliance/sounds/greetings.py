@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.errors import KeeplineError
+from appliance.sounds import languages
 from appliance.store.atomic import fsync_dir
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,11 @@ def _check(menu: str, lang: str) -> None:
 
 
 def voice_of(lang: str) -> str:
-    """The espeak-ng voice that speaks ``lang`` (its code, unless its lang.json says)."""
-    return lang
+    """The espeak-ng voice that speaks ``lang`` (its lang.json's ``espeak_voice``)."""
+    try:
+        return languages.get(lang).espeak_voice
+    except languages.LanguageError:
+        return lang
 
 
 def text_hash(text: str, voice: str) -> str:

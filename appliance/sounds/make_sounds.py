@@ -29,14 +29,12 @@ plays them without resampling):
         as 1000 Hz or 1800 Hz. A PCMU or PCMA round trip changes neither figure. All
         note fundamentals lie in 349-1319 Hz, inside the 300-3400 Hz telephone band.
 
-``LANG/NAME.wav`` - the spoken prompts in ``PROMPTS[LANG]``, for LANG ``en`` and ``de``
-    (espeak-ng voices ``en`` and ``de``, both ``-s 150``), resampled by SoX to 8 kHz and
-    peak-normalised to -3 dBFS. Both languages have the same set of names, except that
-    German adds number combining forms (below). The names are fixed by
-    ``appliance.core.speech.PROMPT_NAMES``; this module refuses to import if the texts
-    drift from that list. The engine plays ``LANG/NAME.wav`` and falls back to
-    ``en/NAME.wav``. Numbers are always written out as words ("seven", "sieben") so
-    espeak-ng's rendering does not depend on its number rules. Groups:
+``LANG/NAME.wav`` - the spoken prompts of every language folder ``LANG/`` that holds a
+    ``lang.json`` (English, German, Dutch, Portuguese, Hungarian, Malay as shipped):
+    ``prompts`` gives each text, ``espeak_voice`` the eSpeak NG voice (all ``-s 150``).
+    espeak-ng speaks, SoX resamples to 8 kHz and peak-normalises to -3 dBFS. The names
+    are fixed by ``appliance.core.language.PROMPT_NAMES`` (``lang.json`` is refused
+    without one of them). Groups:
 
     * whole messages, played alone before hanging up: ``busy``, ``unavailable``. Rendered
       untrimmed, exactly as before, so the committed English files stay byte-identical.
@@ -45,25 +43,19 @@ plays them without resampling):
       numbers: ``queue-position`` + number + ``queue-in-line``; ``queue-wait`` + number
       + ``minute``/``minutes`` (or + ``queue-less-than-a-minute``); ``queue-breakout`` +
       the key (a digit, ``key-star`` or ``key-hash``).
-    * callback dialogue: ``callback-offer``, ``callback-number-is`` + digits,
-      ``callback-confirm``, ``callback-enter``, ``callback-invalid``,
-      ``callback-confirmed``; to the agent ``callback-for`` + digits + ``whisper-waited``
-      + number + ``minutes`` + ``callback-accept``;
-    * failover accept-whisper to a forwarded mobile: ``failover-call-for`` + queue
-      number + ``failover-from`` + caller's digits + ``failover-accept``;
-    * agent feature-code confirmations: ``agent-logged-in``, ``agent-logged-out``,
-      ``agent-paused``, ``agent-unpaused`` (``*45``, ``*46``);
-    * the agent's whisper: ``whisper-call-from`` + queue number (digit by digit) +
-      ``whisper-waited`` + number + ``seconds``.
-    * number words: ``num-0`` .. ``num-20``, ``num-30`` .. ``num-90`` in tens, ``num-100``
-      ("one hundred", "einhundert"), and ``key-star``, ``key-hash``. Larger numbers are
-      concatenated: English 21 = ``num-20 num-1``; German 21 = ``num-ein num-und num-20``
-      (so German also has ``num-und`` "und", ``num-ein`` "ein" and ``num-eine`` "eine",
-      as in "eine Minute"); 121 = ``num-100`` + 21.
+    * callback dialogue, failover and agent whispers, agent feature-code confirmations,
+      and the menu's ``menu-invalid``, ``menu-timeout``, ``menu-goodbye``.
+    * number words: every word num2words uses for 0..199 in the language's
+      ``num2words`` grammar, after the language's ``number_words`` substitutions, plus
+      the ``before_noun`` forms ("eine" Minute, "két" perc). Each is ``num-`` + the word
+      in plain ASCII (``num-einundzwanzig``, ``num-ketto``); ``Language.number_texts``
+      lists them. A number is said word by word: English 121 is ``num-one
+      num-hundred num-and num-twenty-one``, German ``num-einhunderteinundzwanzig``.
 
     Everything except the whole messages has its leading and trailing silence trimmed
     (SoX ``silence 1 0.02 -50d reverse silence 1 0.02 -50d reverse``, after
     normalising) so that pieces played back to back do not leave gaps mid-sentence.
+    Old recordings a language no longer uses are removed.
 """
 
 from __future__ import annotations
@@ -74,7 +66,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from appliance.core.speech import LANGUAGES, PROMPT_NAMES
+from appliance.core.language import Language
+from appliance.sounds.languages import load
 
 HERE = Path(__file__).resolve().parent
 
@@ -86,143 +79,14 @@ PEDAL_GAIN = 0.045  # pedal sine amplitude against the arpeggio normalised to -6
 PEDAL_HZ = 392.0  # G4: the steady tone tests may detect
 DURATION_SAMPLES = 192000  # 24 s at 8 kHz; 392 Hz fits exactly 9408 cycles
 
-#: espeak-ng voice for each language.
-VOICES = {"en": "en", "de": "de"}
-
-_EN_NUMBERS = (
-    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-    "eighteen", "nineteen", "twenty",
-)
-_EN_TENS = ("thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
-_DE_NUMBERS = (
-    "null", "eins", "zwei", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
-    "zehn", "elf", "zwölf", "dreizehn", "vierzehn", "fünfzehn", "sechzehn", "siebzehn",
-    "achtzehn", "neunzehn", "zwanzig",
-)
-_DE_TENS = ("dreißig", "vierzig", "fünfzig", "sechzig", "siebzig", "achtzig", "neunzig")
-
-
-def _numbers(units: tuple[str, ...], tens: tuple[str, ...], hundred: str) -> dict[str, str]:
-    words = {f"num-{n}": w for n, w in enumerate(units)}
-    words.update({f"num-{10 * (k + 3)}": w for k, w in enumerate(tens)})
-    words["num-100"] = hundred
-    return words
-
-
-#: Language -> prompt name -> what it says (see the module docstring for the groups).
-PROMPTS: dict[str, dict[str, str]] = {
-    "en": {
-        "busy": "The person you called is busy. Please call again later.",
-        "unavailable": "The person you called is not available. Please call again later.",
-        "queue-greeting": "Thank you for calling. Please hold, the next free agent will "
-                          "answer your call.",
-        "queue-position": "You are caller number",
-        "queue-in-line": "in line.",
-        "queue-wait": "Your expected waiting time is about",
-        "queue-less-than-a-minute": "less than one minute.",
-        "minute": "minute.",
-        "minutes": "minutes.",
-        "queue-thanks": "Thank you for waiting. All our agents are still busy.",
-        "queue-breakout": "To leave a message or reach someone else, press",
-        "queue-goodbye": "We are sorry, nobody can take your call right now. "
-                         "Please call again later. Goodbye.",
-        "queue-closed": "We are sorry, no agents are available at the moment. "
-                        "Please call again later.",
-        "whisper-call-from": "Call from queue",
-        "whisper-waited": "waited",
-        "seconds": "seconds.",
-        "key-star": "star",
-        "key-hash": "hash",
-        "agent-logged-in": "You are logged in to your queues.",
-        "agent-logged-out": "You are logged out of your queues.",
-        "agent-paused": "You are paused. Queue calls will not ring your phone.",
-        "agent-unpaused": "You are available again for queue calls.",
-        "callback-offer": "To be called back instead of waiting, press 1. "
-                          "You keep your place in the queue.",
-        "callback-number-is": "We will call you back on",
-        "callback-confirm": "To confirm, press 1. To enter another number, press 2.",
-        "callback-enter": "Please enter your phone number, then press hash.",
-        "callback-invalid": "Sorry, we cannot call that number.",
-        "callback-confirmed": "Thank you. We will call you back, and you keep your place "
-                              "in the queue. Goodbye.",
-        "callback-for": "Callback for",
-        "callback-accept": "To call the customer now, press 1.",
-        "failover-call-for": "Keepline: call for queue",
-        "failover-from": "from",
-        "failover-accept": "To accept the call, press 1.",
-        **_numbers(_EN_NUMBERS, _EN_TENS, "one hundred"),
-    },
-    "de": {
-        "busy": "Die angerufene Person telefoniert gerade. "
-                "Bitte rufen Sie später noch einmal an.",
-        "unavailable": "Die angerufene Person ist nicht erreichbar. "
-                       "Bitte rufen Sie später noch einmal an.",
-        "queue-greeting": "Vielen Dank für Ihren Anruf. Bitte bleiben Sie in der Leitung, "
-                          "wir nehmen Ihren Anruf so bald wie möglich entgegen.",
-        "queue-position": "Sie sind Anrufer Nummer",
-        "queue-in-line": "in der Warteschlange.",
-        "queue-wait": "Ihre voraussichtliche Wartezeit beträgt etwa",
-        "queue-less-than-a-minute": "weniger als eine Minute.",
-        "minute": "Minute.",
-        "minutes": "Minuten.",
-        "queue-thanks": "Vielen Dank für Ihre Geduld. Zurzeit sind noch alle "
-                        "Mitarbeiterinnen und Mitarbeiter im Gespräch.",
-        "queue-breakout": "Um eine Nachricht zu hinterlassen oder jemand anderen zu "
-                          "erreichen, drücken Sie die Taste",
-        "queue-goodbye": "Es tut uns leid, im Moment kann niemand Ihren Anruf entgegennehmen. "
-                         "Bitte rufen Sie später noch einmal an. Auf Wiederhören.",
-        "queue-closed": "Es tut uns leid, im Moment ist niemand erreichbar. "
-                        "Bitte rufen Sie später noch einmal an.",
-        "whisper-call-from": "Anruf aus Warteschlange",
-        "whisper-waited": "gewartet",
-        "seconds": "Sekunden.",
-        "key-star": "Stern",
-        "key-hash": "Raute",
-        "agent-logged-in": "Sie sind in Ihren Warteschlangen angemeldet.",
-        "agent-logged-out": "Sie sind von Ihren Warteschlangen abgemeldet.",
-        "agent-paused": "Sie sind in Pause. Anrufe aus Warteschlangen klingeln nicht bei Ihnen.",
-        "agent-unpaused": "Sie sind wieder für Anrufe aus Warteschlangen bereit.",
-        "callback-offer": "Wenn Sie zurückgerufen werden möchten, statt zu warten, drücken "
-                          "Sie die 1. Ihr Platz in der Warteschlange bleibt erhalten.",
-        "callback-number-is": "Wir rufen Sie zurück unter",
-        "callback-confirm": "Zum Bestätigen drücken Sie die 1. Für eine andere Nummer "
-                            "drücken Sie die 2.",
-        "callback-enter": "Bitte geben Sie Ihre Telefonnummer ein und drücken Sie dann "
-                          "die Raute.",
-        "callback-invalid": "Diese Nummer können wir leider nicht anrufen.",
-        "callback-confirmed": "Vielen Dank. Wir rufen Sie zurück, Ihr Platz in der "
-                              "Warteschlange bleibt erhalten. Auf Wiederhören.",
-        "callback-for": "Rückruf für",
-        "callback-accept": "Um den Kunden jetzt anzurufen, drücken Sie die 1.",
-        "failover-call-for": "Keepline: Anruf für Warteschlange",
-        "failover-from": "von",
-        "failover-accept": "Um den Anruf anzunehmen, drücken Sie die 1.",
-        **_numbers(_DE_NUMBERS, _DE_TENS, "einhundert"),
-        "num-und": "und",
-        "num-ein": "ein",
-        "num-eine": "eine",
-    },
-}
-
 #: Whole messages, rendered untrimmed (as they always were: the English files must not
 #: change). Everything else is a piece of a longer utterance and is trimmed.
 UNTRIMMED = frozenset({"busy", "unavailable"})
 
 
-def _check_prompts() -> None:
-    """Fail loudly if the texts here and ``speech.PROMPT_NAMES`` disagree (why: the
-    engine would ask for a WAV that was never made)."""
-    if tuple(PROMPTS) != LANGUAGES or tuple(VOICES) != LANGUAGES:
-        raise RuntimeError(f"PROMPTS/VOICES languages {tuple(PROMPTS)} != {LANGUAGES}")
-    for lang, texts in PROMPTS.items():
-        if set(texts) != PROMPT_NAMES[lang]:
-            missing = sorted(PROMPT_NAMES[lang] - set(texts))
-            extra = sorted(set(texts) - PROMPT_NAMES[lang])
-            raise RuntimeError(f"{lang} prompts drifted: missing {missing}, extra {extra}")
-
-
-_check_prompts()
+def texts_of(lang: Language) -> dict[str, str]:
+    """Recording name -> what it says: the prompts and every number word."""
+    return {**lang.prompts, **lang.number_texts()}
 
 
 def _hz(note: str) -> str:
@@ -296,23 +160,40 @@ def make_prompt(out: Path, work: Path, text: str, *, voice: str = "en",
          *trimming)  # fmt: skip
 
 
+def make_language(lang: Language, folder: Path, work: Path) -> list[Path]:
+    """Write every recording of ``lang`` into ``folder``; remove ones it no longer uses."""
+    made = []
+    texts = texts_of(lang)
+    for name, text in sorted(texts.items()):
+        path = folder / f"{name}.wav"
+        make_prompt(path, work, text, voice=lang.espeak_voice, trim=name not in UNTRIMMED)
+        made.append(path)
+    for old in sorted(folder.glob("*.wav")):
+        if old.stem not in texts:
+            old.unlink()
+            print(f"{old} removed (no longer said)")
+    return made
+
+
 def main(argv: list[str] | None = None) -> None:
     """Regenerate every sound into ``--out`` (default: this package folder)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, default=HERE, help="folder to write into")
+    parser.add_argument("--lang", action="append", default=None,
+                        help="only this language's prompts (repeatable); no hold music")
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    made = [out / "moh-default.wav"]
+    languages = [lang for lang in load(HERE) if args.lang is None or lang.code in args.lang]
+    made = []
     with tempfile.TemporaryDirectory(prefix="keepline-sounds-") as tmp:
         work = Path(tmp)
-        make_moh(made[0], work)
-        for lang, texts in PROMPTS.items():
-            (out / lang).mkdir(parents=True, exist_ok=True)
-            for name, text in sorted(texts.items()):
-                path = out / lang / f"{name}.wav"
-                make_prompt(path, work, text, voice=VOICES[lang], trim=name not in UNTRIMMED)
-                made.append(path)
+        if args.lang is None:
+            made.append(out / "moh-default.wav")
+            make_moh(made[0], work)
+        for lang in languages:
+            (out / lang.code).mkdir(parents=True, exist_ok=True)
+            made += make_language(lang, out / lang.code, work)
     for path in made:
         print(f"{path} ({path.stat().st_size} bytes)")
     print(f"{len(made)} files, {sum(p.stat().st_size for p in made)} bytes")

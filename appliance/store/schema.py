@@ -33,12 +33,12 @@ from appliance.core.defaults import (
     TRUNK_DEFAULTS,
 )
 from appliance.core.defaults import DEVICE_DEFAULTS as DEVICE_DEFAULTS
-from appliance.core.defaults import LANGUAGES as LANGUAGES
 from appliance.core.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
 from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
 from appliance.core.menu import menu_targets, trapped
 from appliance.errors import ConfigError
+from appliance.sounds.languages import codes as language_codes
 
 SCHEMA_VERSION = 1
 TRUNK_KINDS = ("sip", "fxo")
@@ -149,7 +149,7 @@ def _site(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "name": (True, _text(64)),
         "sip_domain": (True, _host),
-        "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+        "language": (False, _language),
         "timezone": (False, _timezone),
     })
 
@@ -248,7 +248,8 @@ _DESTINATION_SPEC.update({
 
 
 def _language(p: Problems, path: str, v: Any) -> None:
-    _choice(p, path, v, LANGUAGES, "language")
+    """A prompt language installed on this box (a folder in appliance/sounds)."""
+    _choice(p, path, v, language_codes(), "language")
 
 
 def _menu(p: Problems, path: str, v: Any) -> None:
@@ -279,9 +280,9 @@ def _greeting(p: Problems, path: str, v: Any) -> None:
         p.append(f"{path}: give the greeting's text in at least one language")
     for lang, text in v.items():
         where = _join(path, str(lang))
-        if lang not in LANGUAGES:
+        if lang not in language_codes():
             p.append(f"{where}: unknown language {lang!r} (expected one of: "
-                     f"{', '.join(LANGUAGES)})")
+                     f"{', '.join(language_codes())})")
         elif _type(p, where, text, str, "a string") and not text.strip():
             p.append(f"{where}: the greeting is empty; type what callers should hear")
         elif isinstance(text, str) and len(text) > GREETING_MAX_CHARS:
@@ -401,7 +402,7 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "strategy": (True, lambda p, q, x: _choice(p, q, x, STRATEGIES, "strategy")),
         "members": (False, lambda p, q, x: _list(p, q, x, _member)),
         "music_class": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a music class name")),
-        "language": (False, lambda p, q, x: _choice(p, q, x, LANGUAGES, "language")),
+        "language": (False, _language),
         "answer_delay_ms": (False, _ranged(0, 10000)),
         "ring_s": (False, _ranged(1, 300)),
         "retry_s": (False, _ranged(0, 300)),

@@ -37,6 +37,7 @@ from appliance.core.dialogue import (
 )
 from appliance.core.dialplan import NumberingPlan
 from appliance.core.speech import digit_prompts
+from appliance.sounds.languages import get
 
 NANP = NumberingPlan(
     country_code="1",
@@ -48,6 +49,7 @@ NANP = NumberingPlan(
 )
 VALIDATE = functools.partial(callback_number, plan=NANP)
 CALLER_ID = "+15551234567"
+EN = get("en")
 C = TypeVar("C")
 TIMEOUT_S = 20.0
 
@@ -60,7 +62,7 @@ INVALID_AGAIN = Play(("callback-invalid", "callback-enter"))
 def read_back(number: str) -> Play:
     """What a caller hears to confirm ``number``: "your number is … press 1, or 2"."""
     return Play(
-        ("callback-number-is", *digit_prompts(number.lstrip("+"), "en"), "callback-confirm")
+        ("callback-number-is", *digit_prompts(number.lstrip("+"), EN), "callback-confirm")
     )
 
 
@@ -68,7 +70,7 @@ def callback(
     caller_number: str = CALLER_ID, max_tries: int = 3
 ) -> tuple[State[CallbackAsk], list[Action]]:
     return callback_dialogue(
-        caller_number, validate=VALIDATE, lang="en", max_tries=max_tries, timeout_s=TIMEOUT_S
+        caller_number, validate=VALIDATE, lang=EN, max_tries=max_tries, timeout_s=TIMEOUT_S
     )
 
 
@@ -207,7 +209,8 @@ def test_a_finished_dialogue_ignores_everything() -> None:
 
 # ---- press 1 to accept --------------------------------------------------------------------
 
-WHISPER = ("callback-for", "num-5", "whisper-waited", "num-3", "minutes", "callback-accept")
+WHISPER = ("callback-for", "num-five", "whisper-waited", "num-three", "minutes",
+           "callback-accept")
 
 
 def accept() -> tuple[State[None], list[Action]]:

@@ -120,6 +120,19 @@ def test_an_outside_number_option_is_refused_unless_the_menu_may_dial_out(
     close(o)
 
 
+def test_a_key_pressed_during_the_refusal_goes_to_the_menu_that_follows(
+        tmp_path: Path) -> None:
+    o = attendant(tmp_path)
+    uid = greeted(o)
+    o.tel.digits(uid, "5")  # refused: "sorry, we cannot call that number" plays
+    o.tel.digits(uid, "2")  # the caller knows the menu and does not wait for it
+    assert o.tel.of(Play, uid)[-1].prompts == ("callback-invalid",)
+    o.tel.advance(1.0)
+    assert Path(o.tel.of(Play, uid)[-1].prompts[0]).name.startswith("shop.en.")
+    assert o.tel.calls[uid].menu == "shop"
+    close(o)
+
+
 def test_a_language_key_is_kept_in_the_record_and_greets_the_next_call(
         tmp_path: Path) -> None:
     o = attendant(tmp_path)

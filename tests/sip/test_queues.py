@@ -339,9 +339,9 @@ def test_second_caller_hears_that_they_are_caller_number_two(stack: ExitStack,
 
     # A correlation near 1 means that very recording reached the caller (through G.711).
     assert heard("queue-position", to_second) > 0.95, "no 'you are caller number'"
-    assert heard("num-2", to_second) > 0.95, "the second caller was not told 'two'"
+    assert heard("num-two", to_second) > 0.95, "the second caller was not told 'two'"
     assert heard("queue-in-line", to_second) > 0.95
-    assert heard("num-1", to_second) < 0.8 and heard("num-3", to_second) < 0.8
+    assert heard("num-one", to_second) < 0.8 and heard("num-three", to_second) < 0.8
     assert heard("queue-position", to_first) < 0.8, "the first caller is first: no announcement"
 
 
@@ -419,7 +419,7 @@ def test_whisper_tells_the_agent_before_the_caller_is_connected(stack: ExitStack
         assert placed.ok, placed.describe()
     stack.close()
     at_agent = soft.heard()
-    for clip in ("whisper-call-from", "num-5", "whisper-waited"):
+    for clip in ("whisper-call-from", "num-five", "whisper-waited"):
         assert find_audio(at_agent, prompt(clip))[1] > 0.95, f"the agent did not hear {clip}"
     # The caller heard music during the whisper, then the agent.
     at_caller = decoded_audio(cap.packets)

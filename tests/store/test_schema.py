@@ -231,7 +231,7 @@ MISTAKES: list[Any] = [
                   f"{STRATEGY_CHOICES})"],
                  id="choice-strategy"),
     pytest.param(put("site", "language", "fr"),
-                 ["site.language: unknown language 'fr' (expected one of: en, de)"],
+                 ["site.language: unknown language 'fr' (expected one of: en, de, hu, ms, nl, pt)"],
                  id="choice-language"),
     pytest.param(put("trunks", 0, "kind", "iax"),
                  ["trunks[0].kind: unknown trunk kind 'iax' (expected one of: sip, fxo)"],

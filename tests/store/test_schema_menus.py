@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from appliance.sounds.languages import codes as language_codes
 from appliance.store import schema
 from tests.support.stack import DEMO as DEMO_CONFIG
 
@@ -59,7 +60,7 @@ def set_in(menu: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str,
                   "hear"], id="empty-greeting"),
     pytest.param([set_in(MAIN, ("greeting",), {"xx": "Hallo"}), SUB],
                  ["menus[0].greeting.xx: unknown language 'xx' (expected one of: "
-                  f"{', '.join(schema.LANGUAGES)})"], id="unknown-language"),
+                  f"{', '.join(language_codes())})"], id="unknown-language"),
     pytest.param([set_in(MAIN, ("greeting",), {}), SUB],
                  ["menus[0].greeting: give the greeting's text in at least one language"],
                  id="no-greeting"),

@@ -155,9 +155,12 @@ def test_sound_recipe_reproduces_the_committed_files(tmp_path: Path) -> None:
     samples (within 2 LSB), not by bytes.
     """
     from appliance.sounds import make_sounds
+    from appliance.sounds.languages import installed
 
     make_sounds.main(["--out", str(tmp_path)])
-    prompts = [f"{lang}/{p}.wav" for lang, texts in make_sounds.PROMPTS.items() for p in texts]
+    prompts = [f"{lang.code}/{p}.wav" for lang in installed()
+               for p in make_sounds.texts_of(lang)]
+    assert len(prompts) > 6 * 40  # every language, numbers included
     for name in ("moh-default.wav", *prompts):
         committed, fresh = SOUNDS / name, tmp_path / name
         if committed.read_bytes() == fresh.read_bytes():

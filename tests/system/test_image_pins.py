@@ -7,6 +7,8 @@ the appliance; these tests catch that without a network.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -75,3 +77,33 @@ def test_pyproject_asks_for_pypis_pjsua2_on_x86_64_only() -> None:
     assert wanted.marker is not None
     assert wanted.marker.evaluate({"platform_machine": "x86_64"})
     assert not wanted.marker.evaluate({"platform_machine": "aarch64"})
+
+
+def test_docopt_stays_out_of_the_lock_because_num2words_never_imports_it() -> None:
+    """num2words needs docopt for its command-line script only; docopt is a source-only
+    release that install.sh (--require-hashes --no-deps) would have to build. So the lock
+    leaves it out, and this checks the library really works without it."""
+    assert canonicalize_name("docopt") not in read_pins()
+    probe = ("import sys; from num2words import num2words; "
+             "assert num2words(21, lang='nl') == 'eenentwintig'; "
+             "assert 'docopt' not in sys.modules, 'num2words imported docopt'")
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)
+
+
+def test_lock_script_removes_docopt_after_pip_compile(tmp_path: Path) -> None:
+    """Run the script's own docopt filter on what pip-compile writes: docopt's entry goes,
+    the entries around it stay whole."""
+    script = (ROOT / "image" / "lock-requirements.sh").read_text()
+    start = script.index("<<'PY'\n") + len("<<'PY'\n")
+    code = script[start:script.index("\nPY\n", start)]
+    compiled = tmp_path / "requirements.lock"
+    compiled.write_text(
+        "click==8.5.1 \\\n    --hash=sha256:" + "a" * 64 + "\n    # via flask\n"
+        "docopt==0.6.2 \\\n    --hash=sha256:" + "b" * 64 + "\n    # via num2words\n"
+        "num2words==0.5.14 \\\n    --hash=sha256:" + "c" * 64
+        + "\n    # via keepline (pyproject.toml)\n")
+    subprocess.run([sys.executable, "-", str(compiled)], input=code, text=True,
+                   check=True, timeout=60)
+    pins = read_pins(compiled)
+    assert sorted(pins) == ["click", "num2words"]
+    assert pins[canonicalize_name("num2words")].hashes == ["c" * 64]

@@ -13,11 +13,11 @@ from flask import abort, flash, redirect, render_template, request, url_for
 
 from appliance.core.defaults import (
     CALLBACK_DEFAULTS,
-    LANGUAGES,
     NEW_QUEUE_STRATEGY,
     QUEUE_DEFAULTS,
     SITE_DEFAULTS,
 )
+from appliance.sounds import languages
 from appliance.store import schema
 from web.admin import bp
 from web.admin.common import save_section
@@ -34,7 +34,6 @@ STRATEGY_HINTS = {
     "random": ("Random", "A free agent picked at random."),
     "linear": ("In order", "Agents in the order listed under Agents, always from the top."),
 }
-LANGUAGE_LABELS = {"en": "English", "de": "German"}
 CALL_CLASS_LABELS = {"internal": "Internal only", "local": "Local", "national": "National",
                      "international": "International"}
 
@@ -147,11 +146,11 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
     return render_template(
         "admin/queue_form.html", f=f, editing=editing, choices=choices(doc),
         problems_title=problems_title,
-        strategies=STRATEGY_HINTS, languages=[(x, LANGUAGE_LABELS.get(x, x))
-                                              for x in LANGUAGES],
+        strategies=STRATEGY_HINTS, languages=[(x.code, f"{x.english_name} ({x.name})")
+                                              for x in languages.installed()],
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],
         placeholders=PLACEHOLDERS,
-        site_language=LANGUAGE_LABELS.get(_site_language(doc), _site_language(doc)),
+        site_language=languages.english_name(_site_language(doc)),
     ), status
 
 
