@@ -7,13 +7,13 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response
 
 
-def _page(e: HTTPException) -> tuple[str, int] | tuple[Response, int]:
+def error_page(e: HTTPException) -> tuple[str, int] | tuple[Response, int]:
     status = e.code or 500
     if status == 413:
         limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
         e.description = (f"The upload is larger than the {limit} MB this box accepts, so it "
-                         "was not read and nothing changed. Hold music: upload a shorter "
-                         "piece or an MP3.")
+                         "was not read and nothing changed. Upload a shorter piece or an "
+                         "MP3.")
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify({"error_id": (e.name or "error").lower().replace(" ", "_"),
                         "message": e.description, "details": {}}), status
@@ -23,4 +23,4 @@ def _page(e: HTTPException) -> tuple[str, int] | tuple[Response, int]:
 
 def init_app(app: Flask) -> None:
     for code in (400, 403, 404, 405, 413, 429):
-        app.register_error_handler(code, _page)
+        app.register_error_handler(code, error_page)

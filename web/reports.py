@@ -45,7 +45,14 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from appliance.core import erlang as erlang_c
 from appliance.core.defaults import QUEUE_DEFAULTS
-from appliance.core.reports import Bucket, ReportRow, queue_report, report_totals
+from appliance.core.reports import (
+    Bucket,
+    MenuReportRow,
+    ReportRow,
+    menu_report,
+    queue_report,
+    report_totals,
+)
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.calls import CallRecord
@@ -716,6 +723,8 @@ class Report:
     total: ReportRow | None
     problem: str | None
     tz: tzinfo
+    #: What callers did in the auto-attendant menus over the same days.
+    menus: list[MenuReportRow]
 
 
 def _report(args: Mapping[str, str]) -> Report:
@@ -745,9 +754,16 @@ def _report(args: Mapping[str, str]) -> Report:
                          now)
         except StoreError as e:
             problem = _unavailable(e)
+    menus: list[MenuReportRow] = []
+    if not ask.errors and problem is None:
+        try:
+            menus = menu_report(hist.menu_events(since=ask.since, until=ask.until),
+                                since=ask.since, until=ask.until)
+        except StoreError as e:
+            problem = _unavailable(e)
     total = report_totals(rows, label="Total") if rows else None
     return Report(ask=ask, queues=queues, sl_threshold_s=sl, rows=rows, total=total,
-                  problem=problem, tz=tz)
+                  problem=problem, tz=tz, menus=menus)
 
 
 @bp.get("/reports")
@@ -764,6 +780,7 @@ def reports() -> tuple[str, int]:
         has_history=_history_exists(), problem=report.problem, zone=zone_name(report.tz),
         json_url=url_for("reports.reports_json", **ask.args),
         erlang_url=url_for("reports.erlang", queue=ask.queue) if ask.queue else None,
+        menus=report.menus,
     ), 400 if ask.errors else (503 if report.problem else 200)
 
 
@@ -783,6 +800,7 @@ def reports_json() -> tuple[Response, int]:
         "sl_threshold_s": report.sl_threshold_s, "short_abandon_s": SHORT_ABANDON_S,
         "rows": [asdict(r) for r in report.rows],
         "total": asdict(report.total) if report.total else None,
+        "menus": [asdict(m) for m in report.menus],
     }), 200
 
 

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Literal
+from typing import Literal, Protocol
 
 from appliance.core.defaults import QUEUE_DEFAULTS
 from appliance.core.metrics import QueueEventLike
@@ -324,3 +324,79 @@ def _labels(starts: Sequence[int], bucket: Bucket, tz: tzinfo) -> list[str]:
     twice = {label for label, n in Counter(labels).items() if n > 1}
     return [f"{label} {d.tzname() or d.strftime('%z')}" if label in twice else label
             for label, d in zip(labels, local, strict=True)]
+
+
+# ---- auto-attendant menus ---------------------------------------------------------------
+
+
+class MenuEventLike(Protocol):
+    """What :func:`menu_report` reads of a menu event (``store.menu_events.MenuEventRow``)."""
+
+    @property
+    def at(self) -> float: ...
+    @property
+    def menu(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def call_uid(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class MenuOptionRow:
+    """One key of a menu: how many callers chose it, and where it led them."""
+
+    key: str
+    leads_to: str
+    chosen: int
+
+
+@dataclass(frozen=True)
+class MenuReportRow:
+    """What callers did in one menu over a period.
+
+    ``callers``: distinct calls that did anything there. ``chosen`` and ``dialled`` are
+    callers who went on (a key, an extension typed); ``invalid`` and ``timeouts`` count
+    every wrong key and every silence (one caller may have several); ``tries_out``
+    callers the final destination took; ``hung_up`` callers who left while in the menu.
+    """
+
+    menu: str
+    callers: int
+    chosen: int
+    dialled: int
+    invalid: int
+    timeouts: int
+    tries_out: int
+    hung_up: int
+    options: tuple[MenuOptionRow, ...]
+
+
+def menu_report(events: Iterable[MenuEventLike], *, since: float, until: float
+                ) -> list[MenuReportRow]:
+    """Per menu (by name), what callers did there with ``since <= at < until``; each
+    menu's options by key, the most chosen first."""
+    counts: dict[str, Counter[str]] = {}
+    callers: dict[str, set[str]] = {}
+    options: dict[str, Counter[tuple[str, str]]] = {}
+    for ev in events:
+        if not since <= ev.at < until:
+            continue
+        counts.setdefault(ev.menu, Counter())[ev.event] += 1
+        callers.setdefault(ev.menu, set()).add(ev.call_uid or f"@{ev.at}")
+        if ev.event == "chosen":
+            options.setdefault(ev.menu, Counter())[(ev.key, ev.detail)] += 1
+    rows = []
+    for menu in sorted(counts):
+        c = counts[menu]
+        chosen = sorted(options.get(menu, Counter()).items(), key=lambda kv: (-kv[1], kv[0]))
+        rows.append(MenuReportRow(
+            menu=menu, callers=len(callers[menu]), chosen=c["chosen"], dialled=c["dialled"],
+            invalid=c["invalid"], timeouts=c["timeout"], tries_out=c["tries_out"],
+            hung_up=c["hung_up"],
+            options=tuple(MenuOptionRow(key=k, leads_to=d, chosen=n) for (k, d), n in chosen)))
+    return rows

@@ -528,3 +528,26 @@ def test_the_charts_draw_in_chromium_under_the_csp(seeded: Runtime, tmp_path: An
                     if entry["level"] in ("SEVERE", "WARNING")
                     and "favicon.ico" not in entry["message"]]
         assert problems == []
+
+
+def test_the_menus_section_counts_what_callers_did(admin_client: FlaskClient,
+                                                   runtime: Runtime) -> None:
+    from appliance.store.menu_events import MenuEventRow
+
+    set_site(runtime, timezone="Europe/Berlin")
+    history = History(runtime.history_path)
+    for at, event, uid, key, detail in [
+            ("2026-11-10 09:00:00", "chosen", "m1", "1", "queue support"),
+            ("2026-11-10 09:05:00", "invalid", "m2", "8", ""),
+            ("2026-11-10 09:05:09", "chosen", "m2", "1", "queue support"),
+            ("2026-11-10 09:07:00", "hung_up", "m3", "", "")]:
+        history.record_menu_event(MenuEventRow(berlin(at), "main", event, key, uid, detail))
+    page = admin_client.get("/reports", query_string=TWO_DAYS).get_data(as_text=True)
+    assert element(page, "menu-main").split() == ["main", "3", "2", "0", "1", "0", "0", "1"]
+    assert "key 1 → queue support 2" in element(page, "menu-main-key-1")
+    data = admin_client.get("/reports.json", query_string=TWO_DAYS).get_json()
+    assert data["menus"][0]["options"] == [{"key": "1", "leads_to": "queue support",
+                                            "chosen": 2}]
+    quiet = admin_client.get("/reports", query_string={**TWO_DAYS, "from": "2026-11-12",
+                                                       "to": "2026-11-12"})
+    assert "No caller went through a menu" in quiet.get_data(as_text=True)

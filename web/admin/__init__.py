@@ -26,6 +26,7 @@ from web.admin import (  # noqa: E402
     box,  # noqa: F401
     lines,  # noqa: F401
     media,  # noqa: F401
+    menus,  # noqa: F401
     phones,  # noqa: F401
     queues,  # noqa: F401
     rules,  # noqa: F401

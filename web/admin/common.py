@@ -75,6 +75,7 @@ def ask_engine(method: str, path: str, body: dict[str, Any] | None = None, *,
     return Outcome(result=result if isinstance(result, dict) else {"result": result})
 
 
-def save_section(section: str, value: Any) -> Outcome:
-    """Replace one config section through the engine (validated, atomic, applied)."""
-    return ask_engine("PUT", f"/config/{section}", {"value": value})
+def save_section(section: str, value: Any, *, timeout: float | None = None) -> Outcome:
+    """Replace one config section through the engine (validated, atomic, applied);
+    ``timeout`` for a save that does slow work (menus speak their greetings)."""
+    return ask_engine("PUT", f"/config/{section}", {"value": value}, timeout=timeout)

@@ -1,6 +1,7 @@
-"""The destination widget: where a call goes (an extension, a queue, an outside number,
-a message, or one of those by opening hours), as queues' overflow, inbound routes and
-failover's final destination ask it; and the options the settings forms' pickers offer.
+"""The destination widget: where a call goes (an extension, a queue, a menu, an outside
+number, a message, a goodbye and hang-up, or one of those by opening hours), as queues'
+overflow, inbound routes, menus and failover's final destination ask it; and the options
+the settings forms' pickers offer.
 """
 
 from __future__ import annotations
@@ -8,15 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from appliance.sounds import languages
 from web.admin.forms import Form
 
 DESTINATION_KINDS = {
     "extension": "An extension",
     "queue": "A queue",
+    "menu": "A menu (auto-attendant)",
     "number": "An outside number",
     "message": "A recorded message",
+    "hangup": "Say goodbye and hang up",
     "hours": "Depends on opening hours",
+    # Menu options only: this menu again, or the one the caller came from.
+    "repeat": "Repeat this menu",
+    "previous": "Back to the previous menu",
 }
+#: Kinds that need no further input: the choice is the whole destination.
+FLAG_KINDS = ("hangup", "repeat", "previous")
 MESSAGE_LABELS = {
     "busy": "Busy",
     "unavailable": "Nobody can take the call",
@@ -45,6 +54,8 @@ def read_destination(f: Form, prefix: str, kinds: Iterable[str], *,
         closed = read_destination(f, f"{prefix}.hours.closed", inner, required=True)
         return {"hours": {"schedule": schedule or "", "open": opened or {},
                           "closed": closed or {}}}
+    if kind in FLAG_KINDS:
+        return {kind: True}
     what = DESTINATION_KINDS[kind].lower()
     value = f.phone(f"{prefix}.number") if kind == "number" else f.text(f"{prefix}.{kind}")
     if value is None:
@@ -64,6 +75,8 @@ def destination_values(prefix: str, dest: Any) -> dict[str, str]:
         out.update(destination_values(f"{prefix}.hours.open", value.get("open")))
         out.update(destination_values(f"{prefix}.hours.closed", value.get("closed")))
         return out
+    if kind in FLAG_KINDS:
+        return {f"{prefix}.kind": str(kind)}
     return {f"{prefix}.kind": str(kind), f"{prefix}.{kind}": str(value)}
 
 
@@ -78,8 +91,12 @@ def destination_text(dest: Any, doc: dict[str, Any]) -> str:
         return f"extension {value}" + (f" ({name})" if name else "")
     if kind == "queue":
         return f"queue {value}"
+    if kind == "menu":
+        return f"menu {value}"
     if kind == "number":
         return f"outside number {value}"
+    if kind in FLAG_KINDS:
+        return DESTINATION_KINDS[kind].lower()
     if kind == "message":
         return f"message: {MESSAGE_LABELS.get(str(value), str(value))}"
     if kind == "hours" and isinstance(value, dict):
@@ -96,10 +113,12 @@ def choices(doc: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
                        for e in doc.get("extensions", [])],
         "queues": [(str(q["name"]), f"{q['name']} ({q.get('number', '')})")
                    for q in doc.get("queues", [])],
+        "menus": [(str(m["name"]), str(m["name"])) for m in doc.get("menus", [])],
         "schedules": [(str(s["name"]), str(s["name"])) for s in doc.get("schedules", [])],
         "trunks": [(str(t["name"]), str(t["name"])) for t in doc.get("trunks", [])],
         "music": [(str(m["class"]), str(m["class"])) for m in doc.get("music", [])],
         "messages": list(MESSAGE_LABELS.items()),
+        "languages": [(x.code, f"{x.english_name} ({x.name})") for x in languages.installed()],
         "kinds": list(DESTINATION_KINDS.items()),
     }
 

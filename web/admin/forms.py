@@ -182,14 +182,15 @@ def put(entry: dict[str, Any], key: str, value: Any, *, stored: Mapping[str, Any
         entry[key] = value
 
 
-def save_form(f: Form, doc: dict[str, Any], section: str, value: Any, prefix: str) -> Outcome:
+def save_form(f: Form, doc: dict[str, Any], section: str, value: Any, prefix: str, *,
+              timeout: float | None = None) -> Outcome:
     """Save ``value`` as config ``section`` through the engine (None removes it); the
     problems go onto ``f``'s fields, ``prefix`` being the edited part's config path.
 
     Every problem shows in one pass: a form that has problems of its own is not sent,
     but checked here against the same schema the engine uses, cross-references too.
     """
-    outcome = save_section(section, value) if f.ok else Outcome()
+    outcome = save_section(section, value, timeout=timeout) if f.ok else Outcome()
     if f.ok and (outcome.ok or outcome.error):
         if outcome.error:
             f.take(outcome, prefix, doc)
@@ -202,7 +203,8 @@ def save_form(f: Form, doc: dict[str, Any], section: str, value: Any, prefix: st
 
 
 def save_item(f: Form, doc: dict[str, Any], section: str, listed: list[dict[str, Any]],
-              item: dict[str, Any], index: int | None) -> Outcome:
+              item: dict[str, Any], index: int | None, *,
+              timeout: float | None = None) -> Outcome:
     """Put ``item`` at ``index`` of the list section ``listed`` (appended if None) and
     save the section as :func:`save_form` does."""
     where = len(listed) if index is None else index
@@ -210,7 +212,7 @@ def save_item(f: Form, doc: dict[str, Any], section: str, listed: list[dict[str,
         listed.append(item)
     else:
         listed[index] = item
-    return save_form(f, doc, section, listed, f"{section}[{where}]")
+    return save_form(f, doc, section, listed, f"{section}[{where}]", timeout=timeout)
 
 
 _PROBLEM = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
@@ -241,6 +243,7 @@ _LABELS = {
     "schedules": ("schedule", "name"),
     "music": ("music class", "class"),
     "users": ("web login", "name"),
+    "menus": ("menu", "name"),
 }
 _ENTRY = re.compile(r"\b(" + "|".join(_LABELS) + r")\[(\d+)\]")
 
@@ -259,7 +262,7 @@ def describe(path: str, doc: dict[str, Any]) -> str:
         return f"{what} #{index + 1}"
 
     text = _ENTRY.sub(entry, path)
-    return re.sub(r"^((?:extension|queue|line|inbound route|schedule|music class|web login)"
+    return re.sub(r"^((?:extension|queue|line|inbound route|schedule|music class|web login|menu)"
                   r" [^.\[]+)\.", r"\1, ", text)
 
 

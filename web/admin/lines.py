@@ -37,7 +37,7 @@ PROBE_NUMBERS = ("interval_s", "down_after", "up_after")
 #: Placeholders: what an empty field means (the defaults schema.normalise fills in).
 PLACEHOLDERS = {"port": str(TRUNK_DEFAULTS["port"]),
                 **{f"probe.{k}": str(v) for k, v in PROBE_DEFAULTS.items()}}
-ROUTE_KINDS = ("extension", "queue", "number", "message", "hours")
+ROUTE_KINDS = ("extension", "queue", "menu", "number", "message", "hangup", "hours")
 
 # ---- trunks ----------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ def version(item: Any) -> str:
 
 
 def route_values(stored: dict[str, Any]) -> dict[str, str]:
-    v = {k: str(stored.get(k, "")) for k in ("did", "caller", "trunk")}
+    v = {k: str(stored.get(k, "")) for k in ("did", "caller", "trunk", "language")}
     if stored.get("may_dial_out", ROUTE_DEFAULTS["may_dial_out"]):
         v["may_dial_out"] = "on"
     v.update(destination_values("to", stored.get("to")))
@@ -201,6 +201,7 @@ def read_route(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
         or ""
     put(r, "caller", f.text("caller"), stored=stored)
     put(r, "trunk", f.text("trunk"), stored=stored)
+    put(r, "language", f.text("language"), stored=stored)
     r["to"] = read_destination(f, "to", ROUTE_KINDS, required=True) or {}
     put(r, "may_dial_out", f.checked("may_dial_out"), stored=stored,
         default=ROUTE_DEFAULTS["may_dial_out"])

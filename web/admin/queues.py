@@ -53,6 +53,10 @@ PLACEHOLDERS = {**{k: str(v) for k, v in QUEUE_DEFAULTS.items()
                 "callback.offer_ewt_s": "not used"}
 
 
+#: Where a queue's callers may overflow to (the queue form's destination picker).
+OVERFLOW_KINDS = ("extension", "queue", "menu", "number", "message")
+
+
 def _site_language(doc: dict[str, Any]) -> str:
     return str(doc.get("site", {}).get("language", SITE_DEFAULTS["language"]))
 
@@ -121,8 +125,7 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
 
     put(q, "members", f.read_rows("members", member) or None, stored=stored)
 
-    put(q, "overflow", read_destination(f, "overflow", ("extension", "queue", "number",
-                                                        "message"), required=False),
+    put(q, "overflow", read_destination(f, "overflow", OVERFLOW_KINDS, required=False),
         stored=stored)
 
     f.slot("callback")
