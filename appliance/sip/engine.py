@@ -212,8 +212,10 @@ class Engine:
                 timer_fn()
             except Exception:
                 log.exception("engine timer failed")
-        # Calls are released only here, after the callback that ended them returned.
+        # Calls and stopped prompts are released only here, after the callback that ended
+        # them returned.
         self.tel.dead.clear()
+        self.tel.spent.clear()
         # A stalled loop or a stuck history writer makes the engine unfit (failover).
         # The watchdog is pinged only while the engine is healthy: a stuck history
         # writer stops the pings, and systemd restarts the engine.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import wave
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,6 @@ class _Hearing:
     music: str | None = None
     #: The prompt playing now.
     prompt: pj.AudioMediaPlayer | None = None
-    #: Prompts that played out; kept until the leg ends (released on this thread).
-    spent: list[pj.AudioMediaPlayer] = field(default_factory=list)
     #: Hold music while the other party of a bridge holds.
     hold: bool = False
 
@@ -72,6 +70,10 @@ class PjTelephony:
         self.calls: dict[str, EngineCall] = {}
         #: Ended calls, released by the loop once the callback that ended them returned.
         self.dead: list[EngineCall] = []
+        #: Prompts stopped or played out, released by the loop likewise. Not kept until
+        #: the call ends: a caller who barges through menu after menu would use up
+        #: pjsua's players (PJSUA_MAX_PLAYERS) and hear nothing more.
+        self.spent: list[pj.AudioMediaPlayer] = []
         self._hearing: dict[str, _Hearing] = {}
 
     # ---- the call table -----------------------------------------------------------
@@ -104,6 +106,7 @@ class PjTelephony:
     def clear(self) -> None:
         """Drop every call and player (the engine is shutting pjsua2 down)."""
         self._hearing.clear()
+        self.spent.clear()
         self.dead.clear()
         self.calls.clear()
 
@@ -273,7 +276,7 @@ class PjTelephony:
         if player is not None:
             if media is not None:
                 quietly(player.stopTransmit, media)
-            hearing.spent.append(player)  # released with the call, on this thread
+            self.spent.append(player)  # destroyed by the loop, after this callback
 
     def bridge(self, a: str, b: str) -> bool | None:
         call_a, call_b = self.calls.get(a), self.calls.get(b)
