@@ -169,14 +169,14 @@ class QueueHandler(Handler):
         if position is None:
             return False
         prompts = list(intro)
+        said = languages.get(lang)
         if q["announce_position"] and (position > 1 or not first):
-            prompts += position_prompts(position, languages.get(lang))
+            prompts += position_prompts(position, said)
         if q["announce_wait"]:
             prompts += wait_prompts(self.acd.expected_wait(leg.queue, position,
-                                                           self.ctx.clock()), languages.get(lang))
+                                                           self.ctx.clock()), said)
         if "breakout" in q and not first:
-            prompts += ["queue-breakout", *digit_prompts(q["breakout"]["key"],
-                                                         languages.get(lang))]
+            prompts += ["queue-breakout", *digit_prompts(q["breakout"]["key"], said)]
         prompts += self.callbacks.offer(leg)
         if prompts:
             self.ctx.events.emit(AnnouncementPlayed(call=leg.uid, queue=leg.queue,

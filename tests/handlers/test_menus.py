@@ -14,7 +14,7 @@ from tests.support.fake_telephony import Hangup, Music, Office, Play, Ring, offi
 GREETING_EN = "Thank you for calling. For support press 1. For the shop press 2."
 
 
-def attendant(tmp_path: Path, **main: Any) -> Office:
+def attendant(tmp_path: Path, queue: dict[str, Any] | None = None, **main: Any) -> Office:
     menus = [
         {"name": "main", "greeting": {"en": GREETING_EN, "de": "Willkommen. Für Hilfe die 1."},
          "options": [{"key": "1", "to": {"queue": "support"}},
@@ -27,7 +27,7 @@ def attendant(tmp_path: Path, **main: Any) -> Office:
          "final": {"menu": "main"}},
     ]
     routes = [{"did": "5550100", "to": {"menu": "main"}}]
-    o = office(tmp_path, edit={**support(), "menus": menus, "routes": routes,
+    o = office(tmp_path, edit={**support(**(queue or {})), "menus": menus, "routes": routes,
                                "numbering": {"country_code": "1"}})
     ctx = o.features.calls.ctx
     greetings.make_greetings(ctx.runtime.data_dir / "greetings", ctx.config["menus"])
@@ -167,4 +167,22 @@ def test_a_routes_language_wins_over_history(tmp_path: Path) -> None:
         leg, f"<sip:{CALLER}@127.0.0.1>", "127.0.0.1:5090",
         "INVITE sip:5550100@127.0.0.1 SIP/2.0\r\n\r\n")
     assert (leg.language, leg.language_source) == ("de", "route")
+    close(o)
+
+
+def test_a_queue_overflows_into_a_menu(tmp_path: Path) -> None:
+    """Menus are destinations everywhere: here a queue's overflow after its longest wait."""
+    o = attendant(tmp_path, queue={"max_wait_s": 30, "overflow": {"menu": "shop"}})
+    o.features.queue.set_registered(set())  # nobody to answer: the caller waits
+    leg = o.tel.call_in(caller=CALLER, dialled="500")
+    o.route(leg)
+    o.tel.advance(0)
+    assert o.tel.of(Music, leg.uid) == [Music(leg.uid, "default")]
+    o.tel.advance(31)
+    [play] = o.tel.of(Play, leg.uid)[-1:]
+    assert Path(play.prompts[0]).name.startswith("shop.en.")
+    o.tel.digits(leg.uid, "1")
+    o.tel.advance(0)
+    assert [r.extension for r in o.tel.of(Ring)] == ["204"]
+    assert o.tel.calls[leg.uid].menu == "shop"
     close(o)

@@ -35,6 +35,7 @@ from types import TracebackType
 from typing import Any
 
 from tests.support.ports import free_port
+from tests.support.rtp import retimed_pcap
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 """The shared XML scenarios; a bare ``name.xml`` is looked up here."""
@@ -355,4 +356,36 @@ def caller_pressing_keys(path: Path, steps: str) -> Path:
     audio = text[text.index("  <nop>\n    <action>\n      <exec play_pcap_audio"):
                  text.index("  <!-- Wait for the engine's BYE")]
     path.write_text(text.replace(audio, steps))
+    return path
+
+
+def keys_2833(tmp_path: Path, digits: str, gap_ms: int) -> str:
+    """RFC 2833 presses, each from sipp's pcap of that key with a timestamp of its own
+    (the same event twice at one timestamp is one key press to a receiver)."""
+    steps = ""
+    for i, digit in enumerate(digits):
+        name = {"*": "star", "#": "pound"}.get(digit, digit)
+        pcap = retimed_pcap(f"/usr/share/sip-tester/dtmf_2833_{name}.pcap",
+                            tmp_path / f"key{i}-{name}.pcap", timestamp_shift=16000 * (i + 1),
+                            sequence_shift=1000 * (i + 1))
+        steps += pause_step(gap_ms) + rfc2833_step(pcap)
+    return steps
+
+
+def keys_info(digits: str, gap_ms: int, first_cseq: int = 2) -> str:
+    """SIP INFO presses, ``gap_ms`` apart, numbered from ``first_cseq`` within the dialog."""
+    return "".join(pause_step(gap_ms) + info_step(first_cseq + i, d)
+                   for i, d in enumerate(digits))
+
+
+def caller_then_bye(path: Path, steps: str) -> Path:
+    """A trunk caller that does ``steps`` once answered, then stays ``hold_ms`` and hangs up
+    (its BYE numbered after any INFO in ``steps``: a CSeq must grow within a dialog)."""
+    infos = steps.count(" INFO\n")
+    text = (SCENARIOS / "trunk_caller.xml").read_text().replace(
+        "CSeq: 2 BYE", f"CSeq: {2 + infos} BYE")
+    text = text.replace('      <exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>\n',
+                        "")
+    mark = "  <!-- Hold: wait hold_ms"
+    path.write_text(text.replace(mark, steps + mark, 1))
     return path

@@ -227,3 +227,19 @@ def test_the_languages_page_lists_the_six_with_their_recordings(
     assert "site language" in element(page, "language-en")
     assert "routes: 5550177" in element(page, "language-hu")
     assert "not yet reviewed" in element(page, "language-ms")
+
+
+def test_guessed_greeting_urls_find_nothing_and_agents_are_kept_out(
+        client: FlaskClient, auth: Auth, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    assert auth.login().status_code == 302
+    two_levels(client)
+    for url in ("/settings/menus/main/greeting/xx.wav", "/settings/menus/main/greeting/..wav",
+                "/settings/menus/gone/greeting/en.wav",
+                "/settings/menus/main/greeting/%2e%2e%2fconfig.wav",
+                "/settings/menus/main%2F..%2F..%2Fconfig/greeting/en.wav"):
+        assert fetch(client, url)[0] == 404, url
+    auth.logout()
+    assert auth.login("agent").status_code == 302
+    assert fetch(client, "/settings/menus/main/greeting/en.wav")[0] == 403
+    assert client.get("/settings/menus").status_code == 403
+    assert client.get("/settings/languages").status_code == 403

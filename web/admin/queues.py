@@ -146,11 +146,11 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
 
 def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: int = 200,
                 problems_title: str = "Nothing was saved.") -> tuple[str, int]:
+    offered = choices(doc)
     return render_template(
-        "admin/queue_form.html", f=f, editing=editing, choices=choices(doc),
+        "admin/queue_form.html", f=f, editing=editing, choices=offered,
         problems_title=problems_title,
-        strategies=STRATEGY_HINTS, languages=[(x.code, f"{x.english_name} ({x.name})")
-                                              for x in languages.installed()],
+        strategies=STRATEGY_HINTS, languages=offered["languages"],
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],
         placeholders=PLACEHOLDERS,
         site_language=languages.english_name(_site_language(doc)),
