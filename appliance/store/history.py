@@ -1,4 +1,5 @@
-"""history.sqlite3 as one object: calls, queue and health events, callbacks, contacts.
+"""history.sqlite3 as one object: calls, queue, menu and health events, callbacks,
+contacts, voicemail.
 
 Each part lives in a module of its own over the one file of
 :mod:`appliance.store.historydb` (its schema, WAL and ``synchronous=FULL``, its
@@ -14,10 +15,11 @@ from appliance.store.contacts import ContactBook
 from appliance.store.health_events import HealthEventLog
 from appliance.store.menu_events import MenuEventLog
 from appliance.store.queue_events import QueueEventLog
+from appliance.store.voicemail import VoicemailLog
 
 
 class History(CallLog, QueueEventLog, HealthEventLog, MenuEventLog, CallbackRequests,
-              ContactBook):
+              ContactBook, VoicemailLog):
     """The call history of one data dir: every part of history.sqlite3 over one file.
 
     Parameters:

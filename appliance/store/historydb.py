@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -124,6 +124,22 @@ _SCHEMA = (
     detail   TEXT NOT NULL DEFAULT ''
 )""",
     "CREATE INDEX IF NOT EXISTS menu_events_by_time ON menu_events (menu, at)",
+    # schema 7: voicemail messages (store/voicemail.py); the audio is a file beside
+    # the history, listed only once it is complete (the file is renamed in first)
+    """CREATE TABLE IF NOT EXISTS voicemail (
+    id            INTEGER PRIMARY KEY,
+    box           TEXT NOT NULL,
+    file          TEXT NOT NULL UNIQUE,
+    at            REAL NOT NULL,
+    duration_s    REAL NOT NULL,
+    caller_number TEXT NOT NULL DEFAULT '',
+    caller_name   TEXT NOT NULL DEFAULT '',
+    call_uid      TEXT NOT NULL DEFAULT '',
+    queue         TEXT,
+    language      TEXT,
+    heard         INTEGER NOT NULL DEFAULT 0
+)""",
+    "CREATE INDEX IF NOT EXISTS voicemail_by_box ON voicemail (box, at)",
 )
 
 # Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:
