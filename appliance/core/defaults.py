@@ -97,6 +97,20 @@ MENU_DEFAULTS: Final[dict[str, Any]] = {
     "options": [],
 }
 
+#: A mailbox's settings: each extension's (``extensions[].voicemail``, on unless
+#: ``enabled`` is false) and each shared box's (``voicemail.boxes[]``).
+MAILBOX_DEFAULTS: Final[dict[str, Any]] = {
+    "enabled": True,
+    "max_message_s": 120,
+    "max_messages": 100,
+}
+
+#: The ``voicemail`` section: shared boxes, and the whole box's quota (protects the SD card).
+VOICEMAIL_DEFAULTS: Final[dict[str, Any]] = {
+    "boxes": [],
+    "max_total_mb": 500,
+}
+
 #: The ``failover`` section, when it has one (see core/failover.py).
 FAILOVER_DEFAULTS: Final[dict[str, Any]] = {
     "ring": "sequential",

@@ -40,6 +40,8 @@ PROMPT_NAMES = (
     "callback-invalid", "callback-confirmed", "callback-for", "callback-accept",
     "failover-call-for", "failover-from", "failover-accept",
     "menu-invalid", "menu-timeout", "menu-goodbye",
+    "vm-greeting-for", "vm-mailbox", "vm-unavailable", "vm-busy", "vm-leave", "vm-full",
+    "vm-saved",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

@@ -129,6 +129,17 @@ class MenuCall:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoicemailCall:
+    """Answer, greet, record a message for mailbox ``box``.
+
+    ``why`` picks the greeting: ``busy`` ("is on the phone") or ``unavailable``.
+    """
+
+    box: str
+    why: str = "unavailable"
+
+
+@dataclass(frozen=True, kw_only=True)
 class HangUp:
     """Say goodbye, then hang up (a menu's or a route's explicit choice)."""
 
@@ -151,7 +162,7 @@ class FeatureCode:
 FEATURE_CODES = {"*45": "login", "*46": "pause"}
 
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
-            | FeatureCode | Refuse)
+            | VoicemailCall | FeatureCode | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -187,6 +198,9 @@ def divert(config: dict[str, Any], extension: str, reason: str, *,
         return queue_call(config, dest["queue"], trunk=None)
     if "menu" in dest:
         return menu_call(config, dest["menu"], trunk=None)
+    if "voicemail" in dest:
+        return VoicemailCall(box=dest["voicemail"], why="busy" if reason == "busy"
+                             else "unavailable")
     return PlayMessage(message=dest["message"])
 
 
@@ -319,6 +333,8 @@ def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None
         return menu_call(config, to["menu"], trunk=trunk)
     if "hangup" in to:
         return HangUp()
+    if "voicemail" in to:
+        return VoicemailCall(box=to["voicemail"])
     if "number" in to:
         caller = Caller(extension=None, max_class=CallClass.INTERNATIONAL,
                         may_dial_out=may_dial_out)

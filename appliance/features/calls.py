@@ -30,6 +30,7 @@ from appliance.core.routing import (
     PlayMessage,
     QueueCall,
     Refuse,
+    VoicemailCall,
     divert,
     divert_reason,
     transfer_target,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.forward import ForwardHandler
     from appliance.features.menus import Menus
     from appliance.features.queue import QueueHandler
+    from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class CallFlows(Handler):
     forward: ForwardHandler
     #: Auto-attendant menus a route or a diversion leads to (set by the wiring).
     menus: Menus
+    #: Voicemail a route or a diversion leads to (set by the wiring).
+    voicemail: VoicemailHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -101,6 +105,8 @@ class CallFlows(Handler):
             self.play_message(leg, decision, reason="")
         elif isinstance(decision, MenuCall):
             self.menus.start(leg, decision)
+        elif isinstance(decision, VoicemailCall):
+            self.voicemail.take(leg, decision)
         elif isinstance(decision, HangUp):
             self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 
@@ -214,6 +220,9 @@ class CallFlows(Handler):
             a.reason = note
             a.bridge = None
             self.menus.take(a, decision)
+        elif isinstance(decision, VoicemailCall):
+            a.reason = note
+            self.voicemail.take(a, decision)
 
     # ---- outside calls --------------------------------------------------------------
 

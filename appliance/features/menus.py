@@ -35,6 +35,7 @@ from appliance.core.routing import (
     PlayMessage,
     QueueCall,
     Refuse,
+    VoicemailCall,
     describe_destination,
     destination,
     ring_extension,
@@ -49,6 +50,7 @@ from appliance.sounds.greetings import greeting_path
 if TYPE_CHECKING:  # wired after all are built
     from appliance.features.calls import CallFlows
     from appliance.features.queue import QueueHandler
+    from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class Menus(Handler):
     #: Where chosen calls go (set by the wiring).
     calls: CallFlows
     queue: QueueHandler
+    voicemail: VoicemailHandler
 
     def __init__(self, ctx: Context) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -246,6 +249,8 @@ class Menus(Handler):
             leg.outcome = "failed"
             leg.role = MessageCall(decision.message)
             self.calls.on_media(leg)
+        elif isinstance(decision, VoicemailCall):
+            self.voicemail.take(leg, decision)
         elif isinstance(decision, HangUp):
             self._goodbye(leg, "")
         else:

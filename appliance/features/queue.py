@@ -38,6 +38,7 @@ from appliance.core.routing import (
     PlayMessage,
     QueueCall,
     Refuse,
+    VoicemailCall,
     describe_destination,
     destination,
     divert_reason,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
     from appliance.features.calls import CallFlows
     from appliance.features.menus import Menus
+    from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class QueueHandler(Handler):
     callbacks: CallbackHandler
     #: Overflow and breakout may lead to a menu (set by the wiring).
     menus: Menus
+    #: ... or to voicemail (set by the wiring).
+    voicemail: VoicemailHandler
 
     def __init__(self, ctx: Context, acd: Acd, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel, self.acd = ctx, ctx.tel, acd
@@ -292,6 +296,9 @@ class QueueHandler(Handler):
         elif isinstance(decision, MenuCall):
             leg.queue = None
             self.menus.take(leg, decision)
+        elif isinstance(decision, VoicemailCall):
+            leg.outcome = "overflowed" if old_queue else None
+            self.voicemail.take(leg, decision)
         else:
             reason = decision.reason if isinstance(decision, Refuse) else "no destination"
             log.warning("caller %s could not be sent on: %s", leg.caller_number, reason)

@@ -26,6 +26,7 @@ from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
 from appliance.features.screenpop import ScreenPops
 from appliance.features.switchboard import Switchboard
+from appliance.features.voicemail import VoicemailHandler
 
 
 @dataclass(eq=False)
@@ -41,6 +42,7 @@ class Features:
     callbacks: CallbackHandler
     forward: ForwardHandler
     menus: Menus
+    voicemail: VoicemailHandler
     switchboard: Switchboard
 
 
@@ -55,11 +57,14 @@ def build(ctx: Context) -> Features:
     callbacks = CallbackHandler(ctx, acd, queue)
     forward = ForwardHandler(ctx, failover, queue)
     menus = Menus(ctx)
+    voicemail = VoicemailHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
     # Menus send callers on to queues and calls; routes, diversions and queues lead to menus.
     menus.calls, menus.queue, calls.menus, queue.menus = calls, queue, menus, menus
+    # Voicemail is a destination like any other: routes, diversions, menus, overflow.
+    calls.voicemail = queue.voicemail = menus.voicemail = voicemail
     handlers: list[Handler] = [
         pops,
         names,
@@ -67,9 +72,10 @@ def build(ctx: Context) -> Features:
         callbacks,
         forward,
         menus,
+        voicemail,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
-                    switchboard=Switchboard(ctx, handlers, bridges=calls))
+                    voicemail=voicemail, switchboard=Switchboard(ctx, handlers, bridges=calls))

@@ -33,6 +33,9 @@ from appliance.sip.telephony import DialError
 
 log = logging.getLogger(__name__)
 
+#: How long after stopping a recorder its file is surely closed (one turn of the loop).
+RECORDER_CLOSED_S = 0.01
+
 #: A short gap between concatenated prompts, so "caller number" and "two" do not run together.
 PROMPT_GAP_S = 0.08
 
@@ -73,7 +76,9 @@ class PjTelephony:
         #: Prompts stopped or played out, released by the loop likewise. Not kept until
         #: the call ends: a caller who barges through menu after menu would use up
         #: pjsua's players (PJSUA_MAX_PLAYERS) and hear nothing more.
-        self.spent: list[pj.AudioMediaPlayer] = []
+        self.spent: list[pj.AudioMediaPlayer | pj.AudioMediaRecorder] = []
+        #: Recorders running, by leg (a recorder's file is complete once it is released).
+        self._recorders: dict[str, pj.AudioMediaRecorder] = {}
         self._hearing: dict[str, _Hearing] = {}
 
     # ---- the call table -----------------------------------------------------------
@@ -101,11 +106,15 @@ class PjTelephony:
             return False
         self.dead.append(call)
         self._hearing.pop(uid, None)  # players die here, on this thread
+        recorder = self._recorders.pop(uid, None)
+        if recorder is not None:
+            self.spent.append(recorder)  # closed (its WAV sizes written) by the loop
         return True
 
     def clear(self) -> None:
         """Drop every call and player (the engine is shutting pjsua2 down)."""
         self._hearing.clear()
+        self._recorders.clear()
         self.spent.clear()
         self.dead.clear()
         self.calls.clear()
@@ -319,8 +328,33 @@ class PjTelephony:
                 if audio is not None:
                     quietly(self._music.disconnect, "default", audio)
 
-    def record(self, uid: str, path: str) -> None:
-        raise NotImplementedError("recording a leg is not built yet")
+    def record(self, uid: str, path: str) -> bool:
+        call = self.calls.get(uid)
+        media = None if call is None else active_audio(call)
+        if media is None:
+            return False
+        self._drop_recorder(uid)
+        recorder = pj.AudioMediaRecorder()
+        recorder.createRecorder(path)
+        media.startTransmit(recorder)
+        self._recorders[uid] = recorder
+        return True
+
+    def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
+        self._drop_recorder(uid)
+        # The loop releases the recorder once this callback returns, which closes its
+        # file; a timer due a moment later runs in a later turn of the loop, after that.
+        self.later(RECORDER_CLOSED_S, then)
+
+    def _drop_recorder(self, uid: str) -> None:
+        recorder = self._recorders.pop(uid, None)
+        if recorder is None:
+            return
+        call = self.calls.get(uid)
+        media = None if call is None else active_audio(call)
+        if media is not None:
+            quietly(media.stopTransmit, recorder)
+        self.spent.append(recorder)
 
 
 def _op(code: int, reason: str = "", headers: Mapping[str, str] | None = None

@@ -125,6 +125,21 @@ class MenuCaller:
 
 
 @dataclass(eq=False)
+class VoicemailCaller:
+    """A caller leaving a message: greeted, then recorded after the tone."""
+
+    box: str
+    #: ``busy`` or ``unavailable``: which greeting.
+    why: str = "unavailable"
+    #: ``new`` (waiting for audio), ``greeting``, ``recording``, ``done``.
+    stage: str = "new"
+    #: When the recording started (engine clock), to tell how long the message is.
+    recording_since: float | None = None
+    #: Where it records until the message is complete.
+    path: str = ""
+
+
+@dataclass(eq=False)
 class MessageCall:
     """A caller who hears one recorded message and is then hung up on."""
 
@@ -141,6 +156,7 @@ Role = (
     | ForwardTargetLeg
     | CalleeLeg
     | MenuCaller
+    | VoicemailCaller
     | MessageCall
 )
 

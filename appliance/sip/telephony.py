@@ -134,8 +134,13 @@ class Telephony(Protocol):
     def unbridge(self, a: str, b: str) -> None:
         """Part two joined legs (and stop the hold music of either)."""
 
-    def record(self, uid: str, path: str) -> None:
-        """Record the leg's audio to a WAV file (for voicemail; not built yet)."""
+    def record(self, uid: str, path: str) -> bool:
+        """Record what the leg's far end says to the WAV file ``path`` (voicemail);
+        False if the leg has no audio."""
+
+    def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
+        """Stop recording the leg (a leg that ended has stopped already); ``then`` runs
+        once the file is complete and closed, never before this returns."""
 
     def sip_call_id(self, uid: str) -> str:
         """The leg's SIP Call-ID (a Replaces header names a dialog by it)."""

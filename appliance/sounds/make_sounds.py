@@ -29,6 +29,9 @@ plays them without resampling):
         as 1000 Hz or 1800 Hz. A PCMU or PCMA round trip changes neither figure. All
         note fundamentals lie in 349-1319 Hz, inside the 300-3400 Hz telephone band.
 
+``beep.wav`` - the voicemail tone: "leave your message after the tone". 0.5 s of 1000 Hz
+    sine at -6 dBFS with 10 ms fades (no click), language-free.
+
 ``LANG/NAME.wav`` - the spoken prompts of every language folder ``LANG/`` that holds a
     ``lang.json`` (English, German, Dutch, Portuguese, Hungarian, Malay as shipped):
     ``prompts`` gives each text, ``espeak_voice`` the eSpeak NG voice (all ``-s 150``).
@@ -146,6 +149,13 @@ def make_moh(out: Path, work: Path) -> None:
          "gain", "-n", "-3")  # fmt: skip
 
 
+def make_beep(out: Path) -> None:
+    """Write the voicemail tone to ``out`` (see the module docstring)."""
+    _run(_tool("sox"), "-R", "-D", "-r", str(RATE), "-n", "-c", "1", "-b", "16",
+         "-e", "signed-integer", str(out), "synth", "0.5", "sine", "1000",
+         "gain", "-6", "fade", "q", "0.01", "0.5", "0.01")  # fmt: skip
+
+
 def make_prompt(out: Path, work: Path, text: str, *, voice: str = "en",
                 trim: bool = False) -> None:
     """Write a spoken prompt to ``out`` with espeak-ng and SoX.
@@ -189,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="keepline-sounds-") as tmp:
         work = Path(tmp)
         if args.lang is None:
-            made.append(out / "moh-default.wav")
+            made += [out / "moh-default.wav", out / "beep.wav"]
             make_moh(made[0], work)
+            make_beep(made[1])
         for lang in languages:
             (out / lang.code).mkdir(parents=True, exist_ok=True)
             made += make_language(lang, out / lang.code, work)

@@ -23,6 +23,7 @@ from appliance.core.defaults import (
     FAILOVER_DEFAULTS,
     FORWARD_TARGET_DEFAULTS,
     LIMITS_DEFAULTS,
+    MAILBOX_DEFAULTS,
     MEMBER_DEFAULTS,
     MENU_DEFAULTS,
     NUMBERING_DEFAULTS,
@@ -31,6 +32,7 @@ from appliance.core.defaults import (
     SCREENPOP_DEFAULTS,
     SITE_DEFAULTS,
     TRUNK_DEFAULTS,
+    VOICEMAIL_DEFAULTS,
 )
 from appliance.core.defaults import DEVICE_DEFAULTS as DEVICE_DEFAULTS
 from appliance.core.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
@@ -55,6 +57,8 @@ _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
 _KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: A mailbox: an extension number or a shared box's name (appliance.store.voicemail.BOX_NAME).
+_BOX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
 _IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
@@ -189,6 +193,34 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "on_busy": (False, _destination),
         "on_no_answer": (False, _destination),
         "on_unavailable": (False, _destination),
+        "voicemail": (False, _mailbox),
+    })
+
+
+def _mailbox(p: Problems, path: str, v: Any) -> None:
+    """A mailbox's settings (an extension's, or a shared box's with its name and members)."""
+    _fields(p, path, v, {
+        "enabled": (False, _bool),
+        "max_message_s": (False, _ranged(10, 600)),
+        "max_messages": (False, _ranged(1, 1000)),
+    })
+
+
+def _shared_box(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "name": (True, lambda p, q, x: _pattern(p, q, x, _BOX, "a lower-case name")),
+        # The extensions whose people may read it (web inbox, phone).
+        "members": (False, lambda p, q, x: _list(p, q, x, lambda p2, q2, y: _pattern(
+            p2, q2, y, _EXTENSION, "an extension number"))),
+        "max_message_s": (False, _ranged(10, 600)),
+        "max_messages": (False, _ranged(1, 1000)),
+    })
+
+
+def _voicemail(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {
+        "boxes": (False, lambda p, q, x: _list(p, q, x, _shared_box)),
+        "max_total_mb": (False, _ranged(10, 100000)),
     })
 
 
@@ -196,8 +228,9 @@ _DESTINATION_SPEC: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] 
 
 
 def _destination(p: Problems, path: str, v: Any) -> None:
-    """Where a call goes instead: exactly one of extension, queue, menu or message."""
-    kinds = ("extension", "queue", "menu", "message")
+    """Where a call goes instead: exactly one of extension, queue, menu, message or
+    voicemail."""
+    kinds = ("extension", "queue", "menu", "message", "voicemail")
     if not _fields(p, path, v, {k: _DESTINATION_SPEC[k] for k in kinds}):
         return
     if len(v) != 1:
@@ -241,6 +274,8 @@ _DESTINATION_SPEC.update({
     "message": (False, lambda p, q, x: _choice(p, q, x, MESSAGES, "message")),
     "number": (False, lambda p, q, x: _pattern(p, q, x, _CODE_OR_PLUS_LONG, "a phone number")),
     "menu": (False, lambda p, q, x: _pattern(p, q, x, _NAME, "a menu name")),
+    # A mailbox: an extension's number or a shared box's name.
+    "voicemail": (False, lambda p, q, x: _pattern(p, q, x, _BOX, "a mailbox")),
     # A goodbye, then the engine hangs up (never a silent hang-up).
     "hangup": (False, _true),
     "hours": (False, _hours),
@@ -663,6 +698,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "screenpop": (False, _screenpop),
     "device": (False, _device),
     "menus": (False, lambda p, q, x: _list(p, q, x, _menu)),
+    "voicemail": (False, _voicemail),
 }
 
 
@@ -689,7 +725,12 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
     schedules = {x.get("name") for x in doc.get("schedules", []) if isinstance(x, dict)}
     trunks = {t.get("name") for t in doc.get("trunks", []) if isinstance(t, dict)}
     menus = {m.get("name") for m in doc.get("menus", []) if isinstance(m, dict)}
-    known = _Known(exts, queues, schedules, menus)
+    shared = (doc.get("voicemail") or {}).get("boxes") or [] \
+        if isinstance(doc.get("voicemail"), dict) else []
+    boxes = {b.get("name") for b in shared if isinstance(b, dict)} | {
+        e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)
+        and (e.get("voicemail") or {}).get("enabled", True) is not False}
+    known = _Known(exts, queues, schedules, menus, boxes)
     for i, e in enumerate(doc.get("extensions", [])):
         for when in ("on_busy", "on_no_answer", "on_unavailable"):
             dest = e.get(when) if isinstance(e, dict) else None
@@ -788,6 +829,7 @@ class _Known:
     queues: set[Any]
     schedules: set[Any]
     menus: set[Any]
+    boxes: set[Any]
 
 
 def _destination_refs(p: Problems, path: str, dest: Any, known: _Known) -> None:
@@ -797,6 +839,9 @@ def _destination_refs(p: Problems, path: str, dest: Any, known: _Known) -> None:
         p.append(f"{path}.extension: no extension {dest['extension']!r}")
     if "queue" in dest and dest["queue"] not in known.queues:
         p.append(f"{path}.queue: no queue {dest['queue']!r}")
+    if "voicemail" in dest and dest["voicemail"] not in known.boxes:
+        p.append(f"{path}.voicemail: no mailbox {dest['voicemail']!r} (an extension with "
+                 "voicemail, or a shared box)")
     if "menu" in dest and dest["menu"] not in known.menus:
         p.append(f"{path}.menu: no menu {dest['menu']!r} (menus: "
                  f"{', '.join(sorted(str(m) for m in known.menus)) or 'none'})")
@@ -864,6 +909,13 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         _fill(t.get("probe"), PROBE_DEFAULTS)
     for e in out["extensions"]:
         _fill(e, EXTENSION_DEFAULTS)
+        e.setdefault("voicemail", {})
+        _fill(e["voicemail"], MAILBOX_DEFAULTS)
+    out.setdefault("voicemail", copy.deepcopy(VOICEMAIL_DEFAULTS))
+    _fill(out["voicemail"], VOICEMAIL_DEFAULTS)
+    for b in out["voicemail"]["boxes"]:
+        _fill(b, {k: v for k, v in MAILBOX_DEFAULTS.items() if k != "enabled"})
+        b.setdefault("members", [])
     _fill(out.get("numbering"), NUMBERING_DEFAULTS)
     out.setdefault("limits", copy.deepcopy(LIMITS_DEFAULTS))
     out.setdefault("routes", [])

@@ -102,7 +102,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
-                  "screenpop, device, menus)"],
+                  "screenpop, device, menus, voicemail)"],
                  id="unknown-top-level-field"),
     # the front panel (appliance/device/panel.py)
     pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},
@@ -170,7 +170,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("routes", [{"did": "500", "to": {"queue": "support",
                                                       "extension": "201"}}]),
                  ["routes[0].to: give exactly one of extension, queue, message, number, "
-                  "menu, hangup, hours"],
+                  "menu, voicemail, hangup, hours"],
                  id="route-with-two-destinations"),
     pytest.param(put("routes", [{"did": "500", "to": {"hours": {
                      "schedule": "office", "open": {"queue": "support"},

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import struct
 import uuid
+import wave
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,12 +102,36 @@ class Unbridge:
 
 
 @dataclass(frozen=True)
+class Record:
+    leg: str
+    path: str
+
+
+@dataclass(frozen=True)
+class StopRecording:
+    leg: str
+
+
+@dataclass(frozen=True)
 class SendDtmf:
     leg: str
     digits: str
 
 
-Asked = Answer | Reject | Hangup | Ring | Dial | Play | Music | Stop | Bridge | Unbridge | SendDtmf
+Asked = (Answer | Reject | Hangup | Ring | Dial | Play | Music | Stop | Bridge | Unbridge
+         | SendDtmf | Record | StopRecording)
+
+
+def _write_tone(path: Path, seconds: float) -> None:
+    """What a recorder leaves: an 8 kHz 16-bit WAV, here of a 440 Hz tone."""
+    frames = max(0, int(seconds * 8000))
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / 8000)))
+            for i in range(frames)))
 
 
 @dataclass
@@ -126,6 +153,10 @@ class FakeTelephony:
     audio: set[str] = field(default_factory=set)
     #: Numbers or extensions that cannot be dialled (the stack refuses at once).
     unreachable: set[str] = field(default_factory=set)
+    #: Legs being recorded: (file, since).
+    recording: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: Seconds of audio a caller's recording gets, instead of how long it ran.
+    caller_says: dict[str, float] = field(default_factory=dict)
     _hearing: dict[str, str] = field(default_factory=dict)
     _prompt_seq: dict[str, int] = field(default_factory=dict)
     _timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
@@ -142,6 +173,9 @@ class FakeTelephony:
 
     def release(self, uid: str) -> bool:
         self.audio.discard(uid)
+        if uid in self.recording:  # the call ended: the recorder closes its file
+            path, since = self.recording.pop(uid)
+            _write_tone(Path(path), self.caller_says.get(uid, self.clock.now - since))
         self._hearing.pop(uid, None)
         return self.calls.pop(uid, None) is not None
 
@@ -230,8 +264,22 @@ class FakeTelephony:
     def unbridge(self, a: str, b: str) -> None:
         self.asked.append(Unbridge(a, b))
 
-    def record(self, uid: str, path: str) -> None:
-        raise NotImplementedError
+    def record(self, uid: str, path: str) -> bool:
+        """Recorded; the file is written when recording stops: a 440 Hz tone as long as
+        the recording ran (``caller_says``, if set, replaces the tone's length)."""
+        if uid not in self.audio:
+            return False
+        self.asked.append(Record(uid, path))
+        self.recording[uid] = (path, self.clock.now)
+        return True
+
+    def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
+        started = self.recording.pop(uid, None)
+        if started is not None:
+            path, since = started
+            _write_tone(Path(path), self.caller_says.get(uid, self.clock.now - since))
+            self.asked.append(StopRecording(uid))
+        self.later(0.0, then)
 
     def sip_call_id(self, uid: str) -> str:
         return f"call-id-{uid}"

@@ -1,0 +1,173 @@
+"""Leaving a voicemail, on the fake telephony port: greeting, tone, recording, the ways a
+message ends, a full box, and what history keeps."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from appliance.core.routing import VoicemailCall, divert
+from appliance.features.voicemail import BEEP
+from appliance.store.voicemail import wav_seconds
+from tests.handlers.test_queue import CALLER
+from tests.support.fake_telephony import (
+    Hangup,
+    Office,
+    Play,
+    Record,
+    StopRecording,
+    office,
+)
+
+DID = "5550100"
+GREETING_201 = ("vm-greeting-for", "num-two", "num-zero", "num-one", "vm-unavailable",
+                "vm-leave", BEEP)
+
+
+def box(tmp_path: Path, to: dict[str, Any] | None = None, **vm: Any) -> Office:
+    doc_edit: dict[str, Any] = {"routes": [{"did": DID, "to": to or {"voicemail": "201"}}]}
+    if vm:
+        doc_edit["voicemail"] = {"boxes": [{"name": "sales", "members": ["201"], **vm}]}
+    o = office(tmp_path, edit=doc_edit)
+    o.tel.take()
+    return o
+
+
+def caller(o: Office) -> str:
+    leg = o.tel.call_in(caller=CALLER, dialled=DID, name="Ann Caller")
+    o.route(leg)
+    o.tel.advance(0)  # answered, audio up
+    return leg.uid
+
+
+def greeted(o: Office, uid: str, seconds: float = 3.0) -> None:
+    """Let the greeting and tone play, then the caller speaks for ``seconds``."""
+    o.tel.caller_says[uid] = seconds
+    (play,) = o.tel.of(Play, uid)
+    o.tel.advance(len(play.prompts) * 1.0 + 0.1)
+    assert len(o.tel.of(Record, uid)) == 1
+
+
+def close(o: Office) -> None:
+    o.features.calls.ctx.writer.close()
+
+
+def test_the_caller_is_greeted_hears_the_tone_and_hanging_up_keeps_the_message(
+        tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    assert o.tel.of(Play, uid)[0].prompts == GREETING_201
+    greeted(o, uid)
+    o.tel.advance(3.0)
+    o.tel.hung_up(uid)
+    o.tel.advance(0.1)
+    [message] = o.history.messages("201")
+    assert (message.caller_number, message.caller_name, message.duration_s) == \
+        (CALLER, "Ann Caller", 3.0)
+    assert wav_seconds(o.features.voicemail.boxes.audio_path(message)) == 3.0
+    close(o)
+    [record] = o.history.last(1)
+    assert record.outcome == "completed"
+    assert "voicemail 201" in record.reason and "left a voicemail (3 s, ended by hung up)" \
+        in record.reason
+
+
+def test_hash_ends_the_message_and_the_caller_hears_it_was_saved(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    greeted(o, uid, seconds=2.0)
+    o.tel.advance(2.0)
+    o.tel.digits(uid, "#")
+    assert o.tel.of(StopRecording, uid)
+    o.tel.advance(0.1)
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-saved",)
+    o.tel.advance(2.0)
+    assert o.tel.of(Hangup, uid)  # the engine said goodbye and hung up
+    assert [m.duration_s for m in o.history.messages("201")] == [2.0]
+    close(o)
+
+
+def test_hash_in_the_greeting_skips_to_the_tone(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    o.tel.digits(uid, "#")
+    assert o.tel.of(Play, uid)[-1].prompts == (BEEP,)
+    o.tel.advance(1.1)
+    assert len(o.tel.of(Record, uid)) == 1
+    close(o)
+
+
+def test_a_caller_who_hangs_up_at_the_tone_leaves_no_message(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    greeted(o, uid, seconds=0.4)
+    o.tel.hung_up(uid)
+    o.tel.advance(0.1)
+    assert o.history.messages() == []
+    assert list((tmp_path / "data" / "voicemail").rglob("*.wav")) == []
+    close(o)
+
+
+def test_hanging_up_in_the_greeting_is_an_abandoned_call(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    o.tel.hung_up(uid)
+    close(o)
+    [record] = o.history.last(1)
+    assert record.outcome == "abandoned"
+    assert record.reason.endswith("hung up before the tone of mailbox 201")
+    assert o.tel.of(Record) == []
+
+
+def test_the_longest_message_ends_the_recording(tmp_path: Path) -> None:
+    o = box(tmp_path, to={"voicemail": "sales"}, max_message_s=10)
+    uid = caller(o)
+    assert o.tel.of(Play, uid)[0].prompts == ("vm-leave", BEEP)  # a shared box: no name
+    greeted(o, uid, seconds=10.0)
+    o.tel.advance(10.0)
+    assert o.tel.of(StopRecording, uid)
+    o.tel.advance(0.1)
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-saved",)
+    assert [m.box for m in o.history.messages()] == ["sales"]
+    close(o)
+
+
+def test_a_full_box_says_so_and_records_nothing(tmp_path: Path) -> None:
+    o = box(tmp_path, to={"voicemail": "sales"}, max_messages=1)
+    first = caller(o)
+    greeted(o, first)
+    o.tel.hung_up(first)
+    o.tel.advance(0.1)
+    second = caller(o)
+    o.tel.advance(0.1)
+    assert o.tel.of(Play, second)[-1].prompts == ("vm-full",)
+    assert o.tel.of(Record, second) == []
+    o.tel.advance(2.0)  # goodbye, then the engine hangs up
+    close(o)
+    [record] = o.history.last(1)
+    assert record.outcome == "failed" and "mailbox sales is full (1 of 1 messages)" \
+        in record.reason
+
+
+def test_a_busy_extension_diverts_to_its_box_with_the_busy_greeting(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    config = copy.deepcopy(o.features.calls.ctx.config)
+    config["extensions"][0].update(on_busy={"voicemail": "201"},
+                                   on_unavailable={"voicemail": "201"})
+    assert divert(config, "201", "busy", diversions=0) == VoicemailCall(box="201", why="busy")
+    assert divert(config, "201", "unavailable", diversions=0) == VoicemailCall(box="201")
+    close(o)
+
+
+def test_a_recording_a_crash_left_is_listed_at_the_next_start(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    greeted(o, uid, seconds=2.0)
+    o.tel.advance(2.0)
+    # The engine dies here: the port never closes the recorder; write what it left.
+    o.tel.stop_recording(uid, lambda: None)
+    close(o)
+    assert o.history.messages() == []
+    o.features.voicemail.started()  # the next engine's start
+    assert [m.duration_s for m in o.history.messages("201")] == [2.0]
