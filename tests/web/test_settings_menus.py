@@ -243,3 +243,16 @@ def test_guessed_greeting_urls_find_nothing_and_agents_are_kept_out(
     assert fetch(client, "/settings/menus/main/greeting/en.wav")[0] == 403
     assert client.get("/settings/menus").status_code == 403
     assert client.get("/settings/languages").status_code == 403
+
+
+def test_a_route_can_send_callers_to_a_mailbox(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    page = admin_client.get("/settings/routes").get_data(as_text=True)
+    assert '<option value="voicemail">' in page and '<option value="201">201' in page
+    resp = admin_client.post("/settings/routes", data={
+        "csrf_token": csrf(admin_client, "/settings/routes"), "action": "save", "index": "",
+        "version": "", "did": "5550188", "to.kind": "voicemail", "to.voicemail": "201"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert stored(runtime)["routes"][-1] == {"did": "5550188", "to": {"voicemail": "201"}}
+    listed = admin_client.get("/settings/routes").get_data(as_text=True)
+    assert "voicemail 201" in listed

@@ -16,6 +16,7 @@ DESTINATION_KINDS = {
     "extension": "An extension",
     "queue": "A queue",
     "menu": "A menu (auto-attendant)",
+    "voicemail": "Voicemail",
     "number": "An outside number",
     "message": "A recorded message",
     "hangup": "Say goodbye and hang up",
@@ -93,6 +94,8 @@ def destination_text(dest: Any, doc: dict[str, Any]) -> str:
         return f"queue {value}"
     if kind == "menu":
         return f"menu {value}"
+    if kind == "voicemail":
+        return f"voicemail {value}"
     if kind == "number":
         return f"outside number {value}"
     if kind in FLAG_KINDS:
@@ -114,6 +117,11 @@ def choices(doc: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
         "queues": [(str(q["name"]), f"{q['name']} ({q.get('number', '')})")
                    for q in doc.get("queues", [])],
         "menus": [(str(m["name"]), str(m["name"])) for m in doc.get("menus", [])],
+        "boxes": [(str(e["number"]), f"{e['number']} \u2013 {e.get('name', '')}")
+                  for e in doc.get("extensions", [])
+                  if (e.get("voicemail") or {}).get("enabled", True) is not False]
+        + [(str(b["name"]), f"{b['name']} (shared)")
+           for b in (doc.get("voicemail") or {}).get("boxes", [])],
         "schedules": [(str(s["name"]), str(s["name"])) for s in doc.get("schedules", [])],
         "trunks": [(str(t["name"]), str(t["name"])) for t in doc.get("trunks", [])],
         "music": [(str(m["class"]), str(m["class"])) for m in doc.get("music", [])],

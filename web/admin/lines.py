@@ -37,7 +37,8 @@ PROBE_NUMBERS = ("interval_s", "down_after", "up_after")
 #: Placeholders: what an empty field means (the defaults schema.normalise fills in).
 PLACEHOLDERS = {"port": str(TRUNK_DEFAULTS["port"]),
                 **{f"probe.{k}": str(v) for k, v in PROBE_DEFAULTS.items()}}
-ROUTE_KINDS = ("extension", "queue", "menu", "number", "message", "hangup", "hours")
+ROUTE_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message", "hangup",
+               "hours")
 
 # ---- trunks ----------------------------------------------------------------------------
 

@@ -39,10 +39,11 @@ from web.errors import error_page
 from web.settings_store import read_raw
 
 #: Where a menu key may lead (no opening hours per key: a route or the final does that).
-OPTION_KINDS = ("extension", "queue", "menu", "number", "message", "hangup", "repeat",
-                "previous")
+OPTION_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message", "hangup",
+                "repeat", "previous")
 #: Where a caller goes after the last try.
-FINAL_KINDS = ("extension", "queue", "menu", "number", "message", "hangup", "hours")
+FINAL_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message", "hangup",
+               "hours")
 KEYS = [(k, k) for k in "123456789*0#"]
 #: Speaking a greeting on a Pi takes about a second per sentence; six languages, several
 #: menus, on the first save of a restored config: give it the time a conversion gets.

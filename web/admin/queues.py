@@ -54,7 +54,7 @@ PLACEHOLDERS = {**{k: str(v) for k, v in QUEUE_DEFAULTS.items()
 
 
 #: Where a queue's callers may overflow to (the queue form's destination picker).
-OVERFLOW_KINDS = ("extension", "queue", "menu", "number", "message")
+OVERFLOW_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message")
 
 
 def _site_language(doc: dict[str, Any]) -> str:
@@ -149,6 +149,7 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
     offered = choices(doc)
     return render_template(
         "admin/queue_form.html", f=f, editing=editing, choices=offered,
+        overflow_kinds=list(OVERFLOW_KINDS),
         problems_title=problems_title,
         strategies=STRATEGY_HINTS, languages=offered["languages"],
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],

@@ -145,7 +145,7 @@ def hours() -> Page:
 
 # ---- failover --------------------------------------------------------------------------
 
-FINAL_KINDS = ("extension", "queue", "menu", "number", "message")
+FINAL_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message")
 RING_LABELS = {"sequential": "One after another, in the order listed",
                "simultaneous": "All at once"}
 PLACEHOLDERS = {"accept_s": str(FAILOVER_DEFAULTS["accept_s"]),
