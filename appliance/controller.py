@@ -105,6 +105,8 @@ class Controller:
         self._sampler = threading.Thread(target=self._sample_health, name="health",
                                          daemon=True)
         self._sampler.start()
+        self._lamps = threading.Thread(target=self._light_lamps, name="mwi", daemon=True)
+        self._lamps.start()
         cap = self.engine.capacity
         self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
@@ -292,6 +294,35 @@ class Controller:
                     log.exception("could not post registrations to the engine")
                     continue
                 last = now
+
+    def _light_lamps(self) -> None:
+        """Keep phones' message-waiting lamps right (``appliance.edge.mwi``), once a
+        second: after a new message, a message heard or deleted, and at registration."""
+        from appliance.edge.mwi import Lamps, MwiSender
+        from appliance.edge.rpc import registered_extensions
+
+        try:
+            sender = MwiSender((self.runtime.engine_bind, self.runtime.mwi_port),
+                               (self.runtime.bind, self.runtime.edge_port),
+                               str(self.config["site"]["sip_domain"]))
+        except OSError as e:
+            log.error("message-waiting lamps are off: port %s:%d cannot be used (%s)",
+                      self.runtime.engine_bind, self.runtime.mwi_port, e.strerror or e)
+            return
+        lamps = Lamps(sender)
+        history = History(self.runtime.history_path, read_only=True)
+        try:
+            while not self._stopping.wait(REGISTRATION_POLL_S):
+                sender.domain = str(self.config["site"]["sip_domain"])
+                try:
+                    registered = set(registered_extensions(self.runtime))
+                    counts = history.box_counts()
+                except KeeplineError as e:
+                    log.debug("lamps not updated: %s", e)
+                    continue
+                lamps.sync(registered, counts, now=time.monotonic())
+        finally:
+            sender.close()
 
     def _probe_trunks(self) -> None:
         """SIP OPTIONS to every trunk with a ``probe`` section, each at its own interval.

@@ -41,6 +41,8 @@ class Runtime:
         engine_port: the engine's SIP port, where the edge reaches it.
         rtp_port: first RTP port of the engine's media range.
         web_port: the web page's HTTP port.
+        mwi_port: the engine's port for message-waiting NOTIFYs to phones (on
+            ``engine_bind``; the edge trusts it as it trusts the engine).
     """
 
     data_dir: Path = DEFAULT_DATA_DIR
@@ -51,6 +53,7 @@ class Runtime:
     engine_port: int = 5070
     rtp_port: int = 40000
     web_port: int = 8080
+    mwi_port: int = 5071
 
     def __post_init__(self) -> None:
         if self.run_dir == Path():
@@ -71,6 +74,7 @@ class Runtime:
             engine_port=_env_int("KEEPLINE_ENGINE_PORT", 5070),
             rtp_port=_env_int("KEEPLINE_RTP_PORT", 40000),
             web_port=_env_int("KEEPLINE_WEB_PORT", 8080),
+            mwi_port=_env_int("KEEPLINE_MWI_PORT", 5071),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in given and "run_dir" not in given and not run_env:
@@ -123,4 +127,5 @@ class Runtime:
             "KEEPLINE_ENGINE_PORT": str(self.engine_port),
             "KEEPLINE_RTP_PORT": str(self.rtp_port),
             "KEEPLINE_WEB_PORT": str(self.web_port),
+            "KEEPLINE_MWI_PORT": str(self.mwi_port),
         }

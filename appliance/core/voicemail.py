@@ -69,3 +69,24 @@ def message_summary(new: int, heard: int, account: str) -> str:
     return (f"Messages-Waiting: {'yes' if new else 'no'}\r\n"
             f"Message-Account: {account}\r\n"
             f"Voice-Message: {new}/{heard}\r\n")
+
+
+def lamps_due(registered: set[str], counts: Mapping[str, tuple[int, int]],
+              shown: Mapping[str, tuple[int, int]], failed: Mapping[str, float], *,
+              now: float, retry_s: float) -> list[str]:
+    """Extensions whose phones should be told their messages now, sorted.
+
+    A phone is told when it has just registered (nothing ``shown`` to it yet) and
+    whenever its box's (new, heard) ``counts`` differ from what it was last shown. One
+    whose last NOTIFY ``failed`` (no phone answered 2xx) is tried again ``retry_s``
+    later, not every second: a phone that refuses NOTIFYs must not be flooded.
+    """
+    due = []
+    for ext in sorted(registered):
+        want = counts.get(ext, (0, 0))
+        if shown.get(ext) == want:
+            continue
+        if ext in failed and now - failed[ext] < retry_s:
+            continue
+        due.append(ext)
+    return due

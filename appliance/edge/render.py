@@ -192,9 +192,12 @@ def template_text() -> str:
 
 
 def address_list(runtime: Runtime, config: dict[str, Any]) -> str:
-    """The permissions address file: the engine by exact address and port, then
-    each trunk's allowed addresses (any port)."""
-    lines = [f"{ENGINE_GROUP} {_engine_address(runtime)} 32 {runtime.engine_port} engine"]
+    """The permissions address file: the engine by exact address and port (its SIP
+    socket and its message-waiting sender), then each trunk's allowed addresses (any
+    port)."""
+    engine = _engine_address(runtime)
+    lines = [f"{ENGINE_GROUP} {engine} 32 {runtime.engine_port} engine",
+             f"{ENGINE_GROUP} {engine} 32 {runtime.mwi_port} engine-mwi"]
     for trunk in config["trunks"]:
         for address in trunk["allow"]:
             ip = ipaddress.ip_address(address)
@@ -211,11 +214,16 @@ def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
     files = EdgeFiles.of(runtime)
     ban = config["edge"]["ban"]
     domain = config["site"]["sip_domain"]
-    for name, port in (("edge", runtime.edge_port), ("engine", runtime.engine_port)):
+    ports = (("edge", runtime.edge_port), ("engine", runtime.engine_port),
+             ("message-waiting", runtime.mwi_port))
+    for name, port in ports:
         if not 0 < port < 65536:
             raise EdgeError(f"{name} port {port}: not a UDP port number")
     if runtime.edge_port == runtime.engine_port:
         raise EdgeError(f"edge and engine both want port {runtime.edge_port}")
+    if runtime.mwi_port in (runtime.edge_port, runtime.engine_port):
+        raise EdgeError(f"the message-waiting sender's port {runtime.mwi_port} is taken by "
+                        "the edge or the engine")
     values = {
         "bind": _bind_address(runtime),
         "engine_bind": _engine_address(runtime),

@@ -108,6 +108,13 @@ class VoicemailLog(HistoryDB):
         counts = {int(r["heard"]): int(r["n"]) for r in rows}
         return counts.get(0, 0), counts.get(1, 0)
 
+    def box_counts(self) -> dict[str, tuple[int, int]]:
+        """Every box's (new, heard) in one query: what the lamps show."""
+        rows = self._read(lambda conn: conn.execute(
+            "SELECT box, SUM(heard = 0) AS new, SUM(heard != 0) AS old FROM voicemail "
+            "GROUP BY box").fetchall())
+        return {str(r["box"]): (int(r["new"]), int(r["old"])) for r in rows}
+
     def mark_heard(self, message_id: int, heard: bool = True) -> bool:
         return self._write("UPDATE voicemail SET heard = :heard WHERE id = :id",
                            {"heard": int(heard), "id": message_id},

@@ -74,10 +74,12 @@ def test_write_config_keeps_secret_private_and_stable(fresh_site: Site) -> None:
     assert first == second  # the secret is made once, not per render
     assert stat.S_IMODE(files.secret.stat().st_mode) == 0o600
     assert stat.S_IMODE(files.config.stat().st_mode) == 0o600
-    # The engine by address and port; each trunk's allowed addresses, any port.
+    # The engine by address and port (SIP and message-waiting sender); each trunk's
+    # allowed addresses, any port.
     trunk_ips = [ip for t in fresh_site.config["trunks"] for ip in t["allow"]]
     assert trunk_ips
-    assert files.address_file.read_text() == f"1 127.0.0.1 32 {rt.engine_port} engine\n" + \
+    assert files.address_file.read_text() == f"1 127.0.0.1 32 {rt.engine_port} engine\n" \
+        f"1 127.0.0.1 32 {rt.mwi_port} engine-mwi\n" + \
         "".join(f"2 {ip} 32 0 trunk:pstn\n" for ip in trunk_ips)
     assert not [p for p in rt.run_dir.iterdir() if p.name.endswith(".tmp")]
 

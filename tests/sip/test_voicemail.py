@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from tests.support.rtp import (
     tone_share,
     write_rtp_pcap,
 )
-from tests.support.sipp import Sipp, caller_then_bye, pause_step, rfc2833_step
+from tests.support.sipp import Sipp, caller_then_bye, pause_step, rfc2833_step, wait_until
 from tests.support.stack import (
     DEMO,
     DataDir,
@@ -41,6 +42,8 @@ from tests.support.stack import (
 pytestmark = pytest.mark.sip
 
 DID = "+15550204"
+#: Straight to extension 201's mailbox (its phone is registered for the lamp test).
+BOX_DID = "+15550201"
 TONE_HZ = 1000
 SAYS_S = 3.0
 GREETING = ("vm-greeting-for", "num-two", "num-zero", "num-four", "vm-unavailable",
@@ -55,7 +58,9 @@ def site(tmp_path: Path) -> DataDir:
     exts: list[dict[str, Any]] = doc["extensions"]
     next(e for e in exts if e["number"] == "204")["on_unavailable"] = {"voicemail": "204"}
     return make_data_dir(tmp_path, edit={"trunks": trunks, "extensions": exts,
-                                         "routes": [{"did": DID, "to": {"extension": "204"}}]})
+                                         "routes": [{"did": DID, "to": {"extension": "204"}},
+                                                    {"did": BOX_DID,
+                                                     "to": {"voicemail": "201"}}]})
 
 
 @pytest.fixture
@@ -71,9 +76,11 @@ def wav(path: Path) -> tuple[int, list[int]]:
                                   for i in range(0, len(raw), 2)]
 
 
-def greeting_s() -> float:
+def greeting_s(box: str = "204") -> float:
     """How long the greeting and the tone take (prompts are played with short gaps)."""
-    names = [f"en/{n}.wav" for n in GREETING] + ["beep.wav"]
+    digits = {"0": "zero", "1": "one", "2": "two", "4": "four"}
+    said = [GREETING[0], *(f"num-{digits[d]}" for d in box), *GREETING[4:]]
+    names = [f"en/{n}.wav" for n in said] + ["beep.wav"]
     return sum(len(wav(packaged_sound(n))[1]) / 8000 + 0.08 for n in names)
 
 
@@ -115,3 +122,38 @@ def test_a_caller_leaves_a_message_that_is_listed_with_its_audio(
     assert "extension 204: unavailable" in record["reason"]
     assert "left a voicemail" in record["reason"]
     assert record["outcome"] == "completed"
+
+
+def notifies(phone: Sipp) -> list[str]:
+    """The message-summary bodies of the NOTIFYs the phone received, in order."""
+    text = phone.messages_path.read_text() if phone.messages_path.exists() else ""
+    found = []
+    for block in text.split("NOTIFY sip:")[1:]:
+        waiting = re.search(r"Messages-Waiting: (\w+)", block)
+        voice = re.search(r"Voice-Message: (\d+/\d+)", block)
+        if waiting and voice:
+            found.append(f"{waiting.group(1)} {voice.group(1)}")
+    return found
+
+
+def test_the_phone_lamp_follows_the_mailbox(site: DataDir, engine: EngineProcess,
+                                            tmp_path: Path) -> None:
+    """A registered phone is told its box at once (0/0), then "yes 1/0" when a message
+    is listed, then "no 0/1" when it has been heard."""
+    with Sipp("register_and_wait.xml", f"127.0.0.1:{site.runtime.edge_port}", service="201",
+              auth=("201", site.passwords["201"]), keys={"domain": "127.0.0.1"},
+              ooc_scenario="notify_ok.xml", timeout=60, media_port=free_port()) as phone:
+        assert wait_until(lambda: notifies(phone) == ["no 0/0"], 10), notifies(phone)
+        tone = [int(9000 * math.sin(2 * math.pi * TONE_HZ * i / 8000)) for i in range(16000)]
+        steps = pause_step(int(greeting_s(box="201") * 1000) + 300) \
+            + rfc2833_step(write_rtp_pcap(tmp_path / "tone.pcap", tone)) + pause_step(2000)
+        with Sipp(caller_then_bye(tmp_path / "leaves.xml", steps),
+                  f"127.0.0.1:{site.runtime.engine_port}", service=BOX_DID,
+                  keys={"hold_ms": "300"}, timeout=60, media_port=free_port()) as caller:
+            assert caller.wait().ok
+        assert wait_until(lambda: notifies(phone)[-1:] == ["yes 1/0"], 10), notifies(phone)
+        history = History(site.runtime.history_path)
+        [message] = history.messages("201")
+        history.mark_heard(message.id)  # as the inbox or *97 will
+        assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/1"], 10), notifies(phone)
+        phone.stop()

@@ -43,7 +43,8 @@ class DataDir:
 def make_runtime(base: Path) -> Runtime:
     """A Runtime under ``base`` with free loopback ports (never 5060/5070/8080)."""
     return Runtime(data_dir=base / "data", run_dir=base / "run", edge_port=free_port(),
-                   engine_port=free_port(), rtp_port=free_port_block(64), web_port=free_port())
+                   engine_port=free_port(), rtp_port=free_port_block(64), web_port=free_port(),
+                   mwi_port=free_port())
 
 
 def make_data_dir(base: Path, *, edit: dict[str, Any] | None = None) -> DataDir:

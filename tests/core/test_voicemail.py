@@ -1,0 +1,39 @@
+"""Voicemail decisions: which box, what the caller hears, when a box is full."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from appliance.core.voicemail import MailboxRules, full_reason, greeting_prompts, mailbox
+from appliance.sounds.languages import get
+
+CONFIG: dict[str, Any] = {
+    "extensions": [{"number": "201"}, {"number": "202", "voicemail": {"enabled": False}},
+                   {"number": "203", "voicemail": {"max_messages": 5}}],
+    "voicemail": {"boxes": [{"name": "sales", "max_message_s": 60}]},
+}
+
+
+def test_every_extension_has_a_box_unless_switched_off() -> None:
+    assert mailbox(CONFIG, "201") == MailboxRules("201", 120, 100, True)
+    assert mailbox(CONFIG, "202") is None
+    assert mailbox(CONFIG, "203") == MailboxRules("203", 120, 5, True)
+    assert mailbox(CONFIG, "sales") == MailboxRules("sales", 60, 100, False)
+    assert mailbox(CONFIG, "nobody") is None
+
+
+def test_the_greeting_reads_the_extension_in_the_callers_language() -> None:
+    rules = MailboxRules("201", 120, 100, True)
+    assert greeting_prompts(rules, "unavailable", get("de")) == [
+        "vm-greeting-for", "num-zwei", "num-null", "num-eins", "vm-unavailable", "vm-leave"]
+    assert greeting_prompts(rules, "busy", get("en"))[-2:] == ["vm-busy", "vm-leave"]
+    assert greeting_prompts(MailboxRules("sales", 60, 100, False), "busy",
+                            get("en")) == ["vm-leave"]
+
+
+def test_a_box_is_full_by_its_count_or_the_whole_quota() -> None:
+    rules = MailboxRules("201", 120, 2, True)
+    assert full_reason(rules, messages=1, box_bytes=0, quota_bytes=10) is None
+    assert full_reason(rules, messages=2, box_bytes=0, quota_bytes=10) == \
+        "mailbox 201 is full (2 of 2 messages)"
+    assert "quota" in (full_reason(rules, messages=0, box_bytes=10, quota_bytes=10) or "")
