@@ -22,7 +22,7 @@ from appliance.features.handler import Handler
 from appliance.sip.roles import MessageCall, VoicemailCaller
 from appliance.sip.session import CallSession
 from appliance.sounds import languages
-from appliance.store.voicemail import Mailboxes, Message
+from appliance.store.voicemail import MailboxError, Mailboxes, Message
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ class VoicemailHandler(Handler):
             return
         role.path = str(self.boxes.recording_path(rules.box, uid))
         if not self.tel.record(uid, role.path):
-            self._goodbye(leg, "queue-closed", "the caller's audio went away")
+            # No audio any more, or the disk refused the file (full, read-only).
+            self._goodbye(leg, "vm-full", f"mailbox {rules.box}: the message could not be "
+                                          "recorded (see the engine log)")
             return
         role.stage, role.recording_since = "recording", self.ctx.clock()
         self.ctx.later(rules.max_message_s, functools.partial(self._longest, uid))
@@ -157,10 +159,17 @@ class VoicemailHandler(Handler):
         """The recorder has closed the file: list the message (or drop a silent one)."""
         if not role.path:
             return
-        listed = self.boxes.publish(Path(role.path), Message(
-            id=0, box=role.box, file="", at=role.recording_since or self.ctx.clock(),
-            duration_s=0.0, caller_number=leg.caller_number, caller_name=leg.caller_name,
-            call_uid=leg.uid, queue=leg.queue, language=leg.language))
+        try:
+            listed = self.boxes.publish(Path(role.path), Message(
+                id=0, box=role.box, file="", at=role.recording_since or self.ctx.clock(),
+                duration_s=0.0, caller_number=leg.caller_number,
+                caller_name=leg.caller_name, call_uid=leg.uid, queue=leg.queue,
+                language=leg.language))
+        except (OSError, MailboxError) as e:  # StoreError is an OSError
+            # The recording stays where it is; the next start lists it (recover()).
+            log.error("voicemail %s: the message from %s was recorded but not listed: %s",
+                      role.box, leg.caller_number or "?", e)
+            return
         if listed is not None:
             log.info("voicemail %s: message %d from %s, %.1f s", role.box, listed.id,
                      leg.caller_number or "?", listed.duration_s)

@@ -335,7 +335,11 @@ class PjTelephony:
             return False
         self._drop_recorder(uid)
         recorder = pj.AudioMediaRecorder()
-        recorder.createRecorder(path)
+        try:
+            recorder.createRecorder(path)
+        except pj.Error as e:  # a full or read-only disk: the caller is told, not dropped
+            log.error("call %s: cannot record to %s: %s", uid, path, e.info())
+            return False
         media.startTransmit(recorder)
         self._recorders[uid] = recorder
         return True

@@ -150,6 +150,21 @@ def test_a_full_box_says_so_and_records_nothing(tmp_path: Path) -> None:
         in record.reason
 
 
+def test_a_disk_that_refuses_the_recording_is_told_to_the_caller(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    o.tel.disk_full = True
+    uid = caller(o)
+    (play,) = o.tel.of(Play, uid)
+    o.tel.advance(len(play.prompts) * 1.0 + 0.2)
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-full",)
+    o.tel.advance(2.0)
+    assert o.tel.of(Hangup, uid)
+    close(o)
+    [record] = o.history.last(1)
+    assert record.outcome == "failed"
+    assert "mailbox 201: the message could not be recorded" in record.reason
+
+
 def test_a_busy_extension_diverts_to_its_box_with_the_busy_greeting(tmp_path: Path) -> None:
     o = box(tmp_path)
     config = copy.deepcopy(o.features.calls.ctx.config)

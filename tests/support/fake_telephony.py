@@ -155,6 +155,8 @@ class FakeTelephony:
     unreachable: set[str] = field(default_factory=set)
     #: Legs being recorded: (file, since).
     recording: dict[str, tuple[str, float]] = field(default_factory=dict)
+    #: Recording is refused (as pjmedia's WAV writer on a full disk).
+    disk_full: bool = False
     #: Seconds of audio a caller's recording gets, instead of how long it ran.
     caller_says: dict[str, float] = field(default_factory=dict)
     _hearing: dict[str, str] = field(default_factory=dict)
@@ -267,7 +269,7 @@ class FakeTelephony:
     def record(self, uid: str, path: str) -> bool:
         """Recorded; the file is written when recording stops: a 440 Hz tone as long as
         the recording ran (``caller_says``, if set, replaces the tone's length)."""
-        if uid not in self.audio:
+        if uid not in self.audio or self.disk_full:
             return False
         self.asked.append(Record(uid, path))
         self.recording[uid] = (path, self.clock.now)
