@@ -37,13 +37,12 @@ pytestmark = pytest.mark.sip
 MAIN_DID = "+15550200"
 #: The language a caller chooses with key 9 (not the site's English).
 CHOSEN = "nl"
+#: Short, so the tests that wait through greetings (silence, tries) stay quick.
 GREETINGS = {
-    "main": {"en": "Welcome to the demo office. For support, press seven. "
-                   "To dial an extension, type its number.",
-             "nl": "Welkom bij het demokantoor. Voor ondersteuning, druk op zeven."},
-    "support": {"en": "Support. To wait for the next agent, press one.",
-                "nl": "Ondersteuning. Om op de volgende medewerker te wachten, druk op "
-                      "een."},
+    "main": {"en": "Welcome. For support, press seven.",
+             "nl": "Goedendag. Voor ondersteuning, druk op zeven."},
+    "support": {"en": "Support. To wait for an agent, press one.",
+                "nl": "Ondersteuning. Om te wachten, druk op een."},
 }
 #: A correlation this high means this recording was played (see ``find_audio``).
 PLAYED = 0.9
