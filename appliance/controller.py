@@ -22,6 +22,7 @@ from appliance.control.contacts import resources as contact_resources
 from appliance.control.events import ConfigChanged, EventBus, HealthChanged, SystemSampled
 from appliance.control.operations import resources as operation_resources
 from appliance.control.server import ControlApi, ControlServer
+from appliance.control.voicemail import resources as voicemail_resources
 from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
@@ -29,6 +30,7 @@ from appliance.sip.engine import Engine
 from appliance.sounds import greetings
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
+from appliance.store.voicemail import Mailboxes
 from appliance.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -89,6 +91,8 @@ class Controller:
             **admin_resources(self.admin),
             **contact_resources(history),
             **operation_resources(self.engine, lambda: self.config),
+            **voicemail_resources(Mailboxes(self.runtime.data_dir / "voicemail", history),
+                                  self.bus.emit, lambda: self.config),
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
@@ -388,7 +392,8 @@ class Controller:
 
         system["modems"] = self._modem_health()
         for alarm in [*boxhealth.check(system, states),
-                      *boxhealth.check_modems(system["modems"], states)]:
+                      *boxhealth.check_modems(system["modems"], states),
+                      *boxhealth.check_voicemail(self._full_mailboxes(), states)]:
             states[alarm.monitor] = alarm.new
             attention[alarm.monitor] = boxhealth.attention(alarm)
             level = logging.WARNING if alarm.new == "down" else logging.INFO
@@ -401,6 +406,18 @@ class Controller:
                                                         reason=alarm.reason))
             self.bus.emit(HealthChanged(monitor=alarm.monitor, old=alarm.old, new=alarm.new,
                                         reason=alarm.reason))
+
+    def _full_mailboxes(self) -> list[str]:
+        """Why each mailbox takes no more messages (empty when all have room)."""
+        from appliance.core.voicemail import full_boxes
+
+        try:
+            history = History(self.runtime.history_path, read_only=True)
+            boxes = Mailboxes(self.runtime.data_dir / "voicemail", history)
+            return full_boxes(self.config, history.box_counts(), used_bytes=boxes.used_bytes())
+        except OSError as e:  # StoreError too: the next sample tries again
+            log.warning("voicemail quota not checked: %s", e)
+            return []
 
     def _first_start(self, store: ConfigStore) -> None:
         """Make what has no default: the web's session key and the first admin login."""

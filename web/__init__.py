@@ -82,7 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions[STOPPING_EXTENSION] = threading.Event()
 
     # Imported here so importing the package builds nothing (flaskr's habit).
-    from web import admin, auth, errors, live, reports, screenpop, security
+    from web import admin, auth, errors, live, reports, screenpop, security, voicemail
 
     security.init_app(app)
     errors.init_app(app)
@@ -91,6 +91,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(screenpop.bp)
+    app.register_blueprint(voicemail.bp)
     return app
 
 

@@ -39,6 +39,7 @@ from appliance.control.events import (
     PopNamed,
     PopShown,
     Status,
+    VoicemailChanged,
 )
 from web import ENGINE_EXTENSION, engine, stopping
 from web.security import User, current_user, for_agents, session_user
@@ -484,13 +485,21 @@ _PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:
-    """Whether ``viewer`` may see ``event``: a pop goes to its phone's user and to admins."""
-    if event.get("type") not in _PRIVATE_EVENTS:
+    """Whether ``viewer`` may see ``event``: a pop goes to its phone's user and to admins,
+    a mailbox's change to its readers and to admins."""
+    kind = event.get("type")
+    if kind not in _PRIVATE_EVENTS and kind != VoicemailChanged.NAME:
         return True
     if viewer is None:
         return False
-    return viewer.is_admin or (viewer.extension is not None
-                               and str(event.get("extension")) == viewer.extension)
+    if viewer.is_admin:
+        return True
+    if viewer.extension is None:
+        return False
+    if kind == VoicemailChanged.NAME:
+        readers = event.get("readers")
+        return isinstance(readers, list) and viewer.extension in readers
+    return str(event.get("extension")) == viewer.extension
 
 
 def _relay(

@@ -40,9 +40,11 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import JsonTooDeep, loads
 from appliance.core.callerid import best_name, usable
+from appliance.core.voicemail import readable_boxes
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.contacts import ContactBook
+from appliance.store.voicemail import Message, VoicemailLog
 from web.admin.common import ask_engine
 from web.live import EventHub
 from web.security import User, current_user, for_agents
@@ -137,9 +139,14 @@ def agent() -> tuple[str, int]:
 # ---- the caller's card -----------------------------------------------------------------
 
 
-def _call_view(call: Any) -> dict[str, Any]:
+def _call_view(call: Any, message: Message | None = None) -> dict[str, Any]:
+    """An earlier call for the card; ``message``: the voicemail it left, if this login
+    may hear it."""
     started, ended = call.started_at, call.ended_at
     return {
+        "voicemail": None if message is None else {
+            "id": message.id, "duration_s": message.duration_s,
+            "url": url_for("voicemail.audio", message_id=message.id)},
         "started_at": started,
         "direction": call.direction,
         "queue": call.queue,
@@ -149,6 +156,17 @@ def _call_view(call: Any) -> dict[str, Any]:
         "wait_s": call.wait_s,
         "dialled": call.dialled,
     }
+
+
+def _messages_left(runtime: Runtime, number: str, user: User) -> dict[str, Message]:
+    """The voicemail ``number`` left in boxes ``user`` may hear, by the call's id."""
+    try:
+        config = read_config()
+    except (ConfigError, StoreError):
+        return {}  # the calls are still shown, without their messages
+    boxes = set(readable_boxes(config, extension=user.extension, admin=user.is_admin))
+    return {m.call_uid: m for m in VoicemailLog(runtime.history_path, read_only=True)
+            .messages_from(number) if m.box in boxes and m.call_uid}
 
 
 def _involves(call: Any, extension: str) -> bool:
@@ -205,7 +223,8 @@ def caller(number: str) -> tuple[Response, int]:
             # own phone's calls, not other phones' internal calls.
             shown = [c for c in card.calls if (not ringing or c.call_uid != ringing)
                      and (own is None or c.trunk is not None or _involves(c, own))]
-            calls = [_call_view(c) for c in shown[:_CARD_CALLS]]
+            left = _messages_left(runtime, number, user)
+            calls = [_call_view(c, left.get(c.call_uid)) for c in shown[:_CARD_CALLS]]
             callbacks = [_callback_view(cb) for cb in card.callbacks]
             total = card.total_calls - (len(card.calls) - len(shown))
             last_call_at = card.last_call_at

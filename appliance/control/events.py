@@ -228,6 +228,18 @@ class PopNamed(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoicemailChanged(EventType):
+    """A mailbox gained, lost or marked a message; ``readers`` are the extensions that
+    may see it (admins see every box), so the web relays it to no one else."""
+
+    NAME = "voicemail_changed"
+    box: str
+    new: int
+    heard: int
+    readers: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
@@ -291,7 +303,8 @@ CATALOGUE: dict[str, type[EventType]] = {
     for t in (
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
-        HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, SystemSampled, ConfigChanged,
+        HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged, SystemSampled,
+        ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )
 }

@@ -46,7 +46,7 @@ def _bad(value: float, limit: float, *, below: bool, was_bad: bool, margin: floa
 LABELS = {
     "box:cpu": "CPU busy", "box:temperature": "Too hot", "box:memory": "Memory nearly full",
     "box:disk": "Data partition nearly full", "box:caller_id_modem": "Caller-ID modem",
-    "box:sms_modem": "SMS modem",
+    "box:sms_modem": "SMS modem", "box:voicemail": "Voicemail",
 }
 
 
@@ -125,3 +125,14 @@ def check_modems(modems: Mapping[str, Mapping[str, Any]], states: Mapping[str, s
         if new != old:
             out.append(Alarm(monitor, old, new, reason))
     return out
+
+
+def check_voicemail(problems: list[str], states: Mapping[str, str]) -> list[Alarm]:
+    """The ``box:voicemail`` monitor: "down" while a mailbox takes no more messages (its
+    ``problems``, from :func:`appliance.core.voicemail.full_boxes`), "up" once none is."""
+    monitor = "box:voicemail"
+    old = states.get(monitor, "unknown")
+    new = "down" if problems else "up"
+    if new == old:
+        return []
+    return [Alarm(monitor, old, new, "; ".join(problems) if problems else "every box has room")]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.defaults import MAILBOX_DEFAULTS
+from appliance.core.defaults import MAILBOX_DEFAULTS, VOICEMAIL_DEFAULTS
 from appliance.core.language import Language
 from appliance.core.speech import digit_prompts
 
@@ -90,3 +90,57 @@ def lamps_due(registered: set[str], counts: Mapping[str, tuple[int, int]],
             continue
         due.append(ext)
     return due
+
+
+def all_boxes(config: Mapping[str, Any]) -> list[str]:
+    """Every mailbox that takes messages: the extensions' (unless switched off), then the
+    shared boxes, in config order."""
+    personal = [e["number"] for e in config.get("extensions") or []
+                if {**MAILBOX_DEFAULTS, **(e.get("voicemail") or {})}["enabled"]]
+    shared = [b["name"] for b in (config.get("voicemail") or {}).get("boxes") or []]
+    return personal + shared
+
+
+def readers(config: Mapping[str, Any], box: str) -> list[str]:
+    """The extensions whose people may hear ``box`` (besides admins): its own extension,
+    or a shared box's members."""
+    if any(e["number"] == box for e in config.get("extensions") or []):
+        return [box]
+    for b in (config.get("voicemail") or {}).get("boxes") or []:
+        if b["name"] == box:
+            return list(b.get("members") or [])
+    return []
+
+
+def readable_boxes(config: Mapping[str, Any], *, extension: str | None,
+                   admin: bool) -> list[str]:
+    """The boxes a login may open: an admin every box, anyone else their extension's
+    box and the shared boxes they are a member of."""
+    boxes = all_boxes(config)
+    if admin:
+        return boxes
+    if extension is None:
+        return []
+    return [b for b in boxes if extension in readers(config, b)]
+
+
+def full_boxes(config: Mapping[str, Any], counts: Mapping[str, tuple[int, int]], *,
+               used_bytes: int) -> list[str]:
+    """Why each box that takes no more messages is full (the whole quota once, first),
+    from every box's (new, heard) ``counts`` and the bytes all boxes use: the admin's
+    alarm, before a caller is turned away."""
+    quota = int({**VOICEMAIL_DEFAULTS, **(config.get("voicemail") or {})}["max_total_mb"]) \
+        * 1_000_000
+    problems = []
+    if used_bytes >= quota:
+        problems.append(f"voicemail uses {used_bytes / 1e6:.0f} MB of its "
+                        f"{quota / 1e6:.0f} MB quota")
+    for box in all_boxes(config):
+        rules = mailbox(config, box)
+        if rules is None:
+            continue
+        reason = full_reason(rules, messages=sum(counts.get(box, (0, 0))), box_bytes=0,
+                             quota_bytes=quota)
+        if reason is not None:
+            problems.append(reason)
+    return problems

@@ -12,17 +12,25 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from appliance.control.events import CallStarted
+from appliance.control.events import CallStarted, VoicemailChanged
 from appliance.core.routing import VoicemailCall
-from appliance.core.voicemail import MailboxRules, full_reason, greeting_prompts, mailbox
+from appliance.core.voicemail import (
+    MailboxRules,
+    full_reason,
+    greeting_prompts,
+    mailbox,
+    readers,
+)
 from appliance.features.context import Context, describe
 from appliance.features.handler import Handler
 from appliance.sip.roles import MessageCall, VoicemailCaller
 from appliance.sip.session import CallSession
 from appliance.sounds import languages
-from appliance.store.voicemail import MailboxError, Mailboxes, Message
+from appliance.store.voicemail import MailboxError, Mailboxes, Message, VoicemailLog
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,13 @@ BEEP = str(languages.HERE / "beep.wav")
 END_KEY = "#"
 #: After "saved, goodbye" or "the box is full", the engine hangs up.
 GOODBYE_TAIL_S = 0.5
+
+
+def box_changed(config: Mapping[str, Any], messages: VoicemailLog,
+                box: str) -> VoicemailChanged:
+    """The event that tells inbox pages (and only those allowed) that ``box`` changed."""
+    new, heard = messages.message_counts(box)
+    return VoicemailChanged(box=box, new=new, heard=heard, readers=readers(config, box))
 
 
 class VoicemailHandler(Handler):
@@ -87,11 +102,9 @@ class VoicemailHandler(Handler):
             self._record(leg.uid, rules)
 
     def _full(self, rules: MailboxRules) -> str | None:
-        folder = self.boxes.root
-        used = sum(p.stat().st_size for p in folder.rglob("*.wav")) if folder.is_dir() else 0
         quota = int(self.ctx.config["voicemail"]["max_total_mb"]) * 1_000_000
         return full_reason(rules, messages=len(self.ctx.history.messages(rules.box)),
-                           box_bytes=used, quota_bytes=quota)
+                           box_bytes=self.boxes.used_bytes(), quota_bytes=quota)
 
     # ---- recording --------------------------------------------------------------------
 
@@ -173,6 +186,7 @@ class VoicemailHandler(Handler):
         if listed is not None:
             log.info("voicemail %s: message %d from %s, %.1f s", role.box, listed.id,
                      leg.caller_number or "?", listed.duration_s)
+            self.ctx.events.emit(box_changed(self.ctx.config, self.ctx.history, role.box))
 
     def _goodbye(self, leg: CallSession, prompt: str, problem: str) -> None:
         """Say ``prompt``, then hang up (``problem``: why the caller could not leave one)."""

@@ -94,6 +94,13 @@ class VoicemailLog(HistoryDB):
 
         return [_message(r) for r in self._read(query)]
 
+    def messages_from(self, number: str, limit: int = 50) -> list[Message]:
+        """The newest messages ``number`` left, in any box (the screen-pop card's)."""
+        rows = self._read(lambda conn: conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM voicemail WHERE caller_number = ? "
+            "ORDER BY at DESC, id DESC LIMIT ?", [number, limit]).fetchall())
+        return [_message(r) for r in rows]
+
     def message(self, message_id: int) -> Message | None:
         rows = self._read(lambda conn: conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM voicemail WHERE id = ?",
@@ -206,6 +213,12 @@ class Mailboxes:
     def __init__(self, root: Path, log_: VoicemailLog) -> None:
         self.root = root
         self.log = log_
+
+    def used_bytes(self) -> int:
+        """What every box's audio takes on the card (what the whole quota counts)."""
+        if not self.root.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*.wav") if p.is_file())
 
     def folder(self, box: str) -> Path:
         return self.root / check_box(box)

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.core.voicemail import MailboxRules, full_reason, greeting_prompts, mailbox
+from appliance.core.boxhealth import Alarm, check_voicemail
+from appliance.core.voicemail import (
+    MailboxRules,
+    all_boxes,
+    full_boxes,
+    full_reason,
+    greeting_prompts,
+    mailbox,
+    readable_boxes,
+    readers,
+)
 from appliance.sounds.languages import get
 
 CONFIG: dict[str, Any] = {
     "extensions": [{"number": "201"}, {"number": "202", "voicemail": {"enabled": False}},
                    {"number": "203", "voicemail": {"max_messages": 5}}],
-    "voicemail": {"boxes": [{"name": "sales", "max_message_s": 60}]},
+    "voicemail": {"boxes": [{"name": "sales", "max_message_s": 60, "members": ["201"]}]},
 }
 
 
@@ -37,3 +47,28 @@ def test_a_box_is_full_by_its_count_or_the_whole_quota() -> None:
     assert full_reason(rules, messages=2, box_bytes=0, quota_bytes=10) == \
         "mailbox 201 is full (2 of 2 messages)"
     assert "quota" in (full_reason(rules, messages=0, box_bytes=10, quota_bytes=10) or "")
+
+
+def test_who_may_hear_a_box() -> None:
+    assert all_boxes(CONFIG) == ["201", "203", "sales"]
+    assert readers(CONFIG, "203") == ["203"] and readers(CONFIG, "sales") == ["201"]
+    assert readers(CONFIG, "nobody") == []
+    assert readable_boxes(CONFIG, extension="201", admin=False) == ["201", "sales"]
+    assert readable_boxes(CONFIG, extension="203", admin=False) == ["203"]
+    assert readable_boxes(CONFIG, extension="202", admin=False) == []  # switched off
+    assert readable_boxes(CONFIG, extension=None, admin=False) == []
+    assert readable_boxes(CONFIG, extension=None, admin=True) == ["201", "203", "sales"]
+
+
+def test_full_boxes_raise_the_admins_alarm_and_clear_it() -> None:
+    counts = {"203": (3, 2), "201": (1, 0)}
+    problems = full_boxes(CONFIG, counts, used_bytes=1_000)
+    assert problems == ["mailbox 203 is full (5 of 5 messages)"]
+    quota = full_boxes(CONFIG, {}, used_bytes=500_000_000)
+    assert quota == ["voicemail uses 500 MB of its 500 MB quota"]
+    states: dict[str, str] = {}
+    raised = check_voicemail(problems, states)
+    assert raised == [Alarm("box:voicemail", "unknown", "down", problems[0])]
+    assert check_voicemail(problems, {"box:voicemail": "down"}) == []
+    assert check_voicemail([], {"box:voicemail": "down"}) == [
+        Alarm("box:voicemail", "down", "up", "every box has room")]

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from appliance.control.client import EngineClient
 from appliance.sip.media import packaged_sound
 from appliance.store.history import History
 from tests.support.ports import free_port
@@ -139,7 +140,7 @@ def notifies(phone: Sipp) -> list[str]:
 def test_the_phone_lamp_follows_the_mailbox(site: DataDir, engine: EngineProcess,
                                             tmp_path: Path) -> None:
     """A registered phone is told its box at once (0/0), then "yes 1/0" when a message
-    is listed, then "no 0/1" when it has been heard."""
+    is listed, then "no 0/1" when it has been heard, "no 0/0" when it is deleted."""
     with Sipp("register_and_wait.xml", f"127.0.0.1:{site.runtime.edge_port}", service="201",
               auth=("201", site.passwords["201"]), keys={"domain": "127.0.0.1"},
               ooc_scenario="notify_ok.xml", timeout=60, media_port=free_port()) as phone:
@@ -152,8 +153,14 @@ def test_the_phone_lamp_follows_the_mailbox(site: DataDir, engine: EngineProcess
                   keys={"hold_ms": "300"}, timeout=60, media_port=free_port()) as caller:
             assert caller.wait().ok
         assert wait_until(lambda: notifies(phone)[-1:] == ["yes 1/0"], 10), notifies(phone)
-        history = History(site.runtime.history_path)
-        [message] = history.messages("201")
-        history.mark_heard(message.id)  # as the inbox or *97 will
+        [message] = History(site.runtime.history_path).messages("201")
+        # Heard in the inbox, which asks the engine through its control API.
+        marked = EngineClient(site.runtime.control_socket).request(
+            "POST", f"/voicemail/{message.id}/heard")
+        assert marked["heard"] is True and marked["box"] == "201"
         assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/1"], 10), notifies(phone)
+        # Deleted there: the file goes, then its row, and the lamp shows an empty box.
+        EngineClient(site.runtime.control_socket).request("DELETE", f"/voicemail/{message.id}")
+        assert not (site.runtime.data_dir / "voicemail" / "201" / message.file).exists()
+        assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/0"], 10), notifies(phone)
         phone.stop()

@@ -21,9 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from appliance.control.admin import AdminService, resources
+from appliance.control.events import EventType
 from appliance.control.server import ApiError, ControlApi
+from appliance.control.voicemail import resources as voicemail_resources
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
+from appliance.store.history import History
+from appliance.store.voicemail import Mailboxes
 
 SAMPLE_STATUS: dict[str, Any] = {
     "engine": "up",
@@ -81,7 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._settings("DELETE")
 
     def _settings(self, method: str) -> None:
-        """The real settings resources (config.json, logins, music), no SIP engine."""
+        """The real settings resources (config.json, logins, music) and voicemail's (marked
+    and deleted in the data folder's history), no SIP engine."""
         fake = self.server.fake
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length)) if length else {}
@@ -154,7 +159,12 @@ class FakeEngine:
         if runtime is not None:
             admin = AdminService(ConfigStore(runtime.config_path), runtime.music_dir,
                                  check=lambda config: [], apply=self.applied.append)
-            self.api = ControlApi(lambda: self.status, resources(admin))
+            boxes = Mailboxes(runtime.data_dir / "voicemail", History(runtime.history_path))
+            self.api = ControlApi(lambda: self.status, {
+                **resources(admin),
+                **voicemail_resources(boxes, self._emit_event,
+                                      lambda: ConfigStore(runtime.config_path).load()),
+            })
         self.status = copy.deepcopy(status if status is not None else SAMPLE_STATUS)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -190,6 +200,9 @@ class FakeEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _emit_event(self, event: EventType) -> None:
+        self.emit({"type": event.NAME, "at": time.time(), **event.fields()})
 
     def emit(self, event: dict[str, Any]) -> None:
         """Send ``event`` to every open event stream."""

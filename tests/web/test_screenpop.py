@@ -178,7 +178,7 @@ def test_the_caller_card_has_contact_calls_and_callbacks(agent_client: FlaskClie
     assert newest["agent"] is None and newest["wait_s"] == 95.0
     assert middle == {"started_at": pytest.approx(now - 86400), "direction": "inbound",
                       "queue": "sales", "agent": "203", "outcome": "completed",
-                      "duration_s": 121.0, "wait_s": 12.0, "dialled": "501"}
+                      "duration_s": 121.0, "wait_s": 12.0, "dialled": "501", "voicemail": None}
     assert card["last_call_at"] == pytest.approx(now - 3600)
     [cb] = card["callbacks"]
     assert set(cb) == {"id", "state", "requested_at", "queue", "attempts", "reason"}
@@ -544,7 +544,7 @@ def test_an_agent_stream_carries_only_their_own_pops(agent_client: FlaskClient,
         admin_stream.close()
 
 
-def test_a_pop_without_a_viewer_goes_nowhere() -> None:
+def test_a_pop_or_a_mailbox_change_without_a_viewer_goes_nowhere() -> None:
     from web.live import _visible
     from web.security import User
 
@@ -553,6 +553,13 @@ def test_a_pop_without_a_viewer_goes_nowhere() -> None:
     assert _visible(pop("202", "p"), User("ann", "agent", "202"))
     assert _visible(state("203", "p"), User("root", "admin", None))
     assert _visible({"type": "status", "at": 1.0}, None)
+    changed = {"type": "voicemail_changed", "box": "sales", "readers": ["202"]}
+    assert not _visible(changed, None)
+    assert not _visible(changed, User("ann", "agent", None))
+    assert not _visible(changed, User("bob", "agent", "203"))
+    assert not _visible({**changed, "readers": "202"}, User("ann", "agent", "202"))
+    assert _visible(changed, User("ann", "agent", "202"))
+    assert _visible(changed, User("root", "admin", None))
 
 
 # ---- the CRM link on the logins page ------------------------------------------------------

@@ -310,7 +310,16 @@
       tr.appendChild(el("td", null, typeof c.started_at === "number" ? dateTime(c.started_at) : ""));
       tr.appendChild(el("td", null, c.queue || c.dialled || ""));
       tr.appendChild(el("td", null, c.agent || ""));
-      tr.appendChild(el("td", "outcome " + (c.outcome || ""), (c.outcome || "").replace(/_/g, " ")));
+      var outcome = el("td", "outcome " + (c.outcome || ""), (c.outcome || "").replace(/_/g, " "));
+      if (c.voicemail) {
+        outcome.appendChild(document.createTextNode(", left a voicemail (" + duration(c.voicemail.duration_s) + ") "));
+        var play = el("a", "pop-voicemail", "play");
+        play.href = c.voicemail.url;
+        play.target = "_blank";
+        play.rel = "noopener";
+        outcome.appendChild(play);
+      }
+      tr.appendChild(outcome);
       tr.appendChild(el("td", null, typeof c.duration_s === "number" ? duration(c.duration_s) : ""));
       body.appendChild(tr);
     });
