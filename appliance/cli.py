@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from appliance import __version__
 from appliance.errors import ConfigError, KeeplineError, StoreError
 from appliance.settings import Runtime
-from appliance.store.config import GeneratedPassword
+from appliance.store.config import ConfigStore, GeneratedPassword
 
 if TYPE_CHECKING:
     from appliance.core.metrics import QueueStats
@@ -123,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True)
     pw = ext.add_parser("password", help="give an extension a new generated password")
     pw.add_argument("number")
+    pin = ext.add_parser("pin", help="give an extension's mailbox a new generated PIN")
+    pin.add_argument("number")
 
     usr = sub.add_parser("user", help="web logins: list, add, reset a password").add_subparsers(
         dest="action", required=True)
@@ -543,10 +545,27 @@ def cmd_extension(args: argparse.Namespace, rt: Runtime) -> int:
     from appliance.store.config import ConfigStore
 
     store = ConfigStore(rt.config_path)
+    if args.action == "pin":
+        return _voicemail_pin(args.number, rt, store)
     generated = store.set_password(args.number)
     config = store.load()
     _print_passwords([generated], config["site"]["sip_domain"])
     _resync_edge(rt, config)
+    return 0
+
+
+def _voicemail_pin(number: str, rt: Runtime, store: ConfigStore) -> int:
+    """Through the engine when it runs (it must know the PIN at once), else directly."""
+    from appliance.control.client import EngineClient, EngineRefused, EngineUnavailable
+
+    try:
+        pin = str(EngineClient(rt.control_socket).request(
+            "POST", f"/extensions/{number}/pin")["pin"])
+    except EngineRefused as e:
+        raise ConfigError([str(e)]) from None
+    except EngineUnavailable:
+        pin = store.set_voicemail_pin(number)
+    print(f"extension {number}: voicemail PIN {pin} (shown once; dial *97 to listen)")
     return 0
 
 

@@ -24,7 +24,13 @@ from appliance.control.server import ApiError, Handler
 from appliance.errors import ConfigError
 from appliance.sounds import greetings
 from appliance.store import schema, users
-from appliance.store.config import ConfigStore, GeneratedPassword, ha1, new_password
+from appliance.store.config import (
+    ConfigStore,
+    GeneratedPassword,
+    ha1,
+    new_password,
+    with_voicemail_pin,
+)
 from appliance.store.music import MusicError, convert_upload, music_file_name, remove_quietly
 
 log = logging.getLogger(__name__)
@@ -104,7 +110,8 @@ class AdminService:
             self._save(doc)
         log.info("settings: %s saved", section)
         return {"section": section, "generated": [
-            {"extension": g.extension, "password": g.password} for g in generated]}
+            {"extension": g.extension, "password": g.password, "pin": g.pin}
+            for g in generated]}
 
     def restore(self, doc: Any) -> dict[str, Any]:
         """Make an uploaded backup the config: validated whole, applied, or nothing changes."""
@@ -135,6 +142,18 @@ class AdminService:
             ext["ha1"] = ha1(number, doc["site"]["sip_domain"], password)
             self._save(doc)
         return {"extension": number, "password": password}
+
+    def voicemail_pin(self, number: str) -> dict[str, Any]:
+        """A new generated PIN for one extension's mailbox, returned once."""
+        with self._lock:
+            doc = self.store.load_raw()
+            try:
+                pin = with_voicemail_pin(doc, number)
+            except ConfigError:
+                raise ApiError(404, "unknown_extension", f"no extension {number!r}") from None
+            self._save(doc)
+        log.info("voicemail %s: new PIN made", number)
+        return {"extension": number, "pin": pin}
 
     # ---- web logins --------------------------------------------------------------------
 
@@ -314,7 +333,8 @@ class AdminService:
 
     @staticmethod
     def _fill_secrets(doc: dict[str, Any], *, old: dict[str, Any]) -> list[GeneratedPassword]:
-        """Keep each extension's stored HA1; make a password for new ones."""
+        """Keep each extension's stored HA1; make a password for new ones, and a mailbox
+        PIN unless its mailbox is off or it has one."""
         kept = {e["number"]: e.get("ha1") for e in old.get("extensions", [])}
         realm = doc["site"]["sip_domain"]
         generated = []
@@ -327,7 +347,10 @@ class AdminService:
             else:
                 password = new_password()
                 ext["ha1"] = ha1(ext["number"], realm, password)
-                generated.append(GeneratedPassword(ext["number"], password))
+                mailbox = ext.get("voicemail") or {}
+                pin = "" if mailbox.get("enabled") is False or "pin_hash" in mailbox \
+                    else with_voicemail_pin(doc, ext["number"])
+                generated.append(GeneratedPassword(ext["number"], password, pin))
         return generated
 
 
@@ -336,7 +359,8 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
 
     - ``GET /config``: the stored document (backup).
     - ``PUT /config/<section> {"value": ...}``; ``PUT /config {"document": ...}`` (restore).
-    - ``POST /extensions/<number>/password``: a new SIP password, returned once.
+    - ``POST /extensions/<number>/password``: a new SIP password, returned once;
+      ``POST /extensions/<number>/pin``: a new voicemail PIN, returned once.
     - ``POST /users {"name", "role", "extension"}``; ``POST /users/<name>/password``;
       ``PUT /users/<name> {"crm_url", "crm_open", "extension", "role"}``;
       ``DELETE /users/<name>``.
@@ -356,6 +380,8 @@ def resources(admin: AdminService) -> dict[tuple[str, str], Handler]:
 
     def post_extension(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         number, _, action = arg.partition("/")
+        if action == "pin":
+            return admin.voicemail_pin(number)
         if action != "password":
             raise ApiError(404, "not_found", f"no extension action {action!r}")
         return admin.extension_password(number)

@@ -42,6 +42,12 @@ PROMPT_NAMES = (
     "menu-invalid", "menu-timeout", "menu-goodbye",
     "vm-greeting-for", "vm-mailbox", "vm-unavailable", "vm-busy", "vm-leave", "vm-full",
     "vm-saved",
+    # Listening by phone (*97).
+    "vm-enter-pin", "vm-wrong-pin", "vm-no-pin", "vm-locked", "vm-you-have",
+    "vm-new-message", "vm-new-messages", "vm-and", "vm-saved-message", "vm-saved-messages",
+    "vm-message", "vm-from", "vm-unknown-caller", "vm-received", "vm-received-before",
+    "vm-today-at", "vm-yesterday-at", "vm-days-ago-at", "vm-options", "vm-deleted",
+    "vm-kept", "vm-no-more",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

@@ -160,9 +160,19 @@ class FeatureCode:
 
 #: Feature code prefix -> action.
 FEATURE_CODES = {"*45": "login", "*46": "pause"}
+#: A phone's own voicemail box, by PIN.
+LISTEN_CODE = "*97"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListenCall:
+    """A phone dialled ``*97`` to hear its own box's messages."""
+
+    box: str
+
 
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
-            | VoicemailCall | FeatureCode | Refuse)
+            | VoicemailCall | ListenCall | FeatureCode | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -269,6 +279,8 @@ def route_inbound(
                            may_dial_out=route["may_dial_out"], usage=usage, override=override)
     if request.from_edge and request.dialled[:3] in FEATURE_CODES:
         return _feature_code(config, request)
+    if request.from_edge and request.dialled == LISTEN_CODE:
+        return _listen(config, request.caller_number)
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return queue_call(config, queue["name"], trunk=trunk_name)
@@ -300,6 +312,15 @@ def route_language(config: dict[str, Any], request: InboundRequest) -> str | Non
     trunk = None if request.from_edge else trunk_for(config, request.source_ip)
     route = _matching_route(config, request, trunk["name"] if trunk else None)
     return None if route is None else route.get("language")
+
+
+def _listen(config: dict[str, Any], extension: str) -> ListenCall | Refuse:
+    ext = next((e for e in config["extensions"] if e["number"] == extension), None)
+    if ext is None:
+        return Refuse(code=403, reason=f"feature code {LISTEN_CODE} needs an extension")
+    if not (ext.get("voicemail") or {}).get("enabled", True):
+        return Refuse(code=404, reason=f"extension {extension} has no mailbox")
+    return ListenCall(box=extension)
 
 
 def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCode | Refuse:

@@ -25,6 +25,7 @@ from appliance.core.routing import (
     ExtensionCall,
     FeatureCode,
     HangUp,
+    ListenCall,
     MenuCall,
     OutboundCall,
     PlayMessage,
@@ -48,6 +49,7 @@ from appliance.sip.telephony import DialError, LegChange, TransferRequest
 
 if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.forward import ForwardHandler
+    from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
     from appliance.features.queue import QueueHandler
     from appliance.features.voicemail import VoicemailHandler
@@ -76,6 +78,8 @@ class CallFlows(Handler):
     menus: Menus
     #: Voicemail a route or a diversion leads to (set by the wiring).
     voicemail: VoicemailHandler
+    #: Phones hearing their box (``*97``; set by the wiring).
+    listening: ListeningHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -107,6 +111,8 @@ class CallFlows(Handler):
             self.menus.start(leg, decision)
         elif isinstance(decision, VoicemailCall):
             self.voicemail.take(leg, decision)
+        elif isinstance(decision, ListenCall):
+            self.listening.start(leg, decision)
         elif isinstance(decision, HangUp):
             self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 

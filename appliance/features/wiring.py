@@ -21,6 +21,7 @@ from appliance.features.context import Context
 from appliance.features.failover import Failover
 from appliance.features.forward import ForwardHandler
 from appliance.features.handler import Handler
+from appliance.features.listening import ListeningHandler
 from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
@@ -43,6 +44,7 @@ class Features:
     forward: ForwardHandler
     menus: Menus
     voicemail: VoicemailHandler
+    listening: ListeningHandler
     switchboard: Switchboard
 
 
@@ -58,6 +60,7 @@ def build(ctx: Context) -> Features:
     forward = ForwardHandler(ctx, failover, queue)
     menus = Menus(ctx)
     voicemail = VoicemailHandler(ctx)
+    listening = ListeningHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
@@ -65,6 +68,7 @@ def build(ctx: Context) -> Features:
     menus.calls, menus.queue, calls.menus, queue.menus = calls, queue, menus, menus
     # Voicemail is a destination like any other: routes, diversions, menus, overflow.
     calls.voicemail = queue.voicemail = menus.voicemail = voicemail
+    calls.listening = listening
     handlers: list[Handler] = [
         pops,
         names,
@@ -73,9 +77,11 @@ def build(ctx: Context) -> Features:
         forward,
         menus,
         voicemail,
+        listening,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
-                    voicemail=voicemail, switchboard=Switchboard(ctx, handlers, bridges=calls))
+                    voicemail=voicemail, listening=listening,
+                    switchboard=Switchboard(ctx, handlers, bridges=calls))

@@ -140,6 +140,16 @@ class VoicemailCaller:
 
 
 @dataclass(eq=False)
+class MailboxListener:
+    """A phone hearing its box's messages (``*97``): PIN, then message by message."""
+
+    box: str
+    dialogue: Running | None = None
+    #: How long the latest prompts take, so the call ends after the goodbye.
+    saying_s: float = 0.0
+
+
+@dataclass(eq=False)
 class MessageCall:
     """A caller who hears one recorded message and is then hung up on."""
 
@@ -157,6 +167,7 @@ Role = (
     | CalleeLeg
     | MenuCaller
     | VoicemailCaller
+    | MailboxListener
     | MessageCall
 )
 

@@ -25,6 +25,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from appliance.core.pin import hash_pin, new_pin
 from appliance.errors import ConfigError, StoreError
 from appliance.store import schema
 from appliance.store.atomic import remove_stale_temps, write_atomic
@@ -85,10 +86,12 @@ def new_password(length: int = 16) -> str:
 
 @dataclass(frozen=True)
 class GeneratedPassword:
-    """A password made during import: shown once, then only its HA1 is kept."""
+    """A password made during import: shown once, then only its HA1 is kept; with the
+    new extension's voicemail PIN when one was made (the same: only its hash stays)."""
 
     extension: str
     password: str
+    pin: str = ""
 
 
 def read_document(path: Path) -> dict[str, Any]:
@@ -224,6 +227,23 @@ class ConfigStore:
                 self.save(doc)
                 return GeneratedPassword(extension, password)
         raise ConfigError([f"extensions: no extension {extension!r}"])
+
+    def set_voicemail_pin(self, extension: str) -> str:
+        """Give one extension's mailbox a new generated PIN; returns it (shown once)."""
+        doc = self.load_raw()
+        pin = with_voicemail_pin(doc, extension)
+        self.save(doc)
+        return pin
+
+
+def with_voicemail_pin(doc: dict[str, Any], extension: str) -> str:
+    """Set a new PIN for ``extension``'s mailbox in ``doc`` (only its hash is kept)."""
+    for ext in doc["extensions"]:
+        if ext["number"] == extension:
+            pin = new_pin()
+            ext["voicemail"] = {**(ext.get("voicemail") or {}), "pin_hash": hash_pin(pin)}
+            return pin
+    raise ConfigError([f"extensions: no extension {extension!r}"])
 
 
 def iter_extensions(config: dict[str, Any]) -> Iterator[tuple[str, str, str]]:

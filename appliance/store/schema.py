@@ -39,6 +39,7 @@ from appliance.core.defaults import MODEM_DEFAULTS as MODEM_DEFAULTS
 from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
 from appliance.core.menu import menu_targets, trapped
+from appliance.core.pin import PIN_HASH
 from appliance.errors import ConfigError
 from appliance.sounds.languages import codes as language_codes
 
@@ -203,6 +204,9 @@ def _mailbox(p: Problems, path: str, v: Any) -> None:
         "enabled": (False, _bool),
         "max_message_s": (False, _ranged(10, 600)),
         "max_messages": (False, _ranged(1, 1000)),
+        # Made by the engine ("New voicemail PIN"), never typed: core/pin.py.
+        "pin_hash": (False, lambda p, q, x: _pattern(p, q, x, PIN_HASH,
+                                                     "a PIN hash made by Keepline")),
     })
 
 

@@ -42,3 +42,31 @@ def test_a_full_box_raises_the_voicemail_alarm_until_a_message_goes(tmp_path: Pa
     while (event := events.get(0.01)) is not None:
         told.append((event["monitor"], event["new"]))
     assert told == [("box:voicemail", "up"), ("box:voicemail", "down"), ("box:voicemail", "up")]
+
+
+def test_the_cli_gives_a_mailbox_a_pin_without_an_engine(tmp_path: Path) -> None:
+    import re
+    import subprocess
+    import sys
+
+    from appliance.core.pin import check_pin
+    from tests.support.stack import REPO
+
+    rt = Runtime(data_dir=tmp_path / "data", run_dir=tmp_path / "run")
+    rt.data_dir.mkdir()
+    ConfigStore(rt.config_path).import_document(json.loads(DEMO.read_text()))
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "appliance", "--data-dir",
+                               str(rt.data_dir), "--run-dir", str(rt.run_dir), *args],
+                              cwd=REPO, text=True, capture_output=True, timeout=60)
+
+    done = cli("extension", "pin", "203")
+    assert done.returncode == 0, done.stderr
+    found = re.search(r"voicemail PIN ([0-9]{6}) \(shown once", done.stdout)
+    assert found, done.stdout
+    [ext] = [e for e in ConfigStore(rt.config_path).load_raw()["extensions"]
+             if e["number"] == "203"]
+    assert check_pin(found.group(1), ext["voicemail"]["pin_hash"])
+    unknown = cli("extension", "pin", "299")
+    assert unknown.returncode == 2 and "no extension '299'" in unknown.stderr

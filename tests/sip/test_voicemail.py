@@ -12,16 +12,22 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 import wave
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from appliance.control.client import EngineClient
+from appliance.core.listening import Listen, Stored, message_prompts, summary_prompts
+from appliance.core.pin import hash_pin
 from appliance.sip.media import packaged_sound
+from appliance.sounds.languages import get
 from appliance.store.history import History
+from appliance.store.voicemail import Mailboxes, Message
 from tests.support.ports import free_port
 from tests.support.rtp import (
     Capture,
@@ -30,7 +36,15 @@ from tests.support.rtp import (
     tone_share,
     write_rtp_pcap,
 )
-from tests.support.sipp import Sipp, caller_then_bye, pause_step, rfc2833_step, wait_until
+from tests.support.sipp import (
+    Sipp,
+    caller_then_bye,
+    keys_2833,
+    pause_step,
+    phone_then_waits_for_bye,
+    rfc2833_step,
+    wait_until,
+)
 from tests.support.stack import (
     DEMO,
     DataDir,
@@ -43,6 +57,7 @@ from tests.support.stack import (
 pytestmark = pytest.mark.sip
 
 DID = "+15550204"
+PIN = "4321"
 #: Straight to extension 201's mailbox (its phone is registered for the lamp test).
 BOX_DID = "+15550201"
 TONE_HZ = 1000
@@ -58,6 +73,7 @@ def site(tmp_path: Path) -> DataDir:
     trunks[0]["port"] = free_port()
     exts: list[dict[str, Any]] = doc["extensions"]
     next(e for e in exts if e["number"] == "204")["on_unavailable"] = {"voicemail": "204"}
+    next(e for e in exts if e["number"] == "201")["voicemail"] = {"pin_hash": hash_pin(PIN)}
     return make_data_dir(tmp_path, edit={"trunks": trunks, "extensions": exts,
                                          "routes": [{"did": DID, "to": {"extension": "204"}},
                                                     {"did": BOX_DID,
@@ -162,5 +178,60 @@ def test_the_phone_lamp_follows_the_mailbox(site: DataDir, engine: EngineProcess
         # Deleted there: the file goes, then its row, and the lamp shows an empty box.
         EngineClient(site.runtime.control_socket).request("DELETE", f"/voicemail/{message.id}")
         assert not (site.runtime.data_dir / "voicemail" / "201" / message.file).exists()
+        assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/0"], 10), notifies(phone)
+        phone.stop()
+
+
+def test_a_phone_hears_its_message_by_pin_deletes_it_and_the_lamp_goes_out(
+        site: DataDir, engine: EngineProcess, tmp_path: Path) -> None:
+    """*97 from 201: the PIN prompt, the summary and the message itself (speech, found by
+    correlation), 7 deletes it ("message deleted"), the engine says goodbye and hangs up;
+    the file and its row are gone and the phone's lamp is told "no 0/0"."""
+    spoken = packaged_sound("en/agent-paused.wav")  # what the caller said, as a message
+    history = History(site.runtime.history_path)
+    boxes = Mailboxes(site.runtime.data_dir / "voicemail", history)
+    recording = boxes.recording_path("201", "earlier")
+    recording.write_bytes(spoken.read_bytes())
+    message = boxes.publish(recording, Message(
+        id=0, box="201", file="", at=time.time() - 120, duration_s=0.0,
+        caller_number="+15550009", call_uid="earlier"))
+    assert message is not None
+    edge = f"127.0.0.1:{site.runtime.edge_port}"
+    with Sipp("register_and_wait.xml", edge, service="201",
+              auth=("201", site.passwords["201"]), keys={"domain": "127.0.0.1"},
+              ooc_scenario="notify_ok.xml", timeout=90, media_port=free_port()) as phone:
+        assert wait_until(lambda: notifies(phone) == ["yes 1/0"], 10), notifies(phone)
+        # What the engine says after the PIN, up to the choices: how long before 7.
+        now = datetime.now()
+        stored = Stored(id=message.id, audio=str(boxes.audio_path(message)),
+                        caller="+15550009", days_ago=0, hour=now.hour, minute=now.minute,
+                        heard=False)
+        en = get("en")
+        intro = [*summary_prompts((stored,), en),
+                 *message_prompts(Listen("201", "", (stored,)), en)[:-1]]
+        said_s = sum(len(wav(Path(p) if p.startswith("/") else packaged_sound(
+            f"en/{p}.wav"))[1]) / 8000 + 0.08 for p in intro)
+        ask_s = len(wav(packaged_sound("en/vm-enter-pin.wav"))[1]) / 8000
+        steps = pause_step(int(ask_s * 1000)) + keys_2833(tmp_path, f"{PIN}#", 200) \
+            + pause_step(int(said_s * 1000) + 2000) \
+            + keys_2833(tmp_path, "7", 0, first=5)
+        media = free_port()
+        with Capture(f"udp and dst port {media}") as cap, \
+                Sipp(phone_then_waits_for_bye(tmp_path / "listens.xml", steps), edge,
+                     service="*97", auth=("201", site.passwords["201"]),
+                     keys={"caller": "201", "domain": "127.0.0.1"}, timeout=60,
+                     media_port=media) as listener:
+            done = listener.wait()
+        assert done.ok, done.describe()  # answered, and hung up on by the engine
+        heard = decoded_audio(cap.packets)
+        places = []
+        for clip in (packaged_sound("en/vm-enter-pin.wav"), spoken,
+                     packaged_sound("en/vm-deleted.wav")):
+            at, match = find_audio(heard, wav(clip)[1])
+            assert match > 0.9, f"the phone did not hear {clip.name} ({match:.2f})"
+            places.append(at)
+        assert places == sorted(places), "heard out of order"
+        assert history.messages("201") == []
+        assert not boxes.audio_path(message).exists()
         assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/0"], 10), notifies(phone)
         phone.stop()

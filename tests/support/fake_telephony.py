@@ -366,14 +366,14 @@ class Office:
             out.append(event)
         return out
 
-    def route(self, leg: CallSession) -> None:
-        """Route a call as the engine does: by the dial plan."""
+    def route(self, leg: CallSession, *, from_edge: bool = False) -> None:
+        """Route a call as the engine does: by the dial plan (``from_edge``: a phone's)."""
         from appliance.core.routing import InboundRequest, route_inbound
 
         ctx = self.features.calls.ctx
         request = InboundRequest(source_ip="127.0.0.1", source_port=5090, dialled=leg.dialled,
                                  caller_number=leg.caller_number, caller_name=leg.caller_name,
-                                 from_edge=False)
+                                 from_edge=from_edge)
         decision = route_inbound(ctx.config, request, slots_in_use=len(self.tel.calls),
                                  capacity=ctx.capacity, usage=self.features.calls.usage(),
                                  now=ctx.local_now(), override=None)

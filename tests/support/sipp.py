@@ -359,11 +359,12 @@ def caller_pressing_keys(path: Path, steps: str) -> Path:
     return path
 
 
-def keys_2833(tmp_path: Path, digits: str, gap_ms: int) -> str:
+def keys_2833(tmp_path: Path, digits: str, gap_ms: int, *, first: int = 0) -> str:
     """RFC 2833 presses, each from sipp's pcap of that key with a timestamp of its own
-    (the same event twice at one timestamp is one key press to a receiver)."""
+    (the same event twice at one timestamp is one key press to a receiver). ``first``:
+    how many keys this call already pressed, so a later batch is later still."""
     steps = ""
-    for i, digit in enumerate(digits):
+    for i, digit in enumerate(digits, start=first):
         name = {"*": "star", "#": "pound"}.get(digit, digit)
         pcap = retimed_pcap(f"/usr/share/sip-tester/dtmf_2833_{name}.pcap",
                             tmp_path / f"key{i}-{name}.pcap", timestamp_shift=16000 * (i + 1),
@@ -376,6 +377,22 @@ def keys_info(digits: str, gap_ms: int, first_cseq: int = 2) -> str:
     """SIP INFO presses, ``gap_ms`` apart, numbered from ``first_cseq`` within the dialog."""
     return "".join(pause_step(gap_ms) + info_step(first_cseq + i, d)
                    for i, d in enumerate(digits))
+
+
+def phone_then_waits_for_bye(path: Path, steps: str) -> Path:
+    """A desk phone (``phone_hung_up_on.xml``: through the edge, with credentials) that
+    does ``steps`` once answered, then waits for the engine's BYE. It offers RFC 2833
+    keys (``telephone-event``), so ``steps`` may press them."""
+    text = (SCENARIOS / "phone_hung_up_on.xml").read_text().replace(
+        "m=audio [media_port] RTP/AVP 8\n      a=rtpmap:8 PCMA/8000\n",
+        "m=audio [media_port] RTP/AVP 8 101\n      a=rtpmap:8 PCMA/8000\n"
+        "      a=rtpmap:101 telephone-event/8000\n      a=fmtp:101 0-15\n")
+    assert "telephone-event" in text
+    audio = '      <exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/>\n'
+    start = text.index("  <nop>\n    <action>\n" + audio)
+    end = start + len("  <nop>\n    <action>\n" + audio + "    </action>\n  </nop>\n")
+    path.write_text(text[:start] + steps + text[end:])
+    return path
 
 
 def caller_then_bye(path: Path, steps: str) -> Path:

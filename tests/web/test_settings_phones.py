@@ -8,6 +8,7 @@ afterwards and what the admin sees on the page.
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.security import check_password_hash
 
+from appliance.core.pin import check_pin
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, ha1
 from tests.web.conftest import ADMIN_PASSWORD, Auth
@@ -116,9 +118,13 @@ def test_adding_an_extension_shows_its_password_once_and_stores_the_ha1(
     assert ext["call_class"] == "local"
     # The other phones kept their passwords.
     assert all(len(e["ha1"]) == 32 for e in stored(runtime)["extensions"])
-    # Once: the list page does not show it again.
+    # Its mailbox PIN, shown once beside it; only its hash is stored.
+    pin = element(page, "setup-pin")
+    assert re.fullmatch(r"[0-9]{6}", pin), pin
+    assert check_pin(pin, ext["voicemail"]["pin_hash"]) and pin not in json.dumps(ext)
+    # Once: the list page does not show either again.
     listing = admin_client.get("/settings/extensions").get_data(as_text=True)
-    assert password not in listing
+    assert password not in listing and f">{pin}<" not in listing
     assert 'value="Warehouse"' in listing
 
 
@@ -246,6 +252,28 @@ def test_a_new_password_replaces_the_old_ha1(
     assert new is not None
     assert new["ha1"] == ha1("204", REALM, setup["password"])
     assert new["ha1"] != old["ha1"]
+
+
+def test_a_new_voicemail_pin_is_shown_once_and_the_old_one_stops_working(
+        admin_client: FlaskClient, auth: Auth, fake_engine: FakeEngine,
+        runtime: Runtime) -> None:
+    before = extension(runtime, "204")
+    assert before is not None and "voicemail" not in before  # the demo's phones have none
+    resp = post(admin_client, auth, "/settings/extensions/204/pin")
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    first = element(page, "setup-pin")
+    stored_hash = extension(runtime, "204")["voicemail"]["pin_hash"]  # type: ignore[index]
+    assert check_pin(first, stored_hash) and "shown only once" in text(page)
+    second = element(post(admin_client, auth, "/settings/extensions/204/pin")
+                     .get_data(as_text=True), "setup-pin")
+    now = extension(runtime, "204")["voicemail"]["pin_hash"]  # type: ignore[index]
+    assert check_pin(second, now)
+    assert first == second or not check_pin(first, now)  # the old PIN no longer opens it
+    assert extension(runtime, "204")["ha1"] == before["ha1"]  # type: ignore[index]
+    missing = post(admin_client, auth, "/settings/extensions/299/pin")
+    assert missing.status_code == 400
+    assert "Extension 299 kept its PIN" in missing.get_data(as_text=True)
 
 
 def test_deleting_an_extension_in_use_shows_who_uses_it_and_changes_nothing(

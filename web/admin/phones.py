@@ -148,12 +148,13 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
     ), status
 
 
-def _phone_setup(number: str, name: str, password: str, *, created: bool) -> Response:
+def _phone_setup(number: str, name: str, password: str, *, created: bool,
+                 pin: str = "") -> Response:
     host, port = sip_server()
     realm = str(read_raw()["site"]["sip_domain"])
     return secret_page(render_template(
         "admin/phone_setup.html", number=number, name=name, password=password, host=host,
-        port=port, realm=realm, created=created))
+        port=port, realm=realm, created=created, pin=pin))
 
 
 @bp.get("/extensions")
@@ -189,12 +190,14 @@ def extension_add() -> Response | tuple[str, int]:
         return _extensions_page(status=400, add=form, add_errors=errors,
                                 problems=problems_of(outcome, doc, skip=shown))
     result = outcome.result or {}
-    password = next((g.get("password") for g in result.get("generated", [])
-                     if isinstance(g, dict) and g.get("extension") == form["number"]), None)
+    made: dict[str, Any] = next((g for g in result.get("generated", []) if isinstance(g, dict)
+                                 and g.get("extension") == form["number"]), {})
+    password = made.get("password")
     if not isinstance(password, str):
         flash(f"Extension {form['number']} added. It kept its stored password.")
         return redirect(url_for("admin.extensions"))
-    return _phone_setup(form["number"], form["name"], password, created=True)
+    return _phone_setup(form["number"], form["name"], password, created=True,
+                        pin=str(made.get("pin") or ""))
 
 
 @bp.post("/extensions/<number>")
@@ -254,6 +257,20 @@ def extension_password(number: str) -> Response | tuple[str, int]:
     ext: dict[str, Any] = next((e for e in read_raw().get("extensions", [])
                                 if e.get("number") == number), {})
     return _phone_setup(number, str(ext.get("name", "")), result["password"], created=False)
+
+
+@bp.post("/extensions/<number>/pin")
+def extension_pin(number: str) -> Response | tuple[str, int]:
+    """A new voicemail PIN for one extension's mailbox, made by the engine, shown once."""
+    outcome = ask_engine("POST", f"/extensions/{quote(number, safe='')}/pin", {})
+    result = outcome.result or {}
+    if not outcome.ok or not isinstance(result.get("pin"), str):
+        return _extensions_page(status=400, problems=problems_of(outcome, read_raw()),
+                                problems_title=f"Extension {number} kept its PIN.")
+    ext: dict[str, Any] = next((e for e in read_raw().get("extensions", [])
+                                if e.get("number") == number), {})
+    return secret_page(render_template("admin/voicemail_pin.html", number=number,
+                                       name=str(ext.get("name", "")), pin=result["pin"]))
 
 
 # ---- web logins ------------------------------------------------------------------------

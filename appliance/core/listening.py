@@ -1,0 +1,234 @@
+"""Listening to voicemail on the phone (``*97``), pure: the PIN, the summary, each message.
+
+The caller keys the box's PIN and ``#``; three wrong PINs end the call. Then "You have
+2 new messages and 1 saved message", and the messages one by one, new ones first (oldest
+first, as they came in), each introduced by its number, who left it and when: "Message
+1, from 5 5 5 0 0 0 1, received today at 14 05". During a message or after it:
+
+====  ==================================================
+1     hear it again
+7     delete it (then the next)
+9     keep it (then the next)
+#     the next message
+====  ==================================================
+
+A message played to its end, kept or skipped counts as heard; silence after one repeats
+the choices once, then says goodbye. The facts (:class:`MarkHeard`, :class:`Delete`,
+:class:`PinFailed`, :class:`Opened`) are notes the adapter carries out; nothing here
+touches a file, a clock or SIP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from appliance.core.dialogue import (
+    Action,
+    Collect,
+    Dialogue,
+    Finish,
+    Goto,
+    Node,
+    Outcome,
+    State,
+)
+from appliance.core.language import Language
+from appliance.core.pin import check_pin
+from appliance.core.speech import digit_prompts, number_prompts
+
+MAX_PIN_TRIES: Final = 3
+PIN_TIMEOUT_S: Final = 10.0
+CHOICE_TIMEOUT_S: Final = 8.0
+#: How long one message (and its introduction) may play before the choices are given
+#: anyway (the longest message is 600 s; an adapter that cannot tell a prompt's end
+#: still moves on).
+PLAY_LIMIT_S: Final = 660.0
+GOODBYE: Final = "menu-goodbye"
+
+REPEAT, DELETE, KEEP, NEXT = "1", "7", "9", "#"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A message as the phone reads it out: its audio, its caller, when it came
+    (whole days ago, and the hour and minute, in the office's time)."""
+
+    id: int
+    audio: str
+    caller: str
+    days_ago: int
+    hour: int
+    minute: int
+    heard: bool
+
+
+@dataclass(frozen=True)
+class MarkHeard:
+    id: int
+
+
+@dataclass(frozen=True)
+class Delete:
+    id: int
+
+
+@dataclass(frozen=True)
+class PinFailed:
+    """A wrong PIN; ``locked`` when it was the last try of the call."""
+
+    box: str
+    locked: bool
+
+
+@dataclass(frozen=True)
+class Opened:
+    box: str
+
+
+@dataclass(frozen=True)
+class Listen:
+    """The dialogue's data: the box, its messages in order, where the caller is."""
+
+    box: str
+    pin_hash: str
+    messages: tuple[Stored, ...]
+    index: int = 0
+    tries: int = 0
+    silences: int = 0
+
+
+def in_order(messages: list[Stored]) -> tuple[Stored, ...]:
+    """New messages first, then saved ones; each group oldest first (by id)."""
+    return tuple(sorted(messages, key=lambda m: (m.heard, m.id)))
+
+
+def count_prompts(n: int, one: str, many: str, lang: Language) -> list[str]:
+    """"2 new messages", "1 saved message" (a number past the recordings is read digit
+    by digit)."""
+    number = number_prompts(n, lang, before_noun=True) if n < 200 else digit_prompts(
+        str(n), lang)
+    return [*number, one if n == 1 else many]
+
+
+def summary_prompts(messages: tuple[Stored, ...], lang: Language) -> list[str]:
+    new = sum(1 for m in messages if not m.heard)
+    return ["vm-you-have", *count_prompts(new, "vm-new-message", "vm-new-messages", lang),
+            "vm-and", *count_prompts(len(messages) - new, "vm-saved-message",
+                                     "vm-saved-messages", lang)]
+
+
+def when_prompts(m: Stored, lang: Language) -> list[str]:
+    """"received today at 14 05" ("yesterday at", "3 days ago, at"; the words around
+    the number are the language's: "erhalten vor 3 Tagen, um")."""
+    if m.days_ago <= 0:
+        day = ["vm-received", "vm-today-at"]
+    elif m.days_ago == 1:
+        day = ["vm-received", "vm-yesterday-at"]
+    else:
+        day = ["vm-received-before", *number_prompts(min(m.days_ago, 199), lang),
+               "vm-days-ago-at"]
+    minute = digit_prompts(f"{m.minute:02d}", lang) if m.minute < 10 else \
+        number_prompts(m.minute, lang)
+    return [*day, *number_prompts(m.hour, lang), *minute]
+
+
+def message_prompts(data: Listen, lang: Language) -> list[str]:
+    m = data.messages[data.index]
+    caller = digit_prompts(m.caller.lstrip("+"), lang) if m.caller.lstrip("+").isdigit() \
+        else ["vm-unknown-caller"]
+    return ["vm-message", *number_prompts(min(data.index + 1, 199), lang), "vm-from",
+            *caller, *when_prompts(m, lang), m.audio, "vm-options"]
+
+
+def listening_dialogue(box: str, pin_hash: str, messages: list[Stored],
+                       lang: Language) -> tuple[State[Listen], list[Action]]:
+    """Start ``*97`` for ``box``: ask for the PIN. Results: ``"done"`` (after the last
+    message), ``"locked"`` (the last wrong PIN), ``"silence"``."""
+
+    def play(data: Listen, *before: str, notes: tuple[object, ...] = ()) -> Outcome[Listen]:
+        if data.index >= len(data.messages):
+            return Finish("done", prompts=(*before, "vm-no-more", GOODBYE), notes=notes)
+        return Goto("play", replace(data, silences=0),
+                    prompts=(*before, *message_prompts(data, lang)), notes=notes)
+
+    def pin_entered(data: Listen, keys: str) -> Outcome[Listen]:
+        if check_pin(keys, data.pin_hash):
+            return play(data, *summary_prompts(data.messages, lang),
+                        notes=(Opened(data.box),))
+        tries = data.tries + 1
+        failed = PinFailed(data.box, locked=tries >= MAX_PIN_TRIES)
+        if failed.locked:
+            return Finish("locked", prompts=("vm-wrong-pin", GOODBYE), notes=(failed,))
+        return Goto("pin", replace(data, tries=tries), prompts=("vm-wrong-pin",
+                                                                 "vm-enter-pin"),
+                    notes=(failed,))
+
+    def pin_silence(data: Listen, keys: str) -> Outcome[Listen]:
+        if keys:  # keyed without the closing #
+            return pin_entered(data, keys)
+        if data.silences >= 1:
+            return Finish("silence", prompts=(GOODBYE,))
+        return Goto("pin", replace(data, silences=data.silences + 1),
+                    prompts=("vm-enter-pin",))
+
+    def choice(data: Listen, key: str) -> Outcome[Listen]:
+        m = data.messages[data.index]
+        after = replace(data, index=data.index + 1)
+        if key == REPEAT:
+            return play(data)
+        if key == DELETE:
+            return play(after, "vm-deleted", notes=(Delete(m.id),))
+        if key == KEEP:
+            return play(after, "vm-kept", notes=(MarkHeard(m.id),))
+        if key == NEXT:
+            return play(after, notes=(MarkHeard(m.id),))
+        return None
+
+    def played(data: Listen) -> Outcome[Listen]:
+        m = data.messages[data.index]
+        return Goto("choose", data, notes=(MarkHeard(m.id),))
+
+    def choice_silence(data: Listen, keys: str) -> Outcome[Listen]:
+        if data.silences >= 1:
+            return Finish("silence", prompts=(GOODBYE,))
+        return Goto("choose", replace(data, silences=data.silences + 1),
+                    prompts=("vm-options",))
+
+    dialogue = Dialogue({
+        "pin": Node(Collect(8, PIN_TIMEOUT_S, terminator="#"), pin_entered, pin_silence),
+        "play": Node(Collect(1, PLAY_LIMIT_S), choice, choice_silence, prompt_ended=played),
+        "choose": Node(Collect(1, CHOICE_TIMEOUT_S), choice, choice_silence),
+    })
+    return dialogue.start("pin", Listen(box, pin_hash, in_order(messages)),
+                          ["vm-enter-pin"])
+
+
+@dataclass
+class PinGuard:
+    """Wrong PINs per box, over all calls: after ``limit`` in ``window_s`` the box
+    opens to no PIN for ``lock_s`` (a guesser gets a handful of tries an hour, as SIP
+    authentication failures get a ban at the edge). Pure: the caller passes the time."""
+
+    limit: int = 6
+    window_s: float = 600.0
+    lock_s: float = 900.0
+    _failures: dict[str, list[float]] = field(default_factory=dict)
+    _locked_until: dict[str, float] = field(default_factory=dict)
+
+    def locked(self, box: str, now: float) -> bool:
+        return now < self._locked_until.get(box, float("-inf"))
+
+    def failed(self, box: str, now: float) -> bool:
+        """Count a wrong PIN; True when this one locks the box."""
+        recent = [t for t in self._failures.get(box, []) if now - t < self.window_s]
+        recent.append(now)
+        self._failures[box] = recent
+        if len(recent) >= self.limit:
+            self._locked_until[box] = now + self.lock_s
+            self._failures[box] = []
+            return True
+        return False
+
+    def opened(self, box: str) -> None:
+        self._failures.pop(box, None)

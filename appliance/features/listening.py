@@ -1,0 +1,175 @@
+"""Listening to voicemail by phone: ``*97`` opens the phone's own box after its PIN.
+
+The dialogue (PIN, summary, message by message, keys 1 7 9 #) is ``core/listening.py``;
+this answers the call, reads the box, plays what the dialogue says on the port, and
+carries out its notes: a message heard or deleted changes history and the files (the
+inbox pages and the phone's lamp follow, as after the web's own buttons), and a wrong
+PIN counts toward the box's lock (:class:`~appliance.core.listening.PinGuard`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from appliance.control.events import CallStarted
+from appliance.core.listening import (
+    Delete,
+    MarkHeard,
+    Opened,
+    PinFailed,
+    PinGuard,
+    Stored,
+    listening_dialogue,
+)
+from appliance.core.routing import ListenCall
+from appliance.features.context import Context, describe
+from appliance.features.handler import Handler
+from appliance.features.voicemail import box_changed
+from appliance.sip.dialogues import Running
+from appliance.sip.roles import MailboxListener, MessageCall
+from appliance.sip.session import CallSession
+from appliance.sounds import languages
+from appliance.store.voicemail import Mailboxes, Message
+
+log = logging.getLogger(__name__)
+
+#: After the last prompt, the engine hangs up.
+GOODBYE_TAIL_S = 0.5
+
+
+class ListeningHandler(Handler):
+    """Phones hearing their mailbox."""
+
+    roles = (MailboxListener,)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx, self.tel = ctx, ctx.tel
+        self.boxes = Mailboxes(ctx.runtime.data_dir / "voicemail", ctx.history)
+        self.guard = PinGuard()
+
+    def start(self, leg: CallSession, decision: ListenCall) -> None:
+        """Answer the phone; the dialogue starts with the audio."""
+        leg.bridge = None
+        leg.role = MailboxListener(decision.box)
+        leg.state = "ringing"
+        note = f"voicemail {decision.box}: listening by phone"
+        leg.reason = f"{leg.reason}; {note}" if leg.reason else note
+        self.ctx.record(leg, ended_at=None, outcome="in_progress")
+        self.ctx.events.emit(CallStarted(call=describe(leg)))
+        self.ctx.answer_if_ringing(leg.uid)
+
+    def on_media(self, leg: CallSession) -> bool:
+        role = leg.role
+        if not isinstance(role, MailboxListener):
+            return False
+        if role.dialogue is None and self.tel.has_audio(leg.uid):
+            self._begin(leg, role)
+        return True
+
+    def _begin(self, leg: CallSession, role: MailboxListener) -> None:
+        box = role.box
+        ext: dict[str, Any] = next(
+            (e for e in self.ctx.config["extensions"] if e["number"] == box), {})
+        pin_hash = str((ext.get("voicemail") or {}).get("pin_hash") or "")
+        if not pin_hash:
+            log.warning("voicemail %s: *97 refused, the box has no PIN yet", box)
+            self._message(leg, "vm-no-pin", f"mailbox {box} has no PIN")
+            return
+        if self.guard.locked(box, self.ctx.clock()):
+            log.warning("voicemail %s: *97 refused, locked after repeated wrong PINs", box)
+            self._message(leg, "vm-locked", f"mailbox {box} is locked after wrong PINs")
+            return
+        lang = languages.get(leg.speaks(self.ctx.config["site"]["language"]))
+        now = self.ctx.local_now()
+        stored = [self._stored(m, now) for m in self.ctx.history.messages(box)]
+        state, actions = listening_dialogue(box, pin_hash, stored, lang)
+        uid = leg.uid
+        role.dialogue = Running(state, later=self.ctx.later,
+                                play=functools.partial(self._play, uid),
+                                finish=functools.partial(self._finished, uid),
+                                note=functools.partial(self._noted, uid))
+        role.dialogue.carry_out(actions)
+
+    def _stored(self, m: Message, now: datetime) -> Stored:
+        at = datetime.fromtimestamp(m.at, now.tzinfo)
+        return Stored(id=m.id, audio=str(self.boxes.audio_path(m)), caller=m.caller_number,
+                      days_ago=(now.date() - at.date()).days, hour=at.hour,
+                      minute=at.minute, heard=m.heard)
+
+    def on_digit(self, leg: CallSession, digit: str) -> None:
+        role = leg.role
+        if isinstance(role, MailboxListener) and role.dialogue is not None:
+            role.dialogue.digit(digit)
+
+    def on_gone(self, leg: CallSession) -> None:
+        if isinstance(leg.role, MailboxListener) and not leg.engine_hangup:
+            leg.outcome = "completed"
+
+    # ---- what the dialogue asks -------------------------------------------------------
+
+    def _play(self, uid: str, prompts: Sequence[str], then: Callable[[], None]) -> None:
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        if not prompts:
+            self.tel.stop(uid)
+            return
+        seconds = self.tel.play(uid, list(prompts),
+                                leg.speaks(self.ctx.config["site"]["language"]), then)
+        leg.role.saying_s = seconds or 0.0
+        if seconds is None:
+            self.ctx.later(0.0, then)  # no audio: go on as if it had played
+
+    def _noted(self, uid: str, fact: object) -> None:
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        box = leg.role.box
+        if isinstance(fact, MarkHeard | Delete):
+            message = self.ctx.history.message(fact.id)
+            if message is None or message.box != box:
+                return
+            try:
+                if isinstance(fact, Delete):
+                    self.boxes.delete(message)
+                    log.info("voicemail %s: message %d deleted by phone", box, message.id)
+                elif not message.heard:
+                    self.ctx.history.mark_heard(message.id)
+                else:
+                    return
+            except OSError as e:  # a StoreError too: the message stays as it was
+                log.error("voicemail %s: message %d not changed: %s", box, message.id, e)
+                return
+            self.ctx.events.emit(box_changed(self.ctx.config, self.ctx.history, box))
+        elif isinstance(fact, PinFailed):
+            locked = self.guard.failed(box, self.ctx.clock())
+            log.warning("voicemail %s: wrong PIN from %s%s", box, leg.caller_number or "?",
+                        "; the box is locked for 15 minutes" if locked else "")
+        elif isinstance(fact, Opened):
+            self.guard.opened(box)
+            log.info("voicemail %s: opened by phone from %s", box, leg.caller_number or "?")
+
+    def _finished(self, uid: str, result: object) -> None:
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        leg.outcome = "failed" if result == "locked" else "completed"
+        if result == "locked":
+            why = f"mailbox {leg.role.box}: three wrong PINs"
+            leg.reason = f"{leg.reason}; {why}" if leg.reason else why
+        self.ctx.later(leg.role.saying_s + GOODBYE_TAIL_S,
+                       functools.partial(self.ctx.end_call, uid))
+
+    def _message(self, leg: CallSession, prompt: str, problem: str) -> None:
+        leg.outcome = "failed"
+        leg.reason = f"{leg.reason}; {problem}" if leg.reason else problem
+        leg.role = MessageCall(prompt)
+        seconds = self.tel.play(leg.uid, [prompt],
+                                leg.speaks(self.ctx.config["site"]["language"]))
+        leg.role.started = True
+        self.ctx.later((seconds or 0.0) + GOODBYE_TAIL_S,
+                       functools.partial(self.ctx.end_call, leg.uid))

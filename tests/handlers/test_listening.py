@@ -1,0 +1,118 @@
+"""Listening by phone (*97) on the fake telephony port: the PIN, the message played from
+its file, delete and keep in history and on disk, wrong PINs, the lock, no PIN."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.core.pin import hash_pin
+from appliance.core.routing import Capacity, InboundRequest, ListenCall, Refuse, route_inbound
+from appliance.store.voicemail import Mailboxes, Message
+from tests.support.fake_telephony import Hangup, Office, Play, office
+from tests.support.stack import DEMO
+from tests.web.test_voicemail_inbox import tone_wav
+
+
+def with_pin(tmp_path: Path, *, pin: str | None = "4321", enabled: bool = True) -> Office:
+    exts: list[dict[str, Any]] = copy.deepcopy(json.loads(DEMO.read_text())["extensions"])
+    vm: dict[str, Any] = {"enabled": enabled}
+    if pin is not None:
+        vm["pin_hash"] = hash_pin(pin)
+    exts[0]["voicemail"] = vm
+    o = office(tmp_path, edit={"extensions": exts})
+    o.tel.take()
+    return o
+
+
+def leave(o: Office, caller: str, seconds: float = 1.5) -> Message:
+    boxes = Mailboxes(o.features.listening.boxes.root, o.history)
+    listed = boxes.publish(tone_wav(boxes.recording_path("201", f"c{caller}"), seconds),
+                           Message(id=0, box="201", file="", at=o.tel.clock.now - 60,
+                                   duration_s=0.0, caller_number=caller, call_uid=f"c{caller}"))
+    assert listed is not None
+    return listed
+
+
+def dial(o: Office, caller: str = "201") -> str:
+    leg = o.tel.call_in(caller=caller, dialled="*97", trunk=None)
+    o.route(leg, from_edge=True)
+    o.tel.advance(0)
+    return leg.uid
+
+
+def test_only_a_phone_with_a_box_may_dial_star_97(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    config = o.features.calls.ctx.config
+
+    def route(caller: str, from_edge: bool = True) -> object:
+        return route_inbound(config, InboundRequest(
+            source_ip="127.0.0.1", source_port=5060, dialled="*97", caller_number=caller,
+            caller_name="", from_edge=from_edge), slots_in_use=1, capacity=Capacity(legs=4))
+
+    assert route("201") == ListenCall(box="201")
+    assert isinstance(route("+15550001"), Refuse)  # not an extension
+    off = with_pin(tmp_path / "off", enabled=False)
+    refused = route_inbound(off.features.calls.ctx.config, InboundRequest(
+        source_ip="127.0.0.1", source_port=5060, dialled="*97", caller_number="201",
+        caller_name="", from_edge=True), slots_in_use=1, capacity=Capacity(legs=4))
+    assert isinstance(refused, Refuse) and refused.code == 404
+
+
+def test_pin_then_delete_one_and_keep_the_other(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    first, second = leave(o, "+15550001"), leave(o, "+15550002")
+    uid = dial(o)
+    assert o.tel.of(Play, uid)[0].prompts == ("vm-enter-pin",)
+    o.tel.digits(uid, "4321#")
+    played = o.tel.of(Play, uid)[-1].prompts
+    assert played[:3] == ("vm-you-have", "num-two", "vm-new-messages")
+    audio = str(o.features.listening.boxes.audio_path(first))
+    assert audio in played  # the oldest new message first, from its file
+    o.tel.digits(uid, "7")
+    assert o.history.message(first.id) is None and not Path(audio).exists()
+    assert str(o.features.listening.boxes.audio_path(second)) in o.tel.of(Play, uid)[-1].prompts
+    o.tel.digits(uid, "9")
+    assert o.history.message(second.id).heard  # type: ignore[union-attr]
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-kept", "vm-no-more", "menu-goodbye")
+    o.tel.advance(10)
+    assert o.tel.of(Hangup, uid)
+    changed = [e for e in o.published() if e["type"] == "voicemail_changed"]
+    assert [(e["new"], e["heard"]) for e in changed] == [(1, 0), (0, 1)]
+    assert changed[0]["readers"] == ["201"]
+    o.features.calls.ctx.writer.close()
+    [record] = o.history.last(1)
+    assert record.outcome == "completed" and "listening by phone" in record.reason
+
+
+def test_three_wrong_pins_hang_up_and_two_such_calls_lock_the_box(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    message = leave(o, "+15550001")
+    for _ in range(2):
+        uid = dial(o)
+        o.tel.digits(uid, "1111#2222#3333#")
+        assert o.tel.of(Play, uid)[-1].prompts == ("vm-wrong-pin", "menu-goodbye")
+        o.tel.advance(10)
+        assert o.tel.of(Hangup, uid)
+    locked = dial(o)  # six wrong PINs in ten minutes: even the right one is not asked for
+    assert [p.prompts for p in o.tel.of(Play, locked)] == [("vm-locked",)]
+    o.tel.advance(10)
+    assert o.tel.of(Hangup, locked)
+    o.tel.advance(15 * 60)
+    uid = dial(o)
+    o.tel.digits(uid, "4321#")
+    assert str(o.features.listening.boxes.audio_path(message)) in o.tel.of(Play, uid)[-1].prompts
+    o.features.calls.ctx.writer.close()
+    records = o.history.last(4)
+    assert any("three wrong PINs" in r.reason and r.outcome == "failed" for r in records)
+    assert any("locked after wrong PINs" in r.reason for r in records)
+
+
+def test_a_box_without_a_pin_says_to_ask_the_admin(tmp_path: Path) -> None:
+    o = with_pin(tmp_path, pin=None)
+    uid = dial(o)
+    assert [p.prompts for p in o.tel.of(Play, uid)] == [("vm-no-pin",)]
+    o.tel.advance(10)
+    assert o.tel.of(Hangup, uid)
