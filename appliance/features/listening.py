@@ -28,17 +28,14 @@ from appliance.core.listening import (
 from appliance.core.routing import ListenCall
 from appliance.features.context import Context, describe
 from appliance.features.handler import Handler
-from appliance.features.voicemail import box_changed
+from appliance.features.voicemail import GOODBYE_TAIL_S, box_changed, say_goodbye
 from appliance.sip.dialogues import Running
-from appliance.sip.roles import MailboxListener, MessageCall
+from appliance.sip.roles import MailboxListener
 from appliance.sip.session import CallSession
 from appliance.sounds import languages
 from appliance.store.voicemail import Mailboxes, Message
 
 log = logging.getLogger(__name__)
-
-#: After the last prompt, the engine hangs up.
-GOODBYE_TAIL_S = 0.5
 
 
 class ListeningHandler(Handler):
@@ -77,11 +74,12 @@ class ListeningHandler(Handler):
         pin_hash = str((ext.get("voicemail") or {}).get("pin_hash") or "")
         if not pin_hash:
             log.warning("voicemail %s: *97 refused, the box has no PIN yet", box)
-            self._message(leg, "vm-no-pin", f"mailbox {box} has no PIN")
+            say_goodbye(self.ctx, leg, "vm-no-pin", f"mailbox {box} has no PIN")
             return
         if self.guard.locked(box, self.ctx.clock()):
             log.warning("voicemail %s: *97 refused, locked after repeated wrong PINs", box)
-            self._message(leg, "vm-locked", f"mailbox {box} is locked after wrong PINs")
+            say_goodbye(self.ctx, leg, "vm-locked",
+                        f"mailbox {box} is locked after wrong PINs")
             return
         lang = languages.get(leg.speaks(self.ctx.config["site"]["language"]))
         now = self.ctx.local_now()
@@ -163,13 +161,3 @@ class ListeningHandler(Handler):
             leg.reason = f"{leg.reason}; {why}" if leg.reason else why
         self.ctx.later(leg.role.saying_s + GOODBYE_TAIL_S,
                        functools.partial(self.ctx.end_call, uid))
-
-    def _message(self, leg: CallSession, prompt: str, problem: str) -> None:
-        leg.outcome = "failed"
-        leg.reason = f"{leg.reason}; {problem}" if leg.reason else problem
-        leg.role = MessageCall(prompt)
-        seconds = self.tel.play(leg.uid, [prompt],
-                                leg.speaks(self.ctx.config["site"]["language"]))
-        leg.role.started = True
-        self.ctx.later((seconds or 0.0) + GOODBYE_TAIL_S,
-                       functools.partial(self.ctx.end_call, leg.uid))

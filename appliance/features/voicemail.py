@@ -42,6 +42,26 @@ END_KEY = "#"
 GOODBYE_TAIL_S = 0.5
 
 
+def say_goodbye(ctx: Context, leg: CallSession, prompt: str, problem: str) -> None:
+    """Say ``prompt``, then hang up (``problem``: why the caller got no further, or "")."""
+    if problem:
+        leg.outcome = "failed"
+        leg.reason = f"{leg.reason}; {problem}" if leg.reason else problem
+    else:
+        leg.outcome = "completed"
+    leg.role = MessageCall(prompt)
+    ctx.later(0.0, functools.partial(_say_goodbye, ctx, leg.uid))
+
+
+def _say_goodbye(ctx: Context, uid: str) -> None:
+    leg = ctx.tel.leg(uid)
+    if leg is None or not isinstance(leg.role, MessageCall):
+        return
+    seconds = ctx.tel.play(uid, [leg.role.message], leg.speaks(ctx.config["site"]["language"]))
+    leg.role.started = True
+    ctx.later((seconds or 0.0) + GOODBYE_TAIL_S, functools.partial(ctx.end_call, uid))
+
+
 def box_changed(config: Mapping[str, Any], messages: VoicemailLog,
                 box: str) -> VoicemailChanged:
     """The event that tells inbox pages (and only those allowed) that ``box`` changed."""
@@ -189,24 +209,7 @@ class VoicemailHandler(Handler):
             self.ctx.events.emit(box_changed(self.ctx.config, self.ctx.history, role.box))
 
     def _goodbye(self, leg: CallSession, prompt: str, problem: str) -> None:
-        """Say ``prompt``, then hang up (``problem``: why the caller could not leave one)."""
-        if problem:
-            leg.outcome = "failed"
-            leg.reason = f"{leg.reason}; {problem}" if leg.reason else problem
-        else:
-            leg.outcome = "completed"
-        leg.role = MessageCall(prompt)
-        self.ctx.later(0.0, functools.partial(self._say_goodbye, leg.uid))
-
-    def _say_goodbye(self, uid: str) -> None:
-        leg = self.tel.leg(uid)
-        if leg is None or not isinstance(leg.role, MessageCall):
-            return
-        seconds = self.tel.play(uid, [leg.role.message],
-                                leg.speaks(self.ctx.config["site"]["language"]))
-        leg.role.started = True
-        self.ctx.later((seconds or 0.0) + GOODBYE_TAIL_S,
-                       functools.partial(self.ctx.end_call, uid))
+        say_goodbye(self.ctx, leg, prompt, problem)
 
     def started(self) -> None:
         """Tidy what a crash left in the mailboxes before the first call."""
