@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 REGISTRATION_POLL_S = 1.0
 #: How often the box's health (CPU, memory, disk...) goes onto the event stream.
 HEALTH_SAMPLE_S = 5.0
+#: How often the mailer looks for voicemail emails that are due.
+EMAIL_POLL_S = 1.0
 
 
 class Controller:
@@ -111,6 +113,9 @@ class Controller:
         self._sampler.start()
         self._lamps = threading.Thread(target=self._light_lamps, name="mwi", daemon=True)
         self._lamps.start()
+        self._mailer = threading.Thread(target=self._send_emails, name="mailer",
+                                        daemon=True)
+        self._mailer.start()
         cap = self.engine.capacity
         self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
@@ -328,6 +333,57 @@ class Controller:
         finally:
             sender.close()
 
+    def _send_emails(self) -> None:
+        """Voicemail by email (``appliance.mail``): every queued email at once, then the
+        due ones every second. New relay settings make failed emails due again."""
+        from appliance.features.voicemail import box_changed
+        from appliance.mail.mailer import Mailer
+
+        history = History(self.runtime.history_path)
+
+        def changed(box: str) -> None:
+            self.bus.emit(box_changed(self.config, history, box))
+
+        mailer = Mailer(history, Mailboxes(self.runtime.data_dir / "voicemail", history),
+                        config=lambda: self.config, password=self._smtp_password,
+                        changed=changed)
+        relay = (self.config.get("email") or {}, self._smtp_password_stamp())
+        try:
+            queued = mailer.start_up()
+        except KeeplineError as e:
+            log.error("voicemail emails not started: %s", e)
+            return
+        if queued:
+            log.info("voicemail: %d email(s) still to send", queued)
+        while not self._stopping.wait(EMAIL_POLL_S):
+            try:
+                now_relay = (self.config.get("email") or {}, self._smtp_password_stamp())
+                if now_relay != relay:
+                    relay = now_relay
+                    mailer.start_up()
+                mailer.run_due()
+            except Exception:  # the next second tries again; a person sees the log
+                log.exception("voicemail emails: a round failed")
+
+    def _smtp_password(self) -> str:
+        return self.runtime.smtp_password_path.read_text(encoding="utf-8").strip()
+
+    def _smtp_password_stamp(self) -> float | None:
+        try:
+            return self.runtime.smtp_password_path.stat().st_mtime
+        except OSError:
+            return None
+
+    def _failed_emails(self) -> list[str]:
+        from appliance.mail.mailer import failed_problems
+
+        try:
+            history = History(self.runtime.history_path, read_only=True)
+            return failed_problems(history.emails_failed())
+        except OSError as e:
+            log.warning("voicemail emails not checked: %s", e)
+            return []
+
     def _probe_trunks(self) -> None:
         """SIP OPTIONS to every trunk with a ``probe`` section, each at its own interval.
 
@@ -393,7 +449,8 @@ class Controller:
         system["modems"] = self._modem_health()
         for alarm in [*boxhealth.check(system, states),
                       *boxhealth.check_modems(system["modems"], states),
-                      *boxhealth.check_voicemail(self._full_mailboxes(), states)]:
+                      *boxhealth.check_voicemail(self._full_mailboxes(), states),
+                      *boxhealth.check_email(self._failed_emails(), states)]:
             states[alarm.monitor] = alarm.new
             attention[alarm.monitor] = boxhealth.attention(alarm)
             level = logging.WARNING if alarm.new == "down" else logging.INFO

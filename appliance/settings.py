@@ -99,6 +99,12 @@ class Runtime:
         return self.data_dir / "web-secret"
 
     @property
+    def smtp_password_path(self) -> Path:
+        """The voicemail email relay's password: kept out of config.json (which backups
+        and the settings page show), readable by the engine's user only."""
+        return self.data_dir / "smtp-password"
+
+    @property
     def location_db_path(self) -> Path:
         """The edge's registrations, written by Kamailio itself (usrloc db_mode=1)."""
         return self.data_dir / "edge-location.sqlite3"

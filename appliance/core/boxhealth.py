@@ -47,6 +47,7 @@ LABELS = {
     "box:cpu": "CPU busy", "box:temperature": "Too hot", "box:memory": "Memory nearly full",
     "box:disk": "Data partition nearly full", "box:caller_id_modem": "Caller-ID modem",
     "box:sms_modem": "SMS modem", "box:voicemail": "Voicemail",
+    "box:email": "Voicemail email",
 }
 
 
@@ -130,9 +131,19 @@ def check_modems(modems: Mapping[str, Mapping[str, Any]], states: Mapping[str, s
 def check_voicemail(problems: list[str], states: Mapping[str, str]) -> list[Alarm]:
     """The ``box:voicemail`` monitor: "down" while a mailbox takes no more messages (its
     ``problems``, from :func:`appliance.core.voicemail.full_boxes`), "up" once none is."""
-    monitor = "box:voicemail"
+    return _check_problems("box:voicemail", problems, states, "every box has room")
+
+
+def check_email(problems: list[str], states: Mapping[str, str]) -> list[Alarm]:
+    """The ``box:email`` monitor: "down" while a voicemail email needs a person (the relay
+    refused the password or an address, or the tries ran out), "up" once none does."""
+    return _check_problems("box:email", problems, states, "voicemail emails are going out")
+
+
+def _check_problems(monitor: str, problems: list[str], states: Mapping[str, str],
+                    fine: str) -> list[Alarm]:
     old = states.get(monitor, "unknown")
     new = "down" if problems else "up"
     if new == old:
         return []
-    return [Alarm(monitor, old, new, "; ".join(problems) if problems else "every box has room")]
+    return [Alarm(monitor, old, new, "; ".join(problems) if problems else fine)]

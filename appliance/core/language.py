@@ -52,7 +52,11 @@ PROMPT_NAMES = (
 
 _CODE = re.compile(r"^[a-z]{2,3}$")
 _FIELDS = ("name", "english_name", "espeak_voice", "num2words", "number_words",
-           "before_noun", "reviewed", "prompts")
+           "before_noun", "reviewed", "prompts", "email")
+#: The texts of a voicemail email (core/mailing.py), with their {placeholders}.
+EMAIL_TEXTS = {"subject": ("caller", "box", "duration"), "body": ("caller", "box", "duration",
+                                                                   "when"),
+               "attached": (), "not_attached": (), "unknown_caller": ()}
 
 
 def word_prompt(word: str) -> str:
@@ -77,6 +81,7 @@ class Language:
     before_noun: Mapping[str, str] = field(default_factory=dict)
     reviewed: bool = False
     prompts: Mapping[str, str] = field(default_factory=dict)
+    email: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, code: str, doc: Any, where: str) -> Language:
@@ -98,7 +103,7 @@ class Language:
         if doc["num2words"] not in CONVERTER_CLASSES:
             raise ValueError(f"{where}: num2words: {doc['num2words']!r} is not a language "
                              "num2words knows")
-        for key in ("number_words", "before_noun", "prompts"):
+        for key in ("number_words", "before_noun", "prompts", "email"):
             value = doc[key]
             if not isinstance(value, dict) or not all(
                     isinstance(k, str) and isinstance(v, str) and v.strip()
@@ -115,7 +120,8 @@ class Language:
                        number_words=MappingProxyType(dict(doc["number_words"])),
                        before_noun=MappingProxyType(dict(doc["before_noun"])),
                        reviewed=doc["reviewed"],
-                       prompts=MappingProxyType(dict(doc["prompts"])))
+                       prompts=MappingProxyType(dict(doc["prompts"])),
+                       email=MappingProxyType(_email_texts(doc["email"], where)))
         language.check_words(where)
         return language
 
@@ -157,3 +163,19 @@ class Language:
     def prompt_names(self) -> frozenset[str]:
         """Every recording of this language: the prompts and the number words."""
         return frozenset((*PROMPT_NAMES, *self.number_texts()))
+
+
+def _email_texts(texts: dict[str, str], where: str) -> dict[str, str]:
+    """The email texts, each present and naming only the placeholders it may."""
+    for name, allowed in EMAIL_TEXTS.items():
+        if name not in texts:
+            raise ValueError(f"{where}: email.{name}: missing")
+        used = set(re.findall(r"{([^{}]*)}", texts[name]))
+        if used - set(allowed):
+            raise ValueError(f"{where}: email.{name}: unknown placeholder "
+                             f"{{{sorted(used - set(allowed))[0]}}} (may use: "
+                             f"{', '.join(allowed) or 'none'})")
+    unknown = sorted(set(texts) - set(EMAIL_TEXTS))
+    if unknown:
+        raise ValueError(f"{where}: email.{unknown[0]}: unknown text")
+    return dict(texts)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.control.events import CallStarted, VoicemailChanged
+from appliance.core.mailing import email_order
 from appliance.core.routing import VoicemailCall
 from appliance.core.voicemail import (
     MailboxRules,
@@ -197,7 +198,7 @@ class VoicemailHandler(Handler):
                 id=0, box=role.box, file="", at=role.recording_since or self.ctx.clock(),
                 duration_s=0.0, caller_number=leg.caller_number,
                 caller_name=leg.caller_name, call_uid=leg.uid, queue=leg.queue,
-                language=leg.language))
+                language=leg.language), email_order(self.ctx.config, role.box))
         except (OSError, MailboxError) as e:  # StoreError is an OSError
             # The recording stays where it is; the next start lists it (recover()).
             log.error("voicemail %s: the message from %s was recorded but not listed: %s",
@@ -213,4 +214,4 @@ class VoicemailHandler(Handler):
 
     def started(self) -> None:
         """Tidy what a crash left in the mailboxes before the first call."""
-        self.boxes.recover()
+        self.boxes.recover(functools.partial(email_order, self.ctx.config))

@@ -14,12 +14,13 @@ from appliance.store.calls import CallLog
 from appliance.store.contacts import ContactBook
 from appliance.store.health_events import HealthEventLog
 from appliance.store.menu_events import MenuEventLog
+from appliance.store.outbox import EmailOutbox
 from appliance.store.queue_events import QueueEventLog
 from appliance.store.voicemail import VoicemailLog
 
 
 class History(CallLog, QueueEventLog, HealthEventLog, MenuEventLog, CallbackRequests,
-              ContactBook, VoicemailLog):
+              ContactBook, VoicemailLog, EmailOutbox):
     """The call history of one data dir: every part of history.sqlite3 over one file.
 
     Parameters:

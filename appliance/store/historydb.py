@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -140,6 +140,23 @@ _SCHEMA = (
     heard         INTEGER NOT NULL DEFAULT 0
 )""",
     "CREATE INDEX IF NOT EXISTS voicemail_by_box ON voicemail (box, at)",
+    # schema 8: voicemail by email, queued in the transaction that lists the message
+    # (store/outbox.py); sent by the engine's mailer thread (appliance/mail)
+    """CREATE TABLE IF NOT EXISTS voicemail_email (
+    message_id   INTEGER PRIMARY KEY,
+    box          TEXT NOT NULL,
+    recipients   TEXT NOT NULL,
+    attach       INTEGER NOT NULL,
+    delete_after INTEGER NOT NULL,
+    language     TEXT NOT NULL,
+    state        TEXT NOT NULL DEFAULT 'queued',
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    queued_at    REAL NOT NULL,
+    next_at      REAL NOT NULL,
+    done_at      REAL,
+    error        TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS voicemail_email_due ON voicemail_email (state, next_at)",
 )
 
 # Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:

@@ -74,6 +74,10 @@ _CODE_OR_PLUS = re.compile(r"^\+?[0-9]{0,8}$")
 _CODE_OR_PLUS_LONG = re.compile(r"^\+?[0-9]{2,20}$")
 _E164_PREFIX = re.compile(r"^\+[1-9][0-9]{0,14}$")
 _USER = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+# An email address as a relay takes it: no display name, no spaces, quotes or lists.
+_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]{1,63}"
+                    r"(\.[A-Za-z0-9-]{1,63})+$")
+_SMTP_USER = re.compile(r"^[^\s\x00-\x1f]{1,254}$")
 # werkzeug's scrypt hash: "scrypt:N:r:p$salt$hex".
 _SCRYPT = re.compile(r"^scrypt:[0-9]+:[0-9]+:[0-9]+\$[^$]{1,64}\$[0-9a-f]{64,256}$")
 
@@ -207,6 +211,40 @@ def _mailbox(p: Problems, path: str, v: Any) -> None:
         # Made by the engine ("New voicemail PIN"), never typed: core/pin.py.
         "pin_hash": (False, lambda p, q, x: _pattern(p, q, x, PIN_HASH,
                                                      "a PIN hash made by Keepline")),
+        **_BOX_EMAIL,
+    })
+    _email_rules(p, path, v)
+
+
+#: Voicemail by email (core/mailing.py): a box's addresses and what they get.
+_BOX_EMAIL: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
+    "email": (False, lambda p, q, x: _list(p, q, x, lambda p2, q2, y: _pattern(
+        p2, q2, y, _EMAIL, "an email address (name@example.com)"))),
+    "attach": (False, lambda p, q, x: _bool(p, q, x)),
+    "delete_after_email": (False, lambda p, q, x: _bool(p, q, x)),
+    "language": (False, lambda p, q, x: _pattern(p, q, x, re.compile(r"^[a-z]{2,3}$"),
+                                                 "a language code")),
+}
+
+
+def _email_rules(p: Problems, path: str, v: Any) -> None:
+    if isinstance(v, dict) and v.get("delete_after_email") and v.get("attach") is False:
+        p.append(f"{path}.delete_after_email: would lose the messages (the email carries "
+                 "no audio); attach the audio or keep the messages")
+    if isinstance(v, dict) and isinstance(v.get("email"), list) and len(v["email"]) > 10:
+        p.append(f"{path}.email: at most 10 addresses")
+
+
+def _smtp(p: Problems, path: str, v: Any) -> None:
+    """The SMTP relay for voicemail by email (its password is kept apart: smtp-password)."""
+    _fields(p, path, v, {
+        "host": (False, _host),
+        "port": (False, _ranged(1, 65535)),
+        "security": (False, lambda p, q, x: _choice(p, q, x, ("starttls", "tls", "none"),
+                                                    "security")),
+        "user": (False, lambda p, q, x: _pattern(p, q, x, _SMTP_USER, "a user name")),
+        "from": (False, lambda p, q, x: _pattern(p, q, x, _EMAIL,
+                                                 "an email address (name@example.com)")),
     })
 
 
@@ -218,7 +256,9 @@ def _shared_box(p: Problems, path: str, v: Any) -> None:
             p2, q2, y, _EXTENSION, "an extension number"))),
         "max_message_s": (False, _ranged(10, 600)),
         "max_messages": (False, _ranged(1, 1000)),
+        **_BOX_EMAIL,
     })
+    _email_rules(p, path, v)
 
 
 def _voicemail(p: Problems, path: str, v: Any) -> None:
@@ -703,6 +743,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "device": (False, _device),
     "menus": (False, lambda p, q, x: _list(p, q, x, _menu)),
     "voicemail": (False, _voicemail),
+    "email": (False, _smtp),
 }
 
 

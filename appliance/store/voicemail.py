@@ -27,11 +27,14 @@ import re
 import sqlite3
 import struct
 import wave
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from appliance.core.mailing import EmailOrder
 from appliance.store.atomic import fsync_dir
 from appliance.store.historydb import HistoryDB
+from appliance.store.outbox import queue_email
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +73,25 @@ _COLUMNS = [f.name for f in fields(Message)]
 class VoicemailLog(HistoryDB):
     """The ``voicemail`` table (schema 7)."""
 
-    def add_message(self, message: Message) -> int:
-        """List a message whose file is complete; its id (the same file twice: one row)."""
+    def add_message(self, message: Message, email: EmailOrder | None = None) -> int:
+        """List a message whose file is complete; its id (the same file twice: one row).
+
+        With ``email``, its email is queued in the same transaction: a listed message is
+        never left without its email, nor is one queued twice.
+        """
         row = asdict(message)
         del row["id"]
         row["heard"] = int(message.heard)
         names = list(row)
-        self._write(f"INSERT OR IGNORE INTO voicemail ({', '.join(names)}) VALUES "
-                    f"({', '.join(':' + n for n in names)})", row, "voicemail not listed")
-        found = self._reading(lambda conn: conn.execute(
-            "SELECT id FROM voicemail WHERE file = ?", [message.file]).fetchone(), None)
-        if found is None:
-            raise MailboxError(f"message {message.file} was not listed")
+        with self._transaction("voicemail not listed") as conn:
+            conn.execute(f"INSERT OR IGNORE INTO voicemail ({', '.join(names)}) VALUES "
+                         f"({', '.join(':' + n for n in names)})", row)
+            found = conn.execute("SELECT id FROM voicemail WHERE file = ?",
+                                 [message.file]).fetchone()
+            if found is None:
+                raise MailboxError(f"message {message.file} was not listed")
+            if email is not None:
+                queue_email(conn, int(found[0]), message.box, email, at=message.at)
         return int(found[0])
 
     def messages(self, box: str | None = None) -> list[Message]:
@@ -128,8 +138,12 @@ class VoicemailLog(HistoryDB):
                            "voicemail not marked") > 0
 
     def unlist_message(self, message_id: int) -> bool:
-        return self._write("DELETE FROM voicemail WHERE id = :id", {"id": message_id},
-                           "voicemail not deleted") > 0
+        """Unlist a message and forget its email (sent, or no longer to be sent): SQLite
+        gives a later message the same id when this was the newest."""
+        with self._transaction("voicemail not deleted") as conn:
+            conn.execute("DELETE FROM voicemail_email WHERE message_id = ?", [message_id])
+            return conn.execute("DELETE FROM voicemail WHERE id = ?",
+                                [message_id]).rowcount > 0
 
 
 def _message(row: sqlite3.Row) -> Message:
@@ -232,9 +246,11 @@ class Mailboxes:
     def audio_path(self, message: Message) -> Path:
         return self.folder(message.box) / message.file
 
-    def publish(self, recording: Path, message: Message) -> Message | None:
-        """List a finished recording as ``message`` (its id and file are filled in here);
-        None, and the recording removed, if it is too short or not audio."""
+    def publish(self, recording: Path, message: Message,
+                email: EmailOrder | None = None) -> Message | None:
+        """List a finished recording as ``message`` (its id and file are filled in here),
+        its email queued with it; None, and the recording removed, if it is too short or
+        not audio."""
         repair_wav(recording)
         seconds = wav_seconds(recording)
         if seconds is None or seconds < MIN_MESSAGE_S:
@@ -250,7 +266,7 @@ class Mailboxes:
         fsync_dir(final.parent)
         listed = Message(**{**asdict(message), "file": name, "id": 0,
                             "duration_s": round(seconds, 2)})
-        return Message(**{**asdict(listed), "id": self.log.add_message(listed)})
+        return Message(**{**asdict(listed), "id": self.log.add_message(listed, email)})
 
     def delete(self, message: Message) -> None:
         """The file first, then the row (see the module docstring)."""
@@ -259,8 +275,13 @@ class Mailboxes:
         fsync_dir(path.parent)
         self.log.unlist_message(message.id)
 
-    def recover(self) -> list[str]:
-        """Tidy what a crash left (see the module docstring); one line per thing done."""
+    def recover(self, email_for: Callable[[str], EmailOrder | None] | None = None
+                ) -> list[str]:
+        """Tidy what a crash left (see the module docstring); one line per thing done.
+        A message listed here is emailed as a new one would be (``email_for(box)``)."""
+        def email(box: str) -> EmailOrder | None:
+            return None if email_for is None else email_for(box)
+
         done: list[str] = []
         if not self.root.is_dir():
             return done
@@ -273,7 +294,7 @@ class Mailboxes:
                 uid = temp.stem.removeprefix(TEMP_PREFIX)
                 at = temp.stat().st_mtime
                 kept = self.publish(temp, Message(id=0, box=box, file="", at=at,
-                                                  duration_s=0.0, call_uid=uid))
+                                                  duration_s=0.0, call_uid=uid), email(box))
                 if kept is not None:
                     listed[(box, kept.file)] = kept
                 done.append(f"voicemail {box}: an interrupted recording was "
@@ -290,7 +311,7 @@ class Mailboxes:
                 at = int(audio.stem.split("-", 1)[0]) / 1000 \
                     if audio.stem.split("-", 1)[0].isdigit() else audio.stat().st_mtime
                 self.log.add_message(Message(id=0, box=box, file=audio.name, at=at,
-                                             duration_s=round(seconds, 2)))
+                                             duration_s=round(seconds, 2)), email(box))
                 done.append(f"voicemail {box}: {audio.name} was saved but not listed; "
                             "listed now")
         for (box, name), message in listed.items():

@@ -84,7 +84,7 @@ def test_box_alarms_are_published_once_per_change(rt: Runtime) -> None:
         events.append((event["monitor"], event["old"], event["new"]))
     assert events == [("box:cpu", "unknown", "up"), ("box:memory", "unknown", "up"),
                       ("box:disk", "unknown", "up"), ("box:voicemail", "unknown", "up"),
-                      ("box:disk", "up", "down")]
+                      ("box:email", "unknown", "up"), ("box:disk", "up", "down")]
     assert states["box:disk"] == "down"
     assert attention["box:disk"] == "Data partition nearly full: 100 MB free on the data " \
                                     "partition"

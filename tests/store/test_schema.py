@@ -102,7 +102,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
-                  "screenpop, device, menus, voicemail)"],
+                  "screenpop, device, menus, voicemail, email)"],
                  id="unknown-top-level-field"),
     # the front panel (appliance/device/panel.py)
     pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},

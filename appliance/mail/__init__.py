@@ -1,0 +1,1 @@
+"""Voicemail by email: the SMTP conversation and the engine's mailer thread."""
