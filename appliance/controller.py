@@ -23,6 +23,7 @@ from appliance.control.events import ConfigChanged, EventBus, HealthChanged, Sys
 from appliance.control.operations import resources as operation_resources
 from appliance.control.server import ControlApi, ControlServer
 from appliance.control.voicemail import resources as voicemail_resources
+from appliance.control.voicemail import settings_resources as voicemail_settings
 from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
 from appliance.settings import Runtime
@@ -30,7 +31,7 @@ from appliance.sip.engine import Engine
 from appliance.sounds import greetings
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
-from appliance.store.voicemail import Mailboxes
+from appliance.store.voicemail import Greetings, Mailboxes
 from appliance.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class Controller:
             **operation_resources(self.engine, lambda: self.config),
             **voicemail_resources(Mailboxes(self.runtime.data_dir / "voicemail", history),
                                   self.bus.emit, lambda: self.config),
+            **voicemail_settings(Greetings(self.runtime.data_dir / "voicemail-greetings"),
+                                 lambda: self.config, self.runtime.smtp_password_path),
         })
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()

@@ -10,10 +10,13 @@ to the box's readers and admins), so a new message appears without a reload.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
+import wave
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -36,8 +39,11 @@ from appliance.errors import StoreError
 from appliance.settings import Runtime
 from appliance.sounds.languages import english_name
 from appliance.store.history import History
-from appliance.store.voicemail import Mailboxes, Message
+from appliance.store.music import ACCEPTED, MAX_UPLOAD_BYTES
+from appliance.store.outbox import EmailJob
+from appliance.store.voicemail import GREETING_KINDS, Greetings, Mailboxes, Message
 from web.admin.common import ask_engine
+from web.admin.media import UPLOAD_TIMEOUT_S
 from web.reports import _config, _history, _history_exists, _mmss, site_zone
 from web.security import User, current_user, for_agents
 
@@ -69,6 +75,42 @@ def _mailboxes(history: History) -> Mailboxes:
     return Mailboxes(runtime.data_dir / "voicemail", history)
 
 
+def _greetings() -> Greetings:
+    runtime: Runtime = current_app.config["KEEPLINE_RUNTIME"]
+    return Greetings(runtime.data_dir / "voicemail-greetings")
+
+
+def _may_greet(config: Mapping[str, Any], box: str) -> bool:
+    """Who may change a box's greetings: an admin any box's, an agent their own
+    extension's (a shared box's greeting speaks for the office: admins only)."""
+    user = _user()
+    if box not in _readable(config):
+        return False
+    return user.is_admin or box == user.extension
+
+
+#: What each greeting is, for the page.
+GREETING_LABELS = {"unavailable": "When not answered", "busy": "When busy",
+                   "name": "Name only (read into the standard greeting)"}
+
+
+def _greetings_view(config: Mapping[str, Any], box: str) -> list[dict[str, Any]] | None:
+    if not _may_greet(config, box):
+        return None
+    recorded = _greetings().recorded(box)
+    return [{"kind": kind, "label": GREETING_LABELS[kind],
+             "seconds": _wav_seconds(recorded[kind]) if kind in recorded else None}
+            for kind in GREETING_KINDS]
+
+
+def _wav_seconds(path: Path) -> float | None:
+    try:
+        with wave.open(str(path), "rb") as w:
+            return round(w.getnframes() / float(w.getframerate()), 1)
+    except (wave.Error, EOFError, OSError, ZeroDivisionError):
+        return None
+
+
 def _label(config: Mapping[str, Any], box: str) -> str:
     """"201 Reception" for an extension's box, "sales (shared)" for a shared one."""
     for e in config.get("extensions") or []:
@@ -77,10 +119,33 @@ def _label(config: Mapping[str, Any], box: str) -> str:
     return f"{box} (shared)"
 
 
-def _message_view(m: Message, history: History, config: Mapping[str, Any]) -> dict[str, Any]:
+def _email_view(job: EmailJob | None, config: Mapping[str, Any]) -> dict[str, str] | None:
+    """Where the message's email stands, in a few words (None: the box emails no one)."""
+    if job is None:
+        return None
+    zone = site_zone(config)
+
+    def hhmm(t: float | None) -> str:
+        return datetime.fromtimestamp(t or 0, zone).strftime("%d %b %H:%M")
+
+    to = ", ".join(job.recipients)
+    if job.state == "sent":
+        return {"state": "sent", "text": f"emailed to {to} at {hhmm(job.done_at)}"}
+    if job.state == "failed":
+        return {"state": "failed", "text": f"not emailed to {to}: {job.error}"}
+    if job.attempts == 0:
+        return {"state": "queued", "text": f"being emailed to {to}"}
+    return {"state": "queued", "text": f"not emailed yet ({job.attempts} "
+            f"{'try' if job.attempts == 1 else 'tries'}; next at {hhmm(job.next_at)}): "
+            f"{job.error}"}
+
+
+def _message_view(m: Message, history: History, config: Mapping[str, Any],
+                  email: EmailJob | None = None) -> dict[str, Any]:
     contact = history.contact(m.caller_number) if m.caller_number else None
     at = datetime.fromtimestamp(m.at, site_zone(config))
     return {
+        "email": _email_view(email, config),
         "id": m.id, "heard": m.heard, "number": m.caller_number or "unknown",
         "name": (contact.name if contact and contact.name else m.caller_name),
         "company": contact.company if contact else "",
@@ -111,18 +176,23 @@ def inbox() -> tuple[str, int]:
             history = _history()
             counts = history.box_counts()
             for box in boxes:
-                messages = [_message_view(m, history, config) for m in history.messages(box)]
+                listed = history.messages(box)
+                emails = history.emails([m.id for m in listed])
+                messages = [_message_view(m, history, config, emails.get(m.id))
+                            for m in listed]
                 new, heard = counts.get(box, (0, 0))
                 shown.append({"name": box, "label": _label(config, box), "new": new,
-                              "heard": heard, "messages": messages})
+                              "heard": heard, "messages": messages,
+                              "greetings": _greetings_view(config, box)})
         except StoreError as e:
             log.error("voicemail inbox: %s", e)
             error = f"The messages cannot be read just now ({e})."
     else:
         shown = [{"name": b, "label": _label(config, b), "new": 0, "heard": 0,
-                  "messages": []} for b in boxes]
+                  "messages": [], "greetings": _greetings_view(config, b)} for b in boxes]
     return render_template("voicemail/inbox.html", boxes=shown, error=error,
-                           now=time.time()), 200
+                           now=time.time(), max_mb=MAX_UPLOAD_BYTES // (1024 * 1024),
+                           accept=",".join([*ACCEPTED, "audio/*"])), 200
 
 
 @bp.get("/voicemail/<int:message_id>.wav")
@@ -164,4 +234,64 @@ def act(message_id: int, action: str) -> WerkzeugResponse | tuple[Response, int]
         flash(f"The message was not {done}: {problem}", "error")
     else:
         flash(f"The message from {message.caller_number or 'an unknown caller'} was {done}.")
+    return redirect(url_for("voicemail.inbox"))
+
+
+def _greeting_or_404(box: str, kind: str) -> None:
+    if kind not in GREETING_KINDS or not _may_greet(_config(), box):
+        abort(404)
+
+
+@bp.get("/voicemail/greetings/<box>/<kind>.wav")
+@for_agents
+def greeting_audio(box: str, kind: str) -> Response:
+    _greeting_or_404(box, kind)
+    path = _greetings().path(box, kind)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype="audio/wav", conditional=True, max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/voicemail/greetings/<box>/<kind>")
+@for_agents
+def greeting_upload(box: str, kind: str) -> WerkzeugResponse:
+    """A box's own greeting from an audio file, converted by the engine; the standard
+    greeting stays if the file is not audio (and the page says why)."""
+    _greeting_or_404(box, kind)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose an audio file for the greeting.", "error")
+        return redirect(url_for("voicemail.inbox"))
+    data = upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        flash(f"{upload.filename} is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+              "nothing changed.", "error")
+        return redirect(url_for("voicemail.inbox"))
+    outcome = ask_engine("POST", f"/mailbox-greetings/{box}/{kind}",
+                         {"filename": upload.filename,
+                          "data": base64.b64encode(data).decode("ascii")},
+                         timeout=UPLOAD_TIMEOUT_S)
+    if outcome.ok:
+        seconds = (outcome.result or {}).get("seconds")
+        flash(f"Mailbox {box}: the greeting \u201c{GREETING_LABELS[kind].lower()}\u201d is now "
+              f"{upload.filename}" + (f" ({seconds:g} s)." if isinstance(seconds, int | float)
+                                      else "."))
+    else:
+        problem = outcome.fields.get("file") or outcome.error or "not saved"
+        flash(f"The greeting was not changed: {problem}", "error")
+    return redirect(url_for("voicemail.inbox"))
+
+
+@bp.post("/voicemail/greetings/<box>/<kind>/delete")
+@for_agents
+def greeting_delete(box: str, kind: str) -> WerkzeugResponse:
+    _greeting_or_404(box, kind)
+    outcome = ask_engine("DELETE", f"/mailbox-greetings/{box}/{kind}")
+    if outcome.ok:
+        flash(f"Mailbox {box}: back to the standard greeting "
+              f"({GREETING_LABELS[kind].lower()}).")
+    else:
+        flash(f"The greeting was not removed: {outcome.error}", "error")
     return redirect(url_for("voicemail.inbox"))

@@ -1,4 +1,5 @@
-"""Messages marked heard, unheard or deleted, for the web inbox, through the engine.
+"""Messages marked heard, unheard or deleted, for the web inbox, through the engine; and
+the settings that are files, not config: mailbox greetings and the relay's password.
 
 The engine is history's only writer, so the web asks here; it lists messages and plays
 their files itself, read-only. Like contacts these run on the control API's thread, not
@@ -12,14 +13,23 @@ the message exists.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from appliance.control.events import EventType
 from appliance.control.server import ApiError, Handler
+from appliance.core.voicemail import mailbox
 from appliance.features.voicemail import box_changed
-from appliance.store.voicemail import Mailboxes, Message
+from appliance.store.atomic import fsync_dir, write_atomic
+from appliance.store.music import MusicError, convert_upload
+from appliance.store.voicemail import GREETING_KINDS, Greetings, Mailboxes, Message
+
+log = logging.getLogger(__name__)
 
 #: ``POST /voicemail/<id>/<action>``: what each marks.
 MARKS = {"heard": True, "unheard": False}
@@ -63,3 +73,68 @@ def resources(boxes: Mailboxes, emit: Callable[[EventType], object],
         return {"id": message.id, "deleted": True}
 
     return {("POST", "voicemail"): post, ("DELETE", "voicemail"): delete}
+
+
+#: The SMTP password's longest accepted length (a relay's app password is far shorter).
+MAX_PASSWORD = 512
+
+
+def settings_resources(greetings: Greetings, config: Callable[[], dict[str, Any]],
+                       password_path: Path) -> dict[tuple[str, str], Handler]:
+    """Mailbox greetings and the email relay's password, for the admin and inbox pages.
+
+    - ``POST /mailbox-greetings/<box>/<kind> {"filename", "data": base64}``: the box's
+      own greeting (kind: unavailable, busy or name), converted to 8 kHz mono with sox.
+    - ``DELETE /mailbox-greetings/<box>/<kind>``: back to the default greeting.
+    - ``PUT /email-password {"password"}``: kept in ``password_path`` (mode 600), never in
+      the config; an empty one removes it.
+
+    Errors: 404 for a box that does not exist or a kind that is not one; 400
+    ``bad_audio`` (field ``file``) for an upload that is not audio or too large.
+    """
+
+    def greeting_of(arg: str) -> tuple[str, str]:
+        box, _, kind = arg.partition("/")
+        if kind not in GREETING_KINDS or mailbox(config(), box) is None:
+            raise ApiError(404, "unknown_greeting", f"no mailbox greeting {arg!r} (a "
+                           f"mailbox, then one of {', '.join(GREETING_KINDS)})")
+        return box, kind
+
+    def upload(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        box, kind = greeting_of(arg)
+        filename = str(body.get("filename") or "upload")
+        try:
+            data = base64.b64decode(str(body.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "bad_upload", "data: expected the file as base64") from None
+        try:
+            seconds = convert_upload(data, filename, greetings.path(box, kind))
+        except MusicError as e:
+            raise ApiError(400, "bad_audio", str(e), field="file") from None
+        log.info("mailbox %s: %s greeting %s (%.1f s) uploaded", box, kind, filename, seconds)
+        return {"box": box, "kind": kind, "seconds": round(seconds, 1)}
+
+    def remove(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        box, kind = greeting_of(arg)
+        removed = greetings.remove(box, kind)
+        log.info("mailbox %s: %s greeting %s", box, kind,
+                 "removed" if removed else "was not there")
+        return {"box": box, "kind": kind, "deleted": removed}
+
+    def put_password(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        password = body.get("password")
+        if arg or not isinstance(password, str) or len(password) > MAX_PASSWORD \
+                or any(ord(c) < 32 or ord(c) == 127 for c in password):
+            raise ApiError(400, "bad_password", f"password: up to {MAX_PASSWORD} characters, "
+                           "no line breaks or control characters", field="password")
+        if password:
+            write_atomic(password_path, password.encode(), mode=0o600)
+        elif password_path.exists():
+            password_path.unlink()
+            fsync_dir(password_path.parent)
+        log.info("voicemail email: the relay's password was %s",
+                 "set" if password else "removed")
+        return {"set": bool(password)}
+
+    return {("POST", "mailbox-greetings"): upload, ("DELETE", "mailbox-greetings"): remove,
+            ("PUT", "email-password"): put_password}

@@ -43,10 +43,19 @@ def mailbox(config: Mapping[str, Any], box: str) -> MailboxRules | None:
     return None
 
 
-def greeting_prompts(rules: MailboxRules, why: str, lang: Language) -> list[str]:
-    """The default greeting: "The person at extension 2 0 1 is not available (is on
-    the phone). Please leave a message after the tone…"; a shared box has no recorded
-    name, so its callers hear the invitation alone."""
+def greeting_prompts(rules: MailboxRules, why: str, lang: Language,
+                     recorded: Mapping[str, str] | None = None) -> list[str]:
+    """What a caller hears before the tone. The box's own recording for ``why`` (busy,
+    else unavailable) when it has one; else "You have reached the mailbox of <its
+    recorded name>. Please leave a message…"; else the default: "The person at extension
+    2 0 1 is not available (is on the phone). Please leave…", or for a shared box
+    without a name, the invitation alone. ``recorded``: kind -> the file's path."""
+    own = recorded or {}
+    kind = "busy" if why == "busy" else "unavailable"
+    if kind in own:
+        return [own[kind]]
+    if "name" in own:
+        return ["vm-mailbox", own["name"], "vm-leave"]
     if not rules.personal:
         return ["vm-leave"]
     state = "vm-busy" if why == "busy" else "vm-unavailable"

@@ -31,7 +31,7 @@ from appliance.features.handler import Handler
 from appliance.sip.roles import MessageCall, VoicemailCaller
 from appliance.sip.session import CallSession
 from appliance.sounds import languages
-from appliance.store.voicemail import MailboxError, Mailboxes, Message, VoicemailLog
+from appliance.store.voicemail import Greetings, MailboxError, Mailboxes, Message, VoicemailLog
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ class VoicemailHandler(Handler):
     def __init__(self, ctx: Context) -> None:
         self.ctx, self.tel = ctx, ctx.tel
         self.boxes = Mailboxes(ctx.runtime.data_dir / "voicemail", ctx.history)
+        self.greetings = Greetings(ctx.runtime.data_dir / "voicemail-greetings")
 
     # ---- a caller arrives -------------------------------------------------------------
 
@@ -116,8 +117,8 @@ class VoicemailHandler(Handler):
             self._goodbye(leg, "vm-full", full)
             return
         role.stage = "greeting"
-        prompts = [*greeting_prompts(rules, role.why, languages.get(lang)),
-                   BEEP]
+        recorded = {kind: str(path) for kind, path in self.greetings.recorded(role.box).items()}
+        prompts = [*greeting_prompts(rules, role.why, languages.get(lang), recorded), BEEP]
         if self.tel.play(leg.uid, prompts, lang,
                          functools.partial(self._record, leg.uid, rules)) is None:
             self._record(leg.uid, rules)

@@ -322,3 +322,35 @@ class Mailboxes:
         for line in done:
             log.warning("%s", line)
         return done
+
+
+#: A box's own recordings: the whole greeting when the phone is busy or unanswered, and
+#: the name read into the default greeting ("You have reached the mailbox of ...").
+GREETING_KINDS = ("unavailable", "busy", "name")
+
+
+class Greetings:
+    """Each box's own greetings under ``root`` (``data_dir/voicemail-greetings``): kept
+    apart from the messages, so no recovery can take a greeting for a message."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, box: str, kind: str) -> Path:
+        if kind not in GREETING_KINDS:
+            raise MailboxError(f"{kind!r} is not a greeting (expected one of: "
+                               f"{', '.join(GREETING_KINDS)})")
+        return self.root / check_box(box) / f"{kind}.wav"
+
+    def recorded(self, box: str) -> dict[str, Path]:
+        """The greetings ``box`` has recorded or uploaded, by kind."""
+        found = {kind: self.path(box, kind) for kind in GREETING_KINDS}
+        return {kind: path for kind, path in found.items() if path.is_file()}
+
+    def remove(self, box: str, kind: str) -> bool:
+        path = self.path(box, kind)
+        if not path.is_file():
+            return False
+        path.unlink()
+        fsync_dir(path.parent)
+        return True

@@ -186,3 +186,25 @@ def test_a_recording_a_crash_left_is_listed_at_the_next_start(tmp_path: Path) ->
     assert o.history.messages() == []
     o.features.voicemail.started()  # the next engine's start
     assert [m.duration_s for m in o.history.messages("201")] == [2.0]
+
+
+def test_a_boxs_own_greetings_replace_the_standard_one(tmp_path: Path) -> None:
+    o = box(tmp_path, to={"voicemail": "sales"}, max_messages=10)
+    greetings = o.features.voicemail.greetings
+    name = greetings.path("sales", "name")
+    name.parent.mkdir(parents=True)
+    name.write_bytes(b"RIFF")  # the fake port plays paths without reading them
+    uid = caller(o)
+    # A recorded name goes into the standard greeting.
+    assert o.tel.of(Play, uid)[0].prompts == ("vm-mailbox", str(name), "vm-leave", BEEP)
+    o.tel.hung_up(uid)
+    own = greetings.path("sales", "unavailable")
+    own.write_bytes(b"RIFF")
+    uid = caller(o)
+    # A whole greeting of its own is all the caller hears before the tone.
+    assert o.tel.of(Play, uid)[0].prompts == (str(own), BEEP)
+    o.tel.hung_up(uid)
+    greetings.remove("sales", "unavailable")
+    uid = caller(o)
+    assert o.tel.of(Play, uid)[0].prompts[0] == "vm-mailbox"
+    close(o)

@@ -24,10 +24,11 @@ from appliance.control.admin import AdminService, resources
 from appliance.control.events import EventType
 from appliance.control.server import ApiError, ControlApi
 from appliance.control.voicemail import resources as voicemail_resources
+from appliance.control.voicemail import settings_resources as voicemail_settings
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
-from appliance.store.voicemail import Mailboxes
+from appliance.store.voicemail import Greetings, Mailboxes
 
 SAMPLE_STATUS: dict[str, Any] = {
     "engine": "up",
@@ -164,6 +165,9 @@ class FakeEngine:
                 **resources(admin),
                 **voicemail_resources(boxes, self._emit_event,
                                       lambda: ConfigStore(runtime.config_path).load()),
+                **voicemail_settings(Greetings(runtime.data_dir / "voicemail-greetings"),
+                                     lambda: ConfigStore(runtime.config_path).load(),
+                                     runtime.smtp_password_path),
             })
         self.status = copy.deepcopy(status if status is not None else SAMPLE_STATUS)
         self._stopping = threading.Event()
