@@ -19,7 +19,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -332,6 +332,17 @@ class Subscription:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def wait_for(self, names: Collection[str], timeout: float) -> Event | None:
+        """The first event named in ``names`` within ``timeout`` seconds, or None; the
+        others are dropped. For a reader that only needs waking by a few kinds (the lamp
+        thread by ``voicemail_changed``) rather than polling for them."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            event = self.get(timeout=left)
+            if event is not None and event["type"] in names:
+                return event
+        return None
 
     def close(self) -> None:
         self._bus.unsubscribe(self)

@@ -4,8 +4,8 @@ the settings that are files, not config: mailbox greetings and the relay's passw
 The engine is history's only writer, so the web asks here; it lists messages and plays
 their files itself, read-only. Like contacts these run on the control API's thread, not
 the engine thread: a delete's fsync never holds up calls. Each change is published as a
-``voicemail_changed`` event (the inbox pages follow it) and the controller's lamp thread
-sees the new counts within a second, so the phone's lamp follows too.
+``voicemail_changed`` event: the inbox pages follow it, and it wakes the controller's
+lamp thread, so the phone's lamp follows at once too.
 
 Who may do this is the web's check (it knows the login); the engine checks only that
 the message exists.

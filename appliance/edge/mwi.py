@@ -9,7 +9,8 @@ registered contact of it, as it does the engine's INVITEs; the best answer comes
 Phones that SUBSCRIBE to ``message-summary`` instead are still refused (489) by the
 edge: they need an unsolicited-MWI setting (most desk phones have one).
 
-The controller runs :class:`Lamps` in a thread of its own: once a second it reads the
+The controller runs :class:`Lamps` in a thread of its own: whenever a mailbox changes
+(the ``voicemail_changed`` event wakes it) and otherwise once a second, it reads the
 registered extensions from the edge and each box's counts from history, and tells the
 phones whose lamp is out of date (see ``core.voicemail.lamps_due``).
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from appliance.control.events import (
     HealthChanged,
     ModeChanged,
     UnknownEvent,
+    VoicemailChanged,
 )
 from appliance.core.modem import alert_text
 
@@ -36,6 +38,20 @@ def test_a_catalogued_event_goes_out_with_its_fields() -> None:
     bus.emit(CallEnded(call={"id": "c1"}, outcome="completed", reason=""))
     assert sub.get(timeout=0) == {"type": "call_ended", "at": 5.0, "call": {"id": "c1"},
                                   "outcome": "completed", "reason": ""}
+
+
+def test_a_reader_waits_for_the_kinds_it_names_and_drops_the_rest() -> None:
+    bus = EventBus(clock=lambda: 5.0)
+    sub = bus.subscribe()
+    bus.emit(ModeChanged(mode="night"))
+    bus.emit(VoicemailChanged(box="201", new=1, heard=0, readers=["201"]))
+    bus.emit(ModeChanged(mode="normal"))
+    found = sub.wait_for({VoicemailChanged.NAME}, timeout=1)
+    assert found is not None and found["box"] == "201"
+    started = time.monotonic()
+    assert sub.wait_for({VoicemailChanged.NAME}, timeout=0.05) is None  # only a mode left
+    assert 0.04 < time.monotonic() - started < 1
+    assert sub.get(timeout=0) is None
 
 
 def published_names() -> set[str]:
