@@ -347,7 +347,7 @@ def format_stats(queue: str, stats: QueueStats, zone: tzinfo | None = None) -> s
     rows = [
         ("offered", str(stats.offered)), ("answered", str(stats.answered)),
         ("abandoned", str(stats.abandoned)), ("overflowed", str(stats.overflowed)),
-        ("callbacks", str(stats.callbacks)),
+        ("callbacks", str(stats.callbacks)), ("voicemail", str(stats.voicemails)),
         ("cb connected", str(stats.callbacks_connected)),
         ("cb failed", str(stats.callbacks_failed)),
         ("cb success", pct(stats.callback_success_rate)),

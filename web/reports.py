@@ -71,7 +71,7 @@ MAX_DAYS = 366
 FOLLOW_UP_S = 86400.0
 #: The events a report counts; rings, no-answers and agent events are left in the file.
 REPORT_EVENTS = ("entered", "connected", "abandoned", "overflowed", "breakout", "callback",
-                 "completed", "callback_connected", "callback_failed")
+                 "voicemail", "completed", "callback_connected", "callback_failed")
 SHORT_ABANDON_S = 5.0
 DEFAULT_REPORT_DAYS = 7
 CACHE_EXTENSION = "keepline.report_cache"
@@ -688,6 +688,7 @@ class RowView:
     callbacks_requested: int
     callbacks_connected: int
     callbacks_failed: int
+    voicemails: int
     max_wait: str
     quiet: bool
 
@@ -698,7 +699,8 @@ def _row_view(r: ReportRow) -> RowView:
         service_level=_percent(r.service_level), asa=_mmss(r.asa_s) or NONE,
         aht=_mmss(r.aht_s) or NONE, abandon_rate=_percent(r.abandon_rate),
         callbacks_requested=r.callbacks_requested, callbacks_connected=r.callbacks_connected,
-        callbacks_failed=r.callbacks_failed, max_wait=_mmss(r.max_wait_s) or NONE,
+        callbacks_failed=r.callbacks_failed, voicemails=r.voicemails,
+        max_wait=_mmss(r.max_wait_s) or NONE,
         quiet=not (r.offered or r.callbacks_connected or r.callbacks_failed))
 
 

@@ -32,7 +32,8 @@ MAX_NUMBER = 199
 PROMPT_NAMES = (
     "busy", "unavailable",
     "queue-greeting", "queue-position", "queue-in-line", "queue-wait",
-    "queue-less-than-a-minute", "queue-thanks", "queue-breakout", "queue-goodbye",
+    "queue-less-than-a-minute", "queue-thanks", "queue-breakout", "queue-leave-message",
+    "queue-goodbye",
     "queue-closed", "minute", "minutes", "seconds",
     "whisper-call-from", "whisper-waited", "key-star", "key-hash",
     "agent-logged-in", "agent-logged-out", "agent-paused", "agent-unpaused",

@@ -17,7 +17,7 @@ from appliance.core.defaults import QUEUE_DEFAULTS
 AGENT_EVENTS = ("agent_login", "agent_logout", "agent_pause", "agent_unpause")
 # Events at which a caller stops waiting: their wait_s is a finished wait. Not
 # callback_connected: its wait_s is the time to callback, not time spent in the queue.
-_WAIT_ENDS = ("connected", "abandoned", "overflowed", "breakout", "callback")
+_WAIT_ENDS = ("connected", "abandoned", "overflowed", "breakout", "callback", "voicemail")
 
 
 class QueueEventLike(Protocol):
@@ -70,6 +70,7 @@ class QueueStats:
     abandoned: int
     overflowed: int
     callbacks: int
+    voicemails: int
     callbacks_connected: int
     callbacks_failed: int
     callback_success_rate: float | None
@@ -89,7 +90,9 @@ def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
 
     - offered: distinct callers that ``entered``; answered: ``connected``; abandoned:
       ``abandoned`` (short ones too); overflowed: ``overflowed`` + ``breakout``;
-      callbacks: ``callback`` (a caller who asked to be called back did not abandon).
+      callbacks: ``callback`` (a caller who asked to be called back did not abandon);
+      voicemails: ``voicemail`` (a caller who pressed the queue's key to leave a
+      message did not abandon either).
     - callbacks_connected: ``callback_connected`` (the customer answered a callback);
       callbacks_failed: ``callback_failed`` (its last attempt failed);
       callback_success_rate = connected / (connected + failed); time_to_callback_s: mean
@@ -133,6 +136,7 @@ def queue_stats(events: Iterable[QueueEventLike], *, since: float, until: float,
         abandoned=len(abandoned),
         overflowed=len(named("overflowed", "breakout")),
         callbacks=len(named("callback")),
+        voicemails=len(named("voicemail")),
         callbacks_connected=len(called_back),
         callbacks_failed=len(not_reached),
         callback_success_rate=_ratio(len(called_back), len(called_back) + len(not_reached)),

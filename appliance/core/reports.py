@@ -41,13 +41,14 @@ Bucket = Literal["hour", "day"]
 
 # Events of a caller's stay in the queue: counted in the row where the caller entered.
 _STAY = frozenset(("connected", "abandoned", "overflowed", "breakout", "callback",
-                   "completed"))
+                   "voicemail", "completed"))
 # Callback outcomes: counted where they happen.
 _OWN_TIME = frozenset(("callback_connected", "callback_failed"))
 # The detail the engine gives the ``completed`` event of a callback conversation.
 _CALLBACK_DETAIL = "callback"
 # Events at which a caller stops waiting: their wait_s is a finished wait (as in metrics).
-_WAIT_ENDS = frozenset(("connected", "abandoned", "overflowed", "breakout", "callback"))
+_WAIT_ENDS = frozenset(("connected", "abandoned", "overflowed", "breakout", "callback",
+                        "voicemail"))
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class ReportRow:
     Counts: ``offered`` callers who entered; of them ``answered`` (``answered_in_time``
     within the service level threshold), ``abandoned`` (``short_abandoned`` within the
     short abandon allowance), ``overflowed`` (with breakouts) and
-    ``callbacks_requested``. ``callbacks_connected``/``callbacks_failed``: outcomes that
+    ``callbacks_requested``, and ``voicemails`` (callers who pressed the queue's key to
+    leave a message). ``callbacks_connected``/``callbacks_failed``: outcomes that
     happened in the bucket. ``answer_waits`` answered calls with a recorded wait, which
     add up to ``answer_wait_s``; ``handled`` finished conversations with a recorded talk
     time, which add up to ``talk_s``.
@@ -87,6 +89,7 @@ class ReportRow:
     callbacks_requested: int
     callbacks_connected: int
     callbacks_failed: int
+    voicemails: int
     answer_waits: int
     answer_wait_s: float
     handled: int
@@ -112,6 +115,7 @@ class _Tally:
     callbacks_requested: int = 0
     callbacks_connected: int = 0
     callbacks_failed: int = 0
+    voicemails: int = 0
     answer_waits: int = 0
     answer_wait_s: float = 0.0
     handled: int = 0
@@ -136,6 +140,8 @@ class _Tally:
             self.overflowed += 1
         elif name == "callback":
             self.callbacks_requested += 1
+        elif name == "voicemail":
+            self.voicemails += 1
         elif name == "completed" and e.talk_s is not None:
             self.handled += 1
             self.talk_s += e.talk_s

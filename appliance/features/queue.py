@@ -180,7 +180,9 @@ class QueueHandler(Handler):
             prompts += wait_prompts(self.acd.expected_wait(leg.queue, position,
                                                            self.ctx.clock()), said)
         if "breakout" in q and not first:
-            prompts += ["queue-breakout", *digit_prompts(q["breakout"]["key"], said)]
+            invite = "queue-leave-message" if "voicemail" in q["breakout"]["to"] \
+                else "queue-breakout"
+            prompts += [invite, *digit_prompts(q["breakout"]["key"], said)]
         prompts += self.callbacks.offer(leg)
         if prompts:
             self.ctx.events.emit(AnnouncementPlayed(call=leg.uid, queue=leg.queue,
@@ -248,9 +250,13 @@ class QueueHandler(Handler):
             return
         wait = self.ctx.clock() - (leg.queued_at or leg.started_at)
         self.cancel_rings(self.acd.leave(leg.uid), leg.uid)
-        self.ctx.queue_event("breakout", leg.queue, call=leg.uid, wait_s=wait,
+        # A key to a mailbox is its own figure in reports: neither abandoned nor overflowed.
+        to_mailbox = "voicemail" in breakout["to"]
+        self.ctx.queue_event("voicemail" if to_mailbox else "breakout", leg.queue,
+                             call=leg.uid, wait_s=wait,
                              detail=describe_destination(breakout["to"]))
-        leg.reason = f"left queue {leg.queue} with key {digit}"
+        leg.reason = f"left queue {leg.queue} with key {digit}" + \
+            (" to leave a message" if to_mailbox else "")
         log.info("%s pressed %s to leave queue %s", leg.caller_number or "?", digit,
                  leg.queue)
         self.send_on(leg, breakout["to"], default_message="queue-goodbye")

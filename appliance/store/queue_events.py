@@ -15,7 +15,7 @@ from appliance.store.historydb import HistoryDB, select_list
 
 QUEUE_EVENTS = (
     "entered", "ring", "no_answer", "connected", "abandoned", "completed", "overflowed",
-    "breakout", "callback", "callback_connected", "callback_failed",
+    "breakout", "callback", "voicemail", "callback_connected", "callback_failed",
     "agent_login", "agent_logout", "agent_pause", "agent_unpause",
 )
 
@@ -39,6 +39,8 @@ class QueueEvent:
       destination.
     - ``callback``: the caller left the queue asking to be called back; ``wait_s`` set.
       Not an abandon.
+    - ``voicemail``: the caller pressed the queue's key to leave a message (a breakout
+      to a mailbox); ``wait_s`` set, ``detail`` the box. Not an abandon either.
 
     Callback events carry the ``call_uid`` of the call that asked for the callback:
 

@@ -132,7 +132,7 @@ def test_events_outside_the_window_are_ignored() -> None:
     assert stats == QueueStats(
         since=T + 1000, until=T + 2000, sl_threshold_s=20.0, short_abandon_s=5.0,
         offered=2, answered=1, abandoned=0, overflowed=0, callbacks=0,
-        callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
+        voicemails=0, callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
         time_to_callback_s=None,
         service_level=1.0, asa_s=10.0, aht_s=150.0, abandon_rate=0.0, max_wait_s=10.0,
         agents=(AgentStats("202", 0, 150.0, 800.0, 0.1875),  # 150 / 800
@@ -175,7 +175,7 @@ def test_callbacks() -> None:
     assert queue_stats(CALLBACKS, since=T, until=T + HOUR) == QueueStats(
         since=T, until=T + HOUR, sl_threshold_s=20.0, short_abandon_s=5.0,
         offered=6, answered=1, abandoned=1, overflowed=0, callbacks=4,
-        callbacks_connected=3, callbacks_failed=1, callback_success_rate=0.75,
+        voicemails=0, callbacks_connected=3, callbacks_failed=1, callback_success_rate=0.75,
         time_to_callback_s=1500.0, service_level=0.5, asa_s=10.0, aht_s=90.0,
         abandon_rate=0.5, max_wait_s=100.0,
         # a callback is not an answered queue call: 203 answered none
@@ -218,7 +218,7 @@ def test_empty_log() -> None:
     assert queue_stats([], since=T, until=T + HOUR) == QueueStats(
         since=T, until=T + HOUR, sl_threshold_s=20.0, short_abandon_s=5.0,
         offered=0, answered=0, abandoned=0, overflowed=0, callbacks=0,
-        callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
+        voicemails=0, callbacks_connected=0, callbacks_failed=0, callback_success_rate=None,
         time_to_callback_s=None,
         service_level=None, asa_s=None, aht_s=None, abandon_rate=None, max_wait_s=None,
         agents=())

@@ -86,6 +86,7 @@ def test_afternoon_by_hour() -> None:
         start=T, end=T + HOUR, label="2026-11-20 14:00",
         offered=5, answered=3, answered_in_time=1, abandoned=2, short_abandoned=1,
         overflowed=0, callbacks_requested=0, callbacks_connected=0, callbacks_failed=0,
+        voicemails=0,
         answer_waits=3, answer_wait_s=65.0, handled=3, talk_s=600.0, max_wait_s=40.0,
         service_level=0.25, asa_s=65 / 3, aht_s=200.0, abandon_rate=0.4,
         callback_success_rate=None)
@@ -98,7 +99,7 @@ def test_afternoon_by_hour() -> None:
         start=T + HOUR, end=T + 2 * HOUR, label="2026-11-20 15:00",
         offered=3, answered=1, answered_in_time=0, abandoned=0, short_abandoned=0,
         overflowed=1, callbacks_requested=1, callbacks_connected=1, callbacks_failed=0,
-        answer_waits=1, answer_wait_s=150.0, handled=1, talk_s=60.0, max_wait_s=150.0,
+        voicemails=0, answer_waits=1, answer_wait_s=150.0, handled=1, talk_s=60.0, max_wait_s=150.0,
         service_level=0.0, asa_s=150.0, aht_s=60.0, abandon_rate=0.0,
         callback_success_rate=1.0)
 
@@ -166,8 +167,9 @@ def test_an_empty_window() -> None:
     nothing = ReportRow(
         start=T, end=T + HOUR, label="2026-11-20 14:00", offered=0, answered=0,
         answered_in_time=0, abandoned=0, short_abandoned=0, overflowed=0,
-        callbacks_requested=0, callbacks_connected=0, callbacks_failed=0, answer_waits=0,
-        answer_wait_s=0.0, handled=0, talk_s=0.0, max_wait_s=None, service_level=None,
+        callbacks_requested=0, callbacks_connected=0, callbacks_failed=0, voicemails=0,
+        answer_waits=0, answer_wait_s=0.0, handled=0, talk_s=0.0, max_wait_s=None,
+        service_level=None,
         asa_s=None, aht_s=None, abandon_rate=None, callback_success_rate=None)
     assert rows[0] == nothing
     assert report_totals(rows) == dataclasses.replace(nothing, end=T + 3 * HOUR,
@@ -326,3 +328,16 @@ def test_a_clock_change_inside_an_hour_ends_that_hour() -> None:
     (row,) = queue_report([], queue="support", since=start + 1.5 * HOUR,
                           until=start + 1.6 * HOUR, bucket="hour", tz=z)
     assert (row.label, row.start) == ("2010-11-06 23:01", start + HOUR + 60)
+
+
+def test_a_caller_who_leaves_a_message_by_the_queue_key_is_its_own_figure() -> None:
+    """Neither abandoned nor overflowed: the queue key to a mailbox counts as voicemail."""
+    log = [*caller("v1", 60, e(100, "voicemail", "v1", wait=40, detail="voicemail sales")),
+           *caller("a1", 120, e(130, "abandoned", "a1", wait=10)),
+           *caller("b1", 200, e(290, "breakout", "b1", wait=90, detail="extension 204"))]
+    [row] = queue_report(log, queue="support", since=T, until=T + HOUR, bucket="hour",
+                         tz=BERLIN)
+    assert (row.offered, row.voicemails, row.abandoned, row.overflowed) == (3, 1, 1, 1)
+    assert row.max_wait_s == 90
+    stats = queue_stats(log, since=T, until=T + HOUR)
+    assert (stats.voicemails, stats.abandoned, stats.overflowed) == (1, 1, 1)

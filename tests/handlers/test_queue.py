@@ -123,3 +123,30 @@ def test_announcements_say_the_position_then_the_music_comes_back(tmp_path: Path
     tel.advance(len(play.prompts) * 1.0 + 0.5)
     assert tel.of(Music, second.uid) == [Music(second.uid, "default")]
     o.features.calls.ctx.writer.close()
+
+
+def test_the_queue_key_to_a_mailbox_is_announced_in_the_callers_language(
+        tmp_path: Path) -> None:
+    edit = support(announce_every_s=30, language="de", members=[{"extension": "202"}],
+                   breakout={"key": "0", "to": {"voicemail": "sales"}})
+    edit["voicemail"] = {"boxes": [{"name": "sales", "members": ["202"]}]}
+    o = office(tmp_path, edit=edit)
+    tel = o.tel  # nobody registered: the caller waits
+    leg = tel.call_in(caller=CALLER, dialled="500")
+    o.route(leg)
+    tel.advance(0)
+    tel.take()
+    tel.advance(31)  # the first repeat announcement offers the key
+    [play] = [p for p in tel.of(Play, leg.uid) if "queue-leave-message" in p.prompts]
+    assert play.lang == "de"
+    assert play.prompts[play.prompts.index("queue-leave-message") + 1] == "num-null"  # German
+    tel.take()
+    tel.advance(len(play.prompts) * 1.0 + 0.5)
+    tel.digits(leg.uid, "0")
+    # Out of the queue and into the mailbox's greeting.
+    assert o.features.queue.acd.caller(leg.uid) is None
+    assert tel.of(Play, leg.uid)[-1].prompts[0] == "vm-leave"
+    o.features.calls.ctx.writer.close()
+    [ev] = [e for e in o.history.queue_events(queue="support", since=0, until=1e12)
+            if e.event == "voicemail"]
+    assert ev.detail == "voicemail sales"

@@ -44,6 +44,7 @@ from tests.support.sipp import (
     SCENARIOS,
     Sipp,
     caller_pressing_keys,
+    caller_then_bye,
     info_step,
     pause_step,
     rfc2833_step,
@@ -382,9 +383,10 @@ PRESS_INFO = pause_step(1500) + info_step(2, "0")
 PRESS_RFC2833 = pause_step(1500) + rfc2833_step("/usr/share/sip-tester/dtmf_2833_0.pcap")
 
 
-@pytest.mark.parametrize("press", [PRESS_RFC2833, PRESS_INFO], ids=["rfc2833", "sip-info"])
-def test_breakout_key_takes_the_caller_out_of_the_queue(stack: ExitStack, tmp_path: Path,
-                                                        press: str) -> None:
+def test_breakout_key_takes_the_caller_out_of_the_queue(stack: ExitStack,
+                                                        tmp_path: Path) -> None:
+    """Keyed by RFC 2833; the queue-key voicemail test below keys by SIP INFO."""
+    press = PRESS_RFC2833
     site, _ = start(stack, tmp_path, queue("ringall", ["202"], breakout={
         "key": "0", "to": {"message": "queue-goodbye"}}))
     # The caller waits (nobody is logged in), presses 0 after 1.5 s, hears goodbye and
@@ -401,6 +403,42 @@ def test_breakout_key_takes_the_caller_out_of_the_queue(stack: ExitStack, tmp_pa
     assert rec["reason"].startswith("left queue support with key 0"), rec
     (ev,) = [e for e in queue_events(site) if e.event == "breakout"]
     assert ev.detail == "message queue-goodbye" and 1.0 < (ev.wait_s or 0) < 4.0
+
+
+def test_the_queue_key_leaves_a_message_and_the_next_caller_moves_up(
+        stack: ExitStack, tmp_path: Path) -> None:
+    """Nobody answers; the first caller presses 0 (SIP INFO) to leave a message in the
+    queue's box instead of waiting, and the caller behind moves up to first."""
+    site = make_data_dir(tmp_path, edit={
+        "queues": queue("ringall", ["202"], breakout={"key": "0",
+                                                      "to": {"voicemail": "sales"}}),
+        "voicemail": {"boxes": [{"name": "sales", "members": ["202"]}]}})
+    engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
+    tone = [int(9000 * math.sin(2 * math.pi * 1000 * i / 8000)) for i in range(2 * 8000)]
+    greeting_ms = len(prompt("vm-leave")) // 8 + 500  # then the beep, about 0.3 s
+    steps = PRESS_INFO + pause_step(greeting_ms + 600) \
+        + rfc2833_step(write_rtp_pcap(tmp_path / "tone.pcap", tone)) + pause_step(2000)
+    first = stack.enter_context(call_queue(site, hold_ms=300, scenario=caller_then_bye(
+        tmp_path / "leaves_a_message.xml", steps)))
+    behind = stack.enter_context(call_queue(site, hold_ms=20000))
+    engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 2, what="both waiting")
+    done = first.wait()
+    assert done.ok, done.describe()
+    # The caller behind is first now, still waiting.
+    engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 1, what="one left waiting")
+    history = History(site.runtime.history_path, read_only=True)
+    engine.wait_for(lambda s: bool(history.messages("sales")), what="the message listed")
+    [message] = history.messages("sales")
+    assert message.queue == "support"
+    with wave.open(str(site.runtime.data_dir / "voicemail" / "sales" / message.file)) as w:
+        samples = array.array("h", w.readframes(w.getnframes()))
+    assert tone_share(list(samples), 1000) > 0.5  # the caller's tone, not silence
+    events = queue_events(site)
+    [left] = [e for e in events if e.event == "voicemail"]
+    assert left.detail == "voicemail sales" and 1.0 < (left.wait_s or 0) < 5.0
+    stats = queue_stats(events, since=0, until=time.time() + 1)
+    assert (stats.voicemails, stats.abandoned, stats.overflowed) == (1, 0, 0)
+    behind.close()
 
 
 def test_whisper_tells_the_agent_before_the_caller_is_connected(stack: ExitStack,

@@ -76,6 +76,8 @@ class Dial:
 class Play:
     leg: str
     prompts: tuple[str, ...]
+    #: The language asked for (not compared: most tests check only the prompts).
+    lang: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -230,7 +232,7 @@ class FakeTelephony:
         if uid not in self.audio:
             return None
         self.stop(uid)
-        self.asked.append(Play(uid, tuple(prompts)))
+        self.asked.append(Play(uid, tuple(prompts), lang))
         self._hearing[uid] = "prompt"
         seq = self._prompt_seq[uid] = self._prompt_seq.get(uid, 0) + 1
         seconds = PROMPT_S * len(prompts)
