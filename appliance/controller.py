@@ -44,6 +44,7 @@ from appliance.systemd import Notifier
 if TYPE_CHECKING:
     from appliance.device.modem import CallerIdModem, SmsAlerts
     from appliance.device.panel import PanelService
+    from appliance.edge.mwi import MwiSender
 
 log = logging.getLogger(__name__)
 
@@ -319,13 +320,16 @@ class Controller:
     def _light_lamps(self) -> None:
         """Keep phones' message-waiting lamps right (``appliance.edge.mwi``): at once when
         a mailbox changes (a new message, one heard or deleted: ``voicemail_changed``),
-        and otherwise once a second, which is how a phone that registers is told.
+        and otherwise once a second, which is how a phone that registers is told; in
+        between, answer the phones that SUBSCRIBE to their lamp.
 
         Why wake on the event: on the poll alone a phone learnt of a new message 0-1 s
         after it was listed (``bench/voicemail_latency.py``: p95 945 ms)."""
         from appliance.edge.mwi import Lamps, MwiSender
+        from appliance.edge.render import trust_token
         from appliance.edge.rpc import registered_extensions
 
+        token = trust_token(self.runtime)  # a SUBSCRIBE with it passed the edge's checks
         try:
             sender = MwiSender((self.runtime.engine_bind, self.runtime.mwi_port),
                                (self.runtime.bind, self.runtime.edge_port),
@@ -334,26 +338,38 @@ class Controller:
             log.error("message-waiting lamps are off: port %s:%d cannot be used (%s)",
                       self.runtime.engine_bind, self.runtime.mwi_port, e.strerror or e)
             return
-        lamps = Lamps(sender)
+        lamps = Lamps(sender, token=token, stop=self._stopping.is_set)
         history = History(self.runtime.history_path, read_only=True)
-        wakeups = self.bus.subscribe()
+        due = threading.Event()
+        waker = threading.Thread(target=self._wake_lamps, args=(sender, due),
+                                 name="mwi-wake", daemon=True)
+        waker.start()
         try:
             while not self._stopping.is_set():
-                # Lagged: this reader lost events, a mailbox change among them perhaps.
-                wakeups.wait_for(LAMP_WAKEUPS, REGISTRATION_POLL_S)
-                if self._stopping.is_set():
-                    break
+                due.clear()
                 sender.domain = str(self.config["site"]["sip_domain"])
                 try:
                     registered = set(registered_extensions(self.runtime))
                     counts = history.box_counts()
                 except KeeplineError as e:
                     log.debug("lamps not updated: %s", e)
-                    continue
-                lamps.sync(registered, counts, now=time.monotonic())
+                else:
+                    lamps.sync(registered, counts, now=time.monotonic())
+                lamps.serve(REGISTRATION_POLL_S, until=due.is_set)
+        finally:
+            sender.close()
+
+    def _wake_lamps(self, sender: MwiSender, due: threading.Event) -> None:
+        """Wake the lamp thread out of its wait the moment a mailbox changes (or this
+        reader lost events, a mailbox change among them perhaps: ``lagged``)."""
+        wakeups = self.bus.subscribe()
+        try:
+            while not self._stopping.is_set():
+                if wakeups.wait_for(LAMP_WAKEUPS, REGISTRATION_POLL_S) is not None:
+                    due.set()
+                    sender.wake()
         finally:
             wakeups.close()
-            sender.close()
 
     def _send_emails(self) -> None:
         """Voicemail by email (``appliance.mail``): every queued email at once, then the

@@ -233,6 +233,7 @@ def render_config(runtime: Runtime, config: dict[str, Any]) -> str:
         "flood_ban_s": str(FLOOD_BAN_S),
         "edge_port": str(runtime.edge_port),
         "engine_port": str(runtime.engine_port),
+        "mwi_port": str(runtime.mwi_port),
         "sip_domain": domain,
         "realm": domain,
         "rpc_socket": _safe_path("RPC socket", files.rpc_socket, limit=_UNIX_PATH_MAX),

@@ -39,6 +39,7 @@ from tests.support.rtp import (
 from tests.support.sipp import (
     Sipp,
     caller_then_bye,
+    header,
     keys_2833,
     pause_step,
     phone_then_waits_for_bye,
@@ -235,3 +236,56 @@ def test_a_phone_hears_its_message_by_pin_deletes_it_and_the_lamp_goes_out(
         assert not boxes.audio_path(message).exists()
         assert wait_until(lambda: notifies(phone)[-1:] == ["no 0/0"], 10), notifies(phone)
         phone.stop()
+
+
+def test_a_subscribed_phone_is_told_in_its_dialog_until_it_unsubscribes(
+        site: DataDir, engine: EngineProcess) -> None:
+    """Phone 201 registers and SUBSCRIBEs to message-summary through the edge (RFC 3842
+    over RFC 6665): 200, then at once an in-dialog NOTIFY "no 0/0"; a message lands in
+    its box: an in-dialog "yes 1/0", and no unsolicited NOTIFY besides; its unSUBSCRIBE
+    (Expires: 0): 200 and a last NOTIFY, terminated. All as the phone received it."""
+    history = History(site.runtime.history_path)
+    boxes = Mailboxes(site.runtime.data_dir / "voicemail", history)
+    with Sipp("subscribe_mwi.xml", f"127.0.0.1:{site.runtime.edge_port}", service="201",
+              auth=("201", site.passwords["201"]),
+              keys={"domain": "127.0.0.1", "box": "201", "event": "message-summary"},
+              ooc_scenario="notify_ok.xml", timeout=15) as phone:
+        assert wait_until(lambda: phone.messages_path.exists() and "Subscription-State: "
+                          "active;expires=" in phone.messages_path.read_text(), 5)
+        # A message is left in box 201 (as the recorder publishes one).
+        recording = boxes.recording_path("201", "subscribed")
+        recording.write_bytes(packaged_sound("en/agent-paused.wav").read_bytes())
+        assert boxes.publish(recording, Message(
+            id=0, box="201", file="", at=time.time(), duration_s=1.0,
+            caller_number="+15550009", call_uid="subscribed")) is not None
+        done = phone.wait()
+    assert done.ok, done.describe()
+    received = done.received_messages()
+    responses = [m for m in received if m.startswith("SIP/2.0 ")]
+    assert [header(m, "CSeq") for m in responses if " 200 " in m.split("\r\n")[0]] == \
+        ["2 REGISTER", "4 SUBSCRIBE", "5 SUBSCRIBE"]
+    accepted = next(m for m in responses if header(m, "CSeq") == "4 SUBSCRIBE")
+    assert header(accepted, "Expires") == "600" and header(accepted, "Record-Route")
+    ours = header(accepted, "To").split(";tag=")[1]
+    notifies = [m for m in received if m.startswith("NOTIFY ")]
+    in_dialog = [m for m in notifies if "SIPpTag31" in header(m, "To")]
+    assert [(header(m, "CSeq"), header(m, "Subscription-State").split("=")[0], lamp(m))
+            for m in in_dialog] == [
+        ("1 NOTIFY", "active;expires", "no 0/0"),
+        ("2 NOTIFY", "active;expires", "yes 1/0"),
+        ("3 NOTIFY", "terminated;reason", "yes 1/0")]
+    assert header(in_dialog[0], "Subscription-State") == "active;expires=600"
+    assert header(in_dialog[-1], "Subscription-State") == "terminated;reason=timeout"
+    assert {header(m, "Call-ID") for m in in_dialog} == {header(accepted, "Call-ID")}
+    assert all(header(m, "From").endswith(f";tag={ours}") for m in in_dialog)
+    # Subscribed, it was told in its dialog only (an unsolicited "no 0/0" may come
+    # between its REGISTER and its SUBSCRIBE, never the message).
+    assert [lamp(m) for m in notifies if m not in in_dialog] in ([], ["no 0/0"])
+
+
+def lamp(notify: str) -> str:
+    """A NOTIFY's message-summary, e.g. "yes 1/0"."""
+    waiting = re.search(r"Messages-Waiting: (\w+)", notify)
+    voice = re.search(r"Voice-Message: (\d+/\d+)", notify)
+    assert waiting and voice, notify
+    return f"{waiting.group(1)} {voice.group(1)}"
