@@ -102,6 +102,8 @@ MENU_DEFAULTS: Final[dict[str, Any]] = {
 MAILBOX_DEFAULTS: Final[dict[str, Any]] = {
     "enabled": True,
     "max_message_s": 120,
+    # Seconds of silence that end a message, as a hang-up would (0: only # or hanging up).
+    "silence_end_s": 10,
     "max_messages": 100,
 }
 

@@ -25,6 +25,8 @@ class MailboxRules:
     max_messages: int
     #: An extension's own box (its number can be read out), not a shared one.
     personal: bool
+    #: Seconds of silence that end a message (0: never).
+    silence_end_s: float = float(MAILBOX_DEFAULTS["silence_end_s"])
 
 
 def mailbox(config: Mapping[str, Any], box: str) -> MailboxRules | None:
@@ -35,11 +37,13 @@ def mailbox(config: Mapping[str, Any], box: str) -> MailboxRules | None:
             vm = {**MAILBOX_DEFAULTS, **(e.get("voicemail") or {})}
             if not vm["enabled"]:
                 return None
-            return MailboxRules(box, vm["max_message_s"], vm["max_messages"], True)
+            return MailboxRules(box, vm["max_message_s"], vm["max_messages"], True,
+                                float(vm["silence_end_s"]))
     for b in (config.get("voicemail") or {}).get("boxes") or []:
         if b["name"] == box:
             vm = {**MAILBOX_DEFAULTS, **b}
-            return MailboxRules(box, vm["max_message_s"], vm["max_messages"], False)
+            return MailboxRules(box, vm["max_message_s"], vm["max_messages"], False,
+                                float(vm["silence_end_s"]))
     return None
 
 
@@ -153,3 +157,29 @@ def full_boxes(config: Mapping[str, Any], counts: Mapping[str, tuple[int, int]],
         if reason is not None:
             problems.append(reason)
     return problems
+
+
+#: The engine's audio level (pjmedia's conference level: mu-law of the mean amplitude,
+#: 0..127) below which a caller is taken as silent: a mean amplitude of about 200 of
+#: 32767 (-44 dBFS), under any speech and above a quiet line's hiss.
+SILENT_LEVEL = 20
+#: How often the level is looked at while a message is recorded.
+LISTEN_EVERY_S = 0.25
+
+
+@dataclass
+class SilenceWatch:
+    """Whether a caller has been silent for ``seconds``: fed the level every
+    :data:`LISTEN_EVERY_S` with the clock's time. A sound resets it."""
+
+    seconds: float
+    quiet_since: float | None = None
+
+    def heard(self, level: int | None, now: float) -> bool:
+        """True once the caller has been silent for ``seconds`` (never if 0)."""
+        if self.seconds <= 0 or level is None or level >= SILENT_LEVEL:
+            self.quiet_since = None
+            return False
+        if self.quiet_since is None:
+            self.quiet_since = now
+        return now - self.quiet_since >= self.seconds

@@ -20,7 +20,9 @@ from appliance.control.events import CallStarted, VoicemailChanged
 from appliance.core.mailing import email_order
 from appliance.core.routing import VoicemailCall
 from appliance.core.voicemail import (
+    LISTEN_EVERY_S,
     MailboxRules,
+    SilenceWatch,
     full_reason,
     greeting_prompts,
     mailbox,
@@ -143,6 +145,19 @@ class VoicemailHandler(Handler):
             return
         role.stage, role.recording_since = "recording", self.ctx.clock()
         self.ctx.later(rules.max_message_s, functools.partial(self._longest, uid))
+        if rules.silence_end_s > 0:
+            self._listen(uid, SilenceWatch(rules.silence_end_s))
+
+    def _listen(self, uid: str, watch: SilenceWatch) -> None:
+        """While recording: end the message once the caller is silent long enough."""
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, VoicemailCaller) \
+                or leg.role.stage != "recording":
+            return
+        if watch.heard(self.tel.heard_level(uid), self.ctx.clock()):
+            self._finish(leg, leg.role, f"{watch.seconds:g} s of silence")
+            return
+        self.ctx.later(LISTEN_EVERY_S, functools.partial(self._listen, uid, watch))
 
     def _longest(self, uid: str) -> None:
         leg = self.tel.leg(uid)

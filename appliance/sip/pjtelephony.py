@@ -220,6 +220,19 @@ class PjTelephony:
         call = self.calls.get(uid)
         return call is not None and active_audio(call) is not None
 
+    def heard_level(self, uid: str) -> int | None:
+        call = self.calls.get(uid)
+        media = None if call is None else active_audio(call)
+        if media is None:
+            return None
+        try:
+            # pjsua2 names the levels from the media's side: getTxLevel is what the call
+            # sends into the bridge (the caller's voice), as pjmedia's conference level
+            # (mu-law of the mean amplitude, 0..127) scaled to 0..100 of 255.
+            return int(media.getTxLevel()) * 255 // 100
+        except pj.Error:
+            return None
+
     def play(self, uid: str, prompts: Sequence[str], lang: str,
              then: Callable[[], None] | None = None) -> float | None:
         call = self.calls.get(uid)

@@ -108,6 +108,10 @@ class Telephony(Protocol):
     def has_audio(self, uid: str) -> bool:
         """Whether the leg's audio is up and not on hold."""
 
+    def heard_level(self, uid: str) -> int | None:
+        """How loud the leg's caller is just now (0 silence .. 127), None without audio:
+        what ends a voicemail message on silence."""
+
     def play(self, uid: str, prompts: Sequence[str], lang: str,
              then: Callable[[], None] | None = None) -> float | None:
         """Play prompts back to back in place of music or an earlier prompt.

@@ -207,6 +207,7 @@ def _mailbox(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "enabled": (False, _bool),
         "max_message_s": (False, _ranged(10, 600)),
+        "silence_end_s": (False, _ranged(0, 60)),
         "max_messages": (False, _ranged(1, 1000)),
         # Made by the engine ("New voicemail PIN"), never typed: core/pin.py.
         "pin_hash": (False, lambda p, q, x: _pattern(p, q, x, PIN_HASH,
@@ -256,6 +257,7 @@ def _shared_box(p: Problems, path: str, v: Any) -> None:
             p2, q2, y, _EXTENSION, "an extension number"))),
         "max_message_s": (False, _ranged(10, 600)),
         "max_messages": (False, _ranged(1, 1000)),
+        "silence_end_s": (False, _ranged(0, 60)),
         **_BOX_EMAIL,
     })
     _email_rules(p, path, v)

@@ -6,7 +6,9 @@ from typing import Any
 
 from appliance.core.boxhealth import Alarm, check_voicemail
 from appliance.core.voicemail import (
+    SILENT_LEVEL,
     MailboxRules,
+    SilenceWatch,
     all_boxes,
     full_boxes,
     full_reason,
@@ -72,3 +74,23 @@ def test_full_boxes_raise_the_admins_alarm_and_clear_it() -> None:
     assert check_voicemail(problems, {"box:voicemail": "down"}) == []
     assert check_voicemail([], {"box:voicemail": "down"}) == [
         Alarm("box:voicemail", "down", "up", "every box has room")]
+
+
+def test_silence_ends_a_message_only_after_its_seconds_of_quiet() -> None:
+    watch = SilenceWatch(3.0)
+    assert not watch.heard(90, 0.0)  # talking
+    assert not watch.heard(5, 1.0)  # quiet from 1.0
+    assert not watch.heard(SILENT_LEVEL - 1, 3.9)
+    assert not watch.heard(SILENT_LEVEL, 4.0)  # a sound: the count starts again
+    assert not watch.heard(0, 4.5)
+    assert not watch.heard(0, 7.4)
+    assert watch.heard(0, 7.5)
+    assert not watch.heard(None, 8.0)  # no audio (on hold): not silence
+    never = SilenceWatch(0)
+    assert not any(never.heard(0, t) for t in range(100))
+
+
+def test_a_boxs_silence_setting_reaches_its_rules() -> None:
+    config = {**CONFIG, "extensions": [{"number": "201", "voicemail": {"silence_end_s": 0}}]}
+    assert mailbox(config, "201").silence_end_s == 0  # type: ignore[union-attr]
+    assert mailbox(CONFIG, "sales").silence_end_s == 10  # type: ignore[union-attr]

@@ -208,3 +208,23 @@ def test_a_boxs_own_greetings_replace_the_standard_one(tmp_path: Path) -> None:
     uid = caller(o)
     assert o.tel.of(Play, uid)[0].prompts[0] == "vm-mailbox"
     close(o)
+
+
+def test_silence_ends_the_message_as_a_hang_up_would(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    uid = caller(o)
+    greeted(o, uid, seconds=4.0)
+    o.tel.advance(2.0)  # talking (the fake's level is speech unless told)
+    o.tel.levels[uid] = 3  # then nothing but the line's hiss
+    o.tel.advance(9.5)
+    assert not o.tel.of(StopRecording, uid)  # 9.5 s is not yet the box's 10
+    o.tel.advance(1.0)  # the level is looked at every 0.25 s
+    assert o.tel.of(StopRecording, uid)
+    o.tel.advance(0.1)
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-saved",)
+    o.tel.advance(3.0)
+    assert o.tel.of(Hangup, uid)
+    assert len(o.history.messages("201")) == 1
+    close(o)
+    [record] = o.history.last(1)
+    assert "ended by 10 s of silence" in record.reason

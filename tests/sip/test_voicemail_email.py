@@ -1,6 +1,7 @@
 """Voicemail by email with real SIP and RTP: a trunk caller leaves a message in a shared box
-while the office's relay is down; the engine is killed (a power cut) and started again,
-the relay comes back, and exactly one email arrives, carrying the caller's tone.
+while the office's relay is down, then falls silent and the box's silence limit ends the
+message (the engine says goodbye and hangs up); the engine is killed (a power cut) and
+started again, the relay comes back, and exactly one email arrives, carrying the tone.
 
 Real parts: sipp as the caller, Kamailio, the pjsua2 engine recording, the engine's mailer
 and a real SMTP server on loopback (aiosmtpd) as the relay.
@@ -25,14 +26,16 @@ from appliance.sip.media import packaged_sound
 from appliance.store.history import History
 from tests.support.ports import free_port
 from tests.support.rtp import tone_share, write_rtp_pcap
-from tests.support.sipp import Sipp, caller_then_bye, pause_step, rfc2833_step, wait_until
+from tests.support.sipp import Sipp, caller_pressing_keys, pause_step, rfc2833_step, wait_until
 from tests.support.smtp import smtp_server
-from tests.support.stack import DEMO, DataDir, EngineProcess, make_data_dir
+from tests.support.stack import DEMO, DataDir, EngineProcess, history_json, make_data_dir
 
 pytestmark = pytest.mark.sip
 
 DID = "+15550777"
 SAYS_S = 2.0
+#: The box's silence limit: the message ends this long after the tone stops.
+SILENCE_S = 3
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def site_emailing(tmp_path: Path, relay_port: int) -> DataDir:
     trunks[0]["port"] = free_port()
     return make_data_dir(tmp_path, edit={
         "trunks": trunks,
-        "voicemail": {"boxes": [{"name": "sales", "members": ["201"],
+        "voicemail": {"boxes": [{"name": "sales", "members": ["201"], "silence_end_s": SILENCE_S,
                                  "email": ["sales@office.example"]}]},
         "email": {"host": "127.0.0.1", "port": relay_port, "security": "none",
                   "from": "voicemail@office.example"},
@@ -64,11 +67,12 @@ def leave_a_tone(site: DataDir, tmp_path: Path) -> None:
             for i in range(int(SAYS_S * 8000))]
     greeting_ms = int((seconds("en/vm-leave.wav") + seconds("beep.wav") + 0.2) * 1000)
     steps = pause_step(greeting_ms + 600) \
-        + rfc2833_step(write_rtp_pcap(tmp_path / "tone.pcap", tone)) \
-        + pause_step(int(SAYS_S * 1000))
-    with Sipp(caller_then_bye(tmp_path / "leaves.xml", steps),
+        + rfc2833_step(write_rtp_pcap(tmp_path / "tone.pcap", tone))
+    # Then silence: the scenario succeeds only on the engine's BYE, which the silence
+    # limit brings (after "your message has been saved").
+    with Sipp(caller_pressing_keys(tmp_path / "leaves.xml", steps),
               f"127.0.0.1:{site.runtime.engine_port}", service=DID,
-              keys={"hold_ms": "500"}, timeout=40, media_port=free_port()) as caller:
+              keys={"hold_ms": "0"}, timeout=40, media_port=free_port()) as caller:
         done = caller.wait()
     assert done.ok, done.describe()
 
@@ -107,7 +111,13 @@ def test_the_email_arrives_once_after_the_relay_and_the_engine_come_back(
         raw = w.readframes(w.getnframes())
         rate = w.getframerate()
     audio = [int.from_bytes(raw[i:i + 2], "little", signed=True) for i in range(0, len(raw), 2)]
-    assert len(audio) > rate * (SAYS_S - 0.5)
-    assert tone_share(audio, 1000, rate) > 0.5  # the caller's tone, not silence
+    # The tone, then the silence that ended it (checked every 0.25 s).
+    assert SAYS_S + SILENCE_S - 0.5 < len(audio) / rate < SAYS_S + SILENCE_S + 1.5
+    voiced = [i for i, x in enumerate(audio) if abs(x) > 1000]
+    assert len(voiced) > rate * (SAYS_S - 0.5)
+    tone = audio[voiced[0]:voiced[-1]]
+    assert tone_share(tone, 1000, rate) > 0.5  # the caller's tone, not silence
     [sent] = history.emails().values()
     assert (sent.state, sent.attempts) == ("sent", 2)
+    [record] = [r for r in history_json(site.runtime) if r["direction"] == "inbound"]
+    assert f"ended by {SILENCE_S} s of silence" in record["reason"]

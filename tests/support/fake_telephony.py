@@ -161,6 +161,8 @@ class FakeTelephony:
     disk_full: bool = False
     #: Seconds of audio a caller's recording gets, instead of how long it ran.
     caller_says: dict[str, float] = field(default_factory=dict)
+    #: How loud each leg's caller is (heard_level); 80 (speech) when not set.
+    levels: dict[str, int] = field(default_factory=dict)
     _hearing: dict[str, str] = field(default_factory=dict)
     _prompt_seq: dict[str, int] = field(default_factory=dict)
     _timers: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
@@ -226,6 +228,10 @@ class FakeTelephony:
 
     def has_audio(self, uid: str) -> bool:
         return uid in self.audio
+
+    def heard_level(self, uid: str) -> int | None:
+        """What a test set in ``levels`` (loud unless it says otherwise)."""
+        return self.levels.get(uid, 80) if uid in self.audio else None
 
     def play(self, uid: str, prompts: Sequence[str], lang: str,
              then: Callable[[], None] | None = None) -> float | None:

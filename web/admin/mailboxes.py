@@ -116,7 +116,8 @@ def voicemail() -> Page:
 
 def box_values(box: dict[str, Any]) -> dict[str, str]:
     s = box["settings"]
-    v = {k: str(s[k]) for k in ("max_message_s", "max_messages", "language") if k in s}
+    v = {k: str(s[k]) for k in ("max_message_s", "max_messages", "silence_end_s", "language")
+         if k in s}
     if s.get("attach", True):
         v["attach"] = "on"
     if s.get("delete_after_email"):
@@ -143,7 +144,7 @@ def read_box(f: Form, box: dict[str, Any], extensions: list[str]) -> dict[str, A
     put(out, "delete_after_email", f.checked("delete_after_email"), stored=stored,
         default=False)
     put(out, "language", f.text("language"), stored=stored)
-    for key in ("max_message_s", "max_messages"):
+    for key in ("max_message_s", "max_messages", "silence_end_s"):
         put(out, key, f.integer(key), stored=stored)
     if box["shared"]:
         f.slot("members")
