@@ -109,6 +109,7 @@ class Controller:
             **voicemail_settings(Greetings(self.runtime.data_dir / "voicemail-greetings"),
                                  lambda: self.config, self.runtime.smtp_password_path),
         })
+        self.engine.features.listening.change_pin = self._change_pin
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
         self.control.start()
         if os.environ.get("GPIOZERO_PIN_FACTORY") or os.path.exists("/dev/gpiochip0"):
@@ -402,6 +403,21 @@ class Controller:
                 mailer.run_due()
             except Exception:  # the next second tries again; a person sees the log
                 log.exception("voicemail emails: a round failed")
+
+    def _change_pin(self, box: str, pin: str) -> None:
+        """A PIN keyed on the phone (``*97``, options, 4): saved like the page's, on a
+        thread of its own, since the engine thread must not wait on the settings."""
+        admin = self.admin
+        if admin is None:
+            return
+
+        def save() -> None:
+            try:
+                admin.voicemail_pin(box, pin)
+            except Exception:
+                log.exception("voicemail %s: the PIN keyed on the phone was not saved", box)
+
+        threading.Thread(target=save, name="pin", daemon=True).start()
 
     def _smtp_password(self) -> str:
         return self.runtime.smtp_password_path.read_text(encoding="utf-8").strip()

@@ -215,6 +215,31 @@ def audio(message_id: int) -> Response:
     return response
 
 
+@bp.post("/voicemail/<int:message_id>/call")
+@for_agents
+def call_back(message_id: int) -> WerkzeugResponse:
+    """Ring this login's phone; when it is answered, the engine calls the caller (the
+    phone's own dialling rules decide whether it may)."""
+    if not _history_exists():
+        abort(404)
+    message = _message_or_404(_history(), message_id)
+    user = _user()
+    if not user.extension:
+        flash("Your login has no phone to call from: an admin links one under Settings, "
+              "Web logins.", "error")
+    elif not message.caller_number:
+        flash("This caller left no number to call back.", "error")
+    else:
+        outcome = ask_engine("POST", "/calls/click", {"extension": user.extension,
+                                                      "number": message.caller_number})
+        if outcome.ok:
+            flash(f"Your phone ({user.extension}) rings now: answer it to be put through "
+                  f"to {message.caller_number}.")
+        else:
+            flash(f"{message.caller_number} was not called: {outcome.error}", "error")
+    return redirect(url_for("voicemail.inbox"))
+
+
 @bp.post("/voicemail/<int:message_id>/<action>")
 @for_agents
 def act(message_id: int, action: str) -> WerkzeugResponse | tuple[Response, int]:

@@ -144,17 +144,18 @@ class AdminService:
             self._save(doc)
         return {"extension": number, "password": password}
 
-    def voicemail_pin(self, number: str) -> dict[str, Any]:
-        """A new generated PIN for one extension's mailbox, returned once."""
+    def voicemail_pin(self, number: str, pin: str | None = None) -> dict[str, Any]:
+        """A new PIN for one extension's mailbox (generated unless its owner keyed one on
+        the phone), returned once."""
         with self._lock:
             doc = self.store.load_raw()
             try:
-                pin = with_voicemail_pin(doc, number)
+                made = with_voicemail_pin(doc, number, pin)
             except ConfigError:
                 raise ApiError(404, "unknown_extension", f"no extension {number!r}") from None
             self._save(doc)
-        log.info("voicemail %s: new PIN made", number)
-        return {"extension": number, "pin": pin}
+        log.info("voicemail %s: new PIN %s", number, "made" if pin is None else "set by phone")
+        return {"extension": number, "pin": made}
 
     # ---- web logins --------------------------------------------------------------------
 

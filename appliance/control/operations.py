@@ -8,10 +8,12 @@ never touch a call themselves.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.server import ApiError, Handler
+from appliance.features.calls import CallRefused
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -27,6 +29,9 @@ def resources(engine: Engine,
     :class:`~appliance.control.server.ControlApi`; ``config`` gives the config in force.
 
     - ``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone.
+    - ``POST /calls/click {"extension": "202", "number": "+15550001"}``: ring the phone,
+      then call the number for it (voicemail's "call back"); 409 ``refused`` when that
+      phone may not dial that number.
     - ``DELETE /calls/<id>``: hang up a live call.
     - ``POST /agents/<ext>/<login|logout|pause|unpause>``.
     - ``GET /callbacks``; ``DELETE /callbacks/<id>``.
@@ -35,13 +40,23 @@ def resources(engine: Engine,
 
     def post_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
-        if arg != "test":
+        if arg not in ("test", "click"):
             raise ApiError(404, "not_found", f"no call action {arg!r}")
         ext = body.get("extension")
         known = {e["number"] for e in config()["extensions"]}
         if ext not in known:
             raise ApiError(400, "unknown_extension", f"extension: no extension {ext!r}",
                            field="extension")
+        if arg == "click":
+            number = body.get("number")
+            if not isinstance(number, str) or not re.fullmatch(r"\+?[0-9]{2,20}", number):
+                raise ApiError(400, "bad_number", "number: expected digits, + first if "
+                               "international", field="number")
+            try:
+                uid = engine.call(lambda: engine.click_to_call(str(ext), number))
+            except CallRefused as e:
+                raise ApiError(409, "refused", str(e)) from None
+            return {"id": uid}
         seconds = body.get("seconds", 10)
         if not isinstance(seconds, int | float) or not 1 <= seconds <= 300:
             raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")

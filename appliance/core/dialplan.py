@@ -340,6 +340,41 @@ def outbound_route(
                 emergency=meaning.emergency)
 
 
+def call_back_route(
+    number: str,
+    *,
+    caller: Caller,
+    trunks: tuple[OutboundTrunk, ...],
+    plan: NumberingPlan,
+    usage: Usage,
+) -> Dial | Refused:
+    """Call back a number the box saw as a caller's (a voicemail's), for ``caller``.
+
+    The number is whole already (no outside-line prefix to strip), so no dial rule is
+    matched: it goes out on every trunk that dials out at all, in order, in each
+    trunk's format. The toll-fraud guards are those of the phone's own calls: its call
+    class, premium numbers, its and the box's limits. An emergency number is not called
+    back (a person dials it themselves).
+    """
+    who = f"extension {caller.extension}" if caller.extension else "a call back"
+    try:
+        meaning = classify(number, plan)
+    except ValueError as e:
+        return Refused(code=484, reason=str(e))
+    if meaning.emergency or meaning.e164 is None:
+        return Refused(code=403, reason=f"{number} is an emergency number: not called back")
+    refused = _guard(caller, who, meaning, usage, number)
+    if refused is not None:
+        return refused
+    dialling = [t for t in trunks if t.rules]
+    if not dialling:
+        return Refused(code=503, reason="no trunk dials out (none has dial rules)")
+    attempts = tuple(_attempt(t, format_for_trunk(meaning.e164, t.number_format, plan),
+                              caller) for t in dialling)
+    return Dial(attempts=attempts, e164=meaning.e164, call_class=meaning.call_class,
+                emergency=False)
+
+
 def _attempt(trunk: OutboundTrunk, number: str, caller: Caller) -> TrunkAttempt:
     own = caller.caller_id if trunk.allows_any_caller_id else None
     if own is not None and not presentable_caller_id(own):

@@ -48,7 +48,9 @@ PROMPT_NAMES = (
     "vm-new-message", "vm-new-messages", "vm-and", "vm-saved-message", "vm-saved-messages",
     "vm-message", "vm-from", "vm-unknown-caller", "vm-received", "vm-received-before",
     "vm-today-at", "vm-yesterday-at", "vm-days-ago-at", "vm-options", "vm-deleted",
-    "vm-kept", "vm-no-more",
+    "vm-kept", "vm-no-more", "vm-calling-back", "vm-cannot-call-back", "vm-after-messages",
+    "vm-mailbox-options", "vm-record-greeting", "vm-greeting-saved", "vm-new-pin",
+    "vm-repeat-pin", "vm-pin-changed", "vm-pins-differ", "vm-pin-too-short",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

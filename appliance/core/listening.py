@@ -7,14 +7,21 @@ first, as they came in), each introduced by its number, who left it and when: "M
 
 ====  ==================================================
 1     hear it again
+3     call the caller back (the call ends here; the phone dials out)
 7     delete it (then the next)
 9     keep it (then the next)
 #     the next message
+0     mailbox options
 ====  ==================================================
+
+After the last message: 0 for the options, # (or silence) to end. The options: 1, 2, 3
+record the greeting for no answer, for busy, or the name read into the standard one (the
+tone, then # ends it); 4 changes the PIN (4 to 8 digits, keyed twice); # goes back.
 
 A message played to its end, kept or skipped counts as heard; silence after one repeats
 the choices once, then says goodbye. The facts (:class:`MarkHeard`, :class:`Delete`,
-:class:`PinFailed`, :class:`Opened`) are notes the adapter carries out; nothing here
+:class:`PinFailed`, :class:`Opened`, :class:`CallBack`, :class:`RecordGreeting`,
+:class:`SaveGreeting`, :class:`NewPin`) are notes the adapter carries out; nothing here
 touches a file, a clock or SIP.
 """
 
@@ -46,7 +53,13 @@ CHOICE_TIMEOUT_S: Final = 8.0
 PLAY_LIMIT_S: Final = 660.0
 GOODBYE: Final = "menu-goodbye"
 
-REPEAT, DELETE, KEEP, NEXT = "1", "7", "9", "#"
+REPEAT, CALL_BACK, DELETE, KEEP, NEXT, OPTIONS = "1", "3", "7", "9", "#", "0"
+#: Options keys -> the greeting recorded (see store.voicemail.GREETING_KINDS).
+GREETING_KEYS: Final = {"1": "unavailable", "2": "busy", "3": "name"}
+NEW_PIN: Final = "4"
+#: The longest greeting recorded by phone.
+GREETING_MAX_S: Final = 120.0
+PIN_LENGTHS: Final = range(4, 9)
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,35 @@ class Opened:
 
 
 @dataclass(frozen=True)
+class CallBack:
+    """Dial ``number`` for this phone, as it would dial it (the dialogue is over)."""
+
+    number: str
+
+
+@dataclass(frozen=True)
+class RecordGreeting:
+    """Start recording the box's ``kind`` greeting now (the tone has played)."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class SaveGreeting:
+    """Stop recording and keep it as the box's ``kind`` greeting."""
+
+    kind: str
+
+
+@dataclass(frozen=True)
+class NewPin:
+    """The box's PIN is now ``pin`` (keyed twice alike); only its hash is kept."""
+
+    box: str
+    pin: str
+
+
+@dataclass(frozen=True)
 class Listen:
     """The dialogue's data: the box, its messages in order, where the caller is."""
 
@@ -96,6 +138,10 @@ class Listen:
     index: int = 0
     tries: int = 0
     silences: int = 0
+    #: The new PIN keyed once, waiting to be keyed again.
+    new_pin: str = ""
+    #: The greeting being recorded (a kind of store.voicemail.GREETING_KINDS).
+    greeting: str = ""
 
 
 def in_order(messages: list[Stored]) -> tuple[Stored, ...]:
@@ -142,15 +188,22 @@ def message_prompts(data: Listen, lang: Language) -> list[str]:
 
 
 def listening_dialogue(box: str, pin_hash: str, messages: list[Stored],
-                       lang: Language) -> tuple[State[Listen], list[Action]]:
-    """Start ``*97`` for ``box``: ask for the PIN. Results: ``"done"`` (after the last
-    message), ``"locked"`` (the last wrong PIN), ``"silence"``."""
+                       lang: Language, beep: str) -> tuple[State[Listen], list[Action]]:
+    """Start ``*97`` for ``box``: ask for the PIN. Results: ``"done"`` (the person
+    finished), ``"locked"`` (the last wrong PIN), ``"silence"``, ``"call back"`` (a
+    :class:`CallBack` note says whom). ``beep``: the tone before a recording."""
 
     def play(data: Listen, *before: str, notes: tuple[object, ...] = ()) -> Outcome[Listen]:
         if data.index >= len(data.messages):
-            return Finish("done", prompts=(*before, "vm-no-more", GOODBYE), notes=notes)
+            return Goto("after", replace(data, silences=0),
+                        prompts=(*before, "vm-no-more", "vm-after-messages"), notes=notes)
         return Goto("play", replace(data, silences=0),
                     prompts=(*before, *message_prompts(data, lang)), notes=notes)
+
+    def options(data: Listen, *before: str, notes: tuple[object, ...] = ()
+                ) -> Outcome[Listen]:
+        return Goto("options", replace(data, silences=0, new_pin=""),
+                    prompts=(*before, "vm-mailbox-options"), notes=notes)
 
     def pin_entered(data: Listen, keys: str) -> Outcome[Listen]:
         if check_pin(keys, data.pin_hash):
@@ -177,6 +230,14 @@ def listening_dialogue(box: str, pin_hash: str, messages: list[Stored],
         after = replace(data, index=data.index + 1)
         if key == REPEAT:
             return play(data)
+        if key == OPTIONS:
+            return options(data)
+        if key == CALL_BACK:
+            number = m.caller.lstrip("+")
+            if not number.isdigit():
+                return Goto("choose", data, prompts=("vm-cannot-call-back", "vm-options"))
+            return Finish("call back", prompts=("vm-calling-back",),
+                          notes=(MarkHeard(m.id), CallBack(m.caller)))
         if key == DELETE:
             return play(after, "vm-deleted", notes=(Delete(m.id),))
         if key == KEEP:
@@ -195,10 +256,70 @@ def listening_dialogue(box: str, pin_hash: str, messages: list[Stored],
         return Goto("choose", replace(data, silences=data.silences + 1),
                     prompts=("vm-options",))
 
+    def after(data: Listen, key: str) -> Outcome[Listen]:
+        if key == OPTIONS:
+            return options(data)
+        if key == NEXT:
+            return Finish("done", prompts=(GOODBYE,))
+        return None
+
+    def quiet_end(data: Listen, keys: str) -> Outcome[Listen]:
+        return Finish("done", prompts=(GOODBYE,))
+
+    def option(data: Listen, key: str) -> Outcome[Listen]:
+        if key in GREETING_KEYS:
+            return Goto("tone", replace(data, greeting=GREETING_KEYS[key]),
+                        prompts=("vm-record-greeting", beep))
+        if key == NEW_PIN:
+            return Goto("new_pin", data, prompts=("vm-new-pin",))
+        if key == NEXT:
+            return play(data)
+        return None
+
+    def option_silence(data: Listen, keys: str) -> Outcome[Listen]:
+        if data.silences >= 1:
+            return Finish("silence", prompts=(GOODBYE,))
+        return Goto("options", replace(data, silences=data.silences + 1),
+                    prompts=("vm-mailbox-options",))
+
+    def toned(data: Listen) -> Outcome[Listen]:
+        return Goto("recording", data, notes=(RecordGreeting(data.greeting),))
+
+    def recorded(data: Listen, key: str) -> Outcome[Listen]:
+        if key != NEXT:
+            return None
+        return options(data, "vm-greeting-saved", notes=(SaveGreeting(data.greeting),))
+
+    def longest(data: Listen, keys: str) -> Outcome[Listen]:
+        return options(data, "vm-greeting-saved", notes=(SaveGreeting(data.greeting),))
+
+    def pin_typed(data: Listen, keys: str) -> Outcome[Listen]:
+        if not keys:  # silence: back to the options, nothing changed
+            return options(data)
+        if len(keys) not in PIN_LENGTHS:
+            return Goto("new_pin", data, prompts=("vm-pin-too-short", "vm-new-pin"))
+        return Goto("repeat_pin", replace(data, new_pin=keys), prompts=("vm-repeat-pin",))
+
+    def pin_repeated(data: Listen, keys: str) -> Outcome[Listen]:
+        if not keys:
+            return options(data)
+        if keys != data.new_pin:
+            return Goto("new_pin", replace(data, new_pin=""),
+                        prompts=("vm-pins-differ", "vm-new-pin"))
+        return options(data, "vm-pin-changed", notes=(NewPin(data.box, keys),))
+
     dialogue = Dialogue({
         "pin": Node(Collect(8, PIN_TIMEOUT_S, terminator="#"), pin_entered, pin_silence),
         "play": Node(Collect(1, PLAY_LIMIT_S), choice, choice_silence, prompt_ended=played),
         "choose": Node(Collect(1, CHOICE_TIMEOUT_S), choice, choice_silence),
+        "after": Node(Collect(1, CHOICE_TIMEOUT_S), after, quiet_end),
+        "options": Node(Collect(1, CHOICE_TIMEOUT_S), option, option_silence),
+        "tone": Node(Collect(1, PLAY_LIMIT_S), lambda data, key: None, quiet_end,
+                     prompt_ended=toned),
+        "recording": Node(Collect(1, GREETING_MAX_S), recorded, longest),
+        "new_pin": Node(Collect(8, PIN_TIMEOUT_S, terminator="#"), pin_typed, pin_typed),
+        "repeat_pin": Node(Collect(8, PIN_TIMEOUT_S, terminator="#"), pin_repeated,
+                           pin_repeated),
     })
     return dialogue.start("pin", Listen(box, pin_hash, in_order(messages)),
                           ["vm-enter-pin"])

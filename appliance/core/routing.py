@@ -21,6 +21,7 @@ from appliance.core.dialplan import (
     OutboundTrunk,
     Refused,
     Usage,
+    call_back_route,
     matches,
     outbound_route,
 )
@@ -370,6 +371,28 @@ def destination(config: dict[str, Any], to: dict[str, Any], *, trunk: str | None
     chosen = hours["open"] if is_day else hours["closed"]
     return destination(config, chosen, trunk=trunk, now=now, may_dial_out=may_dial_out,
                        usage=usage, override=override)
+
+
+def call_back(config: dict[str, Any], extension: str, number: str,
+              usage: Usage | None) -> ExtensionCall | OutboundCall | Refuse:
+    """``extension`` calling back ``number``, a caller's number as the box saw it
+    (voicemail's "call back": from ``*97`` or the inbox): another extension is rung;
+    an outside number goes out under the phone's own call class and limits
+    (:func:`appliance.core.dialplan.call_back_route`)."""
+    ext = next((e for e in config["extensions"] if e["number"] == number), None)
+    if ext is not None:
+        return ExtensionCall(extension=number, ring_s=ext["ring_s"])
+    plan = numbering_plan(config)
+    if plan is None:
+        return Refuse(code=503, reason="dialling out needs a numbering plan "
+                                       "(config: numbering)")
+    decision = call_back_route(number, caller=caller_for(config, extension),
+                               trunks=outbound_trunks(config), plan=plan,
+                               usage=usage or Usage(
+                                   box_limit=config["limits"]["outbound_calls"]))
+    if isinstance(decision, Refused):
+        return Refuse(code=decision.code, reason=decision.reason)
+    return OutboundCall(extension=extension, dial=decision)
 
 
 def _dial_out(config: dict[str, Any], extension: str | None, dialled: str,

@@ -32,6 +32,7 @@ from appliance.core.routing import (
     QueueCall,
     Refuse,
     VoicemailCall,
+    call_back,
     divert,
     divert_reason,
     transfer_target,
@@ -42,7 +43,7 @@ from appliance.features.failover import Failover
 from appliance.features.handler import Handler
 from appliance.features.screenpop import ScreenPops
 from appliance.sip.bridge import Bridge, trunk_failed
-from appliance.sip.roles import CalleeLeg, ForwardedCaller, MessageCall
+from appliance.sip.roles import CalleeLeg, ClickToCall, ForwardedCaller, MessageCall
 from appliance.sip.session import CallSession
 from appliance.sip.sipmsg import dialled_number
 from appliance.sip.telephony import DialError, LegChange, TransferRequest
@@ -62,6 +63,10 @@ FORWARDED = "forwarded"
 MESSAGE_TAIL_S = 0.5
 
 
+class CallRefused(KeeplineError, ValueError):
+    """A call the dialling rules do not allow (a call back to a barred number)."""
+
+
 class EngineBusy(KeeplineError, RuntimeError):
     """The engine cannot place another call now."""
 
@@ -69,7 +74,7 @@ class EngineBusy(KeeplineError, RuntimeError):
 class CallFlows(Handler):
     """Internal and outside calls, their bridges and transfers, recorded messages."""
 
-    roles = (CalleeLeg, MessageCall)
+    roles = (CalleeLeg, MessageCall, ClickToCall)
     #: Queue calls a route or a diversion leads to (set by the wiring).
     queue: QueueHandler
     #: Forwards queue callers while the office is down (set by the wiring).
@@ -137,6 +142,54 @@ class CallFlows(Handler):
         self.ctx.events.emit(CallStarted(call=describe(session)))
         self.ctx.later(seconds, functools.partial(self.ctx.end_call, session.uid))
         return session.uid
+
+    # ---- calling a voicemail's caller back ----------------------------------------------
+
+    def call_back(self, leg: CallSession, extension: str, number: str) -> str | None:
+        """Put the answered phone ``leg`` through to ``number``, dialled out as
+        ``extension`` would dial it (its call class, caller ID and the toll-fraud
+        limits); None, or why it may not."""
+        decision = call_back(self.ctx.config, extension, number, self.usage())
+        if isinstance(decision, Refuse):
+            return decision.reason
+        leg.role = None
+        if isinstance(decision, ExtensionCall):
+            leg.dialled = number
+            self.start_internal(leg, decision)
+        else:
+            self.start_outbound(leg, decision)
+        return None
+
+    def click_to_call(self, extension: str, number: str) -> str:
+        """Ring ``extension``; when its person answers, dial ``number`` for them. Refused
+        at once (``CallRefused``) when the number may not be dialled from that phone."""
+        decision = call_back(self.ctx.config, extension, number, self.usage())
+        if isinstance(decision, Refuse):
+            raise CallRefused(f"{extension} may not call {number}: {decision.reason}")
+        usable = self.ctx.capacity.usable
+        if len(self.tel.legs()) + 2 > usable:
+            raise EngineBusy(f"engine at capacity ({usable} concurrent calls)")
+        session = CallSession(
+            uid=uuid.uuid4().hex, direction="outbound", caller_number=number,
+            caller_name="Call back", dialled=extension, started_at=self.ctx.clock(),
+            state="dialling", role=ClickToCall(number=number, extension=extension))
+        try:
+            self.tel.ring(session, extension)
+        except DialError as e:
+            raise EngineBusy(f"could not call {extension}: {e.detail}") from None
+        log.info("calling %s back for extension %s: its phone rings first", number,
+                 extension)
+        self.ctx.record(session, ended_at=None, outcome="in_progress")
+        self.ctx.events.emit(CallStarted(call=describe(session)))
+        return session.uid
+
+    def on_answered(self, leg: CallSession) -> None:
+        role = leg.role
+        if isinstance(role, ClickToCall):
+            problem = self.call_back(leg, role.extension, role.number)
+            if problem is not None:  # the rules changed since it was asked
+                leg.outcome, leg.reason = "failed", problem
+                self.tel.hangup(leg.uid, 200, problem)
 
     # ---- recorded messages ----------------------------------------------------------
 
@@ -310,6 +363,8 @@ class CallFlows(Handler):
             leg.answered_at = self.ctx.clock()
             if a is not None and a.answered_at is None:
                 self.tel.answer(a.uid, 200)
+            elif a is not None:  # a phone answered before it dialled (a call back)
+                a.state = "connected"
         elif change.state == "ended":
             bridge.b = None
             if leg.answered_at is not None:

@@ -1,39 +1,59 @@
 """Listening to voicemail by phone: ``*97`` opens the phone's own box after its PIN.
 
-The dialogue (PIN, summary, message by message, keys 1 7 9 #) is ``core/listening.py``;
-this answers the call, reads the box, plays what the dialogue says on the port, and
-carries out its notes: a message heard or deleted changes history and the files (the
-inbox pages and the phone's lamp follow, as after the web's own buttons), and a wrong
-PIN counts toward the box's lock (:class:`~appliance.core.listening.PinGuard`).
+The dialogue (PIN, summary, message by message, keys 1 3 7 9 # 0, the options) is
+``core/listening.py``; this answers the call, reads the box, plays what the dialogue says
+on the port, and carries out its notes: a message heard or deleted changes history and
+the files (the inbox pages and the phone's lamp follow, as after the web's own buttons),
+a wrong PIN counts toward the box's lock (:class:`~appliance.core.listening.PinGuard`),
+a greeting is recorded beside the box's others (complete, fsynced and renamed into place,
+like a message), a new PIN goes to the settings (``change_pin``, off this thread), and a
+call back turns this very call into the phone's outside call to the caller.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from appliance.control.events import CallStarted
 from appliance.core.listening import (
+    CallBack,
     Delete,
     MarkHeard,
+    NewPin,
     Opened,
     PinFailed,
     PinGuard,
+    RecordGreeting,
+    SaveGreeting,
     Stored,
     listening_dialogue,
 )
 from appliance.core.routing import ListenCall
 from appliance.features.context import Context, describe
 from appliance.features.handler import Handler
-from appliance.features.voicemail import GOODBYE_TAIL_S, box_changed, say_goodbye
+from appliance.features.voicemail import BEEP, GOODBYE_TAIL_S, box_changed, say_goodbye
 from appliance.sip.dialogues import Running
 from appliance.sip.roles import MailboxListener
 from appliance.sip.session import CallSession
 from appliance.sounds import languages
-from appliance.store.voicemail import Mailboxes, Message
+from appliance.store.atomic import fsync_dir
+from appliance.store.voicemail import (
+    MIN_MESSAGE_S,
+    Greetings,
+    Mailboxes,
+    Message,
+    repair_wav,
+    wav_seconds,
+)
+
+if TYPE_CHECKING:
+    from appliance.features.calls import CallFlows
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +63,16 @@ class ListeningHandler(Handler):
 
     roles = (MailboxListener,)
 
+    #: Calls out for a call back (set by the wiring).
+    calls: CallFlows
+    #: Keeps a new PIN in the settings: ``(box, pin)``, called on this thread, so it must
+    #: hand the write to another (the controller sets it; without it a PIN is not kept).
+    change_pin: Callable[[str, str], None] | None = None
+
     def __init__(self, ctx: Context) -> None:
         self.ctx, self.tel = ctx, ctx.tel
         self.boxes = Mailboxes(ctx.runtime.data_dir / "voicemail", ctx.history)
+        self.greetings = Greetings(ctx.runtime.data_dir / "voicemail-greetings")
         self.guard = PinGuard()
 
     def start(self, leg: CallSession, decision: ListenCall) -> None:
@@ -84,7 +111,7 @@ class ListeningHandler(Handler):
         lang = languages.get(leg.speaks(self.ctx.config["site"]["language"]))
         now = self.ctx.local_now()
         stored = [self._stored(m, now) for m in self.ctx.history.messages(box)]
-        state, actions = listening_dialogue(box, pin_hash, stored, lang)
+        state, actions = listening_dialogue(box, pin_hash, stored, lang, BEEP)
         uid = leg.uid
         role.dialogue = Running(state, later=self.ctx.later,
                                 play=functools.partial(self._play, uid),
@@ -104,7 +131,14 @@ class ListeningHandler(Handler):
             role.dialogue.digit(digit)
 
     def on_gone(self, leg: CallSession) -> None:
-        if isinstance(leg.role, MailboxListener) and not leg.engine_hangup:
+        role = leg.role
+        if not isinstance(role, MailboxListener):
+            return
+        if role.greeting_path:  # hung up while recording a greeting: not kept
+            self.tel.stop_recording(leg.uid, functools.partial(
+                _discard, Path(role.greeting_path)))
+            role.greeting_path = ""
+        if not leg.engine_hangup:
             leg.outcome = "completed"
 
     # ---- what the dialogue asks -------------------------------------------------------
@@ -150,10 +184,44 @@ class ListeningHandler(Handler):
         elif isinstance(fact, Opened):
             self.guard.opened(box)
             log.info("voicemail %s: opened by phone from %s", box, leg.caller_number or "?")
+        elif isinstance(fact, CallBack):
+            leg.role.call_back = fact.number
+        elif isinstance(fact, RecordGreeting):
+            self._record_greeting(leg, leg.role, fact.kind)
+        elif isinstance(fact, SaveGreeting):
+            self._save_greeting(leg, leg.role, fact.kind)
+        elif isinstance(fact, NewPin):
+            if self.change_pin is None:
+                log.error("voicemail %s: the new PIN was not kept (no settings writer)", box)
+            else:
+                self.change_pin(box, fact.pin)
+                log.info("voicemail %s: PIN changed by phone from %s", box,
+                         leg.caller_number or "?")
+
+    def _record_greeting(self, leg: CallSession, role: MailboxListener, kind: str) -> None:
+        final = self.greetings.path(role.box, kind)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(f".{kind}.rec.wav")
+        if self.tel.record(leg.uid, str(temp)):
+            role.greeting_path = str(temp)
+        else:
+            log.error("voicemail %s: the %s greeting could not be recorded", role.box, kind)
+
+    def _save_greeting(self, leg: CallSession, role: MailboxListener, kind: str) -> None:
+        if not role.greeting_path:
+            return
+        temp, final = Path(role.greeting_path), self.greetings.path(role.box, kind)
+        role.greeting_path = ""
+        self.tel.stop_recording(leg.uid, functools.partial(_keep_greeting, temp, final,
+                                                           role.box, kind))
 
     def _finished(self, uid: str, result: object) -> None:
         leg = self.tel.leg(uid)
         if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        if result == "call back" and leg.role.call_back:
+            self.ctx.later(leg.role.saying_s, functools.partial(
+                self._call_back, uid, leg.role.box, leg.role.call_back))
             return
         leg.outcome = "failed" if result == "locked" else "completed"
         if result == "locked":
@@ -161,3 +229,42 @@ class ListeningHandler(Handler):
             leg.reason = f"{leg.reason}; {why}" if leg.reason else why
         self.ctx.later(leg.role.saying_s + GOODBYE_TAIL_S,
                        functools.partial(self.ctx.end_call, uid))
+
+    def _call_back(self, uid: str, box: str, number: str) -> None:
+        """The phone that heard the message now calls its caller (outbound rules apply)."""
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        problem = self.calls.call_back(leg, box, number)
+        if problem is not None:
+            log.warning("voicemail %s: %s not called back: %s", box, number, problem)
+            say_goodbye(self.ctx, leg, "vm-cannot-call-back", problem)
+        else:
+            log.info("voicemail %s: calling %s back from the box's phone", box, number)
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _keep_greeting(temp: Path, final: Path, box: str, kind: str) -> None:
+    """The recorder has closed ``temp``: keep it as the greeting if it holds a second of
+    sound (complete, fsynced, renamed, the folder fsynced: a power cut leaves the old
+    greeting or the new one), else drop it."""
+    try:
+        repair_wav(temp)
+        seconds = wav_seconds(temp)
+        if seconds is None or seconds < MIN_MESSAGE_S:
+            temp.unlink(missing_ok=True)
+            log.info("voicemail %s: the %s greeting recorded by phone was too short; the "
+                     "old one stays", box, kind)
+            return
+        with open(temp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(temp, final)
+        fsync_dir(final.parent)
+    except OSError as e:
+        log.error("voicemail %s: the %s greeting recorded by phone was not kept: %s", box,
+                  kind, e)
+        return
+    log.info("voicemail %s: %s greeting recorded by phone (%.1f s)", box, kind, seconds)

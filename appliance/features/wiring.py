@@ -69,6 +69,7 @@ def build(ctx: Context) -> Features:
     # Voicemail is a destination like any other: routes, diversions, menus, overflow.
     calls.voicemail = queue.voicemail = menus.voicemail = voicemail
     calls.listening = listening
+    listening.calls = calls
     handlers: list[Handler] = [
         pops,
         names,

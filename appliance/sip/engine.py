@@ -324,6 +324,11 @@ class Engine:
         """Ring a phone and play it hold music for ``seconds`` (raises ``EngineBusy``)."""
         return self.features.calls.test_call(extension, seconds)
 
+    def click_to_call(self, extension: str, number: str) -> str:
+        """Ring ``extension``, then call ``number`` for it (raises ``CallRefused`` or
+        ``EngineBusy``)."""
+        return self.features.calls.click_to_call(extension, number)
+
     def set_registered(self, extensions: set[str]) -> None:
         """The edge's registered phones (the controller polls Kamailio and posts them)."""
         self.features.queue.set_registered(extensions)

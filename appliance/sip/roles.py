@@ -147,6 +147,19 @@ class MailboxListener:
     dialogue: Running | None = None
     #: How long the latest prompts take, so the call ends after the goodbye.
     saying_s: float = 0.0
+    #: The number to call back once the dialogue has said so.
+    call_back: str = ""
+    #: The greeting being recorded, until it is kept (or the phone hangs up).
+    greeting_path: str = ""
+
+
+@dataclass(eq=False)
+class ClickToCall:
+    """A phone rung so that its person, on answering, is put through to ``number`` (the
+    inbox's "call back"): the engine then dials out as ``extension`` would."""
+
+    number: str
+    extension: str
 
 
 @dataclass(eq=False)
@@ -168,6 +181,7 @@ Role = (
     | MenuCaller
     | VoicemailCaller
     | MailboxListener
+    | ClickToCall
     | MessageCall
 )
 

@@ -236,11 +236,12 @@ class ConfigStore:
         return pin
 
 
-def with_voicemail_pin(doc: dict[str, Any], extension: str) -> str:
-    """Set a new PIN for ``extension``'s mailbox in ``doc`` (only its hash is kept)."""
+def with_voicemail_pin(doc: dict[str, Any], extension: str, pin: str | None = None) -> str:
+    """Set ``pin`` (a new generated one if None) for ``extension``'s mailbox in ``doc``
+    (only its hash is kept)."""
     for ext in doc["extensions"]:
         if ext["number"] == extension:
-            pin = new_pin()
+            pin = new_pin() if pin is None else pin
             ext["voicemail"] = {**(ext.get("voicemail") or {}), "pin_hash": hash_pin(pin)}
             return pin
     raise ConfigError([f"extensions: no extension {extension!r}"])

@@ -11,6 +11,7 @@ import pytest
 from appliance.control.operations import resources
 from appliance.control.server import ApiError, ControlApi
 from appliance.features.callback import CallbackError
+from appliance.features.calls import CallRefused
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -43,6 +44,12 @@ class FakeEngine:
     def test_call(self, ext: str, seconds: float) -> str:
         self.asked.append(("test_call", ext, seconds))
         return "t1"
+
+    def click_to_call(self, ext: str, number: str) -> str:
+        if number.startswith("+1900"):
+            raise CallRefused(f"{ext} may not call {number}: premium")
+        self.asked.append(("click_to_call", ext, number))
+        return "k1"
 
     def hangup(self, uid: str) -> bool:
         self.asked.append(("hangup", uid))
@@ -111,6 +118,21 @@ def test_a_test_call_is_refused_before_the_engine_is_asked(api: ControlApi,
         assert refused(api, "POST", "/calls/test", {"extension": "202", "seconds": seconds}) \
             == (400, "bad_seconds", {"field": "seconds"})
     assert engine.asked == []
+
+
+def test_call_back_rings_the_phone_then_the_number_if_the_rules_allow(
+        api: ControlApi, engine: FakeEngine) -> None:
+    assert api.dispatch("POST", "/calls/click", {"extension": "202", "number": "+15550177"}) \
+        == (200, {"id": "k1"})
+    assert refused(api, "POST", "/calls/click", {"extension": "202",
+                                                 "number": "+19005550100"})[:2] \
+        == (409, "refused")
+    for number in ("", "abc", "+1555;tag=x", "1" * 30, None, 15550177):
+        assert refused(api, "POST", "/calls/click", {"extension": "202", "number": number}) \
+            == (400, "bad_number", {"field": "number"}), number
+    assert refused(api, "POST", "/calls/click", {"extension": "299", "number": "+15550177"}
+                   )[:2] == (400, "unknown_extension")
+    assert engine.asked == [("click_to_call", "202", "+15550177")]
 
 
 def test_the_config_in_force_is_read_at_each_request(api: ControlApi,

@@ -16,6 +16,7 @@ from appliance.core.dialplan import (
     Refused,
     TrunkAttempt,
     Usage,
+    call_back_route,
     classify,
     compile_pattern,
     format_for_trunk,
@@ -339,3 +340,31 @@ def test_a_caller_id_that_is_not_a_number_is_never_presented() -> None:
     got = outbound_route("90891234567", caller=odd, trunks=TRUNKS, plan=BERLIN, usage=IDLE)
     assert isinstance(got, Dial)
     assert [a.caller_id for a in got.attempts] == ["+49301110000", None]  # the trunks' own
+
+
+def test_a_call_back_goes_out_on_every_trunk_that_dials_in_its_format() -> None:
+    got = call_back_route("+49891234567", caller=desk(), trunks=TRUNKS, plan=BERLIN,
+                          usage=IDLE)
+    assert got == Dial(attempts=(
+        TrunkAttempt(trunk="sip", number="+49891234567", caller_id="+4930111201"),
+        TrunkAttempt(trunk="fxo", number="0891234567", caller_id=None),
+    ), e164="+49891234567", call_class=CallClass.NATIONAL, emergency=False)
+    silent = OutboundTrunk(name="in-only", rules=(), number_format=NumberFormat.E164,
+                           caller_id=None)
+    assert call_back_route("+49891234567", caller=desk(), trunks=(silent,), plan=BERLIN,
+                           usage=IDLE) == Refused(code=503, reason="no trunk dials out (none "
+                                                                   "has dial rules)")
+
+
+def test_a_call_back_keeps_the_phones_guards() -> None:
+    assert call_back_route("+33123456789", caller=Caller(extension="201"), trunks=TRUNKS,
+                           plan=BERLIN, usage=IDLE) == Refused(
+        code=403, reason="extension 201 may not make international calls (+33123456789); "
+                         "its class is national")
+    full = Usage(by_extension={"201": 1}, total=4, box_limit=4)
+    assert isinstance(call_back_route("+49891234567", caller=desk(), trunks=TRUNKS,
+                                      plan=BERLIN, usage=full), Refused)
+    assert call_back_route("112", caller=desk(), trunks=TRUNKS, plan=BERLIN,
+                           usage=IDLE).code == 403  # type: ignore[union-attr]
+    assert call_back_route("anonymous", caller=desk(), trunks=TRUNKS, plan=BERLIN,
+                           usage=IDLE).code == 484  # type: ignore[union-attr]

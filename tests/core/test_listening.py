@@ -17,12 +17,16 @@ from appliance.core.dialogue import (
 )
 from appliance.core.listening import (
     MAX_PIN_TRIES,
+    CallBack,
     Delete,
     Listen,
     MarkHeard,
+    NewPin,
     Opened,
     PinFailed,
     PinGuard,
+    RecordGreeting,
+    SaveGreeting,
     Stored,
     in_order,
     listening_dialogue,
@@ -32,6 +36,7 @@ from appliance.core.pin import hash_pin
 from appliance.sounds.languages import get
 
 EN = get("en")
+BEEP = "/sounds/beep.wav"
 PIN_HASH = hash_pin("4321")
 OLD = Stored(id=1, audio="/vm/201/1.wav", caller="+15550001", days_ago=3, hour=9, minute=5,
              heard=True)
@@ -60,7 +65,7 @@ def notes(actions: list[Any]) -> list[object]:
 
 
 def opened(*messages: Stored) -> tuple[State[Listen], list[Any]]:
-    state, first = listening_dialogue("201", PIN_HASH, list(messages), EN)
+    state, first = listening_dialogue("201", PIN_HASH, list(messages), EN, BEEP)
     assert said(first) == ["vm-enter-pin"] and isinstance(first[-1], Collect)
     return run(state, *keys("4321#"))
 
@@ -93,8 +98,9 @@ def test_keys_repeat_delete_keep_and_next() -> None:
     assert "num-one" in said(deleted) and "/vm/201/1.wav" in said(deleted)
     state, kept = run(state, Digit("9"))
     assert notes(kept) == [MarkHeard(1)]
-    assert said(kept) == ["vm-kept", "vm-no-more", "menu-goodbye"]
-    assert state.over and isinstance(kept[-1], Done) and kept[-1].result == "done"
+    assert said(kept) == ["vm-kept", "vm-no-more", "vm-after-messages"]
+    state, finished = run(state, Digit("#"))
+    assert state.over and isinstance(finished[-1], Done) and finished[-1].result == "done"
 
 
 def test_a_message_played_to_the_end_is_heard_and_the_choices_wait() -> None:
@@ -109,7 +115,9 @@ def test_a_message_played_to_the_end_is_heard_and_the_choices_wait() -> None:
     state2, _ = opened(NEW)
     state2, nxt = run(state2, PromptEnded(), Digit("#"))
     assert notes(nxt) == [MarkHeard(2), MarkHeard(2)]  # the adapter ignores the second
-    assert said(nxt) == ["vm-no-more", "menu-goodbye"]
+    assert said(nxt) == ["vm-no-more", "vm-after-messages"]
+    state2, done = run(state2, Digit("#"))
+    assert said(done) == ["menu-goodbye"] and state2.over
 
 
 def test_a_long_message_is_not_cut_short_by_the_choice_timer() -> None:
@@ -119,7 +127,7 @@ def test_a_long_message_is_not_cut_short_by_the_choice_timer() -> None:
 
 
 def test_three_wrong_pins_end_the_call_and_each_is_noted() -> None:
-    state, _ = listening_dialogue("201", PIN_HASH, [NEW], EN)
+    state, _ = listening_dialogue("201", PIN_HASH, [NEW], EN, BEEP)
     state, first = run(state, *keys("1111#"))
     assert notes(first) == [PinFailed("201", locked=False)]
     assert said(first) == ["vm-wrong-pin", "vm-enter-pin"]
@@ -132,13 +140,15 @@ def test_three_wrong_pins_end_the_call_and_each_is_noted() -> None:
 
 
 def test_silence_at_the_pin_asks_once_more_then_says_goodbye() -> None:
-    state, _ = listening_dialogue("201", PIN_HASH, [], EN)
+    state, _ = listening_dialogue("201", PIN_HASH, [], EN, BEEP)
     state, asked = run(state, Timeout())
     assert said(asked) == ["vm-enter-pin"] and not state.over
     state, typed = run(state, *keys("4321"), Timeout())  # keyed, no #: taken as entered
     assert notes(typed) == [Opened("201")]
-    assert said(typed)[-3:] == ["vm-saved-messages", "vm-no-more", "menu-goodbye"]
-    empty, _ = listening_dialogue("201", PIN_HASH, [], EN)
+    assert said(typed)[-3:] == ["vm-saved-messages", "vm-no-more", "vm-after-messages"]
+    state, quiet = run(state, Timeout())  # nothing more to do: goodbye
+    assert said(quiet) == ["menu-goodbye"] and state.over
+    empty, _ = listening_dialogue("201", PIN_HASH, [], EN, BEEP)
     empty, gone = run(empty, Timeout(), Timeout())
     assert empty.over and said(gone)[-1] == "menu-goodbye"
 
@@ -160,3 +170,47 @@ def test_the_guard_locks_a_box_after_repeated_wrong_pins() -> None:
     guard.failed("203", 0)
     guard.opened("203")
     assert not guard.failed("203", 1) and not guard.failed("203", 2)
+
+
+def test_3_calls_the_caller_back_and_an_unknown_caller_cannot_be() -> None:
+    state, _ = opened(OLD)
+    state, back = run(state, Digit("3"))
+    assert notes(back) == [MarkHeard(1), CallBack("+15550001")]
+    assert said(back) == ["vm-calling-back"] and state.over
+    assert isinstance(back[-1], Done) and back[-1].result == "call back"
+    state, _ = opened(NEW)  # no number to call
+    state, refused = run(state, Digit("3"))
+    assert said(refused) == ["vm-cannot-call-back", "vm-options"] and not state.over
+
+
+def test_the_options_record_a_greeting_between_the_tone_and_hash() -> None:
+    state, _ = opened(NEW)
+    state, menu = run(state, Digit("0"))
+    assert said(menu) == ["vm-mailbox-options"]
+    state, tone = run(state, Digit("2"))
+    assert said(tone) == ["vm-record-greeting", BEEP] and notes(tone) == []
+    state, started = run(state, Digit("5"), PromptEnded())  # a key in the tone is ignored
+    assert notes(started) == [RecordGreeting("busy")] and said(started) == []
+    state, saved = run(state, Digit("1"), Digit("#"))  # only # ends it
+    assert notes(saved) == [SaveGreeting("busy")]
+    assert said(saved) == ["vm-greeting-saved", "vm-mailbox-options"]
+    state, longest = run(state, Digit("3"), PromptEnded(), Timeout())  # 120 s: kept too
+    assert notes(longest) == [RecordGreeting("name"), SaveGreeting("name")]
+    state, back = run(state, Digit("#"))  # back to the message it left
+    assert said(back)[0] == "vm-message" and not state.over
+
+
+def test_a_new_pin_is_keyed_twice_alike_and_of_4_to_8_digits() -> None:
+    state, _ = opened()
+    state, _ = run(state, Digit("0"), Digit("4"))
+    state, short = run(state, *keys("123#"))
+    assert said(short) == ["vm-pin-too-short", "vm-new-pin"] and notes(short) == []
+    state, again = run(state, *keys("2468#"))
+    assert said(again) == ["vm-repeat-pin"]
+    state, differ = run(state, *keys("2469#"))
+    assert said(differ) == ["vm-pins-differ", "vm-new-pin"] and notes(differ) == []
+    state, done = run(state, *keys("13579#"), *keys("13579#"))
+    assert notes(done) == [NewPin("201", "13579")]
+    assert said(done)[-2:] == ["vm-pin-changed", "vm-mailbox-options"]
+    state, quiet = run(state, Digit("4"), Timeout())  # silence: back, nothing changed
+    assert notes(quiet) == [] and said(quiet)[-1] == "vm-mailbox-options"

@@ -11,7 +11,15 @@ from typing import Any
 from appliance.core.pin import hash_pin
 from appliance.core.routing import Capacity, InboundRequest, ListenCall, Refuse, route_inbound
 from appliance.store.voicemail import Mailboxes, Message
-from tests.support.fake_telephony import Hangup, Office, Play, office
+from tests.support.fake_telephony import (
+    Dial,
+    Hangup,
+    Office,
+    Play,
+    Record,
+    StopRecording,
+    office,
+)
 from tests.support.stack import DEMO
 from tests.web.test_voicemail_inbox import tone_wav
 
@@ -76,7 +84,9 @@ def test_pin_then_delete_one_and_keep_the_other(tmp_path: Path) -> None:
     assert str(o.features.listening.boxes.audio_path(second)) in o.tel.of(Play, uid)[-1].prompts
     o.tel.digits(uid, "9")
     assert o.history.message(second.id).heard  # type: ignore[union-attr]
-    assert o.tel.of(Play, uid)[-1].prompts == ("vm-kept", "vm-no-more", "menu-goodbye")
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-kept", "vm-no-more", "vm-after-messages")
+    o.tel.digits(uid, "#")
+    assert o.tel.of(Play, uid)[-1].prompts == ("menu-goodbye",)
     o.tel.advance(10)
     assert o.tel.of(Hangup, uid)
     changed = [e for e in o.published() if e["type"] == "voicemail_changed"]
@@ -116,3 +126,72 @@ def test_a_box_without_a_pin_says_to_ask_the_admin(tmp_path: Path) -> None:
     assert [p.prompts for p in o.tel.of(Play, uid)] == [("vm-no-pin",)]
     o.tel.advance(10)
     assert o.tel.of(Hangup, uid)
+
+
+def test_3_turns_the_call_into_the_phones_call_to_the_caller(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    message = leave(o, "+15550177")
+    uid = dial(o)
+    o.tel.digits(uid, "4321#3")
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-calling-back",)
+    o.tel.advance(1.5)
+    [out] = o.tel.of(Dial)
+    assert (out.number, out.caller_id) == ("+15550177", "+15550101")  # 201's caller ID
+    leg = o.tel.leg(uid)
+    assert leg is not None and leg.bridge is not None and leg.dialled == "+15550177"
+    assert o.history.message(message.id).heard  # type: ignore[union-attr]
+    o.features.calls.ctx.writer.close()
+
+
+def test_a_barred_number_is_not_called_back(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    leave(o, "+19005550100")  # premium: 201 may not dial it
+    uid = dial(o)
+    o.tel.digits(uid, "4321#3")
+    o.tel.advance(1.5)
+    assert o.tel.of(Dial) == []
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-cannot-call-back",)
+    o.tel.advance(10)
+    assert o.tel.of(Hangup, uid)
+    o.features.calls.ctx.writer.close()
+
+
+def test_a_greeting_recorded_by_phone_replaces_the_old_only_when_complete(
+        tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    greetings = o.features.listening.greetings
+    uid = dial(o)
+    o.tel.digits(uid, "4321#")
+    o.tel.digits(uid, "01")  # options, the no-answer greeting
+    o.tel.advance(8)  # the prompt and the tone end: recording
+    [rec] = o.tel.of(Record, uid)
+    assert rec.path.endswith("voicemail-greetings/201/.unavailable.rec.wav")
+    o.tel.caller_says[uid] = 2.5
+    o.tel.digits(uid, "#")
+    o.tel.advance(0.1)
+    assert o.tel.of(StopRecording, uid)
+    assert greetings.recorded("201") == {"unavailable": greetings.path("201", "unavailable")}
+    assert not Path(rec.path).exists()
+    # Again, but the phone hangs up mid-recording: the greeting stays the first one.
+    first = greetings.path("201", "unavailable").read_bytes()
+    uid = dial(o)
+    o.tel.digits(uid, "4321#01")
+    o.tel.advance(8)
+    o.tel.hung_up(uid)
+    o.tel.advance(0.1)
+    assert greetings.path("201", "unavailable").read_bytes() == first
+    assert sorted(p.name for p in greetings.path("201", "busy").parent.iterdir()) == [
+        "unavailable.wav"]
+    o.features.calls.ctx.writer.close()
+
+
+def test_a_pin_keyed_twice_is_handed_to_the_settings(tmp_path: Path) -> None:
+    o = with_pin(tmp_path)
+    kept: list[tuple[str, str]] = []
+    o.features.listening.change_pin = lambda box, pin: kept.append((box, pin))
+    uid = dial(o)
+    o.tel.digits(uid, "4321#04")
+    o.tel.digits(uid, "8642#8642#")
+    assert kept == [("201", "8642")]
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-pin-changed", "vm-mailbox-options")
+    o.features.calls.ctx.writer.close()

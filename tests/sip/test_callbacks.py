@@ -218,3 +218,26 @@ def test_a_customer_who_never_answers_is_retried_then_marked_failed(stack: ExitS
                                        read_only=True).callback_events(row.id)]
     assert states == ["requested", "agent_ringing", "customer_ringing", "retry_wait",
                       "requested", "agent_ringing", "customer_ringing", "failed"]
+
+
+def test_voicemail_call_back_rings_the_phone_then_puts_it_through(stack: ExitStack,
+                                                                   tmp_path: Path) -> None:
+    """The inbox's "call back": the agent's phone rings first; once answered, the engine
+    dials the caller on the trunk as that phone would, and joins the two."""
+    site, trunk_port = site_with_callback(tmp_path)
+    engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
+    phone = agent(stack, site, engine, tmp_path)
+    with customer_phone(trunk_port) as customer:
+        api(site).request("POST", "/calls/click", {"extension": "202", "number": "+15550177"})
+        assert phone.wait_for(event="incoming", call=0, timeout=10)
+        engine.wait_for(lambda s: any(c["to"] == "+15550177" and c["state"] == "connected"
+                                      for c in s["calls"]), what="the caller put through")
+        phone.send(cmd="hangup", call=0)
+        answered = customer.wait()
+    assert answered.ok, answered.describe()
+    invite = next(m for m in answered.received_messages() if m.startswith("INVITE "))
+    assert invite.startswith(f"INVITE sip:+15550177@127.0.0.1:{trunk_port}")
+    stack.close()
+    [record] = [r for r in history_json(site.runtime) if r["dialled"] == "+15550177"]
+    assert (record["direction"], record["caller_number"], record["outcome"]) == \
+        ("outbound", "202", "completed")

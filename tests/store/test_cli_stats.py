@@ -74,6 +74,7 @@ queue support: 2025-06-15 00:00 CEST to 2025-06-16 00:00 CEST
   abandoned     2
   overflowed    1
   callbacks     1
+  voicemail     0
   cb connected  1
   cb failed     0
   cb success    100.0 %

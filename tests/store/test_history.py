@@ -310,7 +310,7 @@ def test_every_documented_event_name_is_accepted(history_path: Path) -> None:
         history.record_queue_event(ev(i, name))
     got = history.queue_events(queue=None, since=0, until=T0 + 100)
     assert tuple(e.event for e in got) == QUEUE_EVENTS
-    assert len(QUEUE_EVENTS) == 15
+    assert len(QUEUE_EVENTS) == 16
 
 
 def test_unknown_event_name_is_refused_before_the_file(data_dir: Path,

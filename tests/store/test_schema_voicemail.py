@@ -24,7 +24,7 @@ def test_mailboxes_are_on_by_default_and_shared_boxes_get_defaults() -> None:
     assert schema.problems(doc, require_secrets=False) == []
     out = schema.normalise(doc)
     assert out["extensions"][0]["voicemail"] == {"enabled": True, "max_message_s": 120,
-                                                 "max_messages": 100}
+                                                 "max_messages": 100, "silence_end_s": 10}
     assert out["voicemail"]["boxes"][0]["max_messages"] == 100
     assert out["voicemail"]["max_total_mb"] == 500
 

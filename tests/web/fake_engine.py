@@ -165,6 +165,8 @@ class FakeEngine:
                 **resources(admin),
                 **voicemail_resources(boxes, self._emit_event,
                                       lambda: ConfigStore(runtime.config_path).load()),
+                # Call back from the inbox: the real one rings the phone (tests/sip).
+                ("POST", "calls"): lambda arg, body: {"id": f"fake-{arg}-call"},
                 **voicemail_settings(Greetings(runtime.data_dir / "voicemail-greetings"),
                                      lambda: ConfigStore(runtime.config_path).load(),
                                      runtime.smtp_password_path),

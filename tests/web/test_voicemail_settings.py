@@ -211,3 +211,27 @@ def test_the_inbox_says_where_each_email_stands(
     assert "not emailed yet (2 tries; next at" in page and "cannot be reached" in page
     assert "not emailed to me@office.example: the relay x:587 refused user" in page
     assert json.dumps(page).count("email-state") == 3
+
+
+def test_call_back_rings_the_agents_own_phone_for_the_caller(
+        agent_client: FlaskClient, admin_client: FlaskClient, runtime: Runtime,  # noqa: F811
+        fake_engine: FakeEngine) -> None:
+    history = History(runtime.history_path)
+    boxes = Mailboxes(runtime.data_dir / "voicemail", history)
+    message = boxes.publish(tone_wav(boxes.recording_path("202", "c1"), 1.5), Message(
+        id=0, box="202", file="", at=1_790_000_000.0, duration_s=0, caller_number="+15550177",
+        call_uid="c1"))
+    assert message is not None
+    page = fetch(agent_client, "/voicemail").get_data(as_text=True)
+    assert f'action="/voicemail/{message.id}/call"' in page
+    page = post(agent_client, f"/voicemail/{message.id}/call", {}, page="/voicemail")
+    assert "Your phone (202) rings now" in page and "+15550177" in page
+    assert ("POST", "/calls/click", {"extension": "202", "number": "+15550177"}) \
+        in fake_engine.requests
+    # An admin login without a phone is told so; another's message is not theirs to call.
+    page = post(admin_client, f"/voicemail/{message.id}/call", {}, page="/voicemail")
+    assert "Your login has no phone" in page
+    requests = len(fake_engine.requests)
+    assert post(agent_client, f"/voicemail/{message.id + 100}/call", {},
+                page="/voicemail").startswith("404")
+    assert len(fake_engine.requests) == requests
