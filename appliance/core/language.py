@@ -50,7 +50,8 @@ PROMPT_NAMES = (
     "vm-today-at", "vm-yesterday-at", "vm-days-ago-at", "vm-options", "vm-deleted",
     "vm-kept", "vm-no-more", "vm-calling-back", "vm-cannot-call-back", "vm-after-messages",
     "vm-mailbox-options", "vm-record-greeting", "vm-greeting-saved", "vm-new-pin",
-    "vm-repeat-pin", "vm-pin-changed", "vm-pins-differ", "vm-pin-too-short",
+    "vm-repeat-pin", "vm-pin-changed", "vm-pins-differ", "vm-pin-too-short", "vm-which-box",
+    "vm-no-such-box",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

@@ -27,6 +27,7 @@ touches a file, a clock or SIP.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -323,6 +324,48 @@ def listening_dialogue(box: str, pin_hash: str, messages: list[Stored],
     })
     return dialogue.start("pin", Listen(box, pin_hash, in_order(messages)),
                           ["vm-enter-pin"])
+
+
+@dataclass(frozen=True)
+class Choosing:
+    """``*98``'s first question (which box) so far."""
+
+    tries: int = 0
+    silences: int = 0
+
+
+@dataclass(frozen=True)
+class BoxChosen:
+    """The result of :func:`box_choice_dialogue`: a box number that exists."""
+
+    number: str
+
+
+def box_choice_dialogue(known: Collection[str]) -> tuple[State[Choosing], list[Action]]:
+    """``*98``: "Please enter the mailbox number, then press hash." A number in ``known``
+    ends it with :class:`BoxChosen`; three unknown numbers end it ``"unknown"``, two
+    silences ``"silence"``. Which box a number is, and its PIN, are the adapter's."""
+
+    def entered(data: Choosing, keys: str) -> Outcome[Choosing]:
+        if keys in known:
+            return Finish(BoxChosen(keys))
+        tries = data.tries + 1
+        if tries >= MAX_PIN_TRIES:
+            return Finish("unknown", prompts=("vm-no-such-box", GOODBYE))
+        return Goto("number", replace(data, tries=tries),
+                    prompts=("vm-no-such-box", "vm-which-box"))
+
+    def silence(data: Choosing, keys: str) -> Outcome[Choosing]:
+        if keys:
+            return entered(data, keys)
+        if data.silences >= 1:
+            return Finish("silence", prompts=(GOODBYE,))
+        return Goto("number", replace(data, silences=data.silences + 1),
+                    prompts=("vm-which-box",))
+
+    dialogue = Dialogue({"number": Node(Collect(6, PIN_TIMEOUT_S, terminator="#"), entered,
+                                        silence)})
+    return dialogue.start("number", Choosing(), ["vm-which-box"])
 
 
 @dataclass

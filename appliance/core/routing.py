@@ -163,13 +163,16 @@ class FeatureCode:
 FEATURE_CODES = {"*45": "login", "*46": "pause"}
 #: A phone's own voicemail box, by PIN.
 LISTEN_CODE = "*97"
+#: Any box, by its number and PIN (another extension's, or a shared box's).
+ANY_BOX_CODE = "*98"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ListenCall:
-    """A phone dialled ``*97`` to hear its own box's messages."""
+    """A phone dialled ``*97`` to hear its own box's messages (``box``), or ``*98`` to
+    hear a box it names by number first (``box`` None)."""
 
-    box: str
+    box: str | None
 
 
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
@@ -282,6 +285,10 @@ def route_inbound(
         return _feature_code(config, request)
     if request.from_edge and request.dialled == LISTEN_CODE:
         return _listen(config, request.caller_number)
+    if request.from_edge and request.dialled == ANY_BOX_CODE:
+        if not any(e["number"] == request.caller_number for e in config["extensions"]):
+            return Refuse(code=403, reason=f"feature code {ANY_BOX_CODE} needs an extension")
+        return ListenCall(box=None)
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return queue_call(config, queue["name"], trunk=trunk_name)

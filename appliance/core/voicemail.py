@@ -47,6 +47,20 @@ def mailbox(config: Mapping[str, Any], box: str) -> MailboxRules | None:
     return None
 
 
+def box_by_number(config: Mapping[str, Any], number: str) -> tuple[str, str] | None:
+    """The box keyed in after ``*98`` and its PIN hash ("" without a PIN): an extension's
+    box by the extension's number, a shared box by its ``number``; None if no box has it
+    (or the box is switched off)."""
+    for e in config.get("extensions") or []:
+        if e["number"] == number:
+            vm = {**MAILBOX_DEFAULTS, **(e.get("voicemail") or {})}
+            return (number, str(vm.get("pin_hash") or "")) if vm["enabled"] else None
+    for b in (config.get("voicemail") or {}).get("boxes") or []:
+        if b.get("number") == number:
+            return str(b["name"]), str(b.get("pin_hash") or "")
+    return None
+
+
 def greeting_prompts(rules: MailboxRules, why: str, lang: Language,
                      recorded: Mapping[str, str] | None = None) -> list[str]:
     """What a caller hears before the tone. The box's own recording for ``why`` (busy,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.control.events import CallStarted
 from appliance.core.listening import (
+    BoxChosen,
     CallBack,
     Delete,
     MarkHeard,
@@ -32,9 +33,11 @@ from appliance.core.listening import (
     RecordGreeting,
     SaveGreeting,
     Stored,
+    box_choice_dialogue,
     listening_dialogue,
 )
 from appliance.core.routing import ListenCall
+from appliance.core.voicemail import box_by_number
 from appliance.features.context import Context, describe
 from appliance.features.handler import Handler
 from appliance.features.voicemail import BEEP, GOODBYE_TAIL_S, box_changed, say_goodbye
@@ -76,11 +79,12 @@ class ListeningHandler(Handler):
         self.guard = PinGuard()
 
     def start(self, leg: CallSession, decision: ListenCall) -> None:
-        """Answer the phone; the dialogue starts with the audio."""
+        """Answer the phone; the dialogue starts with the audio (``*98``: which box)."""
         leg.bridge = None
-        leg.role = MailboxListener(decision.box)
+        leg.role = MailboxListener(decision.box or "")
         leg.state = "ringing"
-        note = f"voicemail {decision.box}: listening by phone"
+        note = f"voicemail {decision.box}: listening by phone" if decision.box else \
+            "voicemail: listening by phone (*98)"
         leg.reason = f"{leg.reason}; {note}" if leg.reason else note
         self.ctx.record(leg, ended_at=None, outcome="in_progress")
         self.ctx.events.emit(CallStarted(call=describe(leg)))
@@ -95,10 +99,11 @@ class ListeningHandler(Handler):
         return True
 
     def _begin(self, leg: CallSession, role: MailboxListener) -> None:
+        if not role.box:
+            self._ask_box(leg, role)
+            return
         box = role.box
-        ext: dict[str, Any] = next(
-            (e for e in self.ctx.config["extensions"] if e["number"] == box), {})
-        pin_hash = str((ext.get("voicemail") or {}).get("pin_hash") or "")
+        pin_hash = _pin_hash(self.ctx.config, box)
         if not pin_hash:
             log.warning("voicemail %s: *97 refused, the box has no PIN yet", box)
             say_goodbye(self.ctx, leg, "vm-no-pin", f"mailbox {box} has no PIN")
@@ -118,6 +123,37 @@ class ListeningHandler(Handler):
                                 finish=functools.partial(self._finished, uid),
                                 note=functools.partial(self._noted, uid))
         role.dialogue.carry_out(actions)
+
+    def _ask_box(self, leg: CallSession, role: MailboxListener) -> None:
+        """``*98``: which box (by number), then its PIN as ``*97`` asks."""
+        config = self.ctx.config
+        known = [e["number"] for e in config["extensions"]] + [
+            str(b["number"]) for b in (config.get("voicemail") or {}).get("boxes") or []
+            if b.get("number")]
+        state, actions = box_choice_dialogue([n for n in known
+                                              if box_by_number(config, n) is not None])
+        uid = leg.uid
+        role.dialogue = Running(state, later=self.ctx.later,
+                                play=functools.partial(self._play, uid),
+                                finish=functools.partial(self._chosen, uid),
+                                note=functools.partial(self._noted, uid))
+        role.dialogue.carry_out(actions)
+
+    def _chosen(self, uid: str, result: object) -> None:
+        leg = self.tel.leg(uid)
+        if leg is None or not isinstance(leg.role, MailboxListener):
+            return
+        found = box_by_number(self.ctx.config, result.number) \
+            if isinstance(result, BoxChosen) else None
+        if found is None:  # unknown three times, or silence: goodbye was said
+            leg.outcome = "completed"
+            self.ctx.later(leg.role.saying_s + GOODBYE_TAIL_S,
+                           functools.partial(self.ctx.end_call, uid))
+            return
+        leg.role.box = found[0]
+        note = f"voicemail {found[0]}: listening by phone (*98)"
+        leg.reason = f"{leg.reason}; {note}" if leg.reason else note
+        self._begin(leg, leg.role)
 
     def _stored(self, m: Message, now: datetime) -> Stored:
         at = datetime.fromtimestamp(m.at, now.tzinfo)
@@ -220,8 +256,9 @@ class ListeningHandler(Handler):
         if leg is None or not isinstance(leg.role, MailboxListener):
             return
         if result == "call back" and leg.role.call_back:
+            # As the phone that dialled would call (after *98 the box may be another's).
             self.ctx.later(leg.role.saying_s, functools.partial(
-                self._call_back, uid, leg.role.box, leg.role.call_back))
+                self._call_back, uid, leg.caller_number, leg.role.call_back))
             return
         leg.outcome = "failed" if result == "locked" else "completed"
         if result == "locked":
@@ -230,17 +267,29 @@ class ListeningHandler(Handler):
         self.ctx.later(leg.role.saying_s + GOODBYE_TAIL_S,
                        functools.partial(self.ctx.end_call, uid))
 
-    def _call_back(self, uid: str, box: str, number: str) -> None:
+    def _call_back(self, uid: str, phone: str, number: str) -> None:
         """The phone that heard the message now calls its caller (outbound rules apply)."""
         leg = self.tel.leg(uid)
         if leg is None or not isinstance(leg.role, MailboxListener):
             return
-        problem = self.calls.call_back(leg, box, number)
+        box = leg.role.box
+        problem = self.calls.call_back(leg, phone, number)
         if problem is not None:
             log.warning("voicemail %s: %s not called back: %s", box, number, problem)
             say_goodbye(self.ctx, leg, "vm-cannot-call-back", problem)
         else:
             log.info("voicemail %s: calling %s back from the box's phone", box, number)
+
+
+def _pin_hash(config: dict[str, Any], box: str) -> str:
+    """The PIN hash of an extension's box, or of a shared box by name ("" without one)."""
+    for e in config["extensions"]:
+        if e["number"] == box:
+            return str((e.get("voicemail") or {}).get("pin_hash") or "")
+    for b in (config.get("voicemail") or {}).get("boxes") or []:
+        if b.get("name") == box:
+            return str(b.get("pin_hash") or "")
+    return ""
 
 
 def _discard(path: Path) -> None:

@@ -239,10 +239,14 @@ class ConfigStore:
 def with_voicemail_pin(doc: dict[str, Any], extension: str, pin: str | None = None) -> str:
     """Set ``pin`` (a new generated one if None) for ``extension``'s mailbox in ``doc``
     (only its hash is kept)."""
+    pin = new_pin() if pin is None else pin
     for ext in doc["extensions"]:
         if ext["number"] == extension:
-            pin = new_pin() if pin is None else pin
             ext["voicemail"] = {**(ext.get("voicemail") or {}), "pin_hash": hash_pin(pin)}
+            return pin
+    for box in (doc.get("voicemail") or {}).get("boxes") or []:  # a shared box, by name
+        if box.get("name") == extension:
+            box["pin_hash"] = hash_pin(pin)
             return pin
     raise ConfigError([f"extensions: no extension {extension!r}"])
 

@@ -252,6 +252,10 @@ def _smtp(p: Problems, path: str, v: Any) -> None:
 def _shared_box(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "name": (True, lambda p, q, x: _pattern(p, q, x, _BOX, "a lower-case name")),
+        # What a phone keys after *98 to reach it (with its PIN).
+        "number": (False, lambda p, q, x: _pattern(p, q, x, _EXTENSION, "2 to 6 digits")),
+        "pin_hash": (False, lambda p, q, x: _pattern(p, q, x, PIN_HASH,
+                                                     "a PIN hash made by Keepline")),
         # The extensions whose people may read it (web inbox, phone).
         "members": (False, lambda p, q, x: _list(p, q, x, lambda p2, q2, y: _pattern(
             p2, q2, y, _EXTENSION, "an extension number"))),
@@ -778,6 +782,18 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
         e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)
         and (e.get("voicemail") or {}).get("enabled", True) is not False}
     known = _Known(exts, queues, schedules, menus, boxes)
+    box_numbers: dict[str, int] = {}
+    for i, b in enumerate(shared):
+        number = b.get("number") if isinstance(b, dict) else None
+        if number is None:
+            continue
+        if number in exts:
+            p.append(f"voicemail.boxes[{i}].number: {number!r} is an extension's number; "
+                     "*98 would reach that extension's box")
+        elif number in box_numbers:
+            p.append(f"voicemail.boxes[{i}].number: {number!r} is already used by "
+                     f"voicemail.boxes[{box_numbers[number]}]")
+        box_numbers.setdefault(number, i)
     for i, e in enumerate(doc.get("extensions", [])):
         for when in ("on_busy", "on_no_answer", "on_unavailable"):
             dest = e.get(when) if isinstance(e, dict) else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from appliance.core.dialogue import (
     Collect,
@@ -17,6 +17,7 @@ from appliance.core.dialogue import (
 )
 from appliance.core.listening import (
     MAX_PIN_TRIES,
+    BoxChosen,
     CallBack,
     Delete,
     Listen,
@@ -28,6 +29,7 @@ from appliance.core.listening import (
     RecordGreeting,
     SaveGreeting,
     Stored,
+    box_choice_dialogue,
     in_order,
     listening_dialogue,
     when_prompts,
@@ -44,7 +46,10 @@ NEW = Stored(id=2, audio="/vm/201/2.wav", caller="", days_ago=0, hour=14, minute
              heard=False)
 
 
-def run(state: State[Listen], *events: Any) -> tuple[State[Listen], list[Any]]:
+D = TypeVar("D")
+
+
+def run(state: State[D], *events: Any) -> tuple[State[D], list[Any]]:
     actions: list[Any] = []
     for event in events:
         state, more = step(state, event)
@@ -214,3 +219,19 @@ def test_a_new_pin_is_keyed_twice_alike_and_of_4_to_8_digits() -> None:
     assert said(done)[-2:] == ["vm-pin-changed", "vm-mailbox-options"]
     state, quiet = run(state, Digit("4"), Timeout())  # silence: back, nothing changed
     assert notes(quiet) == [] and said(quiet)[-1] == "vm-mailbox-options"
+
+
+def test_star_98_asks_which_box_and_takes_only_one_that_exists() -> None:
+    state, first = box_choice_dialogue(["201", "700"])
+    assert said(first) == ["vm-which-box"]
+    state, wrong = run(state, *keys("999#"))
+    assert said(wrong) == ["vm-no-such-box", "vm-which-box"] and not state.over
+    state, right = run(state, *keys("700#"))
+    assert isinstance(right[-1], Done) and right[-1].result == BoxChosen("700")
+    state, _ = box_choice_dialogue(["201"])
+    state, gone = run(state, *keys("1#"), *keys("2#"), *keys("3#"))
+    assert state.over and said(gone)[-2:] == ["vm-no-such-box", "menu-goodbye"]
+    assert gone[-1].result == "unknown"
+    state, _ = box_choice_dialogue(["201"])
+    state, typed = run(state, *keys("201"), Timeout())  # no #: taken as entered
+    assert typed[-1].result == BoxChosen("201")

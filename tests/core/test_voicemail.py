@@ -10,6 +10,7 @@ from appliance.core.voicemail import (
     MailboxRules,
     SilenceWatch,
     all_boxes,
+    box_by_number,
     full_boxes,
     full_reason,
     greeting_prompts,
@@ -94,3 +95,16 @@ def test_a_boxs_silence_setting_reaches_its_rules() -> None:
     config = {**CONFIG, "extensions": [{"number": "201", "voicemail": {"silence_end_s": 0}}]}
     assert mailbox(config, "201").silence_end_s == 0  # type: ignore[union-attr]
     assert mailbox(CONFIG, "sales").silence_end_s == 10  # type: ignore[union-attr]
+
+
+def test_star_98_finds_a_box_by_number_with_its_pin() -> None:
+    config = {"extensions": [{"number": "201", "voicemail": {"pin_hash": "h201"}},
+                             {"number": "202", "voicemail": {"enabled": False}},
+                             {"number": "203"}],
+              "voicemail": {"boxes": [{"name": "sales", "number": "700", "pin_hash": "hs"},
+                                      {"name": "accounts"}]}}
+    assert box_by_number(config, "201") == ("201", "h201")
+    assert box_by_number(config, "203") == ("203", "")  # a box without a PIN yet
+    assert box_by_number(config, "202") is None  # switched off
+    assert box_by_number(config, "700") == ("sales", "hs")
+    assert box_by_number(config, "accounts") is None and box_by_number(config, "9") is None

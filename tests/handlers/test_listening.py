@@ -44,8 +44,8 @@ def leave(o: Office, caller: str, seconds: float = 1.5) -> Message:
     return listed
 
 
-def dial(o: Office, caller: str = "201") -> str:
-    leg = o.tel.call_in(caller=caller, dialled="*97", trunk=None)
+def dial(o: Office, caller: str = "201", code: str = "*97") -> str:
+    leg = o.tel.call_in(caller=caller, dialled=code, trunk=None)
     o.route(leg, from_edge=True)
     o.tel.advance(0)
     return leg.uid
@@ -195,3 +195,35 @@ def test_a_pin_keyed_twice_is_handed_to_the_settings(tmp_path: Path) -> None:
     assert kept == [("201", "8642")]
     assert o.tel.of(Play, uid)[-1].prompts == ("vm-pin-changed", "vm-mailbox-options")
     o.features.calls.ctx.writer.close()
+
+
+def test_star_98_opens_a_shared_box_by_its_number_and_pin(tmp_path: Path) -> None:
+    exts: list[dict[str, Any]] = copy.deepcopy(json.loads(DEMO.read_text())["extensions"])
+    o = office(tmp_path, edit={"extensions": exts, "voicemail": {"boxes": [
+        {"name": "sales", "number": "700", "members": ["202"], "pin_hash": hash_pin("5555")}]}})
+    o.tel.take()
+    config = o.features.calls.ctx.config
+    assert route_inbound(config, InboundRequest(
+        source_ip="127.0.0.1", source_port=5060, dialled="*98", caller_number="202",
+        caller_name="", from_edge=True), slots_in_use=1, capacity=Capacity(legs=4)) \
+        == ListenCall(box=None)
+    boxes = Mailboxes(o.features.listening.boxes.root, o.history)
+    listed = boxes.publish(tone_wav(boxes.recording_path("sales", "c1"), 1.5), Message(
+        id=0, box="sales", file="", at=o.tel.clock.now - 60, duration_s=0.0,
+        caller_number="+15550001", call_uid="c1"))
+    assert listed is not None
+    uid = dial(o, "202", "*98")
+    assert o.tel.of(Play, uid)[0].prompts == ("vm-which-box",)
+    o.tel.digits(uid, "701#")
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-no-such-box", "vm-which-box")
+    o.tel.digits(uid, "700#")
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-enter-pin",)
+    o.tel.digits(uid, "5555#")
+    assert str(boxes.audio_path(listed)) in o.tel.of(Play, uid)[-1].prompts
+    o.tel.digits(uid, "7")
+    assert o.history.messages("sales") == []
+    o.tel.hung_up(uid)
+    o.tel.advance(0.1)
+    o.features.calls.ctx.writer.close()
+    [record] = o.history.last(1)
+    assert "voicemail sales: listening by phone (*98)" in record.reason

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import stat
 import wave
 from pathlib import Path
@@ -235,3 +236,22 @@ def test_call_back_rings_the_agents_own_phone_for_the_caller(
     assert post(agent_client, f"/voicemail/{message.id + 100}/call", {},
                 page="/voicemail").startswith("404")
     assert len(fake_engine.requests) == requests
+
+
+def test_a_shared_box_gets_a_number_for_star_98_and_a_pin_shown_once(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    post(admin_client, "/settings/voicemail/shared", {"name": "sales"})
+    page = post(admin_client, "/settings/voicemail/box/sales", {
+        "number": "201", "attach": "on"}, page="/settings/voicemail/box/sales")
+    assert page.startswith("400") and "is an extension&#39;s number" in page
+    post(admin_client, "/settings/voicemail/box/sales", {"number": "700", "attach": "on"},
+         page="/settings/voicemail/box/sales")
+    assert stored(runtime)["voicemail"]["boxes"][0]["number"] == "700"
+    page = post(admin_client, "/settings/voicemail/box/sales/pin", {},
+                page="/settings/voicemail/box/sales")
+    pin = re.search(r'id="setup-pin">(\d+)<', page)
+    assert pin and "*98" in page and "700" in page
+    from appliance.core.pin import check_pin
+    assert check_pin(pin.group(1), stored(runtime)["voicemail"]["boxes"][0]["pin_hash"])
+    assert post(admin_client, "/settings/voicemail/box/201/pin", {},
+                page="/settings/voicemail").startswith("404")

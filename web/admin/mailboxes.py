@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 from typing import Any
+from urllib.parse import quote
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
+from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.core.defaults import MAILBOX_DEFAULTS
 from appliance.core.mailing import SECURITY
@@ -23,6 +25,7 @@ from appliance.sounds.languages import installed
 from web.admin import bp
 from web.admin.common import ask_engine
 from web.admin.forms import EXTRA_ROWS, Form, Page, put, save_form
+from web.admin.phones import secret_page
 from web.settings_store import read_raw
 
 SECURITY_LABELS = {"starttls": "STARTTLS (usually port 587)",
@@ -116,8 +119,8 @@ def voicemail() -> Page:
 
 def box_values(box: dict[str, Any]) -> dict[str, str]:
     s = box["settings"]
-    v = {k: str(s[k]) for k in ("max_message_s", "max_messages", "silence_end_s", "language")
-         if k in s}
+    v = {k: str(s[k]) for k in ("max_message_s", "max_messages", "silence_end_s", "language",
+                                "number") if k in s}
     if s.get("attach", True):
         v["attach"] = "on"
     if s.get("delete_after_email"):
@@ -149,6 +152,7 @@ def read_box(f: Form, box: dict[str, Any], extensions: list[str]) -> dict[str, A
     if box["shared"]:
         f.slot("members")
         out["members"] = [n for n in extensions if f.checked(f"members.{n}")]
+        put(out, "number", f.text("number"), stored=stored)
     else:
         put(out, "enabled", f.checked("enabled"), stored=stored, default=True)
     return out
@@ -201,6 +205,24 @@ def mailbox(name: str) -> Page:
         flash(f"Mailbox {box['label']} saved.")
         return redirect(url_for("admin.voicemail"))
     return _box_page(f, doc, box, status=400)
+
+
+@bp.post("/voicemail/box/<name>/pin")
+def shared_box_pin(name: str) -> WerkzeugResponse | tuple[str, int]:
+    """A new PIN for a shared box (for *98), made by the engine, shown once."""
+    doc = read_raw()
+    box = _find(doc, name)
+    if box is None or not box["shared"]:
+        abort(404, description=f"There is no shared mailbox {name!r}.")
+    outcome = ask_engine("POST", f"/extensions/{quote(name, safe='')}/pin", {})
+    result = outcome.result or {}
+    if not outcome.ok or not isinstance(result.get("pin"), str):
+        f = Form(box_values(box))
+        f.top.append(outcome.error or "The PIN was not made.")
+        return _box_page(f, doc, box, status=400)
+    return secret_page(render_template(
+        "admin/voicemail_pin.html", number=name, name="", pin=result["pin"], shared=True,
+        box_number=box["settings"].get("number")))
 
 
 @bp.post("/voicemail/shared")
