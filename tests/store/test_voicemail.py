@@ -21,7 +21,7 @@ from appliance.store.voicemail import (
     repair_wav,
     wav_seconds,
 )
-from tests.support.vm_writer import FRAME, header
+from tests.support.vm_writer import EMAIL, FRAME, header
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -118,7 +118,9 @@ def test_recovery_lists_what_was_saved_and_removes_what_is_broken(tmp_path: Path
 def test_sigkill_at_random_points_never_lists_a_broken_message(tmp_path: Path) -> None:
     """Kill a writer recording and listing messages at random moments, recover as the
     next engine start does, and check every listed message: complete, playable, 1 s or
-    more, its header matching its length. Bounded: 12 kills of up to 0.8 s each."""
+    more, its header matching its length, and its email queued exactly once (the
+    recovery lists a message without a row with its email too). Bounded: 12 kills of
+    up to 0.8 s each."""
     rng = random.Random(18)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     written = 0
@@ -131,7 +133,9 @@ def test_sigkill_at_random_points_never_lists_a_broken_message(tmp_path: Path) -
         out, _ = proc.communicate(timeout=10)
         written += len(out.split())
         b = boxes(tmp_path)
-        b.recover()
+        b.recover(lambda box: EMAIL)
+        history = History(tmp_path / "history.sqlite3", read_only=True)
+        assert sorted(history.emails()) == sorted(m.id for m in b.log.messages())
         for message in b.log.messages():
             path = b.audio_path(message)
             assert path.is_file(), message

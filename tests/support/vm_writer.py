@@ -13,10 +13,13 @@ import sys
 import time
 from pathlib import Path
 
+from appliance.core.mailing import EmailOrder
 from appliance.store.history import History
 from appliance.store.voicemail import Mailboxes, Message
 
 RATE = 8000
+#: Box 201 emails its messages: each is queued in the transaction that lists it.
+EMAIL = EmailOrder(("ann@office.example",), attach=True, delete_after=False, language="en")
 FRAME = b"".join(struct.pack("<h", (i * 37) % 2000 - 1000) for i in range(160))
 
 
@@ -45,7 +48,7 @@ def main(data_dir: str) -> None:
             f.write(header(frames * len(FRAME)))  # the recorder closes
         boxes.publish(path, Message(id=0, box="201", file="", at=time.time(),
                                     duration_s=0.0, caller_number=f"+1555{n:07d}",
-                                    call_uid=uid))
+                                    call_uid=uid), EMAIL)
         print(n, flush=True)
 
 
