@@ -420,7 +420,9 @@ class Controller:
         threading.Thread(target=save, name="pin", daemon=True).start()
 
     def _smtp_password(self) -> str:
-        return self.runtime.smtp_password_path.read_text(encoding="utf-8").strip()
+        """Exactly as the admin typed it (the page refuses line breaks and control
+        characters, so there is nothing to strip)."""
+        return self.runtime.smtp_password_path.read_text(encoding="utf-8")
 
     def _smtp_password_stamp(self) -> float | None:
         try:
