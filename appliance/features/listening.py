@@ -76,7 +76,11 @@ class ListeningHandler(Handler):
         self.ctx, self.tel = ctx, ctx.tel
         self.boxes = Mailboxes(ctx.runtime.data_dir / "voicemail", ctx.history)
         self.greetings = Greetings(ctx.runtime.data_dir / "voicemail-greetings")
+        #: Wrong PINs per box (a guesser after one box) and per phone (one phone trying
+        #: box after box with *98): either lock stops the next try, as the edge bans
+        #: an address after failed logins.
         self.guard = PinGuard()
+        self.phones = PinGuard()
 
     def start(self, leg: CallSession, decision: ListenCall) -> None:
         """Answer the phone; the dialogue starts with the audio (``*98``: which box)."""
@@ -99,6 +103,12 @@ class ListeningHandler(Handler):
         return True
 
     def _begin(self, leg: CallSession, role: MailboxListener) -> None:
+        if self.phones.locked(leg.caller_number, self.ctx.clock()):
+            log.warning("voicemail: phone %s refused, locked after repeated wrong PINs",
+                        leg.caller_number)
+            say_goodbye(self.ctx, leg, "vm-locked",
+                        f"phone {leg.caller_number} is locked after wrong PINs")
+            return
         if not role.box:
             self._ask_box(leg, role)
             return
@@ -215,10 +225,14 @@ class ListeningHandler(Handler):
             self.ctx.events.emit(box_changed(self.ctx.config, self.ctx.history, box))
         elif isinstance(fact, PinFailed):
             locked = self.guard.failed(box, self.ctx.clock())
-            log.warning("voicemail %s: wrong PIN from %s%s", box, leg.caller_number or "?",
-                        "; the box is locked for 15 minutes" if locked else "")
+            phone_locked = self.phones.failed(leg.caller_number, self.ctx.clock())
+            log.warning("voicemail %s: wrong PIN from %s%s%s", box, leg.caller_number or "?",
+                        "; the box is locked for 15 minutes" if locked else "",
+                        "; that phone may not try again for 15 minutes" if phone_locked
+                        else "")
         elif isinstance(fact, Opened):
             self.guard.opened(box)
+            self.phones.opened(leg.caller_number)
             log.info("voicemail %s: opened by phone from %s", box, leg.caller_number or "?")
         elif isinstance(fact, CallBack):
             leg.role.call_back = fact.number

@@ -227,3 +227,23 @@ def test_star_98_opens_a_shared_box_by_its_number_and_pin(tmp_path: Path) -> Non
     o.features.calls.ctx.writer.close()
     [record] = o.history.last(1)
     assert "voicemail sales: listening by phone (*98)" in record.reason
+
+
+def test_one_phone_guessing_box_after_box_is_locked_out(tmp_path: Path) -> None:
+    """*98 lets a phone try any box: six wrong PINs from it, over several boxes, lock
+    that phone out (as the edge bans an address after failed logins); others go on."""
+    exts: list[dict[str, Any]] = copy.deepcopy(json.loads(DEMO.read_text())["extensions"])
+    for e in exts:
+        e["voicemail"] = {"pin_hash": hash_pin("4321")}
+    o = office(tmp_path, edit={"extensions": exts})
+    o.tel.take()
+    for box in ("201", "203"):
+        uid = dial(o, "202", "*98")
+        o.tel.digits(uid, f"{box}#1111#2222#3333#")
+        o.tel.advance(10)
+        assert o.tel.of(Hangup, uid)
+    uid = dial(o, "202", "*98")
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-locked",)
+    uid = dial(o, "204", "*98")  # another phone may still try
+    assert o.tel.of(Play, uid)[-1].prompts == ("vm-which-box",)
+    o.features.calls.ctx.writer.close()
