@@ -40,6 +40,7 @@ from appliance.control.events import (
     PopShown,
     Status,
     VoicemailChanged,
+    WrapupGiven,
 )
 from web import ENGINE_EXTENSION, engine, stopping
 from web.security import User, current_user, for_agents, session_user
@@ -481,7 +482,8 @@ class EventHub:
 
 
 #: Events about one phone's calls (screen-pops): only for that phone's user and admins.
-_PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME})
+_PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME,
+                             WrapupGiven.NAME})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:

@@ -13,6 +13,7 @@ engine, which is the only writer of the history.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -41,10 +42,12 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 from appliance.control.client import JsonTooDeep, loads
 from appliance.core.callerid import best_name, usable
 from appliance.core.voicemail import readable_boxes
+from appliance.core.wrapup import queue_codes
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.contacts import ContactBook
 from appliance.store.voicemail import Message, VoicemailLog
+from appliance.store.wrapups import Wrapup, WrapupLog
 from web.admin.common import ask_engine
 from web.live import EventHub
 from web.security import User, current_user, for_agents
@@ -128,22 +131,56 @@ def agent() -> tuple[str, int]:
     extensions = [(str(e.get("number")), str(e.get("name", "")))
                   for e in doc.get("extensions", []) if isinstance(e, dict)]
     lookup = isinstance((doc.get("screenpop") or {}).get("lookup_url"), str)
+    # Each queue's wrap-up codes: the card asks for one when a queue call ends.
+    codes = {str(q.get("name")): [{"code": c.code, "label": c.label}
+                                  for c in queue_codes(q)]
+             for q in doc.get("queues", []) if isinstance(q, dict) and q.get("wrapup_codes")}
     return render_template(
         "screenpop/agent.html", extension=extension, is_admin=user.is_admin,
         watching=bool(asked) and asked != user.extension, extensions=extensions,
         crm_url=str(record.get("crm_url") or ""), crm_open=record.get("crm_open") is True,
-        lookup=lookup,
+        lookup=lookup, wrapup_codes=json.dumps(codes),
     ), 200
+
+
+@bp.post("/agent/wrapup")
+@for_agents
+def wrapup() -> tuple[Response, int]:
+    """The card's wrap-up code for the latest queue call of the login's phone (an admin
+    watching a phone gives it for that phone): through the engine, which ends the
+    agent's wrap-up time at once."""
+    user = _user()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _json({"error_id": "bad_request", "message": "expected a JSON object",
+                      "details": {}}, 400)
+    extension = str(body.get("extension") or user.extension or "")
+    if not user.is_admin and extension != user.extension:
+        return _json({"error_id": "not_your_phone", "message": "Agents give wrap-up codes "
+                      "for their own phone only.", "details": {}}, 403)
+    if not _EXTENSION.fullmatch(extension):
+        return _json({"error_id": "no_phone", "message": "Your login has no phone "
+                      "extension.", "details": {}}, 400)
+    outcome = ask_engine("POST", f"/agents/{extension}/wrapup",
+                         {"code": body.get("code"), "note": body.get("note", "")})
+    if not outcome.ok:
+        problem = outcome.fields.get("code") or outcome.fields.get("note") or outcome.error
+        return _json({"error_id": "not_saved", "message": problem or "not saved",
+                      "details": outcome.fields}, 409 if outcome.fields else 503)
+    return _json(outcome.result or {}, 200)
 
 
 # ---- the caller's card -----------------------------------------------------------------
 
 
-def _call_view(call: Any, message: Message | None = None) -> dict[str, Any]:
+def _call_view(call: Any, message: Message | None = None,
+               wrapup: Wrapup | None = None) -> dict[str, Any]:
     """An earlier call for the card; ``message``: the voicemail it left, if this login
-    may hear it."""
+    may hear it; ``wrapup``: the code its agent gave it."""
     started, ended = call.started_at, call.ended_at
     return {
+        "wrapup": None if wrapup is None else {
+            "code": wrapup.code, "conversion": wrapup.conversion, "note": wrapup.note},
         "voicemail": None if message is None else {
             "id": message.id, "duration_s": message.duration_s,
             "url": url_for("voicemail.audio", message_id=message.id)},
@@ -224,7 +261,10 @@ def caller(number: str) -> tuple[Response, int]:
             shown = [c for c in card.calls if (not ringing or c.call_uid != ringing)
                      and (own is None or c.trunk is not None or _involves(c, own))]
             left = _messages_left(runtime, number, user)
-            calls = [_call_view(c, left.get(c.call_uid)) for c in shown[:_CARD_CALLS]]
+            codes = WrapupLog(runtime.history_path, read_only=True).wrapups_of(
+                [c.call_uid for c in shown[:_CARD_CALLS]])
+            calls = [_call_view(c, left.get(c.call_uid), codes.get(c.call_uid))
+                     for c in shown[:_CARD_CALLS]]
             callbacks = [_callback_view(cb) for cb in card.callbacks]
             total = card.total_calls - (len(card.calls) - len(shown))
             last_call_at = card.last_call_at

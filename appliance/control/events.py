@@ -240,6 +240,21 @@ class VoicemailChanged(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WrapupGiven(EventType):
+    """An agent (``extension``) gave a queue call its wrap-up code: the agent's card
+    closes its form, and the agent is free again (its wrap-up time ended early)."""
+
+    NAME = "wrapup_given"
+    extension: str
+    call: str
+    queue: str
+    code: str
+    label: str
+    conversion: bool
+    note: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
@@ -303,8 +318,8 @@ CATALOGUE: dict[str, type[EventType]] = {
     for t in (
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
-        HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged, SystemSampled,
-        ConfigChanged,
+        HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged,
+        WrapupGiven, SystemSampled, ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )
 }

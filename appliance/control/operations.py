@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.server import ApiError, Handler
+from appliance.core.wrapup import MAX_NOTE
 from appliance.features.calls import CallRefused
+from appliance.features.queue import WrapupError
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -33,7 +35,8 @@ def resources(engine: Engine,
       then call the number for it (voicemail's "call back"); 409 ``refused`` when that
       phone may not dial that number.
     - ``DELETE /calls/<id>``: hang up a live call.
-    - ``POST /agents/<ext>/<login|logout|pause|unpause>``.
+    - ``POST /agents/<ext>/<login|logout|pause|unpause>``; ``POST /agents/<ext>/wrapup
+      {"code", "note"}``: the agent's latest queue call's wrap-up code (409 if none fits).
     - ``GET /callbacks``; ``DELETE /callbacks/<id>``.
     - ``GET /failover``; ``POST /failover {"disaster", "override"}``.
     """
@@ -72,6 +75,8 @@ def resources(engine: Engine,
         ext, _, action = arg.partition("/")
         if ext not in {e["number"] for e in config()["extensions"]}:
             raise ApiError(404, "unknown_extension", f"no extension {ext!r}")
+        if action == "wrapup":
+            return post_wrapup(ext, body)
         if action not in AGENT_ACTIONS:
             raise ApiError(404, "not_found", f"no agent action {action!r} (expected one of: "
                            f"{', '.join(AGENT_ACTIONS)})")
@@ -86,6 +91,20 @@ def resources(engine: Engine,
         engine.call(lambda: engine.agent_action(ext, AGENT_ACTIONS[action], argument))
         state = engine.call(lambda: engine.acd.agents(engine._clock()).get(ext))
         return {"extension": ext, **(state or {"state": "offline", "queues": []})}
+
+    def post_wrapup(ext: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /agents/<ext>/wrapup {"code": "sale", "note": "..."}``: the agent's
+        latest queue call gets that code; its wrap-up time ends now."""
+        code, note = body.get("code"), body.get("note", "")
+        if not isinstance(code, str) or not code:
+            raise ApiError(400, "bad_code", "code: expected a wrap-up code", field="code")
+        if not isinstance(note, str) or len(note) > MAX_NOTE:
+            raise ApiError(400, "bad_note", f"note: up to {MAX_NOTE} characters",
+                           field="note")
+        try:
+            return engine.call(lambda: engine.give_wrapup(ext, code, note))
+        except WrapupError as e:
+            raise ApiError(409, "no_wrapup", str(e), field="code") from None
 
     def post_failover(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /failover {"disaster": true}`` or ``{"override": "night"}`` (null = auto)."""

@@ -316,6 +316,15 @@ class Acd:
         if queue is not None and queue in self.rules:
             agent.wrapup_until = max(agent.wrapup_until, now + self.rules[queue].wrapup_s)
 
+    def end_wrapup(self, ext: str, now: float) -> bool:
+        """``ext`` gave its last call's wrap-up code: free now, not when the queue's
+        wrap-up time runs out; False if it was not in wrap-up."""
+        agent = self._agents.get(ext)
+        if agent is None or agent.wrapup_until <= now:
+            return False
+        agent.wrapup_until = now
+        return True
+
     def state(self, ext: str, now: float) -> AgentState:
         agent = self._agents.get(ext)
         if agent is None or not agent.registered:

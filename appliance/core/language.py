@@ -37,6 +37,7 @@ PROMPT_NAMES = (
     "queue-closed", "minute", "minutes", "seconds",
     "whisper-call-from", "whisper-waited", "key-star", "key-hash",
     "agent-logged-in", "agent-logged-out", "agent-paused", "agent-unpaused",
+    "agent-wrapup-saved", "agent-wrapup-unknown",
     "callback-offer", "callback-number-is", "callback-confirm", "callback-enter",
     "callback-invalid", "callback-confirmed", "callback-for", "callback-accept",
     "failover-call-for", "failover-from", "failover-accept",

@@ -151,16 +151,17 @@ class FeatureCode:
 
     ``*45`` toggles the agent's membership of its queues, ``*45`` + a queue's
     number toggles that one queue; ``*46`` toggles pause, ``*46`` + digits
-    pauses with that reason code.
+    pauses with that reason code; ``*47`` + a digit gives the agent's last queue
+    call that wrap-up code (its place in the queue's list).
     """
 
     extension: str
-    action: str  # "login" or "pause"
+    action: str  # "login", "pause" or "wrapup"
     argument: str = ""
 
 
 #: Feature code prefix -> action.
-FEATURE_CODES = {"*45": "login", "*46": "pause"}
+FEATURE_CODES = {"*45": "login", "*46": "pause", "*47": "wrapup"}
 #: A phone's own voicemail box, by PIN.
 LISTEN_CODE = "*97"
 #: Any box, by its number and PIN (another extension's, or a shared box's).

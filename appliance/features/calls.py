@@ -206,7 +206,7 @@ class CallFlows(Handler):
         if not isinstance(role, MessageCall):
             return False
         if not role.started and self.tel.has_audio(leg.uid):
-            seconds = self.tel.play(leg.uid, [role.message],
+            seconds = self.tel.play(leg.uid, [role.message, *role.extra],
                                     leg.speaks(self.ctx.config["site"]["language"]))
             if seconds is not None:
                 role.started = True

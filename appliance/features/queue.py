@@ -25,6 +25,7 @@ from appliance.control.events import (
     CallConnected,
     CallLeftQueue,
     CallQueued,
+    WrapupGiven,
 )
 from appliance.core.acd import Acd, Connected, Overflow, Ring
 from appliance.core.menu import GOODBYE_PROMPT
@@ -49,6 +50,8 @@ from appliance.core.speech import (
     wait_prompts,
     whisper_prompts,
 )
+from appliance.core.wrapup import by_code, by_key, clean_note, queue_codes
+from appliance.errors import KeeplineError
 from appliance.features.context import Context, describe, play_whisper
 from appliance.features.failover import Failover
 from appliance.features.handler import Handler
@@ -65,6 +68,7 @@ from appliance.sip.roles import (
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError, LegChange
 from appliance.sounds import languages
+from appliance.store.wrapups import Wrapup
 
 if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
@@ -73,6 +77,10 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
+
+
+class WrapupError(KeeplineError, ValueError):
+    """A wrap-up code that cannot be given: no queue call, or no such code."""
 
 
 class QueueHandler(Handler):
@@ -95,6 +103,9 @@ class QueueHandler(Handler):
         self._pump_pending = False
         self._agent_view: dict[str, dict[str, Any]] = {}
         self._staffed: set[tuple[str, str]] = set()
+        #: Each agent's latest queue call (the caller's call, its queue): what a wrap-up
+        #: code is given to.
+        self.last_calls: dict[str, tuple[str, str]] = {}
 
     # ---- callers ------------------------------------------------------------------------
 
@@ -462,6 +473,8 @@ class QueueHandler(Handler):
     def _agent_call_over(self, leg: CallSession, role: AgentLeg) -> None:
         now = self.ctx.clock()
         self.acd.call_ended(role.agent, now, queue=leg.queue)
+        if leg.queue is not None:
+            self.last_calls[role.agent] = (role.caller, leg.queue)
         talk = now - (leg.answered_at or now)
         caller = self.tel.leg(role.caller)
         wait = None
@@ -535,10 +548,22 @@ class QueueHandler(Handler):
     # ---- feature codes and the control API ----------------------------------------------
 
     def feature_code(self, leg: CallSession, code: FeatureCode) -> None:
-        """``*45``/``*46``: log in or out, pause or unpause, then say what happened."""
-        message = self.agent_action(code.extension, code.action, code.argument)
+        """``*45``/``*46``: log in or out, pause or unpause; ``*47``: a wrap-up code;
+        then say what happened."""
+        extra: tuple[str, ...] = ()
+        if code.action == "wrapup":
+            try:
+                self.give_wrapup(code.extension, key=code.argument)
+                message = "agent-wrapup-saved"
+                lang = languages.get(self.ctx.config["site"]["language"])
+                extra = tuple(digit_prompts(code.argument, lang))  # the code, read back
+            except WrapupError as e:
+                log.info("agent %s: wrap-up code by phone refused: %s", code.extension, e)
+                message = "agent-wrapup-unknown"
+        else:
+            message = self.agent_action(code.extension, code.action, code.argument)
         leg.outcome, leg.reason = "completed", f"feature code: {message}"
-        leg.role = MessageCall(message)
+        leg.role = MessageCall(message, extra=extra)
         leg.state = "ringing"
         self.tel.answer(leg.uid, 200)
 
@@ -583,6 +608,36 @@ class QueueHandler(Handler):
         log.info("agent %s: %s", ext, result.removeprefix("agent-").replace("-", " "))
         self.pump_soon()
         return result
+
+    def give_wrapup(self, ext: str, *, code: str | None = None, key: str | None = None,
+                    note: str = "") -> Wrapup:
+        """Give ``ext``'s latest queue call a wrap-up code (by name, or by its place in
+        the queue's list: the keypad's digit), stored beside the call's record; the
+        agent's wrap-up time ends now and the next caller may ring it at once."""
+        last = self.last_calls.get(ext)
+        if last is None:
+            raise WrapupError(f"extension {ext} has taken no queue call to wrap up")
+        call, queue = last
+        codes = queue_codes(self.ctx.queue_config(queue))
+        if not codes:
+            raise WrapupError(f"queue {queue} has no wrap-up codes")
+        chosen = by_code(codes, code) if code is not None else by_key(codes, key or "")
+        if chosen is None:
+            raise WrapupError(f"queue {queue} has no wrap-up code "
+                              f"{code if code is not None else 'number ' + (key or '')!r}")
+        now = self.ctx.clock()
+        wrapup = Wrapup(call_uid=call, queue=queue, agent=ext, code=chosen.code,
+                        conversion=chosen.conversion, note=clean_note(note), at=now)
+        self.ctx.writer.record_wrapup(wrapup)
+        freed = self.acd.end_wrapup(ext, now)
+        log.info("agent %s: call %s wrapped up as %r%s", ext, call, chosen.code,
+                 "; free again" if freed else "")
+        self.ctx.events.emit(WrapupGiven(extension=ext, call=call, queue=queue,
+                                         code=chosen.code, label=chosen.label,
+                                         conversion=chosen.conversion, note=wrapup.note))
+        self._publish_agents()
+        self.pump_soon()
+        return wrapup
 
     def problems(self, config: dict[str, Any]) -> list[str]:
         """Why the queues cannot take ``config`` now: a queue it drops has callers."""

@@ -333,6 +333,12 @@ class Engine:
         """The edge's registered phones (the controller polls Kamailio and posts them)."""
         self.features.queue.set_registered(extensions)
 
+    def give_wrapup(self, ext: str, code: str, note: str = "") -> dict[str, Any]:
+        """``ext``'s latest queue call gets wrap-up ``code`` (raises ``WrapupError``)."""
+        w = self.features.queue.give_wrapup(ext, code=code, note=note)
+        return {"call": w.call_uid, "queue": w.queue, "code": w.code,
+                "conversion": w.conversion, "note": w.note}
+
     def agent_action(self, ext: str, action: str, argument: str = "") -> str:
         """Log in/out or pause/unpause an agent; returns the prompt that confirms it."""
         return self.features.queue.agent_action(ext, action, argument)

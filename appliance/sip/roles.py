@@ -168,6 +168,8 @@ class MessageCall:
 
     message: str
     started: bool = False
+    #: Prompts after the message (a wrap-up code's digits, read back).
+    extra: tuple[str, ...] = ()
 
 
 Role = (

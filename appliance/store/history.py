@@ -17,10 +17,11 @@ from appliance.store.menu_events import MenuEventLog
 from appliance.store.outbox import EmailOutbox
 from appliance.store.queue_events import QueueEventLog
 from appliance.store.voicemail import VoicemailLog
+from appliance.store.wrapups import WrapupLog
 
 
 class History(CallLog, QueueEventLog, HealthEventLog, MenuEventLog, CallbackRequests,
-              ContactBook, VoicemailLog, EmailOutbox):
+              ContactBook, VoicemailLog, EmailOutbox, WrapupLog):
     """The call history of one data dir: every part of history.sqlite3 over one file.
 
     Parameters:

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -157,6 +157,17 @@ _SCHEMA = (
     error        TEXT NOT NULL DEFAULT ''
 )""",
     "CREATE INDEX IF NOT EXISTS voicemail_email_due ON voicemail_email (state, next_at)",
+    # schema 9: wrap-up codes of queue calls (store/wrapups.py)
+    """CREATE TABLE IF NOT EXISTS wrapups (
+    call_uid   TEXT PRIMARY KEY,
+    queue      TEXT NOT NULL,
+    agent      TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    conversion INTEGER NOT NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    at         REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS wrapups_by_time ON wrapups (at)",
 )
 
 # Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:

@@ -508,7 +508,34 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "whisper": (False, _bool),
         "sl_threshold_s": (False, _ranged(1, 600)),
         "callback": (False, _callback),
+        "wrapup_codes": (False, lambda p, q, x: _list(p, q, x, _wrapup_code)),
     })
+    _wrapup_rules(p, path, v)
+
+
+def _wrapup_code(p: Problems, path: str, v: Any) -> None:
+    """One wrap-up code of a queue (appliance/core/wrapup.py)."""
+    _fields(p, path, v, {
+        "code": (True, lambda p, q, x: _pattern(p, q, x, _NAME, "a lower-case name")),
+        "label": (False, _text(40)),
+        "conversion": (False, _bool),
+    })
+
+
+def _wrapup_rules(p: Problems, path: str, v: Any) -> None:
+    codes = v.get("wrapup_codes") if isinstance(v, dict) else None
+    if not isinstance(codes, list):
+        return
+    if len(codes) > 9:
+        p.append(f"{path}.wrapup_codes: at most 9 codes (the keypad's 1 to 9)")
+    seen: dict[str, int] = {}
+    for i, c in enumerate(codes):
+        code = c.get("code") if isinstance(c, dict) else None
+        if isinstance(code, str) and code in seen:
+            p.append(f"{path}.wrapup_codes[{i}].code: {code!r} is already the code of key "
+                     f"{seen[code] + 1}")
+        elif isinstance(code, str):
+            seen[code] = i
 
 
 def _callback(p: Problems, path: str, v: Any) -> None:

@@ -21,6 +21,7 @@ from appliance.store.health_events import HealthEvent
 from appliance.store.history import History
 from appliance.store.menu_events import MenuEventRow
 from appliance.store.queue_events import QueueEvent
+from appliance.store.wrapups import Wrapup
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class HistoryWriter:
 
     def record_menu_event(self, event: MenuEventRow) -> None:
         self._queue.put(lambda: self.history.record_menu_event(event))
+
+    def record_wrapup(self, wrapup: Wrapup) -> None:
+        self._queue.put(lambda: self.history.record_wrapup(wrapup))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed in so far is written; False on timeout."""

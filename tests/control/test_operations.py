@@ -12,6 +12,7 @@ from appliance.control.operations import resources
 from appliance.control.server import ApiError, ControlApi
 from appliance.features.callback import CallbackError
 from appliance.features.calls import CallRefused
+from appliance.features.queue import WrapupError
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -50,6 +51,13 @@ class FakeEngine:
             raise CallRefused(f"{ext} may not call {number}: premium")
         self.asked.append(("click_to_call", ext, number))
         return "k1"
+
+    def give_wrapup(self, ext: str, code: str, note: str) -> dict[str, Any]:
+        if code != "sale":
+            raise WrapupError(f"queue support has no wrap-up code {code!r}")
+        self.asked.append(("give_wrapup", ext, code, note))
+        return {"call": "c9", "queue": "support", "code": code, "conversion": True,
+                "note": note}
 
     def hangup(self, uid: str) -> bool:
         self.asked.append(("hangup", uid))
@@ -133,6 +141,21 @@ def test_call_back_rings_the_phone_then_the_number_if_the_rules_allow(
     assert refused(api, "POST", "/calls/click", {"extension": "299", "number": "+15550177"}
                    )[:2] == (400, "unknown_extension")
     assert engine.asked == [("click_to_call", "202", "+15550177")]
+
+
+def test_a_wrap_up_code_goes_to_the_engine_and_a_wrong_one_is_refused(
+        api: ControlApi, engine: FakeEngine) -> None:
+    assert api.dispatch("POST", "/agents/202/wrapup", {"code": "sale", "note": "2 seats"}) \
+        == (200, {"call": "c9", "queue": "support", "code": "sale", "conversion": True,
+                  "note": "2 seats"})
+    assert refused(api, "POST", "/agents/202/wrapup", {"code": "refund"}) == (
+        409, "no_wrapup", {"field": "code"})
+    for body in ({}, {"code": ""}, {"code": 3}, {"code": "sale", "note": "x" * 501},
+                 {"code": "sale", "note": 7}):
+        assert refused(api, "POST", "/agents/202/wrapup", body)[0] == 400, body
+    assert refused(api, "POST", "/agents/299/wrapup", {"code": "sale"})[:2] == (
+        404, "unknown_extension")
+    assert engine.asked == [("give_wrapup", "202", "sale", "2 seats")]
 
 
 def test_the_config_in_force_is_read_at_each_request(api: ControlApi,

@@ -150,3 +150,73 @@ def test_the_queue_key_to_a_mailbox_is_announced_in_the_callers_language(
     [ev] = [e for e in o.history.queue_events(queue="support", since=0, until=1e12)
             if e.event == "voicemail"]
     assert ev.detail == "voicemail sales"
+
+
+CODES = [{"code": "sale", "label": "Sale", "conversion": True}, {"code": "info"}]
+
+
+def test_a_wrap_up_code_frees_the_agent_for_the_next_caller_at_once(tmp_path: Path) -> None:
+    from appliance.features.queue import WrapupError
+
+    o = office(tmp_path, edit=support(wrapup_s=60, members=[{"extension": "202"}],
+                                      wrapup_codes=CODES))
+    queue = o.features.queue
+    queue.set_registered({"202"})
+    tel = o.tel
+    tel.advance(0)
+    first = tel.call_in(caller=CALLER, dialled="500")
+    o.route(first)
+    tel.advance(0)
+    tel.answered(agent_legs(o)["202"])
+    second = tel.call_in(caller="+15550002", dialled="500")
+    o.route(second)
+    tel.advance(5)
+    tel.take()
+    tel.hung_up(first.uid)  # the first call ends: 202 has 60 s of wrap-up
+    tel.advance(5)
+    assert tel.of(Ring) == []  # the second caller waits for the wrap-up
+    try:
+        queue.give_wrapup("202", code="refund")
+    except WrapupError as e:
+        assert "no wrap-up code 'refund'" in str(e)
+    else:
+        raise AssertionError("an unknown code was taken")
+    wrapup = queue.give_wrapup("202", code="sale", note="two licences")
+    tel.advance(0.1)
+    [ring] = tel.of(Ring)  # at once, not 55 s later
+    assert ring.extension == "202"
+    assert (wrapup.call_uid, wrapup.conversion, wrapup.note) == (first.uid, True,
+                                                                  "two licences")
+    o.features.calls.ctx.writer.flush()
+    assert o.history.wrapups_of([first.uid])[first.uid].code == "sale"
+    given = [e for e in o.published() if e["type"] == "wrapup_given"]
+    assert given and given[0]["extension"] == "202" and given[0]["label"] == "Sale"
+    o.features.calls.ctx.writer.close()
+
+
+def test_star_47_gives_the_code_by_its_place_and_reads_it_back(tmp_path: Path) -> None:
+    from appliance.core.routing import FeatureCode
+
+    o = office(tmp_path, edit=support(wrapup_s=60, members=[{"extension": "202"}],
+                                      wrapup_codes=CODES))
+    queue = o.features.queue
+    queue.set_registered({"202"})
+    tel = o.tel
+    caller = tel.call_in(caller=CALLER, dialled="500")
+    o.route(caller)
+    tel.advance(0)
+    tel.answered(agent_legs(o)["202"])
+    tel.advance(5)
+    tel.hung_up(caller.uid)
+    phone = tel.call_in(caller="202", dialled="*472", trunk=None)
+    o.route(phone, from_edge=True)
+    tel.advance(0)
+    assert tel.of(Play, phone.uid)[-1].prompts == ("agent-wrapup-saved", "num-two")
+    o.features.calls.ctx.writer.flush()
+    assert o.history.wrapups_of([caller.uid])[caller.uid].code == "info"
+    wrong = tel.call_in(caller="202", dialled="*479", trunk=None)
+    o.route(wrong, from_edge=True)
+    tel.advance(0)
+    assert tel.of(Play, wrong.uid)[-1].prompts == ("agent-wrapup-unknown",)
+    assert FeatureCode(extension="202", action="wrapup", argument="2")  # the decision's shape
+    o.features.calls.ctx.writer.close()

@@ -241,6 +241,45 @@ def test_wrapup_and_pause_are_respected(stack: ExitStack, tmp_path: Path) -> Non
     assert stats.service_level == 1.0 and stats.aht_s is not None and stats.aht_s > 0.5
 
 
+WRAPUP_CODES = [{"code": "sale", "label": "Sale", "conversion": True}, {"code": "info"}]
+
+
+def test_a_wrap_up_code_frees_the_agent_at_once_from_the_card_or_the_keypad(
+        stack: ExitStack, tmp_path: Path) -> None:
+    """60 s of wrap-up, but a code (the card's, through the control API as the page does;
+    then ``*472`` on the keypad) hands the waiting caller to the agent at once."""
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], wrapup_s=60,
+                                                 wrapup_codes=WRAPUP_CODES))
+    phone = agent(stack, site, engine, "202", tmp_path)
+    api = client(site)
+    with call_queue(site, hold_ms=600) as c:
+        assert c.wait().ok
+    engine.wait_for(lambda s: s["agents"]["202"]["state"] == "wrapup", what="202 wraps up")
+    second = stack.enter_context(call_queue(site, hold_ms=2500))
+    engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 1, what="a caller waits")
+    given = time.monotonic()
+    api.request("POST", "/agents/202/wrapup", {"code": "sale", "note": "two seats"})
+    assert phone.wait_for(event="incoming", call=1, timeout=10)
+    assert time.monotonic() - given < 10  # not the 60 s of wrap-up
+    assert second.wait().ok
+    engine.wait_for(lambda s: s["agents"]["202"]["state"] == "wrapup", what="202 again")
+    third = stack.enter_context(call_queue(site, hold_ms=2500))
+    engine.wait_for(lambda s: len(s["queues"][0]["waiting"]) == 1, what="a caller waits")
+    with Sipp("phone_hung_up_on.xml", edge(site), service="*472",
+              auth=("202", site.passwords["202"]),
+              keys={"caller": "202", "domain": "127.0.0.1"}, timeout=20,
+              media_port=free_port()) as keypad:
+        told = keypad.wait()
+        assert told.ok, told.describe()  # answered, told "saved: 2", hung up on
+    assert phone.wait_for(event="incoming", call=2, timeout=10)
+    assert third.wait().ok
+    stack.close()
+    answered = [r["call_uid"] for r in queue_records(site) if r["agent"] == "202"]
+    codes = History(site.runtime.history_path, read_only=True).wrapups_of(answered)
+    assert [(codes[uid].code, codes[uid].note) for uid in answered[:2]] == [
+        ("sale", "two seats"), ("info", "")]
+
+
 def tone(hz: float, seconds: float) -> list[int]:
     return [int(9000 * math.sin(2 * math.pi * hz * n / 8000)) for n in range(int(8000 * seconds))]
 

@@ -167,6 +167,8 @@ class FakeEngine:
                                       lambda: ConfigStore(runtime.config_path).load()),
                 # Call back from the inbox: the real one rings the phone (tests/sip).
                 ("POST", "calls"): lambda arg, body: {"id": f"fake-{arg}-call"},
+                # A wrap-up code from the card: the real one is tests/handlers' and sip's.
+                ("POST", "agents"): _fake_wrapup,
                 **voicemail_settings(Greetings(runtime.data_dir / "voicemail-greetings"),
                                      lambda: ConfigStore(runtime.config_path).load(),
                                      runtime.smtp_password_path),
@@ -241,3 +243,12 @@ class FakeEngine:
     def _unsubscribe(self, inbox: queue.Queue[dict[str, Any]]) -> None:
         with self._lock:
             self._subscribers.remove(inbox)
+
+
+def _fake_wrapup(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /agents/<ext>/wrapup``: "sale" is taken, anything else is the engine's 409."""
+    if not arg.endswith("/wrapup") or body.get("code") != "sale":
+        raise ApiError(409, "no_wrapup", f"queue support has no wrap-up code "
+                       f"{body.get('code')!r}", field="code")
+    return {"call": "fake-call", "queue": "support", "code": "sale", "conversion": True,
+            "note": body.get("note", "")}

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from appliance.store.calls import CallRecord
 from appliance.store.config import ConfigStore
@@ -66,7 +68,9 @@ def test_the_agent_sees_the_caller_while_the_phone_rings(tmp_path: Path) -> None
     queues: list[dict[str, Any]] = [{
         "name": "support", "number": "500", "strategy": "ringall",
         "members": [{"extension": "202"}], "answer_delay_ms": 0,
-        "announce_position": False, "announce_wait": False}]
+        "announce_position": False, "announce_wait": False, "wrapup_s": 120,
+        "wrapup_codes": [{"code": "sale", "label": "Sale", "conversion": True},
+                         {"code": "info", "label": "Information"}]}]
     site = make_data_dir(tmp_path, edit={"queues": queues})
     password = seed(site)
     with ExitStack() as es:
@@ -108,3 +112,18 @@ def test_the_agent_sees_the_caller_while_the_phone_rings(tmp_path: Path) -> None
             "return JSON.stringify(Array.from(document.querySelectorAll('[data-pop]'))"
             ".map(function (e) { return e.getAttribute('data-rendered-at'); }));"))
         assert pops and all(p for p in pops), "every card records when it was drawn"
+
+        # The queue call is over: the card asks what it came to; the code frees the agent.
+        assert engine.status()["agents"]["202"]["state"] == "wrapup"
+        form = browser.wait_for("[data-pop] .pop-wrapup-form", timeout=5)
+        Select(form.find_element(By.NAME, "code")).select_by_value("sale")
+        form.find_element(By.NAME, "note").send_keys("two seats")
+        form.find_element(By.TAG_NAME, "button").click()
+        browser.wait_for("[data-pop] .pop-wrapped", text="Wrapped up: Sale (two seats)")
+        browser.screenshot("screenpop-05-wrapped-up")
+        engine.wait_for(lambda s: s["agents"]["202"]["state"] == "available",
+                        what="202 free again before its 120 s of wrap-up")
+    [wrapup] = History(site.runtime.history_path, read_only=True).wrapups(
+        since=0, until=time.time() + 1)
+    assert (wrapup.queue, wrapup.agent, wrapup.code, wrapup.conversion, wrapup.note) == \
+        ("support", "202", "sale", True, "two seats")

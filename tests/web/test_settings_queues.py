@@ -367,3 +367,28 @@ def test_callback_number_tries_out_of_range_shown_at_the_field(
     assert error_next_to(page, "callback.max_number_attempts") == problem
     assert value_of(page, "callback.max_number_attempts") == typed
     assert runtime.config_path.read_bytes() == before
+
+
+def test_wrap_up_codes_are_set_on_the_form_and_a_duplicate_is_refused(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    def post(**codes: str) -> Any:
+        data = form(admin_client, "/settings/queues/support", **basics(
+            name="support", number="500", **{"members[0].extension": "202", **codes}))
+        return admin_client.post("/settings/queues/support", data=data)
+
+    before = runtime.config_path.read_bytes()
+    resp = post(**{"wrapup_codes[0].code": "sale", "wrapup_codes[1].code": "sale",
+                   "wrapup_codes[2].label": "No code"})
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert error_next_to(page, "wrapup_codes[1].code") == \
+        "'sale' is already the code of key 1"
+    assert error_next_to(page, "wrapup_codes[2].code").startswith("enter the code")
+    assert runtime.config_path.read_bytes() == before
+    resp = post(**{"wrapup_codes[0].code": "sale", "wrapup_codes[0].label": "Sale",
+                   "wrapup_codes[0].conversion": "on", "wrapup_codes[2].code": "info"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert stored(runtime)["queues"][0]["wrapup_codes"] == [
+        {"code": "sale", "label": "Sale", "conversion": True}, {"code": "info"}]
+    page = admin_client.get("/settings/queues/support").get_data(as_text=True)
+    assert value_of(page, "wrapup_codes[1].code") == "info"

@@ -75,6 +75,12 @@ def queue_values(stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, str]:
         v[f"members[{i}].penalty"] = str(m["penalty"]) if "penalty" in m else ""
     for i in range(len(members), len(members) + EXTRA_ROWS):
         v[f"members[{i}].extension"] = v[f"members[{i}].penalty"] = ""
+    codes = stored.get("wrapup_codes") or []
+    for i, c in enumerate([*codes, *[{}] * EXTRA_ROWS]):
+        v[f"wrapup_codes[{i}].code"] = str(c.get("code", ""))
+        v[f"wrapup_codes[{i}].label"] = str(c.get("label", ""))
+        if c.get("conversion"):
+            v[f"wrapup_codes[{i}].conversion"] = "on"
     v.update(destination_values("overflow", stored.get("overflow")))
     callback = stored.get("callback")
     if isinstance(callback, dict):
@@ -124,6 +130,23 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
         return entry
 
     put(q, "members", f.read_rows("members", member) or None, stored=stored)
+
+    def wrapup_code(row: int) -> dict[str, Any] | None:
+        code = f.text(f"wrapup_codes[{row}].code")
+        label = f.text(f"wrapup_codes[{row}].label")
+        if code is None:
+            if label is not None:
+                f.error(f"wrapup_codes[{row}].code", "enter the code (e.g. sale), or clear "
+                        "the label")
+            return None
+        entry: dict[str, Any] = {"code": code}
+        if label:
+            entry["label"] = label
+        if f.checked(f"wrapup_codes[{row}].conversion"):
+            entry["conversion"] = True
+        return entry
+
+    put(q, "wrapup_codes", f.read_rows("wrapup_codes", wrapup_code) or None, stored=stored)
 
     put(q, "overflow", read_destination(f, "overflow", OVERFLOW_KINDS, required=False),
         stored=stored)

@@ -19,6 +19,13 @@
   var contactUrl = root.getAttribute("data-contact-url") || "";
   var crmTemplate = root.getAttribute("data-crm-url") || "";
   var crmOpen = root.getAttribute("data-crm-open") === "yes";
+  var wrapupUrl = root.getAttribute("data-wrapup-url") || "";
+  var wrapupCodes = {};  // queue -> [{code, label}]: the card asks for one after a queue call
+  try {
+    wrapupCodes = JSON.parse(root.getAttribute("data-wrapup-codes") || "{}") || {};
+  } catch (e) {
+    wrapupCodes = {};
+  }
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var cardsBox = document.getElementById("pop-cards");
@@ -127,6 +134,8 @@
     card.setAttribute("data-number", number);
     card.setAttribute("data-state", "ringing");
     card.setAttribute("data-kind", ev.kind || "");
+    card.setAttribute("data-queue", ev.queue || "");
+    card.setAttribute("data-call", ev.call || "");
     card.setAttribute("data-modem-name", modemName);
     card.setAttribute("data-name-source", sipName ? "sip" : modemName ? "modem" : "");
 
@@ -311,6 +320,10 @@
       tr.appendChild(el("td", null, c.queue || c.dialled || ""));
       tr.appendChild(el("td", null, c.agent || ""));
       var outcome = el("td", "outcome " + (c.outcome || ""), (c.outcome || "").replace(/_/g, " "));
+      if (c.wrapup) {
+        outcome.appendChild(el("span", "pop-wrapup" + (c.wrapup.conversion ? " conversion" : ""),
+          " · " + c.wrapup.code + (c.wrapup.note ? " (" + c.wrapup.note + ")" : "")));
+      }
       if (c.voicemail) {
         outcome.appendChild(document.createTextNode(", left a voicemail (" + duration(c.voicemail.duration_s) + ") "));
         var play = el("a", "pop-voicemail", "play");
@@ -527,8 +540,92 @@
 
   // ---- following the call --------------------------------------------------------------
 
+  // ---- wrap-up: the code a queue call came to ------------------------------------------
+
+  function wrapupForm(card) {
+    var codes = wrapupCodes[card.getAttribute("data-queue") || ""] || [];
+    if (!codes.length || !wrapupUrl || card.querySelector(".pop-wrapup-form")) {
+      return;
+    }
+    var form = el("form", "pop-wrapup-form form");
+    form.appendChild(el("h3", null, "Wrap-up"));
+    var pick = el("label", null, "What did the call come to? ");
+    var select = el("select");
+    select.name = "code";
+    codes.forEach(function (c, i) {
+      var option = el("option", null, (i + 1) + ". " + c.label);
+      option.value = c.code;
+      select.appendChild(option);
+    });
+    pick.appendChild(select);
+    form.appendChild(pick);
+    var noteLabel = el("label", null, "Note ");
+    var noteInput = el("input");
+    noteInput.name = "note";
+    noteInput.maxLength = 500;
+    noteLabel.appendChild(noteInput);
+    form.appendChild(noteLabel);
+    var button = el("button", null, "Save and take the next call");
+    button.type = "submit";
+    form.appendChild(button);
+    var status = el("p", "hint pop-wrapup-status");
+    form.appendChild(status);
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      button.disabled = true;
+      status.textContent = "Saving…";
+      fetch(wrapupUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
+                  "Accept": "application/json"},
+        body: JSON.stringify({extension: extension, code: select.value, note: noteInput.value})
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) {
+            throw new Error(body.message || ("HTTP " + resp.status));
+          }
+          wrappedUp(card, body.code, body.note);
+        });
+      }).catch(function (err) {
+        status.textContent = "Not saved: " + err.message;
+        button.disabled = false;
+      });
+    });
+    card.appendChild(form);
+  }
+
+  function wrappedUp(card, code, noteText) {
+    var form = card.querySelector(".pop-wrapup-form");
+    if (form) {
+      form.remove();
+    }
+    var codes = wrapupCodes[card.getAttribute("data-queue") || ""] || [];
+    var label = code;
+    codes.forEach(function (c) { if (c.code === code) { label = c.label; } });
+    card.setAttribute("data-wrapup", code);
+    var shown = card.querySelector(".pop-wrapped");
+    if (!shown) {
+      shown = el("p", "pop-wrapped");
+      card.appendChild(shown);
+    }
+    shown.textContent = "Wrapped up: " + label + (noteText ? " (" + noteText + ")" : "");
+  }
+
+  function onWrapup(ev) {
+    var cards = cardsBox.querySelectorAll("[data-call]");
+    for (var i = 0; i < cards.length; i++) {
+      if (cards[i].getAttribute("data-call") === ev.call) {
+        wrappedUp(cards[i], ev.code, ev.note);
+      }
+    }
+  }
+
   function setState(pop, state, detail) {
     var card = cardFor(pop);
+    if (card && state === "ended" && card.getAttribute("data-state") === "answered" &&
+        card.getAttribute("data-kind") === "queue" && !card.getAttribute("data-wrapup")) {
+      wrapupForm(card);
+    }
     if (card) {
       card.setAttribute("data-state", state);
       var badge = part(card, "state");
@@ -685,6 +782,8 @@
       setState(ev.pop, ev.state, ev.detail);
     } else if (ev.type === "pop_named" && String(ev.extension) === extension) {
       onPopName(ev);
+    } else if (ev.type === "wrapup_given" && String(ev.extension) === extension) {
+      onWrapup(ev);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
         ". Calls will show again when it is back.";
