@@ -108,6 +108,8 @@ def test_the_agent_page_is_bound_to_the_agents_phone(agent_client: FlaskClient,
         "data-crm-url": "https://crm.example/search?phone={number}",
         "data-crm-open": "yes",
         "data-admin": "no",
+        "data-wrapup-url": "/agent/wrapup",
+        "data-wrapup-codes": "{}",  # the demo's queue has no wrap-up codes
     }
     for part in ('id="pop-cards"', 'id="recent-pops"', 'id="allow-notifications"',
                  "screenpop.js", "screenpop.css", ">My calls</a>"):
@@ -178,7 +180,8 @@ def test_the_caller_card_has_contact_calls_and_callbacks(agent_client: FlaskClie
     assert newest["agent"] is None and newest["wait_s"] == 95.0
     assert middle == {"started_at": pytest.approx(now - 86400), "direction": "inbound",
                       "queue": "sales", "agent": "203", "outcome": "completed",
-                      "duration_s": 121.0, "wait_s": 12.0, "dialled": "501", "voicemail": None}
+                      "duration_s": 121.0, "wait_s": 12.0, "dialled": "501", "voicemail": None,
+                      "wrapup": None}
     assert card["last_call_at"] == pytest.approx(now - 3600)
     [cb] = card["callbacks"]
     assert set(cb) == {"id", "state", "requested_at", "queue", "attempts", "reason"}
