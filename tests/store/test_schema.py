@@ -195,7 +195,8 @@ MISTAKES: list[Any] = [
                   "members, music_class, language, answer_delay_ms, ring_s, retry_s, wrapup_s, "
                   "autopause_after, ring_busy_agents, penalty_wait_s, max_wait_s, max_callers, "
                   "overflow, join_empty, leave_empty, greeting, announce_every_s, "
-                  "announce_position, announce_wait, breakout, whisper, sl_threshold_s, callback)",
+                  "announce_position, announce_wait, breakout, whisper, sl_threshold_s, callback, "
+                  "wrapup_codes)",
                   "queues[0].strategy: required field is missing"],
                  id="typo-strategy"),
     # out of range
