@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -168,6 +168,17 @@ _SCHEMA = (
     at         REAL NOT NULL
 )""",
     "CREATE INDEX IF NOT EXISTS wrapups_by_time ON wrapups (at)",
+    # schema 10: post-call survey answers (store/surveys.py)
+    """CREATE TABLE IF NOT EXISTS survey_answers (
+    call_uid TEXT NOT NULL,
+    queue    TEXT NOT NULL,
+    agent    TEXT NOT NULL,
+    question INTEGER NOT NULL,
+    score    INTEGER NOT NULL,
+    at       REAL NOT NULL,
+    PRIMARY KEY (call_uid, question)
+)""",
+    "CREATE INDEX IF NOT EXISTS survey_answers_by_time ON survey_answers (at)",
 )
 
 # Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:

@@ -21,6 +21,7 @@ from appliance.store.health_events import HealthEvent
 from appliance.store.history import History
 from appliance.store.menu_events import MenuEventRow
 from appliance.store.queue_events import QueueEvent
+from appliance.store.surveys import SurveyAnswer
 from appliance.store.wrapups import Wrapup
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class HistoryWriter:
 
     def record_wrapup(self, wrapup: Wrapup) -> None:
         self._queue.put(lambda: self.history.record_wrapup(wrapup))
+
+    def record_survey_answer(self, answer: SurveyAnswer) -> None:
+        self._queue.put(lambda: self.history.record_survey_answer(answer))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything handed in so far is written; False on timeout."""
