@@ -141,12 +141,12 @@ class Controller:
         logged; callers then hear another language's greeting or the time-out prompt."""
         try:
             made = greetings.make_greetings(self.runtime.data_dir / "greetings",
-                                            self.config.get("menus") or [])
+                                            greetings.spoken_items(self.config))
         except greetings.GreetingError as e:
-            log.error("menu greeting not made: %s", e)
+            log.error("spoken greeting or survey question not made: %s", e)
             return
         if made:
-            log.info("%d menu greeting(s) spoken from their text", len(made))
+            log.info("%d greeting(s) and survey question(s) spoken from their text", len(made))
 
     def stop(self) -> None:
         self.notifier.stopping()

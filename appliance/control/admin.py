@@ -308,7 +308,7 @@ class AdminService:
     def _speak(self, doc: dict[str, Any]) -> None:
         """Make the spoken greetings a saved config needs (only the missing ones)."""
         try:
-            greetings.make_greetings(self.greetings_dir, doc.get("menus") or [])
+            greetings.make_greetings(self.greetings_dir, greetings.spoken_items(doc))
         except greetings.GreetingError as e:
             path, _, reason = str(e).partition(": ")
             raise ApiError(400, "bad_greeting", str(e), fields={path: reason},
@@ -326,7 +326,7 @@ class AdminService:
         self._speak(doc)
         self.store.save(doc)
         self._apply(self.store.load())
-        greetings.prune(self.greetings_dir, doc.get("menus") or [])
+        greetings.prune(self.greetings_dir, greetings.spoken_items(doc))
 
     def _refuse_if_engine_cannot(self, doc: dict[str, Any]) -> None:
         found = self._check(schema.normalise(doc))

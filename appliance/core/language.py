@@ -53,6 +53,8 @@ PROMPT_NAMES = (
     "vm-mailbox-options", "vm-record-greeting", "vm-greeting-saved", "vm-new-pin",
     "vm-repeat-pin", "vm-pin-changed", "vm-pins-differ", "vm-pin-too-short", "vm-which-box",
     "vm-no-such-box",
+    # The post-call survey.
+    "survey-notice", "survey-intro", "survey-keys", "survey-thanks",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

@@ -143,8 +143,7 @@ def call_record(session: CallSession, *, ended_at: float | None, outcome: Outcom
         started_at=session.started_at, answered_at=session.answered_at,
         ended_at=ended_at, outcome=outcome, reason=reason, sip_code=session.sip_code,
         agent=session.agent, wait_s=_rounded(_wait_s(session, ended_at)),
-        talk_s=_rounded(None if session.connected_at is None or ended_at is None
-                        else ended_at - session.connected_at),
+        talk_s=_rounded(_talk_s(session, ended_at)),
         language=session.language, language_source=session.language_source,
         menu=session.menu)
 
@@ -155,6 +154,12 @@ def _wait_s(session: CallSession, ended_at: float | None) -> float | None:
         return None
     end = session.connected_at or ended_at
     return None if end is None else end - session.queued_at
+
+
+def _talk_s(session: CallSession, ended_at: float | None) -> float | None:
+    """Time with the agent: from the answer to the end of the talk (not of a survey)."""
+    end = session.talk_ended_at or ended_at
+    return None if session.connected_at is None or end is None else end - session.connected_at
 
 
 def _rounded(value: float | None) -> float | None:

@@ -50,6 +50,7 @@ from appliance.core.speech import (
     wait_prompts,
     whisper_prompts,
 )
+from appliance.core.survey import NOTICE
 from appliance.core.wrapup import by_code, by_key, clean_note, queue_codes
 from appliance.errors import KeeplineError
 from appliance.features.context import Context, describe, play_whisper
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
     from appliance.features.calls import CallFlows
     from appliance.features.menus import Menus
+    from appliance.features.survey import SurveyHandler
     from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,8 @@ class QueueHandler(Handler):
     menus: Menus
     #: ... or to voicemail (set by the wiring).
     voicemail: VoicemailHandler
+    #: Keeps a caller whose agent hung up for the queue's survey (set by the wiring).
+    survey: SurveyHandler
 
     def __init__(self, ctx: Context, acd: Acd, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel, self.acd = ctx, ctx.tel, acd
@@ -150,6 +154,8 @@ class QueueHandler(Handler):
         self.ctx.events.emit(CallQueued(call=describe(leg), position=result.position))
         q = self.ctx.queue_config(leg.queue)
         intro = ["queue-greeting"] if q["greeting"] else []
+        if self.survey.announced_at_start(leg.queue):
+            intro.append(NOTICE)
         announced = (result.position > 1 or bool(intro)) \
             and self._announce(leg, intro=intro, first=True)
         if not announced:
@@ -484,6 +490,10 @@ class QueueHandler(Handler):
         assert leg.queue is not None
         self.ctx.queue_event("completed", leg.queue, call=role.caller, agent=role.agent,
                              wait_s=wait, talk_s=talk)
+        # The agent hung up (not the engine, after the caller did): the caller may rate it.
+        if caller is not None and not leg.engine_hangup and caller.bridge is not None \
+                and caller.bridge is leg.bridge and not caller.bridge.a_ended:
+            self.survey.keep(caller, leg, role.agent)
 
     def on_media(self, leg: CallSession) -> bool:
         """An agent leg's audio came up: a whisper starts now if one waits for it."""

@@ -26,6 +26,7 @@ from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
 from appliance.features.screenpop import ScreenPops
+from appliance.features.survey import SurveyHandler
 from appliance.features.switchboard import Switchboard
 from appliance.features.voicemail import VoicemailHandler
 
@@ -45,6 +46,7 @@ class Features:
     menus: Menus
     voicemail: VoicemailHandler
     listening: ListeningHandler
+    survey: SurveyHandler
     switchboard: Switchboard
 
 
@@ -61,6 +63,7 @@ def build(ctx: Context) -> Features:
     menus = Menus(ctx)
     voicemail = VoicemailHandler(ctx)
     listening = ListeningHandler(ctx)
+    survey = SurveyHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
@@ -69,6 +72,7 @@ def build(ctx: Context) -> Features:
     # Voicemail is a destination like any other: routes, diversions, menus, overflow.
     calls.voicemail = queue.voicemail = menus.voicemail = voicemail
     calls.listening = listening
+    queue.survey = survey  # a queue call's caller may stay on to rate it
     listening.calls = calls
     handlers: list[Handler] = [
         pops,
@@ -79,10 +83,11 @@ def build(ctx: Context) -> Features:
         menus,
         voicemail,
         listening,
+        survey,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
-                    voicemail=voicemail, listening=listening,
+                    voicemail=voicemail, listening=listening, survey=survey,
                     switchboard=Switchboard(ctx, handlers, bridges=calls))

@@ -163,6 +163,18 @@ class ClickToCall:
 
 
 @dataclass(eq=False)
+class SurveyCaller:
+    """A queue caller kept on the line after the agent hung up, rating the call by keys."""
+
+    queue: str
+    #: The agent whose call is rated.
+    agent: str
+    dialogue: Running | None = None
+    #: Prompts played so far: only the latest one's end may hang up.
+    plays: int = 0
+
+
+@dataclass(eq=False)
 class MessageCall:
     """A caller who hears one recorded message and is then hung up on."""
 
@@ -184,6 +196,7 @@ Role = (
     | VoicemailCaller
     | MailboxListener
     | ClickToCall
+    | SurveyCaller
     | MessageCall
 )
 

@@ -63,6 +63,8 @@ class CallSession:
     #: Queue calls: when the caller joined its queue, when an agent answered, who.
     queued_at: float | None = None
     connected_at: float | None = None
+    #: When the talk with the agent ended, if the call went on after it (a survey).
+    talk_ended_at: float | None = None
     agent: str | None = None
     #: What the leg is for, and that feature's state for it.
     role: Role | None = None

@@ -1,8 +1,10 @@
-"""Menu greetings on disk: spoken from the admin's text by espeak-ng, or uploaded.
+"""Menu greetings and survey questions on disk: spoken from the admin's text by
+espeak-ng, or uploaded.
 
 Files live in ``data_dir/greetings``:
 
-* ``<menu>.<lang>.<hash>.wav``: made from the greeting text at save time; the hash
+* ``<menu>.<lang>.<hash>.wav`` (a survey question: ``<queue>@survey<n>.<lang>...``):
+  made from the text at save time; the hash
   is of the text and the voice, so a changed text is a new file and a call playing
   the old one is not disturbed, and no sidecar is needed to know whether a file is
   current. Old ones are removed once the new one is in place.
@@ -26,9 +28,11 @@ import tempfile
 import time
 import wave
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.core.survey import question_name
 from appliance.errors import KeeplineError
 from appliance.sounds import languages
 from appliance.store.atomic import fsync_dir
@@ -40,7 +44,8 @@ RATE = 8000
 WORDS_PER_MINUTE = 150
 SPEAK_TIMEOUT_S = 60.0
 UPLOAD_SUFFIX = "upload"
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: A menu's name, or a survey question's (``support@survey1``: no menu name has an @).
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}(@survey[1-9])?$")
 _LANG = re.compile(r"^[a-z]{2,3}$")
 
 
@@ -140,35 +145,57 @@ def wav_seconds(path: Path) -> float | None:
         return None
 
 
-def make_greetings(folder: Path, menus: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Speak every menu greeting whose file is missing; returns ``path -> seconds``
-    of those made. Raises :class:`GreetingError` naming the field of the first that
-    fails (``menus[i].greeting.<lang>``); files already made stay."""
+@dataclass(frozen=True)
+class Spoken:
+    """A text the box speaks in each language: ``field`` names it in the config (for
+    errors), ``name`` is its file's stem, ``texts`` its text by language."""
+
+    field: str
+    name: str
+    texts: Mapping[str, str]
+
+
+def spoken_items(config: Mapping[str, Any]) -> list[Spoken]:
+    """Everything the box speaks from the admin's text: menu greetings, survey questions."""
+    items = [Spoken(f"menus[{i}].greeting", m["name"], m.get("greeting") or {})
+             for i, m in enumerate(config.get("menus") or [])]
+    for i, q in enumerate(config.get("queues") or []):
+        questions = (q.get("survey") or {}).get("questions") or []
+        items += [Spoken(f"queues[{i}].survey.questions[{j}].text",
+                         question_name(q["name"], j + 1), question["text"])
+                  for j, question in enumerate(questions)]
+    return items
+
+
+def make_greetings(folder: Path, items: Iterable[Spoken]) -> dict[str, float]:
+    """Speak every text whose file is missing; returns ``path -> seconds`` of those
+    made. Raises :class:`GreetingError` naming the field of the first that fails
+    (``menus[i].greeting.<lang>``); files already made stay."""
     made: dict[str, float] = {}
-    for i, menu in enumerate(menus):
-        for lang, text in (menu.get("greeting") or {}).items():
-            path = spoken_file(folder, menu["name"], lang, text)
+    for item in items:
+        for lang, text in item.texts.items():
+            path = spoken_file(folder, item.name, lang, text)
             if path.is_file():
                 continue
             started = time.monotonic()
             try:
                 seconds = speak(text, path, voice=voice_of(lang))
             except GreetingError as e:
-                raise GreetingError(f"menus[{i}].greeting.{lang}: {e}") from None
+                raise GreetingError(f"{item.field}.{lang}: {e}") from None
             made[str(path)] = seconds
-            log.info("menu %r greeting (%s): %.1f s of speech made in %.2f s", menu["name"],
-                     lang, seconds, time.monotonic() - started)
+            log.info("%s (%s): %.1f s of speech made in %.2f s", item.field, lang, seconds,
+                     time.monotonic() - started)
     return made
 
 
-def prune(folder: Path, menus: Iterable[Mapping[str, Any]]) -> list[Path]:
-    """Remove spoken greetings no menu text needs any more (uploads of menus that no
-    longer exist too). A call still playing one keeps its open file."""
+def prune(folder: Path, items: Iterable[Spoken]) -> list[Path]:
+    """Remove spoken files no text needs any more (uploads of menus that no longer
+    exist too). A call still playing one keeps its open file."""
     keep: set[str] = set()
-    for menu in menus:
-        for lang, text in (menu.get("greeting") or {}).items():
-            keep.add(spoken_file(folder, menu["name"], lang, text).name)
-            keep.add(upload_file(folder, menu["name"], lang).name)
+    for item in items:
+        for lang, text in item.texts.items():
+            keep.add(spoken_file(folder, item.name, lang, text).name)
+            keep.add(upload_file(folder, item.name, lang).name)
     removed = []
     if folder.is_dir():
         for path in folder.glob("*.wav"):

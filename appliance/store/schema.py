@@ -40,6 +40,7 @@ from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
 from appliance.core.menu import menu_targets, trapped
 from appliance.core.pin import PIN_HASH
+from appliance.core.survey import MAX_QUESTIONS, languages_in_use
 from appliance.errors import ConfigError
 from appliance.sounds.languages import codes as language_codes
 
@@ -359,17 +360,22 @@ GREETING_MAX_CHARS = 1000
 
 def _greeting(p: Problems, path: str, v: Any) -> None:
     """A menu's greeting: language -> the text the box speaks (or an upload replaces)."""
+    _spoken(p, path, v, "greeting")
+
+
+def _spoken(p: Problems, path: str, v: Any, what: str) -> None:
+    """Language -> a text the box speaks (a menu greeting, a survey question)."""
     if not _type(p, path, v, dict, "an object (language -> text)"):
         return
     if not v:
-        p.append(f"{path}: give the greeting's text in at least one language")
+        p.append(f"{path}: give the {what}'s text in at least one language")
     for lang, text in v.items():
         where = _join(path, str(lang))
         if lang not in language_codes():
             p.append(f"{where}: unknown language {lang!r} (expected one of: "
                      f"{', '.join(language_codes())})")
         elif _type(p, where, text, str, "a string") and not text.strip():
-            p.append(f"{where}: the greeting is empty; type what callers should hear")
+            p.append(f"{where}: the {what} is empty; type what callers should hear")
         elif isinstance(text, str) and len(text) > GREETING_MAX_CHARS:
             p.append(f"{where}: {len(text)} characters is more than {GREETING_MAX_CHARS}")
 
@@ -509,8 +515,45 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "sl_threshold_s": (False, _ranged(1, 600)),
         "callback": (False, _callback),
         "wrapup_codes": (False, lambda p, q, x: _list(p, q, x, _wrapup_code)),
+        "survey": (False, _survey),
     })
     _wrapup_rules(p, path, v)
+
+
+def _survey(p: Problems, path: str, v: Any) -> None:
+    """A queue's post-call survey (core/survey.py): when it is announced, its questions."""
+    if not _fields(p, path, v, {
+        "announce": (False, lambda p, q, x: _choice(p, q, x, ("start", "end"), "announce")),
+        "questions": (True, lambda p, q, x: _list(p, q, x, _survey_question)),
+    }):
+        return
+    questions = v.get("questions")
+    if isinstance(questions, list) and not 1 <= len(questions) <= MAX_QUESTIONS:
+        p.append(f"{path}.questions: give 1 to {MAX_QUESTIONS} questions "
+                 f"(not {len(questions)})")
+
+
+def _survey_question(p: Problems, path: str, v: Any) -> None:
+    _fields(p, path, v, {"text": (True, lambda p, q, x: _spoken(p, q, x, "question"))})
+
+
+def _survey_languages(p: Problems, doc: dict[str, Any]) -> None:
+    """Every survey question is said in every language a caller may speak here."""
+    try:
+        needed = languages_in_use(doc)
+    except (AttributeError, KeyError, TypeError):
+        return  # the doc's shape is wrong; those problems are reported already
+    for i, q in enumerate(doc.get("queues") or []):
+        survey = q.get("survey") if isinstance(q, dict) else None
+        questions = survey.get("questions") if isinstance(survey, dict) else None
+        for j, question in enumerate(questions if isinstance(questions, list) else []):
+            text = question.get("text") if isinstance(question, dict) else None
+            if not isinstance(text, dict):
+                continue
+            for lang in sorted(str(x) for x in needed if x not in text):
+                p.append(f"queues[{i}].survey.questions[{j}].text.{lang}: no text in "
+                         f"{lang}, a language callers hear on this box; type the question "
+                         "in it")
 
 
 def _wrapup_code(p: Problems, path: str, v: Any) -> None:
@@ -865,6 +908,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
             p.append(f"queues[{i}].music_class: no music class {mc!r} "
                      f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
     _menu_references(p, doc.get("menus") or [], known)
+    _survey_languages(p, doc)
 
 
 def _menu_references(p: Problems, menus: list[Any], known: _Known) -> None:

@@ -30,7 +30,8 @@ def attendant(tmp_path: Path, queue: dict[str, Any] | None = None, **main: Any) 
     o = office(tmp_path, edit={**support(**(queue or {})), "menus": menus, "routes": routes,
                                "numbering": {"country_code": "1"}})
     ctx = o.features.calls.ctx
-    greetings.make_greetings(ctx.runtime.data_dir / "greetings", ctx.config["menus"])
+    greetings.make_greetings(ctx.runtime.data_dir / "greetings",
+                             greetings.spoken_items(ctx.config))
     o.features.queue.set_registered({"202", "203"})
     o.tel.advance(0)
     o.tel.take()

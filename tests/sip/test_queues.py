@@ -46,6 +46,7 @@ from tests.support.sipp import (
     caller_pressing_keys,
     caller_then_bye,
     info_step,
+    keys_2833,
     pause_step,
     rfc2833_step,
 )
@@ -278,6 +279,42 @@ def test_a_wrap_up_code_frees_the_agent_at_once_from_the_card_or_the_keypad(
     codes = History(site.runtime.history_path, read_only=True).wrapups_of(answered)
     assert [(codes[uid].code, codes[uid].note) for uid in answered[:2]] == [
         ("sale", "two seats"), ("info", "")]
+
+
+def test_the_caller_rates_the_call_after_the_agent_hangs_up(stack: ExitStack,
+                                                           tmp_path: Path) -> None:
+    """The agent hangs up first: the caller stays, hears the survey, presses 4 (RFC 2833)
+    and is thanked and hung up on; the score is stored. A caller who hangs up first
+    leaves no score."""
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], survey={
+        "questions": [{"text": {"en": "How well were you helped today?"}}]}))
+    phone = stack.enter_context(PjPhone("202", site.passwords["202"], edge=edge(site),
+                                        log_path=tmp_path / "pjphone-202.log",
+                                        talk_ms=2000))
+    phone.wait_for(event="registered", code=200)
+    available(engine, "202")
+    media = free_port()
+    # The agent hangs up about 2.5 s after the caller is answered; the 4 comes during the
+    # survey's first words, and the scenario succeeds only on the engine's BYE.
+    scenario = caller_pressing_keys(tmp_path / "rates_4.xml",
+                                    keys_2833(tmp_path, "4", gap_ms=6000))
+    with Capture(f"udp and dst port {media}") as cap, \
+            call_queue(site, hold_ms=0, media_port=media, scenario=scenario) as c:
+        rated = c.wait()
+        assert rated.ok, rated.describe()
+    heard = decoded_audio(cap.packets)
+    assert not is_silence(heard[-8000 * 2:]), "no 'thank you' before the engine's BYE"
+    available(engine, "202")
+    with call_queue(site, hold_ms=1200) as c:  # hangs up while the agent still talks
+        assert c.wait().ok
+    stack.close()
+    first, second = queue_records(site)
+    assert first["reason"].endswith("survey (answered)") and first["talk_s"] < 4, first
+    history = History(site.runtime.history_path, read_only=True)
+    scores = history.survey_answers(since=0, until=time.time() + 60)
+    assert [(a.call_uid, a.agent, a.question, a.score) for a in scores] == [
+        (first["call_uid"], "202", 1, 4)]
+    assert "survey" not in second["reason"]
 
 
 def tone(hz: float, seconds: float) -> list[int]:
