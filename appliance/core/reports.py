@@ -195,7 +195,7 @@ def queue_report(events: Iterable[QueueEventLike], *, queue: str, since: float, 
         raise ValueError(f"the window ends ({until}) before it starts ({since})")
     if bucket not in ("hour", "day"):
         raise ValueError(f"unknown bucket {bucket!r} (expected hour or day)")
-    bounds = _bounds(since, until, bucket, tz)
+    bounds = bucket_bounds(since, until, bucket, tz)
     tallies = [_Tally() for _ in bounds[:-1]]
 
     def index(at: float) -> int:
@@ -212,7 +212,7 @@ def queue_report(events: Iterable[QueueEventLike], *, queue: str, since: float, 
             where = home.get(e.call_uid) if e.event in _STAY else None
         if where is not None:
             tallies[where].add(e, sl_threshold_s, short_abandon_s)
-    labels = _labels(bounds[:-1], bucket, tz)
+    labels = bucket_labels(bounds[:-1], bucket, tz)
     return [t.row(float(bounds[i]), float(bounds[i + 1]), labels[i])
             for i, t in enumerate(tallies)]
 
@@ -247,9 +247,10 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 # ---- buckets in local time ----------------------------------------------------------
+# Public: the outcome report (core/outcomes.py) cuts its rows by the same hours and days.
 
 
-def _bounds(since: float, until: float, bucket: Bucket, tz: tzinfo) -> list[int]:
+def bucket_bounds(since: float, until: float, bucket: Bucket, tz: tzinfo) -> list[int]:
     """Bucket starts from the one holding ``since`` while before ``until``, then one end.
 
     Whole epoch seconds: every UTC offset in use is a whole number of seconds, so every
@@ -321,7 +322,7 @@ def _offset(moment: int, tz: tzinfo) -> timedelta | None:
     return datetime.fromtimestamp(moment, tz).utcoffset()
 
 
-def _labels(starts: Sequence[int], bucket: Bucket, tz: tzinfo) -> list[str]:
+def bucket_labels(starts: Sequence[int], bucket: Bucket, tz: tzinfo) -> list[str]:
     """Local labels; an hour shown twice (a change back) gets the zone's abbreviation."""
     local = [datetime.fromtimestamp(s, tz) for s in starts]
     if bucket == "day":
