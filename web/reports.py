@@ -45,6 +45,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from appliance.core import erlang as erlang_c
 from appliance.core.defaults import QUEUE_DEFAULTS
+from appliance.core.outcomes import OutcomeRow, outcome_rows, outcome_totals
 from appliance.core.reports import (
     Bucket,
     MenuReportRow,
@@ -53,6 +54,7 @@ from appliance.core.reports import (
     queue_report,
     report_totals,
 )
+from appliance.core.wrapup import queue_codes
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.calls import CallRecord
@@ -727,6 +729,8 @@ class Report:
     tz: tzinfo
     #: What callers did in the auto-attendant menus over the same days.
     menus: list[MenuReportRow]
+    #: What the queue's conversations came to (None without a queue or on an error).
+    outcomes: Outcomes | None = None
 
 
 def _report(args: Mapping[str, str]) -> Report:
@@ -763,9 +767,15 @@ def _report(args: Mapping[str, str]) -> Report:
                                 since=ask.since, until=ask.until)
         except StoreError as e:
             problem = _unavailable(e)
+    outcomes = None
+    if queue and not ask.errors and problem is None:
+        try:
+            outcomes = _outcomes(hist, config, queue, ask, tz, now)
+        except StoreError as e:
+            problem = _unavailable(e)
     total = report_totals(rows, label="Total") if rows else None
     return Report(ask=ask, queues=queues, sl_threshold_s=sl, rows=rows, total=total,
-                  problem=problem, tz=tz, menus=menus)
+                  problem=problem, tz=tz, menus=menus, outcomes=outcomes)
 
 
 @bp.get("/reports")
@@ -783,6 +793,8 @@ def reports() -> tuple[str, int]:
         json_url=url_for("reports.reports_json", **ask.args),
         erlang_url=url_for("reports.erlang", queue=ask.queue) if ask.queue else None,
         menus=report.menus,
+        outcomes=_outcomes_view(report.outcomes) if report.outcomes else None,
+        outcomes_csv_url=url_for("reports.outcomes_csv", **ask.args),
     ), 400 if ask.errors else (503 if report.problem else 200)
 
 
@@ -803,7 +815,153 @@ def reports_json() -> tuple[Response, int]:
         "rows": [asdict(r) for r in report.rows],
         "total": asdict(report.total) if report.total else None,
         "menus": [asdict(m) for m in report.menus],
+        "outcomes": _outcomes_json(report.outcomes),
     }), 200
+
+
+# ---- outcomes: satisfaction, conversions, wrap-up codes ----------------------------------
+
+#: The events an outcome report counts (appliance.core.outcomes): conversations that ended.
+OUTCOME_EVENTS = ("completed",)
+OUTCOMES_CSV_HEADER = ("rows", "label", "answered", "handled", "talk s", "wrap-up s",
+                       "aht s", "conversions", "conversion rate", "survey responses",
+                       "scores", "average score", "share of 4-5")
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """A queue's outcome rows by the report's bucket and by agent, with the total.
+
+    ``codes``: the wrap-up codes to show as columns: the queue's own in their order,
+    then any other code found in the rows (a code since removed from the list), each
+    with its label. ``names``: the extensions' names, shown beside the agents.
+    """
+
+    rows: list[OutcomeRow]
+    agents: list[OutcomeRow]
+    total: OutcomeRow
+    codes: list[tuple[str, str]]
+    names: dict[str, str]
+
+
+def _outcomes(hist: History, config: Mapping[str, Any], queue: str, ask: ReportAsk,
+              tz: tzinfo, now: float) -> Outcomes:
+    """The outcome report of ``queue`` for the asked days.
+
+    Conversations that ended in the window count; their codes and survey answers are
+    read up to a day after it (given later, they count in the conversation's row), and
+    conversations too (the call's code goes on its last one). Not cached: it reads one
+    event per conversation, not every event of a caller's stay.
+    """
+    later = max(ask.since, min(now, ask.until + FOLLOW_UP_S))
+    events = hist.queue_events(queue=queue, since=ask.since, until=later,
+                               events=OUTCOME_EVENTS)
+    wrapups = hist.wrapups(since=ask.since, until=later, queue=queue)
+    answers = hist.survey_answers(since=ask.since, until=later, queue=queue)
+    settings = _queue_settings(config, queue)
+    wrapup_s = {queue: float(settings.get("wrapup_s", QUEUE_DEFAULTS["wrapup_s"]))}
+    kwargs: dict[str, Any] = {"since": ask.since, "until": ask.until, "tz": tz,
+                              "queue": queue, "wrapup_s": wrapup_s}
+    rows = outcome_rows(events, wrapups, answers, by=cast(Bucket, ask.bucket), **kwargs)
+    agents = outcome_rows(events, wrapups, answers, by="agent", **kwargs)
+    total = outcome_totals(rows, label="Total")
+    known = [(c.code, c.label) for c in queue_codes(settings)]
+    others = sorted(set(total.codes) - {code for code, _ in known})
+    return Outcomes(rows=rows, agents=agents, total=total,
+                    codes=known + [(code, code) for code in others],
+                    names=_extension_names(config))
+
+
+@dataclass(frozen=True)
+class OutcomeView:
+    """An outcome row as the tables show it."""
+
+    label: str
+    answered: int
+    csat: str
+    top_share: str
+    responses: int
+    conversions: int
+    conversion_rate: str
+    aht: str
+    codes: list[int]
+    quiet: bool
+
+
+def _outcome_view(r: OutcomeRow, codes: list[tuple[str, str]], label: str | None = None
+                  ) -> OutcomeView:
+    return OutcomeView(
+        label=r.label if label is None else label, answered=r.answered,
+        csat=NONE if r.csat is None else f"{r.csat:.2f}", top_share=_percent(r.top_share),
+        responses=r.responses, conversions=r.conversions,
+        conversion_rate=_percent(r.conversion_rate), aht=_mmss(r.aht_s) or NONE,
+        codes=[r.codes.get(code, 0) for code, _ in codes], quiet=not r.answered)
+
+
+def _outcomes_view(o: Outcomes) -> dict[str, Any]:
+    def agent(label: str) -> str:
+        name = o.names.get(label, "")
+        return f"{label} {name}" if name else (label or "(no agent)")
+
+    return {
+        "codes": o.codes,
+        "rows": [_outcome_view(r, o.codes) for r in o.rows],
+        "agents": [_outcome_view(r, o.codes, agent(r.label)) for r in o.agents],
+        "total": _outcome_view(o.total, o.codes),
+        "chart": {
+            "labels": [r.label for r in o.rows],
+            "csat": [None if r.csat is None else round(r.csat, 2) for r in o.rows],
+            "conversion": [None if r.conversion_rate is None
+                           else round(r.conversion_rate * 100, 1) for r in o.rows],
+        },
+    }
+
+
+def _outcomes_json(o: Outcomes | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"rows": [asdict(r) for r in o.rows], "agents": [asdict(r) for r in o.agents],
+            "total": asdict(o.total), "codes": [{"code": c, "label": lb} for c, lb in o.codes]}
+
+
+def _outcome_csv_row(kind: str, r: OutcomeRow, codes: list[tuple[str, str]]
+                     ) -> list[str | int]:
+    def share(x: float | None) -> str:
+        return "" if x is None else f"{x:.4f}"
+
+    return [kind, csv_cell(r.label), r.answered, r.handled, _seconds(r.talk_s),
+            _seconds(r.wrapup_s), _seconds(r.aht_s), r.conversions, share(r.conversion_rate),
+            r.responses, r.scores, "" if r.csat is None else f"{r.csat:.2f}",
+            share(r.top_share), *(r.codes.get(code, 0) for code, _ in codes)]
+
+
+@bp.get("/reports/outcomes.csv")
+def outcomes_csv() -> Response | tuple[str, int]:
+    """The outcome rows of a report as CSV: by hour or day, by agent, then the total."""
+    report = _report(request.args)
+    ask = report.ask
+    if ask.errors:
+        return render_template(
+            "error.html", status=400, title="Bad Request",
+            message=" ".join(f"{k.capitalize()}: {v}" for k, v in ask.errors.items())), 400
+    if report.problem or report.outcomes is None:
+        return render_template("error.html", status=503, title="Service Unavailable",
+                               message=report.problem or "No queue to report on."), 503
+    o = report.outcomes
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow([*OUTCOMES_CSV_HEADER, *(f"code {c}" for c, _ in o.codes)])
+    for r in o.rows:
+        writer.writerow(_outcome_csv_row(ask.bucket, r, o.codes))
+    for r in o.agents:
+        writer.writerow(_outcome_csv_row("agent", r, o.codes))
+    writer.writerow(_outcome_csv_row("total", o.total, o.codes))
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", ask.queue)
+    return Response(buffer.getvalue(), mimetype="text/csv", headers={
+        "Content-Disposition": f"attachment; filename=keepline-outcomes-{name}-"
+                               f"{ask.first_raw}-{ask.last_raw}.csv",
+        "Cache-Control": "no-store"})
 
 
 # ---- Erlang C ----------------------------------------------------------------------------

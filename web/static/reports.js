@@ -1,23 +1,26 @@
 // Queue report charts, drawn with the vendored Chart.js from the data on the page.
-// The table below the charts shows the same figures when JavaScript is off; so the
+// The tables below the charts show the same figures when JavaScript is off; so the
 // charts stay hidden until they are drawn.
 (function () {
   "use strict";
 
-  var holder = document.getElementById("report-charts");
-  if (!holder || typeof window.Chart === "undefined") {
+  if (typeof window.Chart === "undefined") {
     return;
   }
-  var data;
-  try {
-    data = JSON.parse(holder.getAttribute("data-chart") || "null");
-  } catch (e) {
-    return;
+
+  // The chart data of a holder (its data-chart attribute), or null without rows.
+  function chartData(holder) {
+    if (!holder) {
+      return null;
+    }
+    var data;
+    try {
+      data = JSON.parse(holder.getAttribute("data-chart") || "null");
+    } catch (e) {
+      return null;
+    }
+    return data && data.labels && data.labels.length ? data : null;
   }
-  if (!data || !data.labels || !data.labels.length) {
-    return;
-  }
-  holder.hidden = false;
 
   var style = getComputedStyle(document.documentElement);
   function colour(name, fallback) {
@@ -35,41 +38,89 @@
     interaction: { mode: "index", intersect: false },
     plugins: { legend: { position: "bottom" } },
   };
+  function percent(v) {
+    return v + " %";
+  }
 
-  window.KeeplineCharts = [
-    new window.Chart(document.getElementById("chart-calls"), {
-      type: "bar",
-      data: {
-        labels: data.labels,
-        datasets: [
-          { label: "Offered", data: data.offered, backgroundColor: muted },
-          { label: "Answered", data: data.answered, backgroundColor: up },
-          { label: "Abandoned", data: data.abandoned, backgroundColor: down },
-        ],
-      },
-      options: Object.assign({}, common, {
-        scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+  var holder = document.getElementById("report-charts");
+  var data = chartData(holder);
+  if (data) {
+    holder.hidden = false;
+    window.KeeplineCharts = [
+      new window.Chart(document.getElementById("chart-calls"), {
+        type: "bar",
+        data: {
+          labels: data.labels,
+          datasets: [
+            { label: "Offered", data: data.offered, backgroundColor: muted },
+            { label: "Answered", data: data.answered, backgroundColor: up },
+            { label: "Abandoned", data: data.abandoned, backgroundColor: down },
+          ],
+        },
+        options: Object.assign({}, common, {
+          scales: { y: { beginAtZero: true, ticks: { precision: 0 } } },
+        }),
       }),
-    }),
-    new window.Chart(document.getElementById("chart-sl"), {
-      type: "line",
-      data: {
-        labels: data.labels,
-        datasets: [
-          {
-            label: "Service level %",
-            data: data.service_level,
-            borderColor: accent,
-            backgroundColor: accent,
-            spanGaps: true,
-            pointRadius: data.labels.length > 60 ? 0 : 3,
+      new window.Chart(document.getElementById("chart-sl"), {
+        type: "line",
+        data: {
+          labels: data.labels,
+          datasets: [
+            {
+              label: "Service level %",
+              data: data.service_level,
+              borderColor: accent,
+              backgroundColor: accent,
+              spanGaps: true,
+              pointRadius: data.labels.length > 60 ? 0 : 3,
+            },
+          ],
+        },
+        options: Object.assign({}, common, {
+          scales: { y: { min: 0, max: 100, ticks: { callback: percent } } },
+        }),
+      }),
+    ];
+    holder.setAttribute("data-drawn", "yes");
+  }
+
+  // Outcomes: conversion rate as bars (0-100 %, left), satisfaction as a line (1-5, right).
+  var outcomes = document.getElementById("outcome-charts");
+  var figures = chartData(outcomes);
+  if (figures) {
+    outcomes.hidden = false;
+    window.KeeplineOutcomeCharts = [
+      new window.Chart(document.getElementById("chart-outcomes"), {
+        type: "bar",
+        data: {
+          labels: figures.labels,
+          datasets: [
+            {
+              type: "line",
+              label: "Satisfaction (1-5)",
+              data: figures.csat,
+              yAxisID: "csat",
+              borderColor: accent,
+              backgroundColor: accent,
+              spanGaps: true,
+              pointRadius: figures.labels.length > 60 ? 0 : 3,
+            },
+            {
+              label: "Conversion rate %",
+              data: figures.conversion,
+              yAxisID: "rate",
+              backgroundColor: up,
+            },
+          ],
+        },
+        options: Object.assign({}, common, {
+          scales: {
+            rate: { position: "left", min: 0, max: 100, ticks: { callback: percent } },
+            csat: { position: "right", min: 1, max: 5, grid: { drawOnChartArea: false } },
           },
-        ],
-      },
-      options: Object.assign({}, common, {
-        scales: { y: { min: 0, max: 100, ticks: { callback: function (v) { return v + " %"; } } } },
+        }),
       }),
-    }),
-  ];
-  holder.setAttribute("data-drawn", "yes");
+    ];
+    outcomes.setAttribute("data-drawn", "yes");
+  }
 })();
