@@ -14,10 +14,10 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from appliance import __version__
 from appliance.errors import ConfigError, KeeplineError, StoreError
@@ -26,11 +26,17 @@ from appliance.store.config import ConfigStore, GeneratedPassword
 
 if TYPE_CHECKING:
     from appliance.core.metrics import QueueStats
+    from appliance.core.outcomes import By, OutcomeRow
     from appliance.store.callbacks import CallbackRow
     from appliance.store.calls import CallRecord
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+#: ``history outcomes --by``: as ``appliance.core.outcomes.BY`` (not imported at start).
+OUTCOME_ROWS = ("queue", "agent", "hour", "day")
+#: How long after the window ``history outcomes`` reads codes and survey answers: given
+#: later, they still count for the conversation (as on the reports page).
+OUTCOME_FOLLOW_UP_S = 86400.0
 
 FAILOVER_ACTIONS = ("status", "on", "off", "day", "night", "auto")
 # The POST /failover body of each action that changes something.
@@ -87,17 +93,24 @@ def _parser() -> argparse.ArgumentParser:
     chk = cfg.add_parser("check", help="validate FILE without changing anything")
     chk.add_argument("file", type=Path)
 
-    hist = sub.add_parser("history", help="show recent calls, or a queue's figures (stats)")
-    hist.add_argument("action", nargs="?", choices=["stats"],
-                      help="stats: a queue's service level, waits and agents for a period")
+    hist = sub.add_parser("history", help="show recent calls, or a queue's figures (stats, "
+                          "outcomes)")
+    hist.add_argument("action", nargs="?", choices=["stats", "outcomes"],
+                      help="stats: a queue's service level, waits and agents for a period; "
+                      "outcomes: satisfaction, conversions, wrap-up codes and handle time")
     hist.add_argument("--last", type=_positive, metavar="N", help="how many calls (default 10)")
     hist.add_argument("--json", action="store_true",
-                      help="one JSON object per line (stats: one object)")
-    hist.add_argument("--queue", metavar="NAME", help="stats: the queue")
+                      help="one JSON object per line (stats, outcomes: one object)")
+    hist.add_argument("--queue", metavar="NAME",
+                      help="stats: the queue; outcomes: only this queue (default: all)")
     hist.add_argument("--since", type=_moment, metavar="DATE",
-                      help="stats: from YYYY-MM-DD (midnight, site time) or an ISO date-time")
+                      help="stats, outcomes: from YYYY-MM-DD (midnight, site time) or an ISO "
+                      "date-time")
     hist.add_argument("--until", type=_moment, metavar="DATE",
-                      help="stats: up to, not including, DATE (default: now)")
+                      help="stats, outcomes: up to, not including, DATE (default: now)")
+    hist.add_argument("--by", choices=OUTCOME_ROWS,
+                      help="outcomes: a row per queue, agent (the default), hour or day; "
+                      "the text shows rows with conversations, --json every row")
 
     cb = sub.add_parser("callbacks", help="callback requests: list them, cancel one")
     cb_actions = cb.add_subparsers(dest="action", required=True)
@@ -254,13 +267,20 @@ def cmd_run(rt: Runtime) -> int:
 
 def _check_history_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Options of one form of ``history`` are refused in the other (exit 2)."""
+    if args.action in ("stats", "outcomes") and args.last is not None:
+        parser.error(f"history {args.action}: --last does not apply")
     if args.action == "stats":
-        if args.last is not None:
-            parser.error("history stats: --last does not apply")
         if args.queue is None or args.since is None:
             parser.error("history stats: --queue NAME and --since DATE are required")
-    elif args.queue is not None or args.since is not None or args.until is not None:
-        parser.error("history: --queue, --since and --until are for 'history stats'")
+        if args.by is not None:
+            parser.error("history stats: --by is for 'history outcomes'")
+    elif args.action == "outcomes":
+        if args.since is None:
+            parser.error("history outcomes: --since DATE is required")
+    elif args.queue is not None or args.since is not None or args.until is not None \
+            or args.by is not None:
+        parser.error("history: --queue, --since and --until are for 'history stats' and "
+                     "'history outcomes'")
 
 
 def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
@@ -270,6 +290,8 @@ def cmd_history(args: argparse.Namespace, rt: Runtime) -> int:
 
     if args.action == "stats":
         return cmd_history_stats(args, rt)
+    if args.action == "outcomes":
+        return cmd_history_outcomes(args, rt)
     records = CallLog(rt.history_path, read_only=True).last(args.last or 10)
     if args.json:
         for r in records:
@@ -316,6 +338,82 @@ def cmd_history_stats(args: argparse.Namespace, rt: Runtime) -> int:
     else:
         print(format_stats(args.queue, stats, zone))
     return 0
+
+
+def cmd_history_outcomes(args: argparse.Namespace, rt: Runtime) -> int:
+    """What the conversations came to, by queue, agent, hour or day (``--by``)."""
+    from dataclasses import asdict
+    from zoneinfo import ZoneInfo
+
+    from appliance.core.outcomes import outcome_rows, outcome_totals
+    from appliance.store.history import History
+
+    config = ConfigStore(rt.config_path, read_only=True).load()
+    queues = {q["name"]: q for q in config["queues"]}
+    if args.queue is not None and args.queue not in queues:
+        known = ", ".join(sorted(queues)) or "none configured"
+        print(f"error: --queue: no queue {args.queue!r} (known queues: {known})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    zone_name = config["site"].get("timezone")
+    zone = ZoneInfo(zone_name) if zone_name else None
+    since = _timestamp(args.since, zone)
+    now = time.time()
+    until = _timestamp(args.until, zone) if args.until is not None else now
+    if until <= since:
+        print(f"error: --until ({_local(until, zone)}) is not after --since "
+              f"({_local(since, zone)})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    history = History(rt.history_path, read_only=True)
+    later = max(until, min(now, until + OUTCOME_FOLLOW_UP_S))
+    by = cast("By", args.by or "agent")  # one of OUTCOME_ROWS: argparse checked it
+    rows = outcome_rows(
+        history.queue_events(queue=args.queue, since=since, until=later, events=["completed"]),
+        history.wrapups(since=since, until=later, queue=args.queue),
+        history.survey_answers(since=since, until=later, queue=args.queue),
+        by=by, since=since, until=until, tz=zone or _box_zone(), queue=args.queue,
+        wrapup_s={name: float(q["wrapup_s"]) for name, q in queues.items()})
+    total = outcome_totals(rows)
+    if args.json:
+        print(json.dumps({"queue": args.queue, "since": since, "until": until, "by": by,
+                          "rows": [asdict(r) for r in rows], "total": asdict(total)}))
+    else:
+        title = f"queue {args.queue}" if args.queue else "all queues"
+        print(f"outcomes of {title}: {_local(since, zone)} to {_local(until, zone)}")
+        print(format_outcomes(by, [r for r in rows if r.answered], total))
+    return 0
+
+
+def format_outcomes(by: str, rows: list[OutcomeRow], total: OutcomeRow) -> str:
+    """Outcome rows and their total as ``history outcomes`` prints them."""
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{100 * x:.1f} %"
+
+    def line(r: OutcomeRow) -> tuple[str, ...]:
+        return (r.label or "-", str(r.answered), "-" if r.csat is None else f"{r.csat:.2f}",
+                pct(r.top_share), str(r.responses), str(r.conversions),
+                pct(r.conversion_rate), "-" if r.aht_s is None else f"{r.aht_s:.1f} s",
+                ", ".join(f"{code} {n}" for code, n in r.codes.items()) or "-")
+
+    head = (by, "answered", "csat", "4-5", "responses", "conversions", "conv rate", "AHT",
+            "codes")
+    return _table(head, [*(line(r) for r in rows), line(total)])
+
+
+def _box_zone() -> tzinfo:
+    """The box's own zone with its summer time rules, for hours and days without
+    site.timezone: TZ if it names a zone, else /etc/localtime, else today's offset."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = os.environ.get("TZ", "").removeprefix(":")
+    try:
+        if name:
+            return ZoneInfo(name)
+        with open("/etc/localtime", "rb") as f:
+            return ZoneInfo.from_file(f, key="localtime")
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        return datetime.now().astimezone().tzinfo or UTC
 
 
 def _timestamp(moment: datetime, zone: tzinfo | None) -> float:
