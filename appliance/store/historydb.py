@@ -305,6 +305,15 @@ class HistoryDB:
         """Rows of ``query``; none from a file that does not exist yet (nothing recorded)."""
         return self._reading(query, [])
 
+    def _read_table(self, table: str, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
+                    ) -> list[sqlite3.Row]:
+        """Rows of ``query`` on ``table``; none when the file or the table is missing (a
+        read-only reader on a file the engine has not upgraded to this schema yet)."""
+        def guarded(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return [] if select_list(conn, table, []) is None else query(conn)
+
+        return self._reading(guarded, [])
+
     def _reading(self, query: Callable[[sqlite3.Connection], _T], nothing: _T) -> _T:
         """What ``query`` reads in a connection of its own; ``nothing`` without a file yet."""
         if not self.path.exists():

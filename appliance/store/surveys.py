@@ -43,7 +43,7 @@ class SurveyLog(HistoryDB):
                        ) -> list[SurveyAnswer]:
         """Answers given in ``[since, until)`` (of one queue), oldest first."""
         where, params = ("AND queue = ?", [queue]) if queue is not None else ("", [])
-        rows = self._read(lambda conn: conn.execute(
+        rows = self._read_table("survey_answers", lambda conn: conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM survey_answers WHERE at >= ? AND at < ? "
             f"{where} ORDER BY at, question", [since, until, *params]).fetchall())
         return [_answer(r) for r in rows]
@@ -52,7 +52,7 @@ class SurveyLog(HistoryDB):
         """The answers of these calls, by call, in question order."""
         if not call_uids:
             return {}
-        rows = self._read(lambda conn: conn.execute(
+        rows = self._read_table("survey_answers", lambda conn: conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM survey_answers WHERE call_uid IN "
             f"({', '.join('?' * len(call_uids))}) ORDER BY question", call_uids).fetchall())
         found: dict[str, list[SurveyAnswer]] = {}

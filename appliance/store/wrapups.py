@@ -44,7 +44,7 @@ class WrapupLog(HistoryDB):
         """The codes of these calls, by call (what the caller history shows)."""
         if not call_uids:
             return {}
-        rows = self._read(lambda conn: conn.execute(
+        rows = self._read_table("wrapups", lambda conn: conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM wrapups WHERE call_uid IN "
             f"({', '.join('?' * len(call_uids))})", call_uids).fetchall())
         return {str(r["call_uid"]): _wrapup(r) for r in rows}
@@ -53,7 +53,7 @@ class WrapupLog(HistoryDB):
                 ) -> list[Wrapup]:
         """Codes given in ``[since, until)`` (of one queue), oldest first."""
         where, params = ("AND queue = ?", [queue]) if queue is not None else ("", [])
-        rows = self._read(lambda conn: conn.execute(
+        rows = self._read_table("wrapups", lambda conn: conn.execute(
             f"SELECT {', '.join(_COLUMNS)} FROM wrapups WHERE at >= ? AND at < ? {where} "
             "ORDER BY at", [since, until, *params]).fetchall())
         return [_wrapup(r) for r in rows]

@@ -42,3 +42,17 @@ def test_a_missing_file_has_no_answers(tmp_path: Path) -> None:
     reader = History(tmp_path / "absent.sqlite3", read_only=True)
     assert reader.survey_answers(since=0, until=2e9) == []
     assert reader.survey_answers_of(["c1"]) == {}
+
+
+def test_a_file_from_before_schema_10_reads_as_no_answers_and_no_codes(tmp_path: Path) -> None:
+    """The web and the CLI read without upgrading: an older file has neither table yet."""
+    import sqlite3
+
+    path = tmp_path / "history.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE calls (call_uid TEXT PRIMARY KEY)")
+        conn.execute("PRAGMA user_version=8")
+    reader = History(path, read_only=True)
+    assert reader.survey_answers(since=0, until=2e9) == []
+    assert reader.survey_answers_of(["c1"]) == {}
+    assert reader.wrapups(since=0, until=2e9) == [] and reader.wrapups_of(["c1"]) == {}
