@@ -12,7 +12,11 @@ Every test stays within 3 concurrent engine legs (the PyPI wheel's limit).
 from __future__ import annotations
 
 import array
+import datetime
+import json
 import math
+import subprocess
+import sys
 import time
 import wave
 from collections.abc import Iterator
@@ -27,6 +31,7 @@ from appliance.core.metrics import queue_stats
 from appliance.sip.media import packaged_sound
 from appliance.store.history import History
 from appliance.store.queue_events import QueueEvent
+from tests.store.conftest import child_env
 from tests.support.baresip import Baresip
 from tests.support.pjphone import PjPhone
 from tests.support.ports import free_port
@@ -315,6 +320,18 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(stack: ExitStack,
     assert [(a.call_uid, a.agent, a.question, a.score) for a in scores] == [
         (first["call_uid"], "202", 1, 4)]
     assert "survey" not in second["reason"]
+    # ... and the reports count it: two answered calls, one response, satisfaction 4.
+    today = datetime.date.today()
+    report = subprocess.run(
+        [sys.executable, "-m", "appliance", "--data-dir", str(site.runtime.data_dir),
+         "history", "outcomes", "--since", str(today - datetime.timedelta(days=1)),
+         "--until", str(today + datetime.timedelta(days=2)), "--queue", "support",
+         "--by", "queue", "--json"], capture_output=True, text=True, timeout=60,
+        check=False, env=child_env())
+    assert report.returncode == 0, report.stderr
+    [row] = json.loads(report.stdout)["rows"]
+    assert (row["answered"], row["responses"], row["scores"], row["csat"], row["top_share"]
+            ) == (2, 1, 1, 4.0, 1.0)
 
 
 def tone(hz: float, seconds: float) -> list[int]:
