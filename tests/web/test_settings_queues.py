@@ -392,3 +392,42 @@ def test_wrap_up_codes_are_set_on_the_form_and_a_duplicate_is_refused(
         {"code": "sale", "label": "Sale", "conversion": True}, {"code": "info"}]
     page = admin_client.get("/settings/queues/support").get_data(as_text=True)
     assert value_of(page, "wrapup_codes[1].code") == "info"
+
+
+def test_the_survey_is_set_on_the_form_in_every_language_in_use(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    doc = stored(runtime)
+    doc["routes"] = [{"did": "5550100", "to": {"queue": "support"}, "language": "de"}]
+    ConfigStore(runtime.config_path).save(doc)
+    page = admin_client.get("/settings/queues/support").get_data(as_text=True)
+    assert value_of(page, "survey.questions[0].text.en") == ""
+    assert value_of(page, "survey.questions[2].text.de") == ""  # a route speaks German
+
+    def post(**survey: str) -> Any:
+        data = form(admin_client, "/settings/queues/support", **basics(
+            name="support", number="500", **{"members[0].extension": "202", **survey}))
+        return admin_client.post("/settings/queues/support", data=data)
+
+    before = runtime.config_path.read_bytes()
+    resp = post(**{"survey.enabled": "on"})
+    assert resp.status_code == 400
+    assert error_next_to(resp.get_data(as_text=True), "survey.questions[0].text.en") == \
+        "type at least one question, or turn the survey off"
+    resp = post(**{"survey.enabled": "on", "survey.questions[1].text.en": "Rate us."})
+    assert resp.status_code == 400  # no German text for a German caller
+    assert error_next_to(resp.get_data(as_text=True), "survey.questions[1].text.de") == \
+        "no text in de, a language callers hear on this box; type the question in it"
+    assert runtime.config_path.read_bytes() == before
+    resp = post(**{"survey.enabled": "on", "survey.announce": "start",
+                   "survey.questions[0].text.en": "How well were you helped?",
+                   "survey.questions[0].text.de": "Wie gut wurde Ihnen geholfen?",
+                   "survey.questions[2].text.en": "Would you call again?",
+                   "survey.questions[2].text.de": "Würden Sie wieder anrufen?"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert stored(runtime)["queues"][0]["survey"] == {"announce": "start", "questions": [
+        {"text": {"en": "How well were you helped?", "de": "Wie gut wurde Ihnen geholfen?"}},
+        {"text": {"en": "Would you call again?", "de": "Würden Sie wieder anrufen?"}}]}
+    page = admin_client.get("/settings/queues/support").get_data(as_text=True)
+    assert value_of(page, "survey.questions[1].text.de") == "Würden Sie wieder anrufen?"
+    resp = post()  # the box unticked: the survey is off again
+    assert resp.status_code == 302 and "survey" not in stored(runtime)["queues"][0]

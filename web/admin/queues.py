@@ -17,6 +17,7 @@ from appliance.core.defaults import (
     QUEUE_DEFAULTS,
     SITE_DEFAULTS,
 )
+from appliance.core.survey import MAX_QUESTIONS, languages_in_use
 from appliance.sounds import languages
 from appliance.store import schema
 from web.admin import bp
@@ -89,7 +90,25 @@ def queue_values(stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, str]:
         v["callback.hours"] = str(callback.get("hours", ""))
     cb = callback if isinstance(callback, dict) else {}
     v["callback.max_class"] = str(cb.get("max_class", CALLBACK_DEFAULTS["max_class"]))
+    survey = stored.get("survey")
+    v["survey.announce"] = "end"
+    if isinstance(survey, dict):
+        v["survey.enabled"] = "on"
+        v["survey.announce"] = str(survey.get("announce", "end"))
+        for i, question in enumerate(survey.get("questions") or []):
+            for lang, text in (question.get("text") or {}).items():
+                v[f"survey.questions[{i}].text.{lang}"] = str(text)
     return v
+
+
+def survey_languages(stored: dict[str, Any], doc: dict[str, Any]) -> list[str]:
+    """The languages the survey form asks each question in: every one callers may hear
+    on this box (the site's first), and any a stored question already has."""
+    site = _site_language(doc)
+    found = set(languages_in_use({**doc, "site": {**doc.get("site", {}), "language": site}}))
+    for question in (stored.get("survey") or {}).get("questions") or []:
+        found.update(question.get("text") or {})
+    return [site, *sorted(found - {site})]
 
 
 def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
@@ -164,12 +183,39 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
         q["callback"] = callback
     else:
         q.pop("callback", None)
+    _read_survey(f, q, stored, doc)
     return q
+
+
+def _read_survey(f: Form, q: dict[str, Any], stored: dict[str, Any],
+                 doc: dict[str, Any]) -> None:
+    """The post-call survey: on or off, when it is announced, up to three questions in
+    each language (a question row left empty is not asked)."""
+    f.slot("survey")
+    if not f.checked("survey.enabled"):
+        q.pop("survey", None)
+        return
+    old: dict[str, Any] = stored["survey"] if isinstance(stored.get("survey"), dict) else {}
+    survey = copy.deepcopy(old)
+    put(survey, "announce", f.text("survey.announce"), stored=old, default="end")
+    langs = survey_languages(stored, doc)
+
+    def question(row: int) -> dict[str, Any] | None:
+        texts = {lang: text for lang in langs
+                 if (text := f.text(f"survey.questions[{row}].text.{lang}"))}
+        return {"text": texts} if texts else None
+
+    survey["questions"] = f.read_rows("survey.questions", question)
+    if not survey["questions"]:
+        f.error(f"survey.questions[0].text.{langs[0]}",
+                "type at least one question, or turn the survey off")
+    q["survey"] = survey
 
 
 def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: int = 200,
                 problems_title: str = "Nothing was saved.") -> tuple[str, int]:
     offered = choices(doc)
+    stored = next((q for q in doc.get("queues", []) if q.get("name") == editing), None)
     return render_template(
         "admin/queue_form.html", f=f, editing=editing, choices=offered,
         overflow_kinds=list(OVERFLOW_KINDS),
@@ -178,6 +224,9 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],
         placeholders=PLACEHOLDERS,
         site_language=languages.english_name(_site_language(doc)),
+        survey_languages=[(code, languages.english_name(code))
+                          for code in survey_languages(stored or {}, doc)],
+        survey_rows=range(MAX_QUESTIONS),
     ), status
 
 
