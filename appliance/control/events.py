@@ -255,6 +255,18 @@ class WrapupGiven(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SupervisionChanged(EventType):
+    """A supervisor joined ``extension``'s call, switched mode, or left (``mode`` "").
+    For that phone's user and admins, and only when the admin's policy says the agent is
+    told (``supervision.tell_agent``): the agent's page shows it."""
+
+    NAME = "supervision_changed"
+    extension: str
+    supervisor: str
+    mode: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
@@ -319,6 +331,7 @@ CATALOGUE: dict[str, type[EventType]] = {
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
         HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged,
+        SupervisionChanged,
         WrapupGiven, SystemSampled, ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.server import ApiError, Handler
+from appliance.core.supervision import MODES, may_supervise
 from appliance.core.wrapup import MAX_NOTE
 from appliance.features.calls import CallRefused
 from appliance.features.queue import WrapupError
+from appliance.features.supervision import SupervisionError
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -34,6 +36,9 @@ def resources(engine: Engine,
     - ``POST /calls/click {"extension": "202", "number": "+15550001"}``: ring the phone,
       then call the number for it (voicemail's "call back"); 409 ``refused`` when that
       phone may not dial that number.
+    - ``POST /calls/supervise {"supervisor": "210", "extension": "202", "mode": "listen"}``:
+      ring the supervisor's phone, which joins 202's call on answer (listen, whisper or
+      barge); 403 when 210 is no supervisor's phone, 409 when 202 is on no call.
     - ``DELETE /calls/<id>``: hang up a live call.
     - ``POST /agents/<ext>/<login|logout|pause|unpause>``; ``POST /agents/<ext>/wrapup
       {"code", "note"}``: the agent's latest queue call's wrap-up code (409 if none fits).
@@ -43,8 +48,10 @@ def resources(engine: Engine,
 
     def post_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
-        if arg not in ("test", "click"):
+        if arg not in ("test", "click", "supervise"):
             raise ApiError(404, "not_found", f"no call action {arg!r}")
+        if arg == "supervise":
+            return post_supervise(body)
         ext = body.get("extension")
         known = {e["number"] for e in config()["extensions"]}
         if ext not in known:
@@ -64,6 +71,30 @@ def resources(engine: Engine,
         if not isinstance(seconds, int | float) or not 1 <= seconds <= 300:
             raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")
         uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
+        return {"id": uid}
+
+    def post_supervise(body: dict[str, Any]) -> dict[str, Any]:
+        doc = config()
+        known = {e["number"] for e in doc["extensions"]}
+        supervisor, ext, mode = body.get("supervisor"), body.get("extension"), \
+            body.get("mode", "listen")
+        for name, value in (("supervisor", supervisor), ("extension", ext)):
+            if value not in known:
+                raise ApiError(400, "unknown_extension", f"{name}: no extension {value!r}",
+                               field=name)
+        if mode not in MODES:
+            raise ApiError(400, "bad_mode", f"mode: expected one of {', '.join(MODES)}",
+                           field="mode")
+        if not may_supervise(doc, str(supervisor)):
+            raise ApiError(403, "not_supervisor", f"extension {supervisor} is no supervisor's "
+                           "or admin's phone")
+        if supervisor == ext:
+            raise ApiError(400, "same_extension", "a phone cannot supervise its own call",
+                           field="extension")
+        try:
+            uid = engine.call(lambda: engine.supervise(str(supervisor), str(ext), str(mode)))
+        except SupervisionError as e:
+            raise ApiError(409, "cannot_supervise", str(e)) from None
         return {"id": uid}
 
     def post_agent(arg: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -55,6 +55,8 @@ PROMPT_NAMES = (
     "vm-no-such-box",
     # The post-call survey.
     "survey-notice", "survey-intro", "survey-keys", "survey-thanks",
+    # Supervisors (*22, *23, *24).
+    "supervise-listen", "supervise-whisper", "supervise-barge", "supervise-no-call",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

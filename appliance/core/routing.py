@@ -26,6 +26,7 @@ from appliance.core.dialplan import (
     outbound_route,
 )
 from appliance.core.hours import is_open
+from appliance.core.supervision import SUPERVISE_CODES, Mode, may_supervise
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -176,8 +177,17 @@ class ListenCall:
     box: str | None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SuperviseCall:
+    """A supervisor's phone dialled ``*22``/``*23``/``*24`` + ``extension``: join that
+    extension's call to listen, whisper or barge (``core/supervision.py``)."""
+
+    extension: str
+    mode: Mode
+
+
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
-            | VoicemailCall | ListenCall | FeatureCode | Refuse)
+            | VoicemailCall | ListenCall | FeatureCode | SuperviseCall | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -284,6 +294,8 @@ def route_inbound(
                            may_dial_out=route["may_dial_out"], usage=usage, override=override)
     if request.from_edge and request.dialled[:3] in FEATURE_CODES:
         return _feature_code(config, request)
+    if request.from_edge and request.dialled[:3] in SUPERVISE_CODES:
+        return _supervise(config, request)
     if request.from_edge and request.dialled == LISTEN_CODE:
         return _listen(config, request.caller_number)
     if request.from_edge and request.dialled == ANY_BOX_CODE:
@@ -330,6 +342,19 @@ def _listen(config: dict[str, Any], extension: str) -> ListenCall | Refuse:
     if not (ext.get("voicemail") or {}).get("enabled", True):
         return Refuse(code=404, reason=f"extension {extension} has no mailbox")
     return ListenCall(box=extension)
+
+
+def _supervise(config: dict[str, Any], request: InboundRequest) -> SuperviseCall | Refuse:
+    mode, target = SUPERVISE_CODES[request.dialled[:3]], request.dialled[3:]
+    if not may_supervise(config, request.caller_number):
+        return Refuse(code=403, reason=f"extension {request.caller_number or '?'} may not "
+                      "supervise calls: no supervisor or admin login has it")
+    if not any(e["number"] == target for e in config["extensions"]):
+        return Refuse(code=404, reason=f"feature code {request.dialled}: no extension "
+                                       f"{target!r} to supervise")
+    if target == request.caller_number:
+        return Refuse(code=486, reason=f"extension {target} cannot supervise itself")
+    return SuperviseCall(extension=target, mode=mode)
 
 
 def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCode | Refuse:

@@ -31,6 +31,7 @@ from appliance.core.routing import (
     PlayMessage,
     QueueCall,
     Refuse,
+    SuperviseCall,
     VoicemailCall,
     call_back,
     divert,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
     from appliance.features.queue import QueueHandler
+    from appliance.features.supervision import SupervisionHandler
     from appliance.features.voicemail import VoicemailHandler
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class CallFlows(Handler):
     voicemail: VoicemailHandler
     #: Phones hearing their box (``*97``; set by the wiring).
     listening: ListeningHandler
+    #: Supervisors' *22, *23, *24 (set by the wiring).
+    supervision: SupervisionHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -118,6 +122,8 @@ class CallFlows(Handler):
             self.voicemail.take(leg, decision)
         elif isinstance(decision, ListenCall):
             self.listening.start(leg, decision)
+        elif isinstance(decision, SuperviseCall):
+            self.supervision.start(leg, decision)
         elif isinstance(decision, HangUp):
             self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 

@@ -26,6 +26,7 @@ from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
 from appliance.features.screenpop import ScreenPops
+from appliance.features.supervision import SupervisionHandler
 from appliance.features.survey import SurveyHandler
 from appliance.features.switchboard import Switchboard
 from appliance.features.voicemail import VoicemailHandler
@@ -47,6 +48,7 @@ class Features:
     voicemail: VoicemailHandler
     listening: ListeningHandler
     survey: SurveyHandler
+    supervision: SupervisionHandler
     switchboard: Switchboard
 
 
@@ -64,6 +66,7 @@ def build(ctx: Context) -> Features:
     voicemail = VoicemailHandler(ctx)
     listening = ListeningHandler(ctx)
     survey = SurveyHandler(ctx)
+    supervision = SupervisionHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
@@ -73,6 +76,7 @@ def build(ctx: Context) -> Features:
     calls.voicemail = queue.voicemail = menus.voicemail = voicemail
     calls.listening = listening
     queue.survey = survey  # a queue call's caller may stay on to rate it
+    calls.supervision, supervision.calls = supervision, calls
     listening.calls = calls
     handlers: list[Handler] = [
         pops,
@@ -84,10 +88,12 @@ def build(ctx: Context) -> Features:
         voicemail,
         listening,
         survey,
+        supervision,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
                     voicemail=voicemail, listening=listening, survey=survey,
+                    supervision=supervision,
                     switchboard=Switchboard(ctx, handlers, bridges=calls))

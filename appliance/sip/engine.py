@@ -329,6 +329,11 @@ class Engine:
         ``EngineBusy``)."""
         return self.features.calls.click_to_call(extension, number)
 
+    def supervise(self, supervisor: str, extension: str, mode: str) -> str:
+        """Ring ``supervisor``'s phone to join ``extension``'s call in ``mode`` (raises
+        ``SupervisionError``)."""
+        return self.features.supervision.ring_supervisor(supervisor, extension, mode)
+
     def set_registered(self, extensions: set[str]) -> None:
         """The edge's registered phones (the controller polls Kamailio and posts them)."""
         self.features.queue.set_registered(extensions)
@@ -397,4 +402,5 @@ class Engine:
             **self.features.queue.status(),
             "callbacks": self.features.callbacks.requests(),
             "failover": self.features.failover.status(),
+            **self.features.supervision.status(),
         }

@@ -341,6 +341,25 @@ class PjTelephony:
                 if audio is not None:
                     quietly(self._music.disconnect, "default", audio)
 
+    def monitor(self, supervisor: str, agent: str, other: str,
+                paths: frozenset[tuple[str, str]]) -> bool:
+        legs = {"supervisor": supervisor, "agent": agent, "other": other}
+        audio = {}
+        for party, uid in legs.items():
+            call = self.calls.get(uid)
+            media = None if call is None else call_audio(call)[1]
+            if media is None:
+                return False
+            audio[party] = media
+        self.stop(supervisor)  # a prompt or music towards the supervisor ends
+        for source, sink in (("agent", "supervisor"), ("other", "supervisor"),
+                             ("supervisor", "agent"), ("supervisor", "other")):
+            if (source, sink) in paths:
+                audio[source].startTransmit(audio[sink])
+            else:
+                quietly(audio[source].stopTransmit, audio[sink])
+        return True
+
     def record(self, uid: str, path: str) -> bool:
         call = self.calls.get(uid)
         media = None if call is None else active_audio(call)

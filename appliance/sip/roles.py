@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.core.failover import Forward, ForwardTarget
+from appliance.core.supervision import Mode
 from appliance.sip.dialogues import Running
 
 
@@ -163,6 +164,23 @@ class ClickToCall:
 
 
 @dataclass(eq=False)
+class SupervisorLeg:
+    """A supervisor's phone on an extension's call: listening, whispering or barging in.
+
+    ``rung``: the engine rang the phone (the dashboard's button), rather than the phone
+    dialling ``*22``; either way it joins once it is answered and its audio is up.
+    """
+
+    extension: str
+    supervisor: str
+    mode: Mode
+    rung: bool = False
+    #: The supervised call's legs: the extension's side and the other party's.
+    agent_leg: str | None = None
+    other_leg: str | None = None
+
+
+@dataclass(eq=False)
 class SurveyCaller:
     """A queue caller kept on the line after the agent hung up, rating the call by keys."""
 
@@ -196,6 +214,7 @@ Role = (
     | VoicemailCaller
     | MailboxListener
     | ClickToCall
+    | SupervisorLeg
     | SurveyCaller
     | MessageCall
 )

@@ -138,6 +138,12 @@ class Telephony(Protocol):
     def unbridge(self, a: str, b: str) -> None:
         """Part two joined legs (and stop the hold music of either)."""
 
+    def monitor(self, supervisor: str, agent: str, other: str,
+                paths: frozenset[tuple[str, str]]) -> bool:
+        """Join a supervisor's leg to the call between ``agent`` and ``other``: sound goes
+        along exactly ``paths`` (``("agent", "supervisor")``...) besides the call's own
+        two ways, and stops along the others. False if a leg is gone or has no audio."""
+
     def record(self, uid: str, path: str) -> bool:
         """Record what the leg's far end says to the WAV file ``path`` (voicemail);
         False if the leg has no audio."""

@@ -53,7 +53,7 @@ CALL_CLASSES = ("internal", "local", "national", "international")
 EXTENSION_CALL_CLASSES = (*CALL_CLASSES, "premium")
 NUMBER_FORMATS = ("e164", "national", "international")
 MESSAGES = ("busy", "unavailable", "queue-goodbye", "queue-closed")
-ROLES = ("admin", "agent")
+ROLES = ("admin", "agent", "supervisor")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")
@@ -666,6 +666,11 @@ def _music(p: Problems, path: str, v: Any) -> None:
     })
 
 
+def _supervision(p: Problems, path: str, v: Any) -> None:
+    """Supervisors on calls (core/supervision.py): whether the agent's page is told."""
+    _fields(p, path, v, {"tell_agent": (False, _bool)})
+
+
 def _user(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {
         "name": (True, lambda p, q, x: _pattern(p, q, x, _USER,
@@ -816,6 +821,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "failover": (False, _failover),
     "users": (False, lambda p, q, x: _list(p, q, x, _user)),
     "screenpop": (False, _screenpop),
+    "supervision": (False, _supervision),
     "device": (False, _device),
     "menus": (False, lambda p, q, x: _list(p, q, x, _menu)),
     "voicemail": (False, _voicemail),

@@ -13,6 +13,7 @@ from appliance.control.server import ApiError, ControlApi
 from appliance.features.callback import CallbackError
 from appliance.features.calls import CallRefused
 from appliance.features.queue import WrapupError
+from appliance.features.supervision import SupervisionError
 
 if TYPE_CHECKING:
     from appliance.sip.engine import Engine
@@ -58,6 +59,12 @@ class FakeEngine:
         self.asked.append(("give_wrapup", ext, code, note))
         return {"call": "c9", "queue": "support", "code": code, "conversion": True,
                 "note": note}
+
+    def supervise(self, supervisor: str, ext: str, mode: str) -> str:
+        if ext == "203":
+            raise SupervisionError("extension 203 is not on a call")
+        self.asked.append(("supervise", supervisor, ext, mode))
+        return "s1"
 
     def hangup(self, uid: str) -> bool:
         self.asked.append(("hangup", uid))
@@ -209,3 +216,23 @@ def test_callbacks_are_listed_and_cancelled(api: ControlApi, engine: FakeEngine)
     assert refused(api, "DELETE", "/callbacks/seven")[:2] == (404, "unknown_callback")
     assert refused(api, "DELETE", "/callbacks/8")[:2] == (409, "not_cancellable")
     assert engine.asked == [("cancel_callback", 7)]
+
+
+def test_supervise_rings_a_supervisors_phone_for_a_call_that_exists(
+        api: ControlApi, engine: FakeEngine, config: dict[str, Any]) -> None:
+    config["extensions"] = [*config["extensions"], {"number": "203"}, {"number": "204"}]
+    config["users"] = [{"name": "sam", "role": "supervisor", "extension": "204"},
+                       {"name": "ann", "role": "agent", "extension": "201"}]
+    body = {"supervisor": "204", "extension": "202", "mode": "whisper"}
+    assert api.dispatch("POST", "/calls/supervise", body) == (200, {"id": "s1"})
+    assert refused(api, "POST", "/calls/supervise", {**body, "supervisor": "201"})[:2] == \
+        (403, "not_supervisor")
+    assert refused(api, "POST", "/calls/supervise", {**body, "extension": "203"})[:2] == \
+        (409, "cannot_supervise")
+    assert refused(api, "POST", "/calls/supervise", {**body, "mode": "shout"}) == \
+        (400, "bad_mode", {"field": "mode"})
+    assert refused(api, "POST", "/calls/supervise", {**body, "extension": "299"}) == \
+        (400, "unknown_extension", {"field": "extension"})
+    assert refused(api, "POST", "/calls/supervise", {**body, "extension": "204"})[:2] == \
+        (400, "same_extension")
+    assert engine.asked == [("supervise", "204", "202", "whisper")]

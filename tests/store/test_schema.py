@@ -73,7 +73,7 @@ MISTAKES: list[Any] = [
                  id="unknown-site-field"),
     pytest.param(put("users", [{"name": "Admin!", "role": "boss", "password": "plain"}]),
                  ["users[0].name: 'Admin!' is not a login name (a-z, digits, . _ -)",
-                  "users[0].role: unknown role 'boss' (expected one of: admin, agent)",
+                  "users[0].role: unknown role 'boss' (expected one of: admin, agent, supervisor)",
                   "users[0].password: 'plain' is not a werkzeug scrypt password hash"],
                  id="bad-user"),
     pytest.param(put("users", [{"name": "ann", "role": "agent", "extension": "299",
@@ -102,7 +102,7 @@ MISTAKES: list[Any] = [
     pytest.param(put("rotues", []),
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
-                  "screenpop, device, menus, voicemail, email)"],
+                  "screenpop, supervision, device, menus, voicemail, email)"],
                  id="unknown-top-level-field"),
     # the front panel (appliance/device/panel.py)
     pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},

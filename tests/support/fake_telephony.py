@@ -104,6 +104,14 @@ class Unbridge:
 
 
 @dataclass(frozen=True)
+class Monitor:
+    supervisor: str
+    agent: str
+    other: str
+    paths: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class Record:
     leg: str
     path: str
@@ -121,7 +129,7 @@ class SendDtmf:
 
 
 Asked = (Answer | Reject | Hangup | Ring | Dial | Play | Music | Stop | Bridge | Unbridge
-         | SendDtmf | Record | StopRecording)
+         | Monitor | SendDtmf | Record | StopRecording)
 
 
 def _write_tone(path: Path, seconds: float) -> None:
@@ -273,6 +281,14 @@ class FakeTelephony:
 
     def unbridge(self, a: str, b: str) -> None:
         self.asked.append(Unbridge(a, b))
+
+    def monitor(self, supervisor: str, agent: str, other: str,
+                paths: frozenset[tuple[str, str]]) -> bool:
+        if not {supervisor, agent, other} <= self.audio:
+            return False
+        self.stop(supervisor)
+        self.asked.append(Monitor(supervisor, agent, other, paths))
+        return True
 
     def record(self, uid: str, path: str) -> bool:
         """Recorded; the file is written when recording stops: a 440 Hz tone as long as
