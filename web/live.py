@@ -283,6 +283,13 @@ def events() -> Response | tuple[Response, int]:
     if the engine is down it sends one ``engine_down`` event and ends, and the
     browser retries after ``retry`` ms.
     """
+    return event_stream()
+
+
+def event_stream(shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None
+                 ) -> Response | tuple[Response, int]:
+    """The logged-in user's relay of the engine's events (see :func:`_relay` for
+    ``shape``): one of the capped stream slots, ended by logout."""
     slots: StreamSlots = current_app.extensions["keepline.sse_slots"]
     # Taken now: the generator runs after the request context is gone.
     viewer = current_user()
@@ -302,7 +309,7 @@ def events() -> Response | tuple[Response, int]:
         with app.app_context():
             return session_user(name, sid, pw, touch=False) is not None
 
-    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer, logged_in),
+    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer, logged_in, shape),
                         mimetype="text/event-stream")
     # Released on close, which the WSGI server calls even if the body was
     # never iterated (a browser that left at once).
@@ -507,13 +514,20 @@ def _visible(event: dict[str, Any], viewer: User | None) -> bool:
 def _relay(
     hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float,
     viewer: User | None = None, logged_in: Callable[[], bool] | None = None,
+    shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> Iterator[str]:
     """Yield SSE frames: a hello, engine events, heartbeat comments, a last word.
 
     ``viewer`` is the logged-in user, taken in the view: screen-pop events reach
     only their phone's user and admins (see :func:`_visible`). ``logged_in`` is
     asked at each heartbeat; once it says no, the stream ends with ``logged_out``.
+    ``shape``, if given, rewrites every event before it is sent, or drops it (None):
+    the wallboard's stream (web.wallboard) sends only counts, never a caller.
     """
+    def frame(event: dict[str, Any]) -> str | None:
+        shaped = event if shape is None else shape(event)
+        return None if shaped is None else _frame(shaped)
+
     # Subscribe before taking the snapshot, so no event falls between the two.
     inbox = hub.subscribe()
     try:
@@ -521,9 +535,9 @@ def _relay(
         try:
             status = client.status()
         except (EngineUnavailable, EngineRefused, ValueError) as e:
-            yield _frame({"type": EngineDown.NAME, "at": time.time(), "message": str(e)})
+            yield frame({"type": EngineDown.NAME, "at": time.time(), "message": str(e)}) or ""
             return
-        yield _frame({"type": Hello.NAME, "at": time.time(), "status": status})
+        yield frame({"type": Hello.NAME, "at": time.time(), "status": status}) or ""
         next_beat = time.monotonic() + heartbeat
         # Poll in short steps: a server shutdown must not wait for a heartbeat.
         while not server_stopping.is_set():
@@ -533,17 +547,17 @@ def _relay(
             except queue.Empty:
                 if time.monotonic() >= next_beat:
                     if logged_in is not None and not logged_in():
-                        yield _frame({"type": LoggedOut.NAME, "at": time.time()})
+                        yield frame({"type": LoggedOut.NAME, "at": time.time()}) or ""
                         return
                     yield ": heartbeat\n\n"
                     next_beat = time.monotonic() + heartbeat
                 continue
             if isinstance(item, _Down):
-                yield _frame({"type": EngineDown.NAME, "at": time.time(),
-                              "message": item.reason})
+                yield frame({"type": EngineDown.NAME, "at": time.time(),
+                             "message": item.reason}) or ""
                 return
-            if _visible(item, viewer):
-                yield _frame(item)
+            if _visible(item, viewer) and (sent := frame(item)) is not None:
+                yield sent
     finally:
         hub.unsubscribe(inbox)
 
