@@ -23,6 +23,7 @@ from appliance import __version__
 from appliance.errors import ConfigError, KeeplineError, StoreError
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, GeneratedPassword
+from appliance.store.schema import ROLES
 
 if TYPE_CHECKING:
     from appliance.core.metrics import QueueStats
@@ -146,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("name")
     add = usr.add_parser("add", help="add a login with a generated password")
     add.add_argument("name")
-    add.add_argument("--role", choices=("admin", "agent"), default="agent")
+    add.add_argument("--role", choices=ROLES, default="agent")
     add.add_argument("--extension", help="the agent's phone (required for agents)")
 
     call = sub.add_parser("test-call", help="ring a registered phone and play hold music")

@@ -82,7 +82,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions[STOPPING_EXTENSION] = threading.Event()
 
     # Imported here so importing the package builds nothing (flaskr's habit).
-    from web import admin, auth, errors, live, reports, screenpop, security, voicemail
+    from web import (
+        admin,
+        auth,
+        errors,
+        live,
+        reports,
+        screenpop,
+        security,
+        voicemail,
+        wallboard,
+    )
 
     security.init_app(app)
     errors.init_app(app)
@@ -92,6 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(screenpop.bp)
     app.register_blueprint(voicemail.bp)
+    app.register_blueprint(wallboard.bp)
     return app
 
 

@@ -9,7 +9,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers.response import Response
 
-from web.security import csrf_token, end_session, for_agents, limiter, start_session
+from web.security import (
+    WALLBOARD_ROLE,
+    csrf_token,
+    end_session,
+    for_agents,
+    for_wallboard,
+    limiter,
+    start_session,
+)
 from web.settings_store import read_users
 
 bp = Blueprint("auth", __name__)
@@ -58,11 +66,16 @@ def login() -> str | Response | tuple[str, int] | tuple[str, int, dict[str, str]
     csrf_token()
     if user.get("role") == "agent" and not request.form.get("next"):
         return redirect(url_for("live.index"))
-    return redirect(_safe_next(request.form.get("next")))
+    target = _safe_next(request.form.get("next"))
+    if user.get("role") == WALLBOARD_ROLE and not target.startswith("/wallboard"):
+        # Every other page would answer 403: the TV goes straight to its board.
+        return redirect(url_for("wallboard.board"))
+    return redirect(target)
 
 
 @bp.post("/logout")
 @for_agents
+@for_wallboard
 def logout() -> Response:
     end_session()
     flash("You are logged out.")

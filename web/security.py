@@ -1,8 +1,9 @@
 """Who may see what: logins, roles, CSRF tokens and the login rate limit.
 
 Every view needs a logged-in user unless it is listed in ``PUBLIC``; every view
-needs the ``admin`` role unless it is marked :func:`for_agents`. So a new view
-is locked down until someone decides otherwise. Every state-changing request
+needs the ``admin`` role unless it is marked :func:`for_agents`. A ``wallboard``
+login (the office TV) may use only the views marked :func:`for_wallboard`. So a
+new view is locked down until someone decides otherwise. Every state-changing request
 (POST, PUT, PATCH, DELETE) must carry the session's CSRF token, as the form
 field ``csrf_token`` or the header ``X-CSRF-Token``.
 """
@@ -31,6 +32,8 @@ SESSIONS_EXTENSION = "keepline.sessions"
 #: A session that has made no request for this long has ended (12 h: a working day and
 #: then some; the screen-pop page makes requests whenever the phone rings).
 SESSION_IDLE_S = 12 * 3600.0
+#: The role of the office TV's login (appliance.store.schema.ROLES).
+WALLBOARD_ROLE = "wallboard"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +41,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def for_agents(view: F) -> F:
     """Let the ``agent`` role use this view too (admins always may)."""
     view._keepline_agents = True  # type: ignore[attr-defined]
+    return view
+
+
+def for_wallboard(view: F) -> F:
+    """Let the ``wallboard`` role use this view (admins always may). A wallboard login
+    may use nothing else, not even the views for agents: the TV faces the room."""
+    view._keepline_wallboard = True  # type: ignore[attr-defined]
     return view
 
 
@@ -52,6 +62,10 @@ class User:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_wallboard(self) -> bool:
+        return self.role == WALLBOARD_ROLE
 
 
 def csrf_token() -> str:
@@ -217,7 +231,7 @@ def password_fingerprint(password_hash: str) -> str:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.path == "/events" \
+    return request.path.startswith(("/api/", "/wallboard/")) or request.path == "/events" \
         or request.accept_mimetypes.best == "application/json"
 
 
@@ -240,7 +254,10 @@ def _guard() -> Response | tuple[Response, int] | None:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     g.user = user
     view = current_app.view_functions.get(endpoint)
-    if not user.is_admin and not getattr(view, "_keepline_agents", False):
+    if user.is_wallboard:
+        if not getattr(view, "_keepline_wallboard", False):
+            abort(403, description="A wallboard login can only show the wallboard.")
+    elif not user.is_admin and not getattr(view, "_keepline_agents", False):
         abort(403, description="This page is for administrators.")
     return None
 

@@ -53,7 +53,7 @@ CALL_CLASSES = ("internal", "local", "national", "international")
 EXTENSION_CALL_CLASSES = (*CALL_CLASSES, "premium")
 NUMBER_FORMATS = ("e164", "national", "international")
 MESSAGES = ("busy", "unavailable", "queue-goodbye", "queue-closed")
-ROLES = ("admin", "agent", "supervisor")
+ROLES = ("admin", "agent", "supervisor", "wallboard")
 
 _EXTENSION = re.compile(r"^[0-9]{2,6}$")
 _DIALLED = re.compile(r"^\+?[0-9]{2,15}$")

@@ -73,7 +73,8 @@ MISTAKES: list[Any] = [
                  id="unknown-site-field"),
     pytest.param(put("users", [{"name": "Admin!", "role": "boss", "password": "plain"}]),
                  ["users[0].name: 'Admin!' is not a login name (a-z, digits, . _ -)",
-                  "users[0].role: unknown role 'boss' (expected one of: admin, agent, supervisor)",
+                  "users[0].role: unknown role 'boss' (expected one of: admin, agent, "
+                  "supervisor, wallboard)",
                   "users[0].password: 'plain' is not a werkzeug scrypt password hash"],
                  id="bad-user"),
     pytest.param(put("users", [{"name": "ann", "role": "agent", "extension": "299",

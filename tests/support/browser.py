@@ -106,8 +106,11 @@ class Browser:
         *,
         screenshots: Path | None = None,
         page_load_timeout: float = 15.0,
+        window_size: tuple[int, int] = WINDOW_SIZE,
     ) -> None:
         self.name = name
+        #: The viewport's size in CSS pixels (the wallboard's test wants a TV's).
+        self.window_size = window_size
         self.screenshots = screenshots if screenshots is not None else screenshots_dir()
         self.page_load_timeout = page_load_timeout
         self._driver: WebDriver | None = None
@@ -159,7 +162,8 @@ class Browser:
             "--disable-gpu",
             "--disable-dev-shm-usage",
             f"--user-data-dir={profile}",
-            f"--window-size={WINDOW_SIZE[0] + _ui_extra[0]},{WINDOW_SIZE[1] + _ui_extra[1]}",
+            f"--window-size={self.window_size[0] + _ui_extra[0]},"
+            f"{self.window_size[1] + _ui_extra[1]}",
             "--lang=en-US",
             # chromedriver already adds --disable-background-networking, --disable-sync,
             # --no-first-run; these keep the rest of Chromium off the network too.
@@ -193,7 +197,7 @@ class Browser:
             ) from err
 
     def _fit_viewport(self) -> None:
-        """Make the viewport, and so every screenshot, exactly WINDOW_SIZE.
+        """Make the viewport, and so every screenshot, exactly ``window_size``.
 
         --window-size sizes the outer window, and headless Chromium still keeps room
         for its invisible browser UI, so the page gets less height. The first browser
@@ -203,11 +207,12 @@ class Browser:
         global _ui_extra
         driver = self.driver
         width, height = (int(v) for v in driver.execute_script("return [innerWidth, innerHeight]"))
-        if (width, height) == WINDOW_SIZE:
+        if (width, height) == self.window_size:
             return
         outer = driver.get_window_size()
         _ui_extra = (outer["width"] - width, outer["height"] - height)
-        driver.set_window_size(WINDOW_SIZE[0] + _ui_extra[0], WINDOW_SIZE[1] + _ui_extra[1])
+        driver.set_window_size(self.window_size[0] + _ui_extra[0],
+                               self.window_size[1] + _ui_extra[1])
 
     def close(self) -> None:
         """Quit the driver and make sure no Chromium process of ours outlives it."""

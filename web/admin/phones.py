@@ -36,7 +36,7 @@ CALL_CLASS_LABELS = {
     "international": "International calls",
     "premium": "International and premium-rate calls",
 }
-ROLE_LABELS = {"admin": "Administrator", "agent": "Agent"}
+ROLE_LABELS = {"admin": "Administrator", "agent": "Agent", "wallboard": "Wallboard (TV)"}
 
 _QUEUE_NUMBER = re.compile(r"^queues\[(\d+)\]\.number$")
 
