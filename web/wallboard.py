@@ -27,9 +27,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from appliance.control.events import (
-    EngineDown,
     Hello,
-    LoggedOut,
     PopChanged,
     PopNamed,
     PopShown,
@@ -182,9 +180,8 @@ def _shaper(only: str | None) -> Callable[[dict[str, Any]], dict[str, Any] | Non
                 board = live_view(status if isinstance(status, dict) else None, config,
                                   [only] if only else _queue_names(config, status))
             return {"type": kind, "at": at, "board": board}
-        if kind in (EngineDown.NAME, LoggedOut.NAME):
-            return {"type": kind, "at": at}
-        return {"type": "changed", "at": at}
+        # engine_down, logged_out, and a nudge for the rest: the name and time only
+        return {"type": kind, "at": at}
 
     return shape
 

@@ -253,7 +253,8 @@ def test_the_stream_carries_counts_and_never_a_caller(tv: FlaskClient,
                           "queue": "support", "call": "c1", "caller": CALLER})
         fake_engine.emit({"type": "status", "at": 4.0, "status": STATUS})
         events = [frames.next_event() for _ in range(3)]
-        assert events[:2] == [{"type": "changed", "at": 2.0}, {"type": "changed", "at": 3.0}]
+        assert events[:2] == [{"type": "call_queued", "at": 2.0},
+                              {"type": "agent_rung", "at": 3.0}]
         assert events[2]["type"] == "status" and events[2]["board"] == hello["board"]
         seen += [str(e) for e in (hello, *events)]
         assert_no_caller("\n".join(seen))

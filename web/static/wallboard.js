@@ -1,6 +1,6 @@
 // Keeps the wallboard (web/templates/wallboard.html) live. The stream
 // (/wallboard/events) sends the board's live figures on connect ("hello", "status")
-// and a bare "changed" nudge for every other engine event; on a nudge the page
+// and every other engine event as a bare nudge (its type and time); on a nudge the page
 // fetches /wallboard/live.json, once per burst. The day's figures come from
 // /wallboard/today.json every data-refresh-s seconds. Waits tick every second here.
 // Nothing is put in the page as HTML: every text goes in with textContent.
