@@ -39,9 +39,11 @@ from appliance.control.events import (
     PopNamed,
     PopShown,
     Status,
+    SupervisionChanged,
     VoicemailChanged,
     WrapupGiven,
 )
+from appliance.core.supervision import MODES, SUPERVISING_ROLES
 from web import ENGINE_EXTENSION, engine, stopping
 from web.security import User, current_user, for_agents, session_user
 
@@ -101,6 +103,7 @@ def _call_view(call: dict[str, Any]) -> dict[str, Any]:
         "queue": str(call.get("queue") or ""),
         "state": str(call.get("state", "")),
         "since": float(since) if isinstance(since, int | float) else None,
+        "extension": str(call.get("extension") or ""),
     }
 
 
@@ -235,7 +238,35 @@ def index() -> str:
         now=time.time(),
         is_admin=bool(user and user.is_admin),
         user_extension=user.extension if user else None,
+        may_supervise=_may_supervise(user),
     )
+
+
+def _may_supervise(user: User | None) -> bool:
+    """Supervisors and admins with a phone of their own may join calls from here."""
+    return bool(user and user.extension and user.role in SUPERVISING_ROLES)
+
+
+@bp.post("/calls/<extension>/supervise")
+@for_agents
+def supervise(extension: str) -> WerkzeugResponse:
+    """Ring the supervisor's own phone to listen to, whisper to or barge in on the call of
+    ``extension`` (the engine checks the call exists and the login's phone may)."""
+    user = current_user()
+    if not _may_supervise(user):
+        abort(403, description="Only supervisors and admins with a phone may join calls.")
+    assert user is not None
+    mode = request.form.get("mode", "listen")
+    if mode not in MODES:
+        abort(400, description=f"mode: expected one of {', '.join(MODES)}")
+    try:
+        engine().request("POST", "/calls/supervise",
+                         {"supervisor": user.extension, "extension": extension, "mode": mode})
+        flash(f"Your phone ({user.extension}) is ringing: answer it to {mode} on "
+              f"{extension}'s call. Keys 4, 5, 6 switch to listen, whisper, barge.")
+    except (EngineUnavailable, EngineRefused) as e:
+        flash(f"Could not join {extension}'s call: {e}", "error")
+    return redirect(url_for("live.index"))
 
 
 @bp.post("/agents/<extension>/<action>")
@@ -490,7 +521,7 @@ class EventHub:
 
 #: Events about one phone's calls (screen-pops): only for that phone's user and admins.
 _PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME,
-                             WrapupGiven.NAME})
+                             WrapupGiven.NAME, SupervisionChanged.NAME})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:

@@ -127,11 +127,21 @@ def play_whisper(tel: Telephony, leg: CallSession, role: AgentLeg | CallbackAgen
 
 
 def describe(s: CallSession) -> dict[str, Any]:
-    """A call as the status page and the event stream show it."""
+    """A call as the status page and the event stream show it. ``extension``: the phone
+    of the office on it (the agent or the rung phone, else the phone that dialled), which
+    a supervisor would join."""
     return {"id": s.uid, "direction": s.direction, "from": s.caller_number,
             "from_name": s.best_name(), "to": s.dialled, "trunk": s.trunk,
             "queue": s.queue, "state": s.state, "since": s.started_at,
-            "answered_at": s.answered_at, "language": s.language}
+            "answered_at": s.answered_at, "language": s.language,
+            "extension": _office_phone(s)}
+
+
+def _office_phone(s: CallSession) -> str | None:
+    phone = s.agent
+    if s.bridge is not None:  # the rung phone, else the phone the call is made for
+        phone = s.bridge.callee or s.bridge.extension
+    return phone if phone and phone.isdigit() else None  # not "forwarded"
 
 
 def call_record(session: CallSession, *, ended_at: float | None, outcome: Outcome,

@@ -90,7 +90,8 @@ def test_a_background_tab_notifies_and_opens_the_crm_once(runtime: Runtime,
 
 def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runtime,
                                                                    tmp_path: Path) -> None:
-    """An FXO call rings with a number only; the caller-ID modem's name follows (pop_named)."""
+    """An FXO call rings with a number only; the caller-ID modem's name follows (pop_named).
+    Then a supervisor joins the call and leaves: the page says so, then no longer."""
     rt = dataclasses.replace(runtime, web_port=free_port())
     with FakeEngine(rt.control_socket, runtime=rt) as fake, \
             WebServer(rt, tmp_path / "web.log") as web, Browser("agent-page-modem") as browser:
@@ -110,3 +111,15 @@ def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runt
         assert source == "(line caller ID)"
         assert "JOHN SMITH" in driver.find_element(By.ID, "recent-pops").text
         browser.screenshot("agent-page-modem-name")
+
+        # A supervisor joins: the admin's policy tells the agent (another phone's is not shown).
+        def supervision(extension: str, mode: str) -> None:
+            fake.emit({"type": "supervision_changed", "at": time.time(),
+                       "extension": extension, "supervisor": "204", "mode": mode})
+
+        supervision("203", "barge")
+        supervision("202", "whisper")
+        browser.wait_for("#supervised", text="A supervisor (204) is listening and may speak")
+        supervision("202", "")
+        WebDriverWait(driver, 10).until(
+            lambda d: not d.find_element(By.ID, "supervised").is_displayed())

@@ -180,3 +180,44 @@ def test_the_dashboard_warns_when_the_engine_is_the_small_build(
                                                  "warning": None, "active_calls": 0}}
     html = admin_client.get("/").get_data(as_text=True)
     assert re.search(r'<p id="capacity-warning" class="note" hidden>\s*</p>', html), html
+
+
+def test_a_supervisor_joins_a_call_from_the_dashboard_and_others_may_not(
+        client: FlaskClient, auth: Auth, fake_engine: FakeEngine, runtime: Runtime) -> None:
+    from appliance.store.config import ConfigStore
+    from tests.web.conftest import _hashes
+
+    store = ConfigStore(runtime.config_path)
+    doc = store.load_raw()
+    doc["users"].append({"name": "sam", "role": "supervisor", "extension": "204",
+                         "password": _hashes()[1]})
+    store.save(doc)
+    fake_engine.status = {**STATUS, "calls": [
+        {"id": "c1", "from": "+15550100", "to": "500", "queue": "support",
+         "state": "connected", "since": time.time() - 40, "extension": "202"},
+        {"id": "c2", "from": "+15550111", "to": "500", "queue": "support",
+         "state": "queued", "since": time.time() - 10, "extension": None}]}
+    auth.login("agent")
+    assert "/calls/202/supervise" not in client.get("/").get_data(as_text=True)
+    form = {"csrf_token": auth.csrf("/"), "mode": "listen"}
+    assert client.post("/calls/202/supervise", data=form).status_code == 403
+    auth.logout()
+
+    auth.login("sam")
+    html = client.get("/").get_data(as_text=True)
+    assert html.count('action="/calls/202/supervise"') == 3  # listen, whisper, barge
+    assert "Join from your phone (204)" in html
+    token = auth.csrf("/")
+    resp = client.post("/calls/202/supervise", data={"csrf_token": token, "mode": "whisper"})
+    assert resp.status_code == 302
+    assert ("POST", "/calls/supervise", {"supervisor": "204", "extension": "202",
+                                         "mode": "whisper"}) in fake_engine.requests
+    assert "Your phone (204) is ringing" in client.get("/").get_data(as_text=True)
+    assert client.post("/calls/202/supervise", data={"csrf_token": token, "mode": "shout"}
+                       ).status_code == 400
+    assert client.post("/calls/202/supervise", data={"mode": "listen"}).status_code in (
+        400, 403)  # no CSRF token
+    auth.logout()
+
+    auth.login("admin")  # an admin without a phone of their own has no buttons
+    assert "/calls/202/supervise" not in client.get("/").get_data(as_text=True)

@@ -77,6 +77,32 @@
       since.appendChild(document.createTextNode(" "));
       since.appendChild(elapsed);
     }
+    if (superviseUrl) {
+      var join = cell(tr, "");
+      if (call.extension && call.state === "connected" && call.extension !== myExtension
+          && csrfMeta) {
+        ["listen", "whisper", "barge"].forEach(function (mode) {
+          var form = el("form", "inline");
+          form.method = "post";
+          form.action = superviseUrl.replace("EXT", encodeURIComponent(call.extension));
+          var token = el("input");
+          token.type = "hidden";
+          token.name = "csrf_token";
+          token.value = csrfMeta.getAttribute("content");
+          form.appendChild(token);
+          var chosen = el("input");
+          chosen.type = "hidden";
+          chosen.name = "mode";
+          chosen.value = mode;
+          form.appendChild(chosen);
+          var button = el("button", "secondary", mode);
+          button.type = "submit";
+          button.title = mode + " on " + call.extension + "'s call";
+          form.appendChild(button);
+          join.appendChild(form);
+        });
+      }
+    }
     return tr;
   }
 
@@ -135,6 +161,8 @@
 
   var isAdmin = root.getAttribute("data-admin") === "yes";
   var myExtension = root.getAttribute("data-user-extension") || "";
+  // Set only for supervisors and admins with a phone: the call rows' listen buttons.
+  var superviseUrl = root.getAttribute("data-supervise-url") || "";
   var agentUrl = root.getAttribute("data-agent-url");
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
 

@@ -769,6 +769,19 @@
   source.onopen = function () {
     note.hidden = true;
   };
+  // The admin's policy may say agents are told when a supervisor joins their call.
+  var supervised = document.getElementById("supervised");
+  var supervisionWords = {listen: "is listening to", whisper: "is listening and may speak to you on",
+                          barge: "has joined"};
+  function onSupervision(ev) {
+    if (!supervised) {
+      return;
+    }
+    var words = supervisionWords[ev.mode];
+    supervised.hidden = !words;
+    supervised.textContent = words ? "A supervisor (" + String(ev.supervisor) + ") " + words +
+      " this call." : "";
+  }
   source.onmessage = function (message) {
     var ev;
     try {
@@ -784,6 +797,8 @@
       onPopName(ev);
     } else if (ev.type === "wrapup_given" && String(ev.extension) === extension) {
       onWrapup(ev);
+    } else if (ev.type === "supervision_changed" && String(ev.extension) === extension) {
+      onSupervision(ev);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
         ". Calls will show again when it is back.";
