@@ -115,7 +115,7 @@ def test_dead_internet_trunk_forwards_over_the_analog_line_to_the_mobile_that_ac
     assert time.monotonic() - stopped < 2 * 1 + 3  # K=2 probes a second apart, + timeouts
     assert engine.status()["failover"]["mode"] == "degraded"
     with mobiles(fxo_port, calls=2) as phones:
-        with caller_from_gateway(site, hold_ms=25000) as caller:
+        with caller_from_gateway(site, hold_ms=18000) as caller:
             placed = caller.wait()
         answered = phones.wait()
     assert placed.ok, placed.describe()

@@ -213,9 +213,12 @@ def test_a_phone_hears_its_message_by_pin_deletes_it_and_the_lamp_goes_out(
         said_s = sum(len(wav(Path(p) if p.startswith("/") else packaged_sound(
             f"en/{p}.wav"))[1]) / 8000 + 0.08 for p in intro)
         ask_s = len(wav(packaged_sound("en/vm-enter-pin.wav"))[1]) / 8000
+        deleted_s = len(wav(packaged_sound("en/vm-deleted.wav"))[1]) / 8000
+        # After "message deleted", # ends the call at once (not after the choice's silence).
         steps = pause_step(int(ask_s * 1000)) + keys_2833(tmp_path, f"{PIN}#", 200) \
             + pause_step(int(said_s * 1000) + 2000) \
-            + keys_2833(tmp_path, "7", 0, first=5)
+            + keys_2833(tmp_path, "7", 0, first=5) \
+            + keys_2833(tmp_path, "#", int(deleted_s * 1000) + 700, first=6)
         media = free_port()
         with Capture(f"udp and dst port {media}") as cap, \
                 Sipp(phone_then_waits_for_bye(tmp_path / "listens.xml", steps), edge,
