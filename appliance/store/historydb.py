@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from appliance.errors import StoreError
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # The whole current schema. Every statement is idempotent, so _migrate can run it on a
 # fresh file and on an old one alike; _ADDED_COLUMNS then brings an old ``calls`` up.
@@ -179,6 +179,30 @@ _SCHEMA = (
     PRIMARY KEY (call_uid, question)
 )""",
     "CREATE INDEX IF NOT EXISTS survey_answers_by_time ON survey_answers (at)",
+    # schema 11: call recordings and the audit log of listening to them (store/recordings.py)
+    """CREATE TABLE IF NOT EXISTS recordings (
+    id            INTEGER PRIMARY KEY,
+    call_uid      TEXT NOT NULL,
+    file          TEXT NOT NULL UNIQUE,
+    started_at    REAL NOT NULL,
+    duration_s    REAL NOT NULL,
+    size_bytes    INTEGER NOT NULL,
+    queue         TEXT,
+    agent         TEXT,
+    caller_number TEXT NOT NULL DEFAULT '',
+    how           TEXT NOT NULL DEFAULT 'policy'
+)""",
+    "CREATE INDEX IF NOT EXISTS recordings_by_time ON recordings (started_at)",
+    "CREATE INDEX IF NOT EXISTS recordings_by_call ON recordings (call_uid)",
+    """CREATE TABLE IF NOT EXISTS audit (
+    id     INTEGER PRIMARY KEY,
+    at     REAL NOT NULL,
+    user   TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+)""",
+    "CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at)",
 )
 
 # Columns that older ``calls`` tables lack (schema 1: agent, wait_s, talk_s; before 6:

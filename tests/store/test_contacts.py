@@ -537,6 +537,8 @@ V7_ADDED = ("voicemail", "sqlite_autoindex_voicemail_1", "voicemail_by_box")
 V8_ADDED = ("voicemail_email", "voicemail_email_due")
 V9_ADDED = ("wrapups", "sqlite_autoindex_wrapups_1", "wrapups_by_time")
 V10_ADDED = ("survey_answers", "sqlite_autoindex_survey_answers_1", "survey_answers_by_time")
+V11_ADDED = ("recordings", "sqlite_autoindex_recordings_1", "recordings_by_time",
+             "recordings_by_call", "audit", "audit_by_time")
 TABLES = ("calls", "queue_events", "callbacks", "callback_events", "health_events")
 
 V4_IN = call("v4in", 0, agent="202", wait_s=4.5, talk_s=90.0)
@@ -581,6 +583,7 @@ def test_v4_fixture_matches_the_schema_4_shape(v4_file: Path, data_dir: Path) ->
     History(fresh)
     assert shape(v4_file) == [row for row in shape(fresh) if row[0] not in V5_ADDED + V6_ADDED
                               + V7_ADDED + V8_ADDED + V9_ADDED + V10_ADDED
+                              + V11_ADDED
                               and not (row[0] == "calls" and row[1] in V6_CALL_COLUMNS)]
     assert {row[0] for row in shape(fresh)} >= set(V5_ADDED)
 
@@ -589,8 +592,8 @@ def test_schema_4_file_is_upgraded_keeping_every_row(v4_file: Path, data_dir: Pa
     before = rows(v4_file)
     assert all(before.values())
     history = History(v4_file)
-    assert SCHEMA_VERSION == 10
-    assert sql(v4_file, "PRAGMA user_version") == [(10,)]
+    assert SCHEMA_VERSION == 11
+    assert sql(v4_file, "PRAGMA user_version") == [(11,)]
     after = rows(v4_file)
     assert [r[-3:] for r in after["calls"]] == [(None, None, None)] * 2  # schema 6's columns
     assert {t: [r[:-3] for r in rs] if t == "calls" else rs for t, rs in after.items()} == before

@@ -116,7 +116,7 @@ def test_an_interrupted_call_keeps_its_answer_and_talk_time(history_path: Path) 
 
 def test_wal_mode_and_schema_version(history_path: Path, calls: list[CallRecord]) -> None:
     assert sql(history_path, "PRAGMA journal_mode") == [("wal",)]
-    assert sql(history_path, "PRAGMA user_version") == [(10,)]
+    assert sql(history_path, "PRAGMA user_version") == [(11,)]
     indexes = {name for (name,) in sql(
         history_path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"calls_by_caller", "calls_by_time", "queue_events_by_time",
@@ -217,7 +217,7 @@ def test_schema_1_file_is_upgraded_keeping_its_rows(v1_file: Path) -> None:
     assert history.last(10) == [OLD_CALL]
     (old,) = history.last(10)
     assert (old.agent, old.wait_s, old.talk_s) == (None, None, None)
-    assert sql(v1_file, "PRAGMA user_version") == [(10,)]
+    assert sql(v1_file, "PRAGMA user_version") == [(11,)]
     columns = [row[1] for row in sql(v1_file, "PRAGMA table_info(calls)")]
     assert columns[-7:] == ["sip_code", "agent", "wait_s", "talk_s", "language",
                             "language_source", "menu"]
@@ -446,7 +446,7 @@ def v2_file(history_path: Path) -> Path:
 
 def test_schema_2_file_is_upgraded_keeping_its_rows(v2_file: Path, data_dir: Path) -> None:
     history = History(v2_file)
-    assert sql(v2_file, "PRAGMA user_version") == [(10,)]
+    assert sql(v2_file, "PRAGMA user_version") == [(11,)]
     assert history.last(10) == [V2_CALL]
     assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
     assert history.callbacks() == []
@@ -521,14 +521,16 @@ def v3_file(history_path: Path) -> Path:
 
 
 def test_v3_fixture_matches_the_schema_3_shape(v3_file: Path, data_dir: Path) -> None:
-    """The copied DDL is schema 3 as shipped: a fresh file minus what schemas 4-10 added."""
+    """The copied DDL is schema 3 as shipped: a fresh file minus what schemas 4-11 added."""
     History(data_dir / "fresh.sqlite3")
     later = ("health_events", "health_events_by_time", "contacts",
              "sqlite_autoindex_contacts_1", "calls_by_dialled", "callbacks_by_number",
              "callbacks_by_caller", "menu_events", "menu_events_by_time", "voicemail",
              "sqlite_autoindex_voicemail_1", "voicemail_by_box", "voicemail_email",
              "voicemail_email_due", "wrapups", "sqlite_autoindex_wrapups_1", "wrapups_by_time",
-             "survey_answers", "sqlite_autoindex_survey_answers_1", "survey_answers_by_time")
+             "survey_answers", "sqlite_autoindex_survey_answers_1", "survey_answers_by_time",
+             "recordings", "sqlite_autoindex_recordings_1", "recordings_by_time",
+             "recordings_by_call", "audit", "audit_by_time")
     fresh = [row for row in shape(data_dir / "fresh.sqlite3") if row[0] not in later
              and not (row[0] == "calls" and row[1] in ("language", "language_source", "menu"))]
     assert shape(v3_file) == fresh
@@ -536,7 +538,7 @@ def test_v3_fixture_matches_the_schema_3_shape(v3_file: Path, data_dir: Path) ->
 
 def test_schema_3_file_is_upgraded_keeping_its_rows(v3_file: Path, data_dir: Path) -> None:
     history = History(v3_file)
-    assert sql(v3_file, "PRAGMA user_version") == [(10,)]
+    assert sql(v3_file, "PRAGMA user_version") == [(11,)]
     assert history.last(10) == [V2_CALL]
     assert history.queue_events(queue=None, since=0, until=2e9) == [V2_EVENT]
     (row,) = history.callbacks()
