@@ -38,6 +38,7 @@ from appliance.control.events import (
     PopChanged,
     PopNamed,
     PopShown,
+    RecordingChanged,
     Status,
     SupervisionChanged,
     VoicemailChanged,
@@ -521,7 +522,8 @@ class EventHub:
 
 #: Events about one phone's calls (screen-pops): only for that phone's user and admins.
 _PRIVATE_EVENTS = frozenset({PopShown.NAME, PopChanged.NAME, PopNamed.NAME,
-                             WrapupGiven.NAME, SupervisionChanged.NAME})
+                             WrapupGiven.NAME, SupervisionChanged.NAME,
+                             RecordingChanged.NAME})
 
 
 def _visible(event: dict[str, Any], viewer: User | None) -> bool:

@@ -41,6 +41,7 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from appliance.control.client import JsonTooDeep, loads
 from appliance.core.callerid import best_name, usable
+from appliance.core.recording import ACTIONS as RECORD_ACTIONS
 from appliance.core.voicemail import readable_boxes
 from appliance.core.wrapup import queue_codes
 from appliance.errors import ConfigError, StoreError
@@ -167,6 +168,32 @@ def wrapup() -> tuple[Response, int]:
         problem = outcome.fields.get("code") or outcome.fields.get("note") or outcome.error
         return _json({"error_id": "not_saved", "message": problem or "not saved",
                       "details": outcome.fields}, 409 if outcome.fields else 503)
+    return _json(outcome.result or {}, 200)
+
+
+@bp.post("/agent/recording")
+@for_agents
+def recording() -> tuple[Response, int]:
+    """Start, stop, pause or resume the recording of the login's phone's call (an admin
+    watching a phone works that phone's): the page's buttons, as ``*1``/``*2`` on the
+    phone."""
+    user = _user()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("action") not in RECORD_ACTIONS:
+        return _json({"error_id": "bad_request", "message": "expected an action: "
+                      + ", ".join(RECORD_ACTIONS), "details": {}}, 400)
+    extension = str(body.get("extension") or user.extension or "")
+    if not user.is_admin and extension != user.extension:
+        return _json({"error_id": "not_your_phone", "message": "Agents record their own "
+                      "phone's calls only.", "details": {}}, 403)
+    if not _EXTENSION.fullmatch(extension):
+        return _json({"error_id": "no_phone", "message": "Your login has no phone "
+                      "extension.", "details": {}}, 400)
+    outcome = ask_engine("POST", "/calls/record",
+                         {"extension": extension, "action": body["action"]})
+    if not outcome.ok:
+        return _json({"error_id": "not_done", "message": outcome.error or "not done",
+                      "details": outcome.fields}, 409)
     return _json(outcome.result or {}, 200)
 
 

@@ -267,6 +267,17 @@ class SupervisionChanged(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class RecordingChanged(EventType):
+    """``extension``'s call (``call``) started being recorded, was paused, or stopped
+    (``state`` "recording", "paused", ""): the agent page's recording buttons follow it."""
+
+    NAME = "recording_changed"
+    extension: str
+    call: str
+    state: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
@@ -331,7 +342,7 @@ CATALOGUE: dict[str, type[EventType]] = {
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
         HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged,
-        SupervisionChanged,
+        SupervisionChanged, RecordingChanged,
         WrapupGiven, SystemSampled, ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.server import ApiError, Handler
+from appliance.core.recording import ACTIONS as RECORD_ACTIONS
 from appliance.core.supervision import MODES, may_supervise
 from appliance.core.wrapup import MAX_NOTE
 from appliance.features.calls import CallRefused
 from appliance.features.queue import WrapupError
+from appliance.features.recording import RecordingRefused
 from appliance.features.supervision import SupervisionError
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ def resources(engine: Engine,
     - ``POST /calls/supervise {"supervisor": "210", "extension": "202", "mode": "listen"}``:
       ring the supervisor's phone, which joins 202's call on answer (listen, whisper or
       barge); 403 when 210 is no supervisor's phone, 409 when 202 is on no call.
+    - ``POST /calls/record {"extension": "202", "action": "start|stop|pause|resume"}``:
+      the recording of 202's call, on demand (409 when 202 is on no call, or nothing is
+      being recorded to stop or pause).
     - ``DELETE /calls/<id>``: hang up a live call.
     - ``POST /agents/<ext>/<login|logout|pause|unpause>``; ``POST /agents/<ext>/wrapup
       {"code", "note"}``: the agent's latest queue call's wrap-up code (409 if none fits).
@@ -48,10 +53,12 @@ def resources(engine: Engine,
 
     def post_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``POST /calls/test {"extension": "202", "seconds": 10}``: ring a phone."""
-        if arg not in ("test", "click", "supervise"):
+        if arg not in ("test", "click", "supervise", "record"):
             raise ApiError(404, "not_found", f"no call action {arg!r}")
         if arg == "supervise":
             return post_supervise(body)
+        if arg == "record":
+            return post_record(body)
         ext = body.get("extension")
         known = {e["number"] for e in config()["extensions"]}
         if ext not in known:
@@ -72,6 +79,20 @@ def resources(engine: Engine,
             raise ApiError(400, "bad_seconds", "seconds: expected 1 to 300", field="seconds")
         uid = engine.call(lambda: engine.test_call(str(ext), float(seconds)))
         return {"id": uid}
+
+    def post_record(body: dict[str, Any]) -> dict[str, Any]:
+        ext, action = body.get("extension"), body.get("action")
+        if ext not in {e["number"] for e in config()["extensions"]}:
+            raise ApiError(400, "unknown_extension", f"extension: no extension {ext!r}",
+                           field="extension")
+        chosen = next((a for a in RECORD_ACTIONS if a == action), None)
+        if chosen is None:
+            raise ApiError(400, "bad_action", "action: expected one of "
+                           f"{', '.join(RECORD_ACTIONS)}", field="action")
+        try:
+            return engine.call(lambda: engine.record_action(str(ext), chosen))
+        except RecordingRefused as e:
+            raise ApiError(409, "cannot_record", str(e)) from None
 
     def post_supervise(body: dict[str, Any]) -> dict[str, Any]:
         doc = config()

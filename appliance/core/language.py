@@ -57,6 +57,9 @@ PROMPT_NAMES = (
     "survey-notice", "survey-intro", "survey-keys", "survey-thanks",
     # Supervisors (*22, *23, *24).
     "supervise-listen", "supervise-whisper", "supervise-barge", "supervise-no-call",
+    # Call recording.
+    "recording-notice", "recording-on", "recording-off", "recording-paused",
+    "recording-resumed",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")

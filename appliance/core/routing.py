@@ -328,6 +328,15 @@ def _matching_route(config: dict[str, Any], request: InboundRequest,
     return None
 
 
+def matching_route(config: dict[str, Any], *, dialled: str, caller_number: str,
+                   trunk: str) -> dict[str, Any] | None:
+    """The route that took a call from ``trunk`` to ``dialled`` (what its recording
+    policy and language come from), or None."""
+    request = InboundRequest(source_ip="", source_port=0, dialled=dialled,
+                             caller_number=caller_number)
+    return _matching_route(config, request, trunk)
+
+
 def route_language(config: dict[str, Any], request: InboundRequest) -> str | None:
     """The language the route that takes this call sets for its callers, if any."""
     trunk = None if request.from_edge else trunk_for(config, request.source_ip)

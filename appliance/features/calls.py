@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
     from appliance.features.queue import QueueHandler
+    from appliance.features.recording import RecordingHandler
     from appliance.features.supervision import SupervisionHandler
     from appliance.features.voicemail import VoicemailHandler
 
@@ -89,6 +90,8 @@ class CallFlows(Handler):
     listening: ListeningHandler
     #: Supervisors' *22, *23, *24 (set by the wiring).
     supervision: SupervisionHandler
+    #: Records answered calls the policy says to (set by the wiring).
+    recording: RecordingHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -367,6 +370,8 @@ class CallFlows(Handler):
             self.tel.answer(a.uid, 180)
         elif change.state == "answered" and leg.answered_at is None:
             leg.answered_at = self.ctx.clock()
+            if a is not None:
+                self.recording.callee_answered(a, bridge.callee)
             if a is not None and a.answered_at is None:
                 self.tel.answer(a.uid, 200)
             elif a is not None:  # a phone answered before it dialled (a call back)

@@ -40,6 +40,9 @@ class Context:
     writer: HistoryWriter
     history: History
     capacity: Capacity = field(default_factory=lambda: Capacity(legs=0))
+    #: Told when a bridge's two parties are joined with their audio up (the recorder
+    #: starts then); set by the wiring.
+    on_joined: Callable[[Bridge], None] | None = None
 
     def later(self, delay_s: float, fn: Callable[[], None]) -> None:
         self.tel.later(delay_s, fn)
@@ -116,6 +119,37 @@ class Context:
         a = self.tel.leg(bridge.a)
         if held is not None and a is not None:
             a.state = "on_hold" if held else "connected"
+            if not held and self.on_joined is not None:
+                self.on_joined(bridge)
+
+
+def office_call(tel: Telephony, extension: str) -> tuple[str, str] | None:
+    """The answered call ``extension``'s phone is on: (its leg, the other party's)."""
+    for leg in tel.legs():
+        bridge = leg.bridge
+        if bridge is None or bridge.b is None or leg.uid != bridge.a or bridge.a_ended:
+            continue
+        a, b = tel.leg(bridge.a), tel.leg(bridge.b)
+        if a is None or b is None or b.answered_at is None:
+            continue
+        if bridge.callee == extension:
+            return b.uid, a.uid
+        if a.trunk is None and a.caller_number == extension:
+            return a.uid, b.uid
+    return None
+
+
+def office_phone_leg(tel: Telephony, leg: CallSession) -> bool:
+    """Whether ``leg`` is an office phone's side of an answered bridge (its keys may
+    work the call's recording)."""
+    bridge = leg.bridge
+    if bridge is None or bridge.b is None:
+        return False
+    if leg.uid == bridge.b:
+        return bridge.callee is not None
+    a = tel.leg(bridge.a)
+    return a is not None and a.uid == leg.uid and a.trunk is None \
+        and a.direction in ("internal", "outbound")
 
 
 def play_whisper(tel: Telephony, leg: CallSession, role: AgentLeg | CallbackAgentLeg

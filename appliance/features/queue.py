@@ -75,6 +75,7 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.callback import CallbackHandler
     from appliance.features.calls import CallFlows
     from appliance.features.menus import Menus
+    from appliance.features.recording import RecordingHandler
     from appliance.features.survey import SurveyHandler
     from appliance.features.voicemail import VoicemailHandler
 
@@ -99,6 +100,8 @@ class QueueHandler(Handler):
     voicemail: VoicemailHandler
     #: Keeps a caller whose agent hung up for the queue's survey (set by the wiring).
     survey: SurveyHandler
+    #: Tells a caller the call is recorded before the agent is joined (set by the wiring).
+    recording: RecordingHandler
 
     def __init__(self, ctx: Context, acd: Acd, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel, self.acd = ctx, ctx.tel, acd
@@ -457,6 +460,9 @@ class QueueHandler(Handler):
         # Held by uid only: a Call inside a closure on a call or a timer is a cycle the
         # garbage collector may free on the wrong thread, which aborts pjsua.
         join = functools.partial(self._bridge_agent, caller.uid, leg.uid, c.agent)
+        if self.recording.decide(caller, answered_by=c.agent):
+            # The caller hears that the call is recorded before the agent is joined.
+            join = functools.partial(self._tell_then_join, caller.uid, join)
         if q["whisper"]:
             lang = q["language"]
             said = languages.get(lang)
@@ -465,6 +471,14 @@ class QueueHandler(Handler):
             play_whisper(self.tel, leg, leg.role)
         else:
             join()
+
+    def _tell_then_join(self, caller_uid: str, join: Callable[[], None]) -> None:
+        caller = self.tel.leg(caller_uid)
+        if caller is None:
+            return
+        assert caller.queue is not None
+        lang = caller.speaks(self.ctx.queue_config(caller.queue)["language"])
+        self.recording.consent_then(caller, lang, join)
 
     def _bridge_agent(self, caller_uid: str, leg_uid: str, agent: str) -> None:
         """Join a caller and the agent who took the call, both ways, music off."""

@@ -25,7 +25,7 @@ from appliance.core.supervision import (
     tells_agent,
 )
 from appliance.errors import KeeplineError
-from appliance.features.context import Context, describe
+from appliance.features.context import Context, describe, office_call
 from appliance.features.handler import Handler
 from appliance.sip.roles import SupervisorLeg
 from appliance.sip.session import CallSession
@@ -58,18 +58,7 @@ class SupervisionHandler(Handler):
 
     def call_of(self, extension: str) -> tuple[str, str] | None:
         """The answered call ``extension``'s phone is on: (its leg, the other party's)."""
-        for leg in self.tel.legs():
-            bridge = leg.bridge
-            if bridge is None or bridge.b is None or leg.uid != bridge.a:
-                continue
-            a, b = self.tel.leg(bridge.a), self.tel.leg(bridge.b)
-            if a is None or b is None or b.answered_at is None or bridge.a_ended:
-                continue
-            if bridge.callee == extension:
-                return b.uid, a.uid
-            if a.trunk is None and a.caller_number == extension:
-                return a.uid, b.uid
-        return None
+        return office_call(self.tel, extension)
 
     # ---- a supervisor's phone dials *22, *23, *24 ------------------------------------
 

@@ -22,6 +22,7 @@ from appliance.control.events import CallAnswered, CallEnded
 from appliance.features.calls import CallFlows
 from appliance.features.context import Context, describe
 from appliance.features.handler import Handler
+from appliance.features.recording import RecordingHandler
 from appliance.sip.session import CallSession, Outcome
 from appliance.sip.telephony import LegChange, TransferRequest
 
@@ -29,11 +30,13 @@ from appliance.sip.telephony import LegChange, TransferRequest
 class Switchboard:
     """Dispatches leg events to handlers, and records calls as they end."""
 
-    def __init__(self, ctx: Context, handlers: Sequence[Handler], *, bridges: CallFlows
-                 ) -> None:
+    def __init__(self, ctx: Context, handlers: Sequence[Handler], *, bridges: CallFlows,
+                 keys: RecordingHandler | None = None) -> None:
         self.ctx, self.tel = ctx, ctx.tel
         self.handlers = list(handlers)
         self.bridges = bridges
+        #: Hears an office phone's in-call keys first (*1, *2 work the recording).
+        self.keys = keys
         self._owners: dict[type, Handler] = {}
         for handler in self.handlers:
             for role in handler.roles:
@@ -90,6 +93,8 @@ class Switchboard:
             self.tel.music(leg.uid, leg.music_class or "default")
 
     def on_digit(self, leg: CallSession, digit: str) -> None:
+        if self.keys is not None and self.keys.digit(leg, digit):
+            return
         owner = self.owner(leg)
         if owner is not None:
             owner.on_digit(leg, digit)

@@ -25,6 +25,7 @@ from appliance.features.listening import ListeningHandler
 from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
 from appliance.features.queue import QueueHandler
+from appliance.features.recording import RecordingHandler
 from appliance.features.screenpop import ScreenPops
 from appliance.features.supervision import SupervisionHandler
 from appliance.features.survey import SurveyHandler
@@ -49,6 +50,7 @@ class Features:
     listening: ListeningHandler
     survey: SurveyHandler
     supervision: SupervisionHandler
+    recording: RecordingHandler
     switchboard: Switchboard
 
 
@@ -67,6 +69,7 @@ def build(ctx: Context) -> Features:
     listening = ListeningHandler(ctx)
     survey = SurveyHandler(ctx)
     supervision = SupervisionHandler(ctx)
+    recording = RecordingHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
@@ -77,6 +80,9 @@ def build(ctx: Context) -> Features:
     calls.listening = listening
     queue.survey = survey  # a queue call's caller may stay on to rate it
     calls.supervision, supervision.calls = supervision, calls
+    # Recording starts when a bridge is joined, and queues tell callers before joining.
+    ctx.on_joined = recording.joined
+    queue.recording = calls.recording = recording
     listening.calls = calls
     handlers: list[Handler] = [
         pops,
@@ -89,11 +95,12 @@ def build(ctx: Context) -> Features:
         listening,
         survey,
         supervision,
+        recording,
         calls,
         failover,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
                     voicemail=voicemail, listening=listening, survey=survey,
-                    supervision=supervision,
-                    switchboard=Switchboard(ctx, handlers, bridges=calls))
+                    supervision=supervision, recording=recording,
+                    switchboard=Switchboard(ctx, handlers, bridges=calls, keys=recording))

@@ -33,6 +33,7 @@ from appliance import __version__
 from appliance.control.events import EventBus
 from appliance.core.acd import Acd, QueueRules
 from appliance.core.modem import CallerIdSeen
+from appliance.core.recording import Action
 from appliance.core.routing import Capacity
 from appliance.edge.render import trust_token
 from appliance.errors import KeeplineError
@@ -334,6 +335,11 @@ class Engine:
         ``SupervisionError``)."""
         return self.features.supervision.ring_supervisor(supervisor, extension, mode)
 
+    def record_action(self, extension: str, action: Action) -> dict[str, Any]:
+        """Start, stop, pause or resume the recording of ``extension``'s call (raises
+        ``RecordingRefused``)."""
+        return self.features.recording.action(extension, action)
+
     def set_registered(self, extensions: set[str]) -> None:
         """The edge's registered phones (the controller polls Kamailio and posts them)."""
         self.features.queue.set_registered(extensions)
@@ -403,4 +409,5 @@ class Engine:
             "callbacks": self.features.callbacks.requests(),
             "failover": self.features.failover.status(),
             **self.features.supervision.status(),
+            **self.features.recording.status(),
         }

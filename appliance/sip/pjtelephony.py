@@ -79,6 +79,8 @@ class PjTelephony:
         self.spent: list[pj.AudioMediaPlayer | pj.AudioMediaRecorder] = []
         #: Recorders running, by leg (a recorder's file is complete once it is released).
         self._recorders: dict[str, pj.AudioMediaRecorder] = {}
+        #: The legs whose sound goes into each recorder (a call recording has two).
+        self._recorder_legs: dict[str, tuple[str, ...]] = {}
         self._hearing: dict[str, _Hearing] = {}
 
     # ---- the call table -----------------------------------------------------------
@@ -107,6 +109,7 @@ class PjTelephony:
         self.dead.append(call)
         self._hearing.pop(uid, None)  # players die here, on this thread
         recorder = self._recorders.pop(uid, None)
+        self._recorder_legs.pop(uid, None)
         if recorder is not None:
             self.spent.append(recorder)  # closed (its WAV sizes written) by the loop
         return True
@@ -115,6 +118,7 @@ class PjTelephony:
         """Drop every call and player (the engine is shutting pjsua2 down)."""
         self._hearing.clear()
         self._recorders.clear()
+        self._recorder_legs.clear()
         self.spent.clear()
         self.dead.clear()
         self.calls.clear()
@@ -376,6 +380,38 @@ class PjTelephony:
         self._recorders[uid] = recorder
         return True
 
+    def record_call(self, key: str, a: str, b: str, path: str) -> bool:
+        media = [None if self.calls.get(uid) is None else active_audio(self.calls[uid])
+                 for uid in (a, b)]
+        if None in media:
+            return False
+        self._drop_recorder(key)
+        recorder = pj.AudioMediaRecorder()
+        try:
+            recorder.createRecorder(path)
+        except pj.Error as e:  # a full or read-only disk: the call goes on unrecorded
+            log.error("call %s: cannot record to %s: %s", key, path, e.info())
+            return False
+        for m in media:
+            assert m is not None
+            m.startTransmit(recorder)
+        self._recorders[key] = recorder
+        self._recorder_legs[key] = (a, b)
+        return True
+
+    def pause_recording(self, key: str, paused: bool) -> None:
+        recorder = self._recorders.get(key)
+        if recorder is None:
+            return
+        for uid in self._recorder_legs.get(key, (key,)):
+            call = self.calls.get(uid)
+            media = None if call is None else active_audio(call)
+            if media is not None:
+                if paused:
+                    quietly(media.stopTransmit, recorder)
+                else:
+                    media.startTransmit(recorder)
+
     def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
         self._drop_recorder(uid)
         # The loop releases the recorder once this callback returns, which closes its
@@ -384,12 +420,14 @@ class PjTelephony:
 
     def _drop_recorder(self, uid: str) -> None:
         recorder = self._recorders.pop(uid, None)
+        legs = self._recorder_legs.pop(uid, (uid,))
         if recorder is None:
             return
-        call = self.calls.get(uid)
-        media = None if call is None else active_audio(call)
-        if media is not None:
-            quietly(media.stopTransmit, recorder)
+        for leg in legs:
+            call = self.calls.get(leg)
+            media = None if call is None else active_audio(call)
+            if media is not None:
+                quietly(media.stopTransmit, recorder)
         self.spent.append(recorder)
 
 

@@ -65,6 +65,9 @@ class CallSession:
     connected_at: float | None = None
     #: When the talk with the agent ended, if the call went on after it (a survey).
     talk_ended_at: float | None = None
+    #: The call is to be recorded once joined: "told" (the caller heard the notice before
+    #: the bridge) or "tell" (both parties hear it as recording starts); None: not.
+    record: str | None = None
     agent: str | None = None
     #: What the leg is for, and that feature's state for it.
     role: Role | None = None

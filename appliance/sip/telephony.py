@@ -148,6 +148,15 @@ class Telephony(Protocol):
         """Record what the leg's far end says to the WAV file ``path`` (voicemail);
         False if the leg has no audio."""
 
+    def record_call(self, key: str, a: str, b: str, path: str) -> bool:
+        """Record both sides of the call between legs ``a`` and ``b``, mixed, to the WAV
+        file ``path``; ``key`` names the recording (for :meth:`stop_recording`). False if
+        a leg has no audio or the file cannot be made."""
+
+    def pause_recording(self, key: str, paused: bool) -> None:
+        """Keep the recording ``key`` running but silent (a card number is being read),
+        or let the call's sound into it again."""
+
     def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
         """Stop recording the leg (a leg that ended has stopped already); ``then`` runs
         once the file is complete and closed, never before this returns."""

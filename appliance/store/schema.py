@@ -40,6 +40,7 @@ from appliance.core.defaults import QUEUE_DEFAULTS as QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
 from appliance.core.menu import menu_targets, trapped
 from appliance.core.pin import PIN_HASH
+from appliance.core.recording import POLICIES
 from appliance.core.survey import MAX_QUESTIONS, languages_in_use
 from appliance.errors import ConfigError
 from appliance.sounds.languages import codes as language_codes
@@ -200,6 +201,7 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "on_no_answer": (False, _destination),
         "on_unavailable": (False, _destination),
         "voicemail": (False, _mailbox),
+        "record": (False, _record_policy),
     })
 
 
@@ -402,6 +404,7 @@ def _route(p: Problems, path: str, v: Any) -> None:
         # A route that forwards outside lets the trunk's caller dial out through us:
         # off unless said, so the box is never a free relay for strangers.
         "may_dial_out": (False, _bool),
+        "record": (False, _record_policy),
     })
 
 
@@ -516,8 +519,15 @@ def _queue(p: Problems, path: str, v: Any) -> None:
         "callback": (False, _callback),
         "wrapup_codes": (False, lambda p, q, x: _list(p, q, x, _wrapup_code)),
         "survey": (False, _survey),
+        "record": (False, _record_policy),
     })
     _wrapup_rules(p, path, v)
+
+
+def _record_policy(p: Problems, path: str, v: Any) -> None:
+    """Whether calls through here are recorded (core/recording.py: force and never win,
+    else the first yes or no)."""
+    _choice(p, path, v, POLICIES, "recording policy")
 
 
 def _survey(p: Problems, path: str, v: Any) -> None:

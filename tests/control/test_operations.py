@@ -13,6 +13,7 @@ from appliance.control.server import ApiError, ControlApi
 from appliance.features.callback import CallbackError
 from appliance.features.calls import CallRefused
 from appliance.features.queue import WrapupError
+from appliance.features.recording import RecordingRefused
 from appliance.features.supervision import SupervisionError
 
 if TYPE_CHECKING:
@@ -59,6 +60,12 @@ class FakeEngine:
         self.asked.append(("give_wrapup", ext, code, note))
         return {"call": "c9", "queue": "support", "code": code, "conversion": True,
                 "note": note}
+
+    def record_action(self, ext: str, action: str) -> dict[str, Any]:
+        if ext == "201":
+            raise RecordingRefused("extension 201 is not on a call")
+        self.asked.append(("record", ext, action))
+        return {"call": "c1", "state": "recording"}
 
     def supervise(self, supervisor: str, ext: str, mode: str) -> str:
         if ext == "203":
@@ -236,3 +243,16 @@ def test_supervise_rings_a_supervisors_phone_for_a_call_that_exists(
     assert refused(api, "POST", "/calls/supervise", {**body, "extension": "204"})[:2] == \
         (400, "same_extension")
     assert engine.asked == [("supervise", "204", "202", "whisper")]
+
+
+def test_record_on_demand_names_the_extension_and_a_known_action(
+        api: ControlApi, engine: FakeEngine) -> None:
+    assert api.dispatch("POST", "/calls/record", {"extension": "202", "action": "start"}) \
+        == (200, {"call": "c1", "state": "recording"})
+    assert refused(api, "POST", "/calls/record", {"extension": "201", "action": "stop"}
+                   )[:2] == (409, "cannot_record")
+    assert refused(api, "POST", "/calls/record", {"extension": "202", "action": "erase"}) \
+        == (400, "bad_action", {"field": "action"})
+    assert refused(api, "POST", "/calls/record", {"extension": "299", "action": "start"}) \
+        == (400, "unknown_extension", {"field": "extension"})
+    assert engine.asked == [("record", "202", "start")]

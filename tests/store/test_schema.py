@@ -197,7 +197,7 @@ MISTAKES: list[Any] = [
                   "autopause_after, ring_busy_agents, penalty_wait_s, max_wait_s, max_callers, "
                   "overflow, join_empty, leave_empty, greeting, announce_every_s, "
                   "announce_position, announce_wait, breakout, whisper, sl_threshold_s, callback, "
-                  "wrapup_codes, survey)",
+                  "wrapup_codes, survey, record)",
                   "queues[0].strategy: required field is missing"],
                  id="typo-strategy"),
     # out of range

@@ -112,6 +112,20 @@ class Monitor:
 
 
 @dataclass(frozen=True)
+class RecordCall:
+    key: str
+    a: str
+    b: str
+    path: str
+
+
+@dataclass(frozen=True)
+class PauseRecording:
+    key: str
+    paused: bool
+
+
+@dataclass(frozen=True)
 class Record:
     leg: str
     path: str
@@ -129,7 +143,7 @@ class SendDtmf:
 
 
 Asked = (Answer | Reject | Hangup | Ring | Dial | Play | Music | Stop | Bridge | Unbridge
-         | Monitor | SendDtmf | Record | StopRecording)
+         | Monitor | SendDtmf | Record | RecordCall | PauseRecording | StopRecording)
 
 
 def _write_tone(path: Path, seconds: float) -> None:
@@ -298,6 +312,18 @@ class FakeTelephony:
         self.asked.append(Record(uid, path))
         self.recording[uid] = (path, self.clock.now)
         return True
+
+    def record_call(self, key: str, a: str, b: str, path: str) -> bool:
+        """Recorded as :meth:`record` is: a tone as long as the recording ran."""
+        if not {a, b} <= self.audio or self.disk_full:
+            return False
+        self.asked.append(RecordCall(key, a, b, path))
+        self.recording[key] = (path, self.clock.now)
+        return True
+
+    def pause_recording(self, key: str, paused: bool) -> None:
+        if key in self.recording:
+            self.asked.append(PauseRecording(key, paused))
 
     def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
         started = self.recording.pop(uid, None)

@@ -782,6 +782,43 @@
     supervised.textContent = words ? "A supervisor (" + String(ev.supervisor) + ") " + words +
       " this call." : "";
   }
+  // Recording on demand: the buttons follow the engine's recording_changed events.
+  var recordingUrl = root.getAttribute("data-recording-url") || "";
+  var recordingState = document.getElementById("recording-state");
+  var recordingNote = document.getElementById("recording-note");
+  function showRecording(state) {
+    if (!recordingState) {
+      return;
+    }
+    recordingState.textContent = "Recording: " + (state === "recording" ? "on" :
+      state === "paused" ? "paused" : "off");
+    document.querySelectorAll("[data-record]").forEach(function (b) {
+      var action = b.getAttribute("data-record");
+      b.hidden = state === "recording" ? action === "start" || action === "resume" :
+        state === "paused" ? action === "start" || action === "pause" : action !== "start";
+    });
+  }
+  document.querySelectorAll("[data-record]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      recordingNote.textContent = "";
+      fetch(recordingUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
+                  "Accept": "application/json"},
+        body: JSON.stringify({extension: extension,
+                              action: button.getAttribute("data-record")})
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) {
+            throw new Error(body.message || ("HTTP " + resp.status));
+          }
+          showRecording(body.state);
+        });
+      }).catch(function (err) {
+        recordingNote.textContent = err.message;
+      });
+    });
+  });
   source.onmessage = function (message) {
     var ev;
     try {
@@ -799,6 +836,8 @@
       onWrapup(ev);
     } else if (ev.type === "supervision_changed" && String(ev.extension) === extension) {
       onSupervision(ev);
+    } else if (ev.type === "recording_changed" && String(ev.extension) === extension) {
+      showRecording(ev.state);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
         ". Calls will show again when it is back.";
