@@ -14,6 +14,7 @@ each leg hears (music, a prompt's player). Two rules of pjsua2 shape it:
 
 from __future__ import annotations
 
+import functools
 import logging
 import wave
 from collections.abc import Callable, Mapping, Sequence
@@ -30,11 +31,15 @@ from appliance.sip.inbound import REASON_MAX
 from appliance.sip.media import MusicPlayers, active_audio, call_audio, packaged_sound, quietly
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError
+from appliance.store.voicemail import wav_closed
 
 log = logging.getLogger(__name__)
 
 #: How long after stopping a recorder its file is surely closed (one turn of the loop).
 RECORDER_CLOSED_S = 0.01
+#: How often, and how many times, a stopped recorder's file is checked for being closed.
+RECORDER_POLL_S = 0.02
+RECORDER_CLOSE_TRIES = 100
 
 #: A short gap between concatenated prompts, so "caller number" and "two" do not run together.
 PROMPT_GAP_S = 0.08
@@ -81,6 +86,7 @@ class PjTelephony:
         self._recorders: dict[str, pj.AudioMediaRecorder] = {}
         #: The legs whose sound goes into each recorder (a call recording has two).
         self._recorder_legs: dict[str, tuple[str, ...]] = {}
+        self._recorder_paths: dict[str, str] = {}
         self._hearing: dict[str, _Hearing] = {}
 
     # ---- the call table -----------------------------------------------------------
@@ -110,6 +116,7 @@ class PjTelephony:
         self._hearing.pop(uid, None)  # players die here, on this thread
         recorder = self._recorders.pop(uid, None)
         self._recorder_legs.pop(uid, None)
+        self._recorder_paths.pop(uid, None)
         if recorder is not None:
             self.spent.append(recorder)  # closed (its WAV sizes written) by the loop
         return True
@@ -119,6 +126,7 @@ class PjTelephony:
         self._hearing.clear()
         self._recorders.clear()
         self._recorder_legs.clear()
+        self._recorder_paths.clear()
         self.spent.clear()
         self.dead.clear()
         self.calls.clear()
@@ -378,6 +386,7 @@ class PjTelephony:
             return False
         media.startTransmit(recorder)
         self._recorders[uid] = recorder
+        self._recorder_paths[uid] = path
         return True
 
     def record_call(self, key: str, a: str, b: str, path: str) -> bool:
@@ -397,6 +406,7 @@ class PjTelephony:
             m.startTransmit(recorder)
         self._recorders[key] = recorder
         self._recorder_legs[key] = (a, b)
+        self._recorder_paths[key] = path
         return True
 
     def pause_recording(self, key: str, paused: bool) -> None:
@@ -413,10 +423,21 @@ class PjTelephony:
                     media.startTransmit(recorder)
 
     def stop_recording(self, uid: str, then: Callable[[], None]) -> None:
+        path = self._recorder_paths.pop(uid, None)
         self._drop_recorder(uid)
-        # The loop releases the recorder once this callback returns, which closes its
-        # file; a timer due a moment later runs in a later turn of the loop, after that.
-        self.later(RECORDER_CLOSED_S, then)
+        # The loop releases the recorder once this callback returns; the conference bridge
+        # destroys its port (which writes the WAV's sizes and closes the file) a few
+        # frames later. ``then`` waits for that, so nothing is listed half-written.
+        self._when_closed(path, then, RECORDER_CLOSE_TRIES)
+
+    def _when_closed(self, path: str | None, then: Callable[[], None], tries: int) -> None:
+        if path is None or tries <= 0 or wav_closed(Path(path)):
+            if path is not None and tries <= 0:
+                log.warning("recorder of %s not closed in time; listing it as it is", path)
+            self.later(RECORDER_CLOSED_S, then)
+            return
+        self.later(RECORDER_POLL_S, functools.partial(self._when_closed, path, then,
+                                                      tries - 1))
 
     def _drop_recorder(self, uid: str) -> None:
         recorder = self._recorders.pop(uid, None)

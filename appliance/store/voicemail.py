@@ -200,6 +200,26 @@ def repair_wav(path: Path) -> bool:
     return True
 
 
+def wav_closed(path: Path) -> bool:
+    """Whether the recorder that wrote ``path`` has closed it: its header's sizes match the
+    file (pjmedia's WAV writer writes them only when the port is destroyed, which the
+    conference bridge does a few frames after the recorder is let go). A missing file
+    counts as closed: there is nothing to wait for."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            length = os.fstat(f.fileno()).st_size
+    except FileNotFoundError:
+        return True
+    found = _data_chunk(head)
+    if found is None:
+        return False
+    size_at, data_at = found
+    riff: int = struct.unpack_from("<I", head, 4)[0]
+    data: int = struct.unpack_from("<I", head, size_at)[0]
+    return riff == length - 8 and data == length - data_at
+
+
 def wav_seconds(path: Path) -> float | None:
     """The audio's length, or None if the file is not a WAV this box can play."""
     try:

@@ -372,6 +372,45 @@ def test_agent_and_caller_hear_each_other(stack: ExitStack, tmp_path: Path) -> N
     assert rec["talk_s"] is not None and rec["talk_s"] > 3
 
 
+def test_a_recorded_call_tells_the_caller_first_and_keeps_both_voices(
+        stack: ExitStack, tmp_path: Path) -> None:
+    """The queue records its calls: the caller hears "this call is recorded" before the
+    agent's voice (baresip, 1000 Hz) reaches them; the stored recording holds both the
+    caller's 600 Hz and the agent's 1000 Hz, and is listed with the call."""
+    from tests.sip.test_internal_calls import tone_wav
+
+    site, engine = start(stack, tmp_path, queue("ringall", ["202"], record="yes"))
+    stack.enter_context(Baresip("202", site.passwords["202"], edge=edge(site),
+                                domain="127.0.0.1", workdir=tmp_path / "baresip",
+                                says=tone_wav(tmp_path / "1k.wav", 1000, 20)))
+    available(engine, "202")
+    media = free_port()
+    scenario = tone_caller_scenario(tmp_path, write_rtp_pcap(tmp_path / "600.pcap",
+                                                             tone(600, 12)))
+    with Capture(f"udp and dst port {media}") as cap, \
+            call_queue(site, hold_ms=7000, media_port=media, scenario=scenario) as c:
+        placed = c.wait()
+        assert placed.ok, placed.describe()
+    stack.close()
+    heard = decoded_audio(cap.packets)
+    notice = prompt("recording-notice")
+    at, match = find_audio(heard, notice)
+    assert match > 0.9, f"the caller did not hear the notice ({match:.2f})"
+    first_agent = next(i for i in range(0, len(heard) - 1600, 400)
+                       if tone_share(heard[i:i + 1600], 1000) > 0.5)
+    assert first_agent >= at + len(notice) - 800, "the agent was heard before the notice"
+    history = History(site.runtime.history_path, read_only=True)
+    [rec] = history.recordings()
+    (call,) = queue_records(site)
+    assert (rec.call_uid, rec.agent, rec.queue, rec.how) == (call["call_uid"], "202",
+                                                             "support", "policy")
+    with wave.open(str(site.runtime.data_dir / "recordings" / rec.file)) as w:
+        samples = list(array.array("h", w.readframes(w.getnframes())))
+    assert 3 < rec.duration_s == round(len(samples) / 8000, 2)
+    assert tone_share(samples, 600) > 0.15, "the caller's voice is not in the recording"
+    assert tone_share(samples, 1000) > 0.15, "the agent's voice is not in the recording"
+
+
 def test_caller_hanging_up_stops_the_ringing_and_counts_as_abandoned(stack: ExitStack,
                                                                      tmp_path: Path) -> None:
     site, engine = start(stack, tmp_path, queue("ringall", ["202"], ring_s=30))
