@@ -28,6 +28,7 @@ from appliance.control.events import (
     VoicemailChanged,
 )
 from appliance.control.operations import resources as operation_resources
+from appliance.control.recordings import resources as recording_resources
 from appliance.control.server import ControlApi, ControlServer
 from appliance.control.voicemail import resources as voicemail_resources
 from appliance.control.voicemail import settings_resources as voicemail_settings
@@ -38,6 +39,7 @@ from appliance.sip.engine import Engine
 from appliance.sounds import greetings
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
+from appliance.store.recordings import Recordings
 from appliance.store.voicemail import Greetings, Mailboxes
 from appliance.systemd import Notifier
 
@@ -108,6 +110,7 @@ class Controller:
                                   self.bus.emit, lambda: self.config),
             **voicemail_settings(Greetings(self.runtime.data_dir / "voicemail-greetings"),
                                  lambda: self.config, self.runtime.smtp_password_path),
+            **recording_resources(Recordings(self.runtime.data_dir / "recordings", history)),
         })
         self.engine.features.listening.change_pin = self._change_pin
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)

@@ -22,12 +22,14 @@ from typing import Any
 
 from appliance.control.admin import AdminService, resources
 from appliance.control.events import EventType
+from appliance.control.recordings import resources as recording_resources
 from appliance.control.server import ApiError, ControlApi
 from appliance.control.voicemail import resources as voicemail_resources
 from appliance.control.voicemail import settings_resources as voicemail_settings
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
+from appliance.store.recordings import Recordings
 from appliance.store.voicemail import Greetings, Mailboxes
 
 SAMPLE_STATUS: dict[str, Any] = {
@@ -172,6 +174,9 @@ class FakeEngine:
                 **voicemail_settings(Greetings(runtime.data_dir / "voicemail-greetings"),
                                      lambda: ConfigStore(runtime.config_path).load(),
                                      runtime.smtp_password_path),
+                # Listens are logged and recordings deleted in the data folder's history.
+                **recording_resources(Recordings(runtime.data_dir / "recordings",
+                                                 History(runtime.history_path))),
             })
         self.status = copy.deepcopy(status if status is not None else SAMPLE_STATUS)
         self._stopping = threading.Event()
