@@ -87,6 +87,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         errors,
         live,
+        recordings,
         reports,
         screenpop,
         security,
@@ -100,6 +101,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(live.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(recordings.bp)
     app.register_blueprint(screenpop.bp)
     app.register_blueprint(voicemail.bp)
     app.register_blueprint(wallboard.bp)

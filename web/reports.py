@@ -1,4 +1,5 @@
-"""Call history, queue reports and the Erlang C staffing helper (admin only).
+"""Call history, queue reports and the Erlang C staffing helper (admin only; the call
+history for supervisors too, with its call recordings).
 
 Everything here reads history.sqlite3 read-only and config.json through
 :mod:`web.settings_store`; nothing asks the engine, so these pages work while
@@ -59,6 +60,8 @@ from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.calls import CallRecord
 from appliance.store.history import History
+from appliance.store.recordings import Recording
+from web.security import current_user, for_supervisors
 from web.settings_store import read_config
 
 bp = Blueprint("reports", __name__)
@@ -268,6 +271,7 @@ class CallView:
     wait: str
     talk: str
     total: str
+    call_uid: str = ""
 
 
 def _talk_s(r: CallRecord) -> float | None:
@@ -307,7 +311,24 @@ def _call_view(r: CallRecord, tz: tzinfo, names: Mapping[str, str]) -> CallView:
         queue=r.queue or "", agent=r.agent or "", agent_name=names.get(r.agent or "", ""),
         outcome=outcome, outcome_code=r.outcome, detail=detail,
         wait=_mmss(r.wait_s), talk=_mmss(_talk_s(r)), total=_mmss(_total_s(r)),
+        call_uid=r.call_uid,
     )
+
+
+def _may_listen() -> bool:
+    user = current_user()
+    return user is not None and user.may_listen
+
+
+def _recordings_view(hist: History, records: list[CallRecord]
+                     ) -> dict[str, list[dict[str, Any]]]:
+    """The page's calls' recordings, by call, for a login that may play them."""
+    found = hist.recordings_of([r.call_uid for r in records])
+    return {uid: [{"id": rec.id, "duration": _mmss(rec.duration_s),
+                   "url": url_for("recordings.audio", recording_id=rec.id),
+                   "download_url": url_for("recordings.audio", recording_id=rec.id,
+                                           download="1")}
+                  for rec in recs] for uid, recs in found.items()}
 
 
 def _page_number(raw: str | None) -> int:
@@ -319,8 +340,10 @@ def _page_number(raw: str | None) -> int:
 
 
 @bp.get("/history")
+@for_supervisors
 def history() -> tuple[str, int]:
-    """Find calls by number and date, newest first, a page at a time."""
+    """Find calls by number and date, newest first, a page at a time; admins and
+    supervisors see each call's recordings, with a player."""
     config = _config()
     tz = site_zone(config)
     search = Search.from_args(request.args, tz)
@@ -328,6 +351,8 @@ def history() -> tuple[str, int]:
     records: list[CallRecord] = []
     total = 0
     problem = None
+    listener = _may_listen()
+    recordings: dict[str, list[dict[str, Any]]] = {}
     if not search.errors:
         hist = _history()
         try:
@@ -340,6 +365,8 @@ def history() -> tuple[str, int]:
                 records, total = hist.find_calls(
                     number=search.number, since=search.since, until=search.until,
                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            if listener and records:
+                recordings = _recordings_view(hist, records)
         except StoreError as e:
             problem = _unavailable(e)
     names = _extension_names(config)
@@ -360,6 +387,7 @@ def history() -> tuple[str, int]:
         last_url=link(last_page) if page < last_page - 1 else None,
         csv_url=url_for("reports.history_csv", **search.filters),
         has_history=_history_exists(), problem=problem, zone=zone_name(tz),
+        listener=listener, recordings=recordings, back=request.full_path.rstrip("?"),
     ), 400 if search.errors else (503 if problem else 200)
 
 
@@ -399,27 +427,40 @@ def _csv_row(r: CallRecord, tz: tzinfo) -> list[str | int]:
             csv_cell(r.call_uid)]
 
 
-def _csv_lines(records: Iterable[CallRecord], tz: tzinfo, rows_per_chunk: int = 200
+#: The CSV's last column for admins and supervisors: seconds recorded of each call.
+CSV_RECORDING = "recording s"
+
+
+def _csv_lines(records: Iterable[CallRecord], tz: tzinfo, rows_per_chunk: int = 200,
+               recorded: Callable[[list[str]], dict[str, list[Recording]]] | None = None
                ) -> Iterator[str]:
     """The CSV text in chunks of a few hundred rows: a BOM (so Excel reads UTF-8), the
-    header, then every record. Memory stays flat however many calls match."""
+    header, then every record. Memory stays flat however many calls match.
+
+    ``recorded`` (for a login that may play recordings) finds a chunk's recordings; each
+    row then ends with the seconds recorded of its call ("" for none)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")
-    writer.writerow(CSV_HEADER)
-    pending = 0
-    for r in records:
-        writer.writerow(_csv_row(r, tz))
-        pending += 1
-        if pending >= rows_per_chunk:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            pending = 0
-    yield buffer.getvalue()
+    writer.writerow(CSV_HEADER if recorded is None else (*CSV_HEADER, CSV_RECORDING))
+    rows = iter(records)
+    while chunk := list(itertools.islice(rows, rows_per_chunk)):
+        found = recorded([r.call_uid for r in chunk]) if recorded is not None else {}
+        for r in chunk:
+            row = _csv_row(r, tz)
+            if recorded is not None:
+                recs = found.get(r.call_uid)
+                row.append(_seconds(sum(x.duration_s for x in recs)) if recs else "")
+            writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
 
 
 @bp.get("/history.csv")
+@for_supervisors
 def history_csv() -> Response | tuple[str, int]:
     """Every call of a history search as CSV, streamed as it is read."""
     config = _config()
@@ -429,8 +470,8 @@ def history_csv() -> Response | tuple[str, int]:
         return render_template(
             "error.html", status=400, title="Bad Request",
             message=" ".join(f"{k.capitalize()}: {v}" for k, v in search.errors.items())), 400
-    records = _history().iter_calls(number=search.number, since=search.since,
-                                    until=search.until)
+    hist = _history()
+    records = hist.iter_calls(number=search.number, since=search.since, until=search.until)
     try:  # read the first batch now: an unreadable file is an error page, not a cut file
         first = next(records, None)
     except StoreError as e:
@@ -438,7 +479,8 @@ def history_csv() -> Response | tuple[str, int]:
                                message=_unavailable(e)), 503
     stamp = datetime.now(tz).strftime("%Y%m%d-%H%M")
     return Response(
-        _csv_lines(itertools.chain([first] if first else [], records), tz),
+        _csv_lines(itertools.chain([first] if first else [], records), tz,
+                   recorded=hist.recordings_of if _may_listen() else None),
         mimetype="text/csv",
         headers={"Content-Disposition": f"attachment; filename=keepline-calls-{stamp}.csv",
                  "Cache-Control": "no-store"})

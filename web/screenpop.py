@@ -47,6 +47,7 @@ from appliance.core.wrapup import queue_codes
 from appliance.errors import ConfigError, StoreError
 from appliance.settings import Runtime
 from appliance.store.contacts import ContactBook
+from appliance.store.recordings import Recording, RecordingLog
 from appliance.store.voicemail import Message, VoicemailLog
 from appliance.store.wrapups import Wrapup, WrapupLog
 from web.admin.common import ask_engine
@@ -222,6 +223,18 @@ def _call_view(call: Any, message: Message | None = None,
     }
 
 
+def _add_recordings(runtime: Runtime, shown: list[Any], views: list[dict[str, Any]]) -> None:
+    """Give each earlier call its recordings to play (a call paused and resumed has
+    several), for a login that may: admins and supervisors."""
+    found = RecordingLog(runtime.history_path, read_only=True).recordings_of(
+        [c.call_uid for c in shown])
+    for call, view in zip(shown, views, strict=True):
+        recs: list[Recording] = found.get(call.call_uid, [])
+        view["recordings"] = [{"id": r.id, "duration_s": r.duration_s,
+                               "url": url_for("recordings.audio", recording_id=r.id)}
+                              for r in recs]
+
+
 def _messages_left(runtime: Runtime, number: str, user: User) -> dict[str, Message]:
     """The voicemail ``number`` left in boxes ``user`` may hear, by the call's id."""
     try:
@@ -292,6 +305,8 @@ def caller(number: str) -> tuple[Response, int]:
                 [c.call_uid for c in shown[:_CARD_CALLS]])
             calls = [_call_view(c, left.get(c.call_uid), codes.get(c.call_uid))
                      for c in shown[:_CARD_CALLS]]
+            if user.may_listen:  # an agent's card never names a recording
+                _add_recordings(runtime, shown[:_CARD_CALLS], calls)
             callbacks = [_callback_view(cb) for cb in card.callbacks]
             total = card.total_calls - (len(card.calls) - len(shown))
             last_call_at = card.last_call_at

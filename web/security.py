@@ -1,7 +1,8 @@
 """Who may see what: logins, roles, CSRF tokens and the login rate limit.
 
 Every view needs a logged-in user unless it is listed in ``PUBLIC``; every view
-needs the ``admin`` role unless it is marked :func:`for_agents`. A ``wallboard``
+needs the ``admin`` role unless it is marked :func:`for_agents` (every role but the
+wallboard) or :func:`for_supervisors` (supervisors too). A ``wallboard``
 login (the office TV) may use only the views marked :func:`for_wallboard`. So a
 new view is locked down until someone decides otherwise. Every state-changing request
 (POST, PUT, PATCH, DELETE) must carry the session's CSRF token, as the form
@@ -34,6 +35,11 @@ SESSIONS_EXTENSION = "keepline.sessions"
 SESSION_IDLE_S = 12 * 3600.0
 #: The role of the office TV's login (appliance.store.schema.ROLES).
 WALLBOARD_ROLE = "wallboard"
+#: The role that may listen to recordings and join calls, as admins may.
+SUPERVISOR_ROLE = "supervisor"
+#: Paths whose anonymous requests get a 401, not the login page: an <audio> element
+#: cannot follow a redirect to a form.
+_AUDIO_PATHS = ("/recordings/",)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -41,6 +47,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def for_agents(view: F) -> F:
     """Let the ``agent`` role use this view too (admins always may)."""
     view._keepline_agents = True  # type: ignore[attr-defined]
+    return view
+
+
+def for_supervisors(view: F) -> F:
+    """Let the ``supervisor`` role use this view too (admins always may); agents and the
+    wallboard may not: call recordings are for the people who answer for the calls."""
+    view._keepline_supervisors = True  # type: ignore[attr-defined]
     return view
 
 
@@ -66,6 +79,15 @@ class User:
     @property
     def is_wallboard(self) -> bool:
         return self.role == WALLBOARD_ROLE
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == SUPERVISOR_ROLE
+
+    @property
+    def may_listen(self) -> bool:
+        """Whether this login may play call recordings (admins and supervisors)."""
+        return self.is_admin or self.is_supervisor
 
 
 def csrf_token() -> str:
@@ -232,6 +254,7 @@ def password_fingerprint(password_hash: str) -> str:
 
 def _wants_json() -> bool:
     return request.path.startswith(("/api/", "/wallboard/")) or request.path == "/events" \
+        or (request.path.startswith(_AUDIO_PATHS) and request.path.endswith(".wav")) \
         or request.accept_mimetypes.best == "application/json"
 
 
@@ -257,7 +280,12 @@ def _guard() -> Response | tuple[Response, int] | None:
     if user.is_wallboard:
         if not getattr(view, "_keepline_wallboard", False):
             abort(403, description="A wallboard login can only show the wallboard.")
-    elif not user.is_admin and not getattr(view, "_keepline_agents", False):
+    elif user.is_admin or getattr(view, "_keepline_agents", False):
+        pass
+    elif getattr(view, "_keepline_supervisors", False):
+        if not user.is_supervisor:
+            abort(403, description="This page is for supervisors and administrators.")
+    else:
         abort(403, description="This page is for administrators.")
     return None
 

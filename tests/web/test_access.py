@@ -19,7 +19,7 @@ from web.security import LoginLimiter
 _SAMPLE_ARGS = {"extension": "202", "action": "pause", "name": "support", "number": "202",
                 "filename": "style.css", "queue": "support", "id": "1", "trunk": "pstn",
                 "schedule": "office", "index": "0", "music_class": "default",
-                "message_id": 1}
+                "message_id": 1, "recording_id": 1}
 
 
 def _routes(app: Flask) -> list[tuple[str, str, str]]:

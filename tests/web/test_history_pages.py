@@ -254,7 +254,7 @@ def test_csv_has_every_matching_call_with_a_header(admin_client: FlaskClient,
     body = response.get_data(as_text=True)
     assert body[1:].splitlines()[0] == (
         "started,direction,from,from name,trunk,to,queue,agent,outcome,outcome code,reason,"
-        "sip code,answered,ended,wait s,talk s,duration s,call id")
+        "sip code,answered,ended,wait s,talk s,duration s,call id,recording s")  # admins'
     found = csv_rows(body)
     assert len(found) == 1236
     # newest first: r3 (11th 08:00), then c1233 (11th 04:33) ... c0 (10th 08:00)
@@ -268,6 +268,7 @@ def test_csv_has_every_matching_call_with_a_header(admin_client: FlaskClient,
     assert (r1["from"], r1["from name"], r1["outcome"], r1["outcome code"]) == (
         "+4930123456", "Anna Schmidt", "answered", "completed")
     assert (r1["wait s"], r1["talk s"], r1["duration s"]) == ("10.0", "120.0", "130.0")
+    assert r1["recording s"] == ""  # not recorded
 
     # the same filters as the page
     some = csv_rows(admin_client.get("/history.csv", query_string={

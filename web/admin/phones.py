@@ -36,7 +36,9 @@ CALL_CLASS_LABELS = {
     "international": "International calls",
     "premium": "International and premium-rate calls",
 }
-ROLE_LABELS = {"admin": "Administrator", "agent": "Agent", "wallboard": "Wallboard (TV)"}
+ROLE_LABELS = {"admin": "Administrator", "agent": "Agent",
+               "supervisor": "Supervisor: listens to recordings and calls",
+               "wallboard": "Wallboard (TV)"}
 
 _QUEUE_NUMBER = re.compile(r"^queues\[(\d+)\]\.number$")
 

@@ -332,6 +332,15 @@
         play.rel = "noopener";
         outcome.appendChild(play);
       }
+      // Only an admin's or a supervisor's card carries recordings; each play is audited.
+      (c.recordings || []).forEach(function (r) {
+        var player = el("audio", "pop-recording");
+        player.controls = true;
+        player.preload = "none";
+        player.src = r.url;
+        player.title = "Recording (" + duration(r.duration_s) + ")";
+        outcome.appendChild(player);
+      });
       tr.appendChild(outcome);
       tr.appendChild(el("td", null, typeof c.duration_s === "number" ? duration(c.duration_s) : ""));
       body.appendChild(tr);
