@@ -108,7 +108,7 @@ def test_the_agent_page_is_bound_to_the_agents_phone(agent_client: FlaskClient,
         "data-crm-url": "https://crm.example/search?phone={number}",
         "data-crm-open": "yes",
         "data-admin": "no",
-        "data-wrapup-url": "/agent/wrapup",
+        "data-wrapup-url": "/agent/wrapup", "data-recording-url": "/agent/recording",
         "data-wrapup-codes": "{}",  # the demo's queue has no wrap-up codes
     }
     for part in ('id="pop-cards"', 'id="recent-pops"', 'id="allow-notifications"',
