@@ -113,6 +113,25 @@ VOICEMAIL_DEFAULTS: Final[dict[str, Any]] = {
     "max_total_mb": 500,
 }
 
+#: The ``retention`` section (core/retention.py): days each kind is kept, and one cap on
+#: the audio (recordings and voicemail together) that protects the SD card; 0 is off.
+#:
+#: * ``recordings_days`` 90: a quarter is long enough to settle a complaint or coach an
+#:   agent from a call, and short enough that a recording is no longer kept than its use.
+#: * ``voicemail_days`` 60: a message is for acting on; two months covers a holiday, and an
+#:   old message kept is a caller's voice kept for nothing.
+#: * ``call_records_days`` 730: two years of call records (a few hundred bytes each) keep
+#:   year-on-year reports and a caller's history; older ones answer no question.
+#: * ``audio_max_mb`` 4000: a quarter of a 16 GB card, the smallest sold today (about 70 hours
+#:   of 8 kHz audio). With the system (about 3 GB) the card stays well under half full, which
+#:   leaves its wear levelling room; a bigger card may take more.
+RETENTION_DEFAULTS: Final[dict[str, int]] = {
+    "recordings_days": 90,
+    "voicemail_days": 60,
+    "call_records_days": 730,
+    "audio_max_mb": 4000,
+}
+
 #: The ``failover`` section, when it has one (see core/failover.py).
 FAILOVER_DEFAULTS: Final[dict[str, Any]] = {
     "ring": "sequential",

@@ -28,6 +28,7 @@ from appliance.core.defaults import (
     MENU_DEFAULTS,
     NUMBERING_DEFAULTS,
     PROBE_DEFAULTS,
+    RETENTION_DEFAULTS,
     ROUTE_DEFAULTS,
     SCREENPOP_DEFAULTS,
     SITE_DEFAULTS,
@@ -275,6 +276,29 @@ def _voicemail(p: Problems, path: str, v: Any) -> None:
         "boxes": (False, lambda p, q, x: _list(p, q, x, _shared_box)),
         "max_total_mb": (False, _ranged(10, 100000)),
     })
+
+
+#: The least audio cap (MB) that is not off: a smaller one would delete nearly every
+#: recording and message the moment they are made.
+RETENTION_MIN_AUDIO_MB = 100
+
+
+def _retention(p: Problems, path: str, v: Any) -> None:
+    """How long recordings, voicemail and call records are kept (core/retention.py): days
+    per kind and one cap on the audio; 0 keeps for ever (``RETENTION_DEFAULTS``)."""
+    _fields(p, path, v, {
+        "recordings_days": (False, _ranged(0, 3650)),
+        "voicemail_days": (False, _ranged(0, 3650)),
+        "call_records_days": (False, _ranged(0, 3650)),
+        "audio_max_mb": (False, _audio_cap),
+    })
+
+
+def _audio_cap(p: Problems, path: str, v: Any) -> None:
+    if _type(p, path, v, int, "a whole number") and v != 0 \
+            and not RETENTION_MIN_AUDIO_MB <= v <= 1_000_000:
+        p.append(f"{path}: {v} is out of range (0 for no cap, or "
+                 f"{RETENTION_MIN_AUDIO_MB} to 1000000)")
 
 
 _DESTINATION_SPEC: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {}
@@ -836,6 +860,7 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "menus": (False, lambda p, q, x: _list(p, q, x, _menu)),
     "voicemail": (False, _voicemail),
     "email": (False, _smtp),
+    "retention": (False, _retention),
 }
 
 
@@ -1066,6 +1091,8 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
     for b in out["voicemail"]["boxes"]:
         _fill(b, {k: v for k, v in MAILBOX_DEFAULTS.items() if k != "enabled"})
         b.setdefault("members", [])
+    out.setdefault("retention", {})
+    _fill(out["retention"], RETENTION_DEFAULTS)
     _fill(out.get("numbering"), NUMBERING_DEFAULTS)
     out.setdefault("limits", copy.deepcopy(LIMITS_DEFAULTS))
     out.setdefault("routes", [])

@@ -117,6 +117,10 @@ FILLED: list[Any] = [
     pytest.param(("failover", "targets", 0, "timeout_s"), 20, id="target-timeout"),
     pytest.param(("failover", "targets", 0, "accept"), True, id="target-accept"),
     pytest.param(("screenpop", "lookup_timeout_ms"), 300, id="lookup-timeout"),
+    pytest.param(("retention", "recordings_days"), 90, id="retention-recordings"),
+    pytest.param(("retention", "voicemail_days"), 60, id="retention-voicemail"),
+    pytest.param(("retention", "call_records_days"), 730, id="retention-call-records"),
+    pytest.param(("retention", "audio_max_mb"), 4000, id="retention-audio-cap"),
 ]
 
 
@@ -140,6 +144,7 @@ TABLES = [
     (("failover",), defaults.FAILOVER_DEFAULTS),
     (("failover", "targets", 0), defaults.FORWARD_TARGET_DEFAULTS),
     (("screenpop",), defaults.SCREENPOP_DEFAULTS),
+    (("retention",), defaults.RETENTION_DEFAULTS),
 ]
 
 
