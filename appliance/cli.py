@@ -123,6 +123,11 @@ def _parser() -> argparse.ArgumentParser:
         "cancel", help="cancel a request that is waiting (requested or retry_wait)")
     cb_cancel.add_argument("id", type=_positive, metavar="ID")
 
+    ret = sub.add_parser("retention", help="delete what the retention policy no longer "
+                         "keeps (old recordings, voicemail, call records; the audio cap)")
+    ret.add_argument("--dry-run", action="store_true",
+                     help="only list what would be deleted, and why")
+
     sub.add_parser("status", help="ask the running engine for its status")
 
     fo = sub.add_parser("failover", help="disaster mode and day/night override of the "
@@ -579,6 +584,34 @@ def cmd_callbacks_cancel(callback_id: int, rt: Runtime) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace, rt: Runtime) -> int:
+    """Apply the ``retention`` policy now (the engine does it daily); without a config.json,
+    the default policy."""
+    from appliance.core.retention import Policy
+    from appliance.store.history import History
+    from appliance.store.retention import apply_retention
+
+    config = ConfigStore(rt.config_path, read_only=True).load() \
+        if rt.config_path.exists() else {}
+    if not rt.history_path.exists():
+        print("no call history yet: nothing to delete")
+        return 0
+    zone = _site_zone(rt)
+    history = History(rt.history_path, read_only=args.dry_run)
+    run = apply_retention(history, rt.data_dir, Policy.from_config(config),
+                          now=time.time(), dry_run=args.dry_run)
+    if args.dry_run:
+        names = {"recording": "recording", "voicemail": "voicemail message",
+                 "call": "call record"}
+        for d in run.deletions:
+            size = f", {d.item.size_bytes / 1e6:.1f} MB" if d.item.kind != "call" else ""
+            print(f"would delete {names[d.item.kind]} {d.item.id} "
+                  f"({_when(d.item.at, zone)}{size}): {d.reason}")
+    for line in run.lines():
+        print(line)
+    return 0
+
+
 def cmd_status(rt: Runtime) -> int:
     from appliance.control.client import EngineClient
 
@@ -760,6 +793,8 @@ def _main(argv: list[str] | None) -> int:
             return cmd_history(args, rt)
         if args.command == "callbacks":
             return cmd_callbacks(args, rt)
+        if args.command == "retention":
+            return cmd_retention(args, rt)
         if args.command == "status":
             return cmd_status(rt)
         if args.command == "failover":

@@ -17,6 +17,7 @@ from appliance.store.menu_events import MenuEventLog
 from appliance.store.outbox import EmailOutbox
 from appliance.store.queue_events import QueueEventLog
 from appliance.store.recordings import RecordingLog
+from appliance.store.retention import RetentionLog
 from appliance.store.surveys import SurveyLog
 from appliance.store.voicemail import VoicemailLog
 from appliance.store.wrapups import WrapupLog
@@ -24,7 +25,7 @@ from appliance.store.wrapups import WrapupLog
 
 class History(CallLog, QueueEventLog, HealthEventLog, MenuEventLog, CallbackRequests,
               ContactBook, VoicemailLog, EmailOutbox, WrapupLog, SurveyLog,
-              RecordingLog):
+              RecordingLog, RetentionLog):
     """The call history of one data dir: every part of history.sqlite3 over one file.
 
     Parameters:
