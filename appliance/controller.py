@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.admin import AdminService
@@ -58,6 +58,10 @@ LAMP_WAKEUPS = frozenset({VoicemailChanged.NAME, Lagged.NAME})
 HEALTH_SAMPLE_S = 5.0
 #: How often the mailer looks for voicemail emails that are due.
 EMAIL_POLL_S = 1.0
+#: The retention policy's first run after start (not at once: the start's own work, and
+#: any calls waiting for it, come first), then daily.
+RETENTION_FIRST_S = 300.0
+RETENTION_EVERY_S = 86400.0
 
 
 class Controller:
@@ -74,6 +78,7 @@ class Controller:
         self._watcher: threading.Thread | None = None
         self._prober: threading.Thread | None = None
         self._sampler: threading.Thread | None = None
+        self._retainer: threading.Thread | None = None
         self._system: dict[str, Any] | None = None
         self.admin: AdminService | None = None
         self._panel: PanelService | None = None
@@ -133,6 +138,11 @@ class Controller:
         self._mailer = threading.Thread(target=self._send_emails, name="mailer",
                                         daemon=True)
         self._mailer.start()
+        self._retainer = threading.Thread(
+            target=run_daily, args=(self.retain, self._stopping.wait),
+            kwargs={"first_s": RETENTION_FIRST_S, "every_s": RETENTION_EVERY_S},
+            name="retention", daemon=True)
+        self._retainer.start()
         cap = self.engine.capacity
         self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
@@ -154,7 +164,7 @@ class Controller:
     def stop(self) -> None:
         self.notifier.stopping()
         self._stopping.set()
-        for thread in (self._watcher, self._prober, self._sampler):
+        for thread in (self._watcher, self._prober, self._sampler, self._retainer):
             if thread is not None:
                 thread.join(5)
         if self._panel is not None:
@@ -407,6 +417,20 @@ class Controller:
             except Exception:  # the next second tries again; a person sees the log
                 log.exception("voicemail emails: a round failed")
 
+    def retain(self, now: float | None = None) -> list[str]:
+        """Apply the retention policy once (``store/retention.py``, which logs a line per
+        kind); the boxes it took messages from are told, so their pages and lamps follow."""
+        from appliance.core.retention import Policy
+        from appliance.features.voicemail import box_changed
+        from appliance.store.retention import apply_retention
+
+        history = History(self.runtime.history_path)
+        run = apply_retention(history, self.runtime.data_dir, Policy.from_config(self.config),
+                              now=time.time() if now is None else now)
+        for box in sorted(run.boxes):
+            self.bus.emit(box_changed(self.config, history, box))
+        return run.lines()
+
     def _change_pin(self, box: str, pin: str) -> None:
         """A PIN keyed on the phone (``*97``, options, 4): saved like the page's, on a
         thread of its own, since the engine thread must not wait on the settings."""
@@ -629,6 +653,19 @@ class Controller:
             doc["edge"] = "down"
             doc["edge_error"] = str(e)
         return doc
+
+
+def run_daily(job: Callable[[], object], wait: Callable[[float], bool], *, first_s: float,
+              every_s: float) -> None:
+    """Run ``job`` ``first_s`` after start, then every ``every_s``, until ``wait`` (the
+    stop event's) says stop. A failed run is logged; the next one tries again."""
+    delay = first_s
+    while not wait(delay):
+        delay = every_s
+        try:
+            job()
+        except Exception:
+            log.exception("retention: a run failed; the next is in %.0f h", every_s / 3600)
 
 
 def restarts_from_env(env: Mapping[str, str]) -> dict[str, Any]:
