@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
@@ -85,6 +86,7 @@ class Controller:
         self._cid_modem: CallerIdModem | None = None
         self._sms: SmsAlerts | None = None
         self._started = threading.Event()
+        self._history_held: sqlite3.Connection | None = None
         #: How often the launcher restarted this engine, when last and why (see launcher.py).
         self.restarts = restarts_from_env(os.environ)
 
@@ -96,6 +98,8 @@ class Controller:
         self.config = store.load()
         self._first_start(store)
         history = History(self.runtime.history_path)
+        # Kept open till stop: reads then leave the WAL index alone (see hold_open).
+        self._history_held = history.hold_open()
         interrupted = history.close_interrupted("engine stopped unexpectedly during the call",
                                                 now=time.time())
         if interrupted:
@@ -176,6 +180,9 @@ class Controller:
             self.control.stop()
         if self.engine is not None:
             self.engine.stop()
+        if self._history_held is not None:
+            self._history_held.close()
+            self._history_held = None
 
     def _start_panel(self, store: ConfigStore) -> None:
         """The front panel's LEDs and buttons; a box without them runs all the same.

@@ -329,6 +329,25 @@ class HistoryDB:
         """Rows of ``query``; none from a file that does not exist yet (nothing recorded)."""
         return self._reading(query, [])
 
+    def hold_open(self) -> sqlite3.Connection:
+        """An idle connection for the process to keep open for its whole life.
+
+        Why: each read here opens and closes a connection of its own, and when the last
+        connection to a WAL database closes, the next open rebuilds its ``-shm`` index
+        from scratch. With the engine's threads polling a few times a second that was
+        ~70 KB/s of page writes on an idle box: an SD card's wear for nothing. While one
+        connection stays open the index persists and reads write (almost) nothing. It is
+        a writable connection (it never writes) so that, closed last at shutdown, it
+        checkpoints the WAL into the database file as the last connection does.
+        """
+        conn = _connect(self.path, read_only=self._read_only)
+        try:  # a first read maps the index; the connection then keeps it till closed
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except sqlite3.Error as e:
+            conn.close()
+            raise StoreError(f"{self.path}: cannot open call history ({e})") from None
+        return conn
+
     def _read_table(self, table: str, query: Callable[[sqlite3.Connection], list[sqlite3.Row]]
                     ) -> list[sqlite3.Row]:
         """Rows of ``query`` on ``table``; none when the file or the table is missing (a
