@@ -43,6 +43,7 @@ bench: deps-run deps-test venv
 	$(PY) bench/web_pages.py --records 100000 --requests 200
 	$(PY) bench/screen_pop.py --calls 50
 	$(PY) bench/screen_pop_lookup.py --rows 1000000
+	$(PY) bench/recording.py --seconds 20
 	$(PY) bench/menu_latency.py --presses 40 --gap-ms 1500 --speak-runs 5
 	$(PY) bench/voicemail_latency.py --messages 20
 
