@@ -18,6 +18,8 @@ import math
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import wave
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -376,10 +378,20 @@ def test_a_recorded_call_tells_the_caller_first_and_keeps_both_voices(
         stack: ExitStack, tmp_path: Path) -> None:
     """The queue records its calls: the caller hears "this call is recorded" before the
     agent's voice (baresip, 1000 Hz) reaches them; the stored recording holds both the
-    caller's 600 Hz and the agent's 1000 Hz, and is listed with the call."""
-    from tests.sip.test_internal_calls import tone_wav
+    caller's 600 Hz and the agent's 1000 Hz, and is listed with the call. The web plays
+    it to a supervisor, and refuses an agent (403) and a stranger (401)."""
+    from werkzeug.security import generate_password_hash
 
-    site, engine = start(stack, tmp_path, queue("ringall", ["202"], record="yes"))
+    from tests.sip.test_internal_calls import tone_wav
+    from tests.support.webserver import WebServer, http_login
+
+    logins = {"sam": ("supervisor", "sam-pass-4321"), "ann": ("agent", "ann-pass-4321")}
+    site = make_data_dir(tmp_path, edit={
+        "queues": queue("ringall", ["202"], record="yes"),
+        "users": [{"name": name, "role": role, "extension": "203" if role == "agent" else "204",
+                   "password": generate_password_hash(password, method="scrypt")}
+                  for name, (role, password) in logins.items()]})
+    engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
     stack.enter_context(Baresip("202", site.passwords["202"], edge=edge(site),
                                 domain="127.0.0.1", workdir=tmp_path / "baresip",
                                 says=tone_wav(tmp_path / "1k.wav", 1000, 20)))
@@ -391,6 +403,24 @@ def test_a_recorded_call_tells_the_caller_first_and_keeps_both_voices(
             call_queue(site, hold_ms=7000, media_port=media, scenario=scenario) as c:
         placed = c.wait()
         assert placed.ok, placed.describe()
+    history = History(site.runtime.history_path, read_only=True)
+    engine.wait_for(lambda s: bool(history.recordings()), what="the recording listed")
+    [rec] = history.recordings()
+    with WebServer(site.runtime, tmp_path / "web.log") as web:
+        url = f"{web.url}/recordings/{rec.id}.wav"
+        for name, status in (("sam", 200), ("ann", 403), (None, 401)):
+            headers = {} if name is None else {"Cookie": http_login(web.url, name,
+                                                                    logins[name][1])}
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                            timeout=10) as resp:
+                    got, body = resp.status, resp.read()
+            except urllib.error.HTTPError as e:
+                got, body = e.code, b""
+            assert got == status, (name, got)
+            if status == 200:
+                assert body[:4] == b"RIFF" and len(body) == rec.size_bytes
+    assert [(e.user, e.action) for e in history.audit()] == [("sam", "listen")]
     stack.close()
     heard = decoded_audio(cap.packets)
     notice = prompt("recording-notice")
@@ -399,8 +429,6 @@ def test_a_recorded_call_tells_the_caller_first_and_keeps_both_voices(
     first_agent = next(i for i in range(0, len(heard) - 1600, 400)
                        if tone_share(heard[i:i + 1600], 1000) > 0.5)
     assert first_agent >= at + len(notice) - 800, "the agent was heard before the notice"
-    history = History(site.runtime.history_path, read_only=True)
-    [rec] = history.recordings()
     (call,) = queue_records(site)
     assert (rec.call_uid, rec.agent, rec.queue, rec.how) == (call["call_uid"], "202",
                                                              "support", "policy")
