@@ -293,17 +293,22 @@ class AdminService:
         return {"menu": menu, "language": lang, "deleted": True}
 
     def _greeting_of(self, arg: str) -> tuple[str, str]:
-        menu, _, lang = arg.partition("/")
+        """``<name>/<lang>``: a menu's greeting, or a survey question (``support@survey1``),
+        that has its text in ``lang``."""
+        name, _, lang = arg.partition("/")
         with self._lock:
             doc = self.store.load_raw()
-        entry = next((m for m in doc.get("menus") or [] if m.get("name") == menu), None)
-        if entry is None:
-            raise ApiError(404, "unknown_menu", f"menus: no menu {menu!r}")
-        if lang not in (entry.get("greeting") or {}):
-            raise ApiError(404, "unknown_language", f"menu {menu!r} has no greeting text in "
-                           f"{lang!r}; type it first, then upload its recording",
+        item = next((i for i in greetings.spoken_items(doc) if i.name == name), None)
+        if item is None:
+            if "@survey" in name:
+                raise ApiError(404, "unknown_question", f"no survey question {name!r}")
+            raise ApiError(404, "unknown_menu", f"menus: no menu {name!r}")
+        if lang not in item.texts:
+            what = "survey question" if "@survey" in name else "menu"
+            raise ApiError(404, "unknown_language", f"{what} {name!r} has no greeting text "
+                           f"in {lang!r}; type it first, then upload its recording",
                            field="language")
-        return menu, lang
+        return name, lang
 
     def _speak(self, doc: dict[str, Any]) -> None:
         """Make the spoken greetings a saved config needs (only the missing ones)."""

@@ -31,4 +31,5 @@ from web.admin import (  # noqa: E402
     phones,  # noqa: F401
     queues,  # noqa: F401
     rules,  # noqa: F401
+    survey_audio,  # noqa: F401
 )
