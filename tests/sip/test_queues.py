@@ -12,13 +12,16 @@ Every test stays within 3 concurrent engine legs (the PyPI wheel's limit).
 from __future__ import annotations
 
 import array
+import csv
 import datetime
+import io
 import json
 import math
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import wave
 from collections.abc import Iterator
@@ -293,8 +296,16 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(stack: ExitStack,
     """The agent hangs up first: the caller stays, hears the survey, presses 4 (RFC 2833)
     and is thanked and hung up on; the score is stored. A caller who hangs up first
     leaves no score."""
-    site, engine = start(stack, tmp_path, queue("ringall", ["202"], survey={
-        "questions": [{"text": {"en": "How well were you helped today?"}}]}))
+    from werkzeug.security import generate_password_hash
+
+    from tests.support.webserver import WebServer, http_login
+
+    site = make_data_dir(tmp_path, edit={
+        "queues": queue("ringall", ["202"], survey={
+            "questions": [{"text": {"en": "How well were you helped today?"}}]}),
+        "users": [{"name": "boss", "role": "admin",
+                   "password": generate_password_hash("boss-pass-4321", method="scrypt")}]})
+    engine = stack.enter_context(running_stack(site, tmp_path / "engine.log"))
     phone = stack.enter_context(PjPhone("202", site.passwords["202"], edge=edge(site),
                                         log_path=tmp_path / "pjphone-202.log",
                                         talk_ms=2000))
@@ -334,6 +345,17 @@ def test_the_caller_rates_the_call_after_the_agent_hangs_up(stack: ExitStack,
     [row] = json.loads(report.stdout)["rows"]
     assert (row["answered"], row["responses"], row["scores"], row["csat"], row["top_share"]
             ) == (2, 1, 1, 4.0, 1.0)
+    # ... and the reports page's CSV says the same.
+    with WebServer(site.runtime, tmp_path / "web.log") as web:
+        query = urllib.parse.urlencode({"queue": "support", "from": str(today),
+                                        "to": str(today), "bucket": "day"})
+        request = urllib.request.Request(f"{web.url}/reports/outcomes.csv?{query}", headers={
+            "Cookie": http_login(web.url, "boss", "boss-pass-4321")})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            rows = list(csv.DictReader(io.StringIO(resp.read().decode().lstrip("\ufeff"))))
+    [total] = [r for r in rows if r["rows"] == "total"]
+    assert (total["answered"], total["survey responses"], total["average score"]) == (
+        "2", "1", "4.00"), total
 
 
 def tone(hz: float, seconds: float) -> list[int]:
