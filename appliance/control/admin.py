@@ -39,9 +39,10 @@ log = logging.getLogger(__name__)
 #: ``users`` has its own resource (passwords are never sent in a section). In ``device``
 #: the modems restart at once; LED and button pins apply at the engine's next start.
 EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
-            "routes", "schedules", "failover", "device", "menus", "voicemail", "email")
+            "routes", "schedules", "failover", "device", "menus", "voicemail", "email",
+            "supervision")
 _OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device", "menus",
-             "voicemail", "email"}
+             "voicemail", "email", "supervision"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 #: What ``PUT /users/<name>`` may change (a password has its own resource).
 _USER_CHANGES = ("extension", "role", "crm_url", "crm_open")

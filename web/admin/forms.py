@@ -34,6 +34,19 @@ Page = Response | tuple[str, int]
 #: How many empty rows a list (members, dial rules, targets) gets for additions.
 EXTRA_ROWS = 3
 
+#: The recording policy's choices (``appliance.core.recording``) in an admin's words; ""
+#: is "don't care", the default, which is never written.
+RECORD_CHOICES: list[tuple[str, str]] = [
+    ("yes", "Record"),
+    ("force", "Always record (wins over 'never' elsewhere)"),
+    ("no", "Don't record"),
+    ("never", "Never record (wins over 'record' elsewhere)"),
+]
+RECORD_BLANK = "Don't care (default)"
+RECORD_HINT = ("'Always' and 'Never' win wherever they are set; otherwise the first 'Record' "
+               "or 'Don't record' a call meets (route, queue, answering phone, calling phone) "
+               "decides; if none says, the call is not recorded.")
+
 _INDEX = re.compile(r"^\[(\d+)\]")
 _PHONE_JUNK = re.compile(r"[\s()/.-]")
 
@@ -180,6 +193,21 @@ def put(entry: dict[str, Any], key: str, value: Any, *, stored: Mapping[str, Any
         entry.pop(key, None)
     else:
         entry[key] = value
+
+
+def record_value(stored: Mapping[str, Any]) -> str:
+    """The recording select's value for a stored item ("" for don't care, said or not)."""
+    value = str(stored.get("record", ""))
+    return "" if value == "dontcare" else value
+
+
+def put_record(entry: dict[str, Any], value: str | None, *, stored: Mapping[str, Any]
+               ) -> None:
+    """Set ``entry["record"]`` from the recording select: don't care (empty, or the word)
+    removes the key, as :func:`put` does for an emptied optional field, so config.json
+    holds only a policy the admin chose. A value not in the list is sent as typed and
+    the schema refuses it next to the select."""
+    put(entry, "record", None if value in (None, "", "dontcare") else value, stored=stored)
 
 
 def save_form(f: Form, doc: dict[str, Any], section: str, value: Any, prefix: str, *,

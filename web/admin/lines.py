@@ -24,7 +24,19 @@ from web.admin.destinations import (
     destination_values,
     read_destination,
 )
-from web.admin.forms import EXTRA_ROWS, Form, Page, find, put, save_item
+from web.admin.forms import (
+    EXTRA_ROWS,
+    RECORD_BLANK,
+    RECORD_CHOICES,
+    RECORD_HINT,
+    Form,
+    Page,
+    find,
+    put,
+    put_record,
+    record_value,
+    save_item,
+)
 from web.settings_store import read_raw
 
 KIND_LABELS = {"sip": "SIP provider", "fxo": "Analog line via FXO gateway"}
@@ -193,6 +205,7 @@ def route_values(stored: dict[str, Any]) -> dict[str, str]:
     if stored.get("may_dial_out", ROUTE_DEFAULTS["may_dial_out"]):
         v["may_dial_out"] = "on"
     v.update(destination_values("to", stored.get("to")))
+    v["record"] = record_value(stored)
     return v
 
 
@@ -206,6 +219,7 @@ def read_route(f: Form, stored: dict[str, Any]) -> dict[str, Any]:
     r["to"] = read_destination(f, "to", ROUTE_KINDS, required=True) or {}
     put(r, "may_dial_out", f.checked("may_dial_out"), stored=stored,
         default=ROUTE_DEFAULTS["may_dial_out"])
+    put_record(r, f.text("record"), stored=stored)
     return r
 
 
@@ -218,6 +232,8 @@ def _routes_page(f: Form, doc: dict[str, Any], *, editing: int | None, status: i
                  "version": version(r)} for i, r in enumerate(routes)],
         choices=choices(doc), kinds=list(ROUTE_KINDS),
         version=version(routes[editing]) if editing is not None else "",
+        record_choices=RECORD_CHOICES, record_blank=RECORD_BLANK, record_hint=RECORD_HINT,
+        record_labels=dict(RECORD_CHOICES),
     ), status
 
 

@@ -18,12 +18,24 @@ from werkzeug.wrappers.response import Response
 
 from appliance.control.client import EngineRefused, EngineUnavailable
 from appliance.core.defaults import EXTENSION_DEFAULTS
+from appliance.core.supervision import tells_agent
 from appliance.settings import Runtime
 from appliance.store.schema import EXTENSION_CALL_CLASSES, ROLES
 from web import engine
 from web.admin import bp
 from web.admin.common import ask_engine, save_section
-from web.admin.forms import describe, field_message, find, problems_of
+from web.admin.forms import (
+    RECORD_BLANK,
+    RECORD_CHOICES,
+    RECORD_HINT,
+    describe,
+    field_message,
+    find,
+    problems_of,
+    put,
+    put_record,
+    record_value,
+)
 from web.security import current_user
 from web.settings_store import read_raw
 
@@ -104,6 +116,8 @@ def _extension_form() -> dict[str, str]:
                                                          "call_class")}
     # "+1 555-0100" is what people type; E.164 has no spaces or dashes.
     form["caller_id"] = re.sub(r"[\s().-]", "", form["caller_id"])
+    if "record" in request.form:  # a post without the select leaves the policy alone
+        form["record"] = request.form["record"].strip()
     return form
 
 
@@ -116,6 +130,8 @@ def _apply_form(entry: dict[str, Any], form: dict[str, str]) -> None:
     # Written only when it changes, so a file that leaves the default stays as it was.
     if form["call_class"] and form["call_class"] != entry.get("call_class", DEFAULT_CALL_CLASS):
         entry["call_class"] = form["call_class"]
+    if "record" in form:
+        put_record(entry, form["record"], stored=dict(entry))
 
 
 def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
@@ -134,7 +150,8 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
     for e in doc.get("extensions", []):
         number = str(e.get("number"))
         values = {"name": str(e.get("name", "")), "caller_id": str(e.get("caller_id", "")),
-                  "call_class": str(e.get("call_class", DEFAULT_CALL_CLASS))}
+                  "call_class": str(e.get("call_class", DEFAULT_CALL_CLASS)),
+                  "record": record_value(e)}
         values.update((row_values or {}).get(number, {}))
         rows.append({
             "number": number, **values,
@@ -144,9 +161,11 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
         })
     return render_template(
         "admin/extensions.html", rows=rows, engine_known=registered is not None,
-        add=add or {"number": "", "name": "", "caller_id": "", "call_class": DEFAULT_CALL_CLASS},
+        add=add or {"number": "", "name": "", "caller_id": "", "call_class": DEFAULT_CALL_CLASS,
+                    "record": ""},
         add_errors=add_errors or {}, problems=problems or [], problems_title=problems_title,
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in EXTENSION_CALL_CLASSES],
+        record_choices=[("", RECORD_BLANK), *RECORD_CHOICES], record_hint=RECORD_HINT,
     ), status
 
 
@@ -189,7 +208,7 @@ def extension_add() -> Response | tuple[str, int]:
                 errors["number"] = (f"{form['number']!r} is the number of "
                                     f"{describe(f'queues[{queue.group(1)}]', doc)}")
                 shown.add(path)
-        return _extensions_page(status=400, add=form, add_errors=errors,
+        return _extensions_page(status=400, add={"record": "", **form}, add_errors=errors,
                                 problems=problems_of(outcome, doc, skip=shown))
     result = outcome.result or {}
     made: dict[str, Any] = next((g for g in result.get("generated", []) if isinstance(g, dict)
@@ -218,7 +237,8 @@ def extension_edit(number: str) -> Response | tuple[str, int]:
         where = f"extensions[{index}]"
         mine = outcome.under(where)
         errors = {k: field_message(k, v, doc) for k, v in mine.items()}
-        values = {k: form[k] for k in ("name", "caller_id", "call_class")}
+        values: dict[str, str] = {k: form[k] for k in ("name", "caller_id", "call_class",
+                                                        "record") if k in form}
         return _extensions_page(status=400, row_values={number: values},
                                 row_errors={number: errors},
                                 problems=problems_of(outcome, doc,
@@ -306,6 +326,7 @@ def _users_page(*, status: int = 200, add: dict[str, str] | None = None,
         roles=[(r, ROLE_LABELS.get(r, r)) for r in ROLES],
         add=add or {"name": "", "role": "agent", "extension": ""},
         add_errors=add_errors or {}, problems=problems or [], secret=secret,
+        tell_agent=tells_agent(doc),
     ), status
 
 
@@ -372,6 +393,25 @@ def user_crm(name: str) -> Response | tuple[str, int]:
         return _users_page(status=400, row_values={name: form}, row_errors={name: errors},
                            problems=problems_of(outcome, doc, skip=shown))
     flash(f"CRM link of {name} saved." if form["crm_url"] else f"{name} has no CRM link now.")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/supervision")
+def supervision() -> Response | tuple[str, int]:
+    """Whether agents see that a supervisor listens: beside the roles, as it is about
+    what a supervisor login may do unseen. Only ``tell_agent: false`` is ever written;
+    ticked is the default and leaves the key (and an empty section) out."""
+    doc = read_raw()
+    found = doc.get("supervision")
+    old: dict[str, Any] = found if isinstance(found, dict) else {}
+    value = copy.deepcopy(old)
+    tell = request.form.get("tell_agent") == "yes"
+    put(value, "tell_agent", None if tell else False, stored=old)
+    outcome = save_section("supervision", value or None)
+    if not outcome.ok:
+        return _users_page(status=400, problems=problems_of(outcome, doc))
+    flash("Agents now see when a supervisor listens to their call." if tell
+          else "Agents are no longer shown when a supervisor listens to their call.")
     return redirect(url_for("admin.users"))
 
 

@@ -23,7 +23,19 @@ from appliance.store import schema
 from web.admin import bp
 from web.admin.common import save_section
 from web.admin.destinations import choices, destination_text, destination_values, read_destination
-from web.admin.forms import EXTRA_ROWS, Form, Page, find, put, save_item
+from web.admin.forms import (
+    EXTRA_ROWS,
+    RECORD_BLANK,
+    RECORD_CHOICES,
+    RECORD_HINT,
+    Form,
+    Page,
+    find,
+    put,
+    put_record,
+    record_value,
+    save_item,
+)
 from web.settings_store import read_raw
 
 STRATEGY_HINTS = {
@@ -68,6 +80,7 @@ def queue_values(stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, str]:
     v["strategy"] = v["strategy"] or NEW_QUEUE_STRATEGY
     v["language"] = str(stored.get("language", _site_language(doc)))
     v["music_class"] = str(stored.get("music_class", QUEUE_DEFAULTS["music_class"]))
+    v["record"] = record_value(stored)
     v.update({k: str(stored[k]) for k in NUMBERS if k in stored})
     v.update({k: "on" for k in SWITCHES if stored.get(k, QUEUE_DEFAULTS[k])})
     members = stored.get("members") or []
@@ -125,6 +138,7 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
     put(q, "language", f.text("language"), stored=stored, default=_site_language(doc))
     put(q, "music_class", f.text("music_class"), stored=stored,
         default=QUEUE_DEFAULTS["music_class"])
+    put_record(q, f.text("record"), stored=stored)
     for key in NUMBERS:
         put(q, key, f.integer(key), stored=stored)
     for key in SWITCHES:
@@ -227,6 +241,7 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
         survey_languages=[(code, languages.english_name(code))
                           for code in survey_languages(stored or {}, doc)],
         survey_rows=range(MAX_QUESTIONS),
+        record_choices=RECORD_CHOICES, record_blank=RECORD_BLANK, record_hint=RECORD_HINT,
     ), status
 
 
