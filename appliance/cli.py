@@ -373,12 +373,17 @@ def cmd_history_outcomes(args: argparse.Namespace, rt: Runtime) -> int:
     history = History(rt.history_path, read_only=True)
     later = max(until, min(now, until + OUTCOME_FOLLOW_UP_S))
     by = cast("By", args.by or "agent")  # one of OUTCOME_ROWS: argparse checked it
+    events = history.queue_events(queue=args.queue, since=since, until=later,
+                                  events=["completed"])
+    # By the conversations' calls, not by time: a long call's recording began earlier.
+    found = history.recordings_of(sorted({e.call_uid for e in events if e.call_uid}))
     rows = outcome_rows(
-        history.queue_events(queue=args.queue, since=since, until=later, events=["completed"]),
+        events,
         history.wrapups(since=since, until=later, queue=args.queue),
         history.survey_answers(since=since, until=later, queue=args.queue),
         by=by, since=since, until=until, tz=zone or _box_zone(), queue=args.queue,
-        wrapup_s={name: float(q["wrapup_s"]) for name, q in queues.items()})
+        wrapup_s={name: float(q["wrapup_s"]) for name, q in queues.items()},
+        recordings=[r for rs in found.values() for r in rs])
     total = outcome_totals(rows)
     if args.json:
         print(json.dumps({"queue": args.queue, "since": since, "until": until, "by": by,
@@ -400,10 +405,12 @@ def format_outcomes(by: str, rows: list[OutcomeRow], total: OutcomeRow) -> str:
         return (r.label or "-", str(r.answered), "-" if r.csat is None else f"{r.csat:.2f}",
                 pct(r.top_share), str(r.responses), str(r.conversions),
                 pct(r.conversion_rate), "-" if r.aht_s is None else f"{r.aht_s:.1f} s",
+                f"{r.recordings} ({pct(r.recorded_share)})" if r.recordings else "0",
+                f"{r.recorded_s:.1f} s" if r.recordings else "-",
                 ", ".join(f"{code} {n}" for code, n in r.codes.items()) or "-")
 
     head = (by, "answered", "csat", "4-5", "responses", "conversions", "conv rate", "AHT",
-            "codes")
+            "recorded", "rec time", "codes")
     return _table(head, [*(line(r) for r in rows), line(total)])
 
 

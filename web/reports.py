@@ -867,7 +867,8 @@ def reports_json() -> tuple[Response, int]:
 OUTCOME_EVENTS = ("completed",)
 OUTCOMES_CSV_HEADER = ("rows", "label", "answered", "handled", "talk s", "wrap-up s",
                        "aht s", "conversions", "conversion rate", "survey responses",
-                       "scores", "average score", "share of 4-5")
+                       "scores", "average score", "share of 4-5", "recorded",
+                       "recorded s", "recorded share")
 
 
 @dataclass(frozen=True)
@@ -892,18 +893,22 @@ def _outcomes(hist: History, config: Mapping[str, Any], queue: str, ask: ReportA
 
     Conversations that ended in the window count; their codes and survey answers are
     read up to a day after it (given later, they count in the conversation's row), and
-    conversations too (the call's code goes on its last one). Not cached: it reads one
-    event per conversation, not every event of a caller's stay.
+    conversations too (the call's code goes on its last one). Recordings are read by the
+    conversations' calls, not by time: a long call's recording started before the window.
+    Not cached: it reads one event per conversation, not every event of a caller's stay.
     """
     later = max(ask.since, min(now, ask.until + FOLLOW_UP_S))
     events = hist.queue_events(queue=queue, since=ask.since, until=later,
                                events=OUTCOME_EVENTS)
     wrapups = hist.wrapups(since=ask.since, until=later, queue=queue)
     answers = hist.survey_answers(since=ask.since, until=later, queue=queue)
+    calls = sorted({e.call_uid for e in events if e.call_uid})
+    recordings = [r for found in hist.recordings_of(calls).values() for r in found]
     settings = _queue_settings(config, queue)
     wrapup_s = {queue: float(settings.get("wrapup_s", QUEUE_DEFAULTS["wrapup_s"]))}
     kwargs: dict[str, Any] = {"since": ask.since, "until": ask.until, "tz": tz,
-                              "queue": queue, "wrapup_s": wrapup_s}
+                              "queue": queue, "wrapup_s": wrapup_s,
+                              "recordings": recordings}
     rows = outcome_rows(events, wrapups, answers, by=cast(Bucket, ask.bucket), **kwargs)
     agents = outcome_rows(events, wrapups, answers, by="agent", **kwargs)
     total = outcome_totals(rows, label="Total")
@@ -926,6 +931,9 @@ class OutcomeView:
     conversions: int
     conversion_rate: str
     aht: str
+    recordings: int
+    recorded_share: str
+    recorded: str
     codes: list[int]
     quiet: bool
 
@@ -937,6 +945,8 @@ def _outcome_view(r: OutcomeRow, codes: list[tuple[str, str]], label: str | None
         csat=NONE if r.csat is None else f"{r.csat:.2f}", top_share=_percent(r.top_share),
         responses=r.responses, conversions=r.conversions,
         conversion_rate=_percent(r.conversion_rate), aht=_mmss(r.aht_s) or NONE,
+        recordings=r.recordings, recorded_share=_percent(r.recorded_share),
+        recorded=_mmss(r.recorded_s) if r.recordings else NONE,
         codes=[r.codes.get(code, 0) for code, _ in codes], quiet=not r.answered)
 
 
@@ -974,7 +984,8 @@ def _outcome_csv_row(kind: str, r: OutcomeRow, codes: list[tuple[str, str]]
     return [kind, csv_cell(r.label), r.answered, r.handled, _seconds(r.talk_s),
             _seconds(r.wrapup_s), _seconds(r.aht_s), r.conversions, share(r.conversion_rate),
             r.responses, r.scores, "" if r.csat is None else f"{r.csat:.2f}",
-            share(r.top_share), *(r.codes.get(code, 0) for code, _ in codes)]
+            share(r.top_share), r.recordings, _seconds(r.recorded_s),
+            share(r.recorded_share), *(r.codes.get(code, 0) for code, _ in codes)]
 
 
 @bp.get("/reports/outcomes.csv")

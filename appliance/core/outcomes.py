@@ -1,17 +1,19 @@
-"""What a queue's conversations came to: satisfaction, conversions, wrap-up codes and
-handle time, per queue, per agent and per local hour or day (issue 20, item 5).
+"""What a queue's conversations came to: satisfaction, conversions, wrap-up codes,
+recordings and handle time, per queue, per agent and per local hour or day (issue 20,
+item 5).
 
 Pure like :mod:`appliance.core.reports`: the caller fetches the queue events, the wrap-up
-codes (``History.wrapups``) and the survey answers (``History.survey_answers``) and
-names the window and the time zone, so every row of a test can be worked out by hand.
+codes (``History.wrapups``), the survey answers (``History.survey_answers``) and the
+recordings of those calls (``History.recordings_of``) and names the window and the
+time zone, so every row of a test can be worked out by hand.
 
 A row counts **conversations**: each ``completed`` queue event (an agent's conversation
 that ended, a callback's too) with ``since <= at < until``, in the row of the hour or
 day it ended, of its queue, of its agent. A conversation still going on is counted once
-it ends. The call's wrap-up code and survey answers, joined by ``call_uid``, count in
-that same row even when they were given later (the caller fetches them up to a while
-after ``until``); a call with several conversations (sent back to the queue, called
-back) gets them on its last one.
+it ends. The call's wrap-up code, survey answers and recordings, joined by
+``call_uid``, count in that same row even when they were given later (the caller
+fetches them up to a while after ``until``); a call with several conversations (sent
+back to the queue, called back) gets them on its last one.
 
 Definitions (sums are kept in the rows, so :func:`outcome_totals` is exact):
 
@@ -29,6 +31,9 @@ Definitions (sums are kept in the rows, so :func:`outcome_totals` is exact):
   before the first question left none: neither a response nor a score); ``scores``:
   the answers (one per question), adding up to ``score_sum``; ``csat`` = score_sum /
   scores, ``top_share`` = answers of 4 or 5 / scores.
+- ``recordings``: conversations whose call has at least one recording (a call recorded
+  twice, stopped and started again, is one); ``recorded_s``: their recordings' seconds;
+  ``recorded_share`` = recordings / answered.
 """
 
 from __future__ import annotations
@@ -72,6 +77,15 @@ class SurveyAnswerLike(Protocol):
     def score(self) -> int: ...
 
 
+class RecordingLike(Protocol):
+    """What the figures need of a recording (``store.recordings.Recording`` has it)."""
+
+    @property
+    def call_uid(self) -> str: ...
+    @property
+    def duration_s(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class OutcomeRow:
     """One queue, agent, hour or day, or the total of several (:func:`outcome_totals`).
@@ -95,10 +109,13 @@ class OutcomeRow:
     scores: int
     score_sum: int
     top_scores: int
+    recordings: int
+    recorded_s: float
     aht_s: float | None
     conversion_rate: float | None
     csat: float | None
     top_share: float | None
+    recorded_share: float | None
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,8 @@ class Conversation:
     code: str | None
     conversion: bool
     scores: tuple[int, ...]
+    #: The call's recorded seconds; None when it has no recording.
+    recorded_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +146,8 @@ class _Tally:
     scores: int = 0
     score_sum: int = 0
     top_scores: int = 0
+    recordings: int = 0
+    recorded_s: float = 0.0
 
     def add(self, c: Conversation) -> None:
         self.answered += 1
@@ -142,6 +163,9 @@ class _Tally:
             self.scores += len(c.scores)
             self.score_sum += sum(c.scores)
             self.top_scores += sum(1 for s in c.scores if s in TOP_SCORES)
+        if c.recorded_s is not None:
+            self.recordings += 1
+            self.recorded_s += c.recorded_s
 
     def merge(self, r: OutcomeRow) -> None:
         self.answered += r.answered
@@ -155,6 +179,8 @@ class _Tally:
         self.scores += r.scores
         self.score_sum += r.score_sum
         self.top_scores += r.top_scores
+        self.recordings += r.recordings
+        self.recorded_s += r.recorded_s
 
     def row(self, label: str, start: float | None = None, end: float | None = None
             ) -> OutcomeRow:
@@ -163,20 +189,24 @@ class _Tally:
             talk_s=self.talk_s, wrapup_s=self.wrapup_s, conversions=self.conversions,
             codes=dict(sorted(self.codes.items())), responses=self.responses,
             scores=self.scores, score_sum=self.score_sum, top_scores=self.top_scores,
+            recordings=self.recordings, recorded_s=self.recorded_s,
             aht_s=_ratio(self.talk_s + self.wrapup_s, self.handled),
             conversion_rate=_ratio(self.conversions, self.answered),
             csat=_ratio(self.score_sum, self.scores),
-            top_share=_ratio(self.top_scores, self.scores))
+            top_share=_ratio(self.top_scores, self.scores),
+            recorded_share=_ratio(self.recordings, self.answered))
 
 
 def conversations(events: Iterable[QueueEventLike], wrapups: Iterable[WrapupLike],
                   answers: Iterable[SurveyAnswerLike], *, since: float, until: float,
-                  queue: str | None = None, wrapup_s: Mapping[str, float] | None = None
-                  ) -> list[Conversation]:
+                  queue: str | None = None, wrapup_s: Mapping[str, float] | None = None,
+                  recordings: Iterable[RecordingLike] = ()) -> list[Conversation]:
     """The conversations that ended in ``[since, until)`` (of ``queue``; None: every
-    queue), oldest first, each with its call's code and answers if it is the call's last.
+    queue), oldest first, each with its call's code, answers and recorded seconds if it
+    is the call's last.
 
     ``wrapup_s``: each queue's wrap-up time; a queue not named has the default's.
+    ``recordings``: optional, so a caller with no recordings to join passes none.
     """
     limits = wrapup_s or {}
     ended = sorted((e for e in events if e.event == "completed"
@@ -186,6 +216,9 @@ def conversations(events: Iterable[QueueEventLike], wrapups: Iterable[WrapupLike
     scores: dict[str, list[int]] = {}
     for a in answers:
         scores.setdefault(a.call_uid, []).append(a.score)
+    recorded: dict[str, float] = {}
+    for r in recordings:
+        recorded[r.call_uid] = recorded.get(r.call_uid, 0.0) + r.duration_s
     out = []
     for e in ended:
         if not since <= e.at < until:
@@ -198,14 +231,16 @@ def conversations(events: Iterable[QueueEventLike], wrapups: Iterable[WrapupLike
             wrapup_s=allowed if code is None else max(0.0, min(code.at - e.at, allowed)),
             code=None if code is None else code.code,
             conversion=code is not None and code.conversion,
-            scores=tuple(scores.get(e.call_uid, ())) if mine else ()))
+            scores=tuple(scores.get(e.call_uid, ())) if mine else (),
+            recorded_s=recorded.get(e.call_uid) if mine else None))
     return out
 
 
 def outcome_rows(events: Iterable[QueueEventLike], wrapups: Iterable[WrapupLike],
                  answers: Iterable[SurveyAnswerLike], *, by: By, since: float, until: float,
                  tz: tzinfo, queue: str | None = None,
-                 wrapup_s: Mapping[str, float] | None = None) -> list[OutcomeRow]:
+                 wrapup_s: Mapping[str, float] | None = None,
+                 recordings: Iterable[RecordingLike] = ()) -> list[OutcomeRow]:
     """Rows by queue or agent (by name; only those with conversations), or one per local
     hour or day of ``tz`` meeting ``[since, until)`` (in time order, empty ones too, as
     ``reports.queue_report`` has them). See the module docstring for what they count."""
@@ -214,7 +249,7 @@ def outcome_rows(events: Iterable[QueueEventLike], wrapups: Iterable[WrapupLike]
     if by not in BY:
         raise ValueError(f"unknown grouping {by!r} (expected one of: {', '.join(BY)})")
     talks = conversations(events, wrapups, answers, since=since, until=until, queue=queue,
-                          wrapup_s=wrapup_s)
+                          wrapup_s=wrapup_s, recordings=recordings)
     if by in ("hour", "day"):
         return _by_bucket(talks, since, until, by, tz)
     name: Callable[[Conversation], str] = (lambda c: c.queue) if by == "queue" \

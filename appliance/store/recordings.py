@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 
 #: Shorter than this is no recording (a call that ended as it started).
 MIN_RECORDING_S = 1.0
+#: Call ids per query of :meth:`RecordingLog.recordings_of` (SQLite before 3.32 took 999
+#: parameters).
+_UIDS_PER_QUERY = 500
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
 _MONTH = re.compile(r"^[0-9]{4}-[0-9]{2}$")
 
@@ -114,15 +117,22 @@ class RecordingLog(HistoryDB):
         return _recording(rows[0]) if rows else None
 
     def recordings_of(self, call_uids: list[str]) -> dict[str, list[Recording]]:
-        """The recordings of these calls, by call, oldest first."""
-        if not call_uids:
-            return {}
-        rows = self._read_table("recordings", lambda conn: conn.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM recordings WHERE call_uid IN "
-            f"({', '.join('?' * len(call_uids))}) ORDER BY started_at", call_uids).fetchall())
+        """The recordings of these calls, by call, oldest first.
+
+        Asked in batches of :data:`_UIDS_PER_QUERY`: a month's outcome report names every
+        conversation's call, more than SQLite takes as parameters of one query.
+        """
         found: dict[str, list[Recording]] = {}
-        for r in rows:
-            found.setdefault(str(r["call_uid"]), []).append(_recording(r))
+        for at in range(0, len(call_uids), _UIDS_PER_QUERY):
+            batch = call_uids[at:at + _UIDS_PER_QUERY]
+
+            def read(conn: sqlite3.Connection, batch: list[str] = batch) -> list[sqlite3.Row]:
+                return conn.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM recordings WHERE call_uid IN "
+                    f"({', '.join('?' * len(batch))}) ORDER BY started_at", batch).fetchall()
+
+            for r in self._read_table("recordings", read):
+                found.setdefault(str(r["call_uid"]), []).append(_recording(r))
         return found
 
     def unlist_recording(self, recording_id: int) -> bool:

@@ -1,4 +1,5 @@
-"""Outcome reports (satisfaction, conversions, codes, AHT), every row worked out by hand."""
+"""Outcome reports (satisfaction, conversions, codes, AHT, recordings), every row worked
+out by hand."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from appliance.core.outcomes import OutcomeRow, outcome_rows, outcome_totals
 from appliance.store.queue_events import QueueEvent
+from appliance.store.recordings import Recording
 from appliance.store.surveys import SurveyAnswer
 from appliance.store.wrapups import Wrapup
 
@@ -31,6 +33,11 @@ def code(wall: str, uid: str, name: str, conversion: bool, queue: str = "support
                   note="", at=berlin(wall))
 
 
+def recording(uid: str, seconds: float, wall: str = "2026-11-20 09:00:00") -> Recording:
+    return Recording(id=0, call_uid=uid, file=f"{uid}-{seconds}.wav", started_at=berlin(wall),
+                     duration_s=seconds, size_bytes=0)
+
+
 def scores(wall: str, uid: str, *given: int, queue: str = "support") -> list[SurveyAnswer]:
     return [SurveyAnswer(call_uid=uid, queue=queue, agent="", question=q, score=s,
                          at=berlin(wall) + q) for q, s in enumerate(given, 1)]
@@ -46,6 +53,8 @@ def scores(wall: str, uid: str, *given: int, queue: str = "support") -> list[Sur
 #   c5 a callback's conversation ended 11:00:00 (202, talk 40); nothing given -> 30
 #   s1 sales, ended 09:20:00 (202, talk 50); "sale" after 2 s; answer 4
 #   x0 ended the day before (not counted, nor its code); z1 still talking (no completed)
+# Recordings: a1 twice (stopped and started again: 60.5 + 58 s, one recorded
+# conversation of 118.5 s), a3 195 s, a4 100 s, s1 49 s; x0 and z1 too (not counted).
 EVENTS = [
     done("2026-11-19 23:59:59", "x0", "202", 30),
     QueueEvent(berlin("2026-11-20 09:00:00"), "support", "connected", "a1", "202", 10.0),
@@ -68,13 +77,18 @@ ANSWERS = [*scores("2026-11-20 09:10:30", "a1", 5, 4),
            *scores("2026-11-20 09:20:20", "s1", 4, queue="sales"),
            *scores("2026-11-20 09:40:20", "a2", 2),
            *scores("2026-11-20 10:30:20", "a4", 3, 5, 4)]
+RECORDINGS = [recording("x0", 30.0, "2026-11-19 23:59:00"),
+              recording("a1", 60.5), recording("a1", 58.0, "2026-11-20 09:05:00"),
+              recording("s1", 49.0), recording("a3", 195.0), recording("a4", 100.0),
+              recording("z1", 3.0, "2026-11-20 10:50:00")]
 WRAPUP_S = {"support": 30.0, "sales": 10.0}
 SINCE, UNTIL = berlin("2026-11-20 00:00"), berlin("2026-11-21 00:00")
 
 
 def rows(by: str, queue: str | None = "support", **kw: object) -> list[OutcomeRow]:
     args: dict[str, object] = {"by": by, "since": SINCE, "until": UNTIL, "tz": BERLIN,
-                               "queue": queue, "wrapup_s": WRAPUP_S, **kw}
+                               "queue": queue, "wrapup_s": WRAPUP_S,
+                               "recordings": RECORDINGS, **kw}
     return outcome_rows(EVENTS, WRAPUPS, ANSWERS, **args)  # type: ignore[arg-type]
 
 
@@ -82,6 +96,11 @@ def figures(r: OutcomeRow) -> tuple[object, ...]:
     """answered, handled, talk, wrap-up, conversions, codes, responses, scores, sum, top."""
     return (r.answered, r.handled, r.talk_s, r.wrapup_s, r.conversions, r.codes,
             r.responses, r.scores, r.score_sum, r.top_scores)
+
+
+def recorded(r: OutcomeRow) -> tuple[int, float, float | None]:
+    """recordings, recorded seconds, their share of answered."""
+    return (r.recordings, r.recorded_s, r.recorded_share)
 
 
 def test_hour_rows() -> None:
@@ -103,6 +122,11 @@ def test_hour_rows() -> None:
     assert figures(quiet) == (0, 0, 0.0, 0.0, 0, {}, 0, 0, 0, 0)
     assert (quiet.aht_s, quiet.conversion_rate, quiet.csat) == (None, None, None)
     assert (nine.start, nine.end) == (berlin("2026-11-20 09:00"), berlin("2026-11-20 10:00"))
+    # a1 (118.5 s in two parts) and a3 (195 s) of a1 a2 a3; a4 100 s; c5 none
+    assert recorded(nine) == pytest.approx((2, 313.5, 2 / 3))
+    assert recorded(ten) == (1, 100.0, 1.0)
+    assert recorded(eleven) == (0, 0.0, 0.0)
+    assert recorded(quiet) == (0, 0.0, None)
 
 
 def test_totals_are_exact_and_match_the_day_and_the_queue() -> None:
@@ -112,10 +136,13 @@ def test_totals_are_exact_and_match_the_day_and_the_queue() -> None:
     assert (total.aht_s, total.conversion_rate) == (126.2, 0.4)
     assert (total.csat, total.top_share) == pytest.approx((23 / 6, 4 / 6))
     assert (total.label, total.start, total.end) == ("total", SINCE, UNTIL)
+    # a1 a3 a4 of 5: 118.5 + 195 + 100 s
+    assert recorded(total) == (3, 413.5, 0.6)
     [day] = rows("day")
     assert figures(day) == figures(total) and day.label == "2026-11-20"
     by_queue = {r.label: r for r in rows("queue", queue=None)}
     assert figures(by_queue["support"]) == figures(total)
+    assert recorded(day) == recorded(by_queue["support"]) == recorded(total)
     assert dataclasses.replace(by_queue["support"], label="total", start=SINCE,
                                end=UNTIL) == total
 
@@ -127,16 +154,19 @@ def test_agent_rows() -> None:
     # a1 a3 c5: talk 360, wrap-up 12 + 30 + 30 -> AHT 144
     assert figures(a202) == (3, 3, 360.0, 72.0, 1, {"info": 1, "sale": 1}, 1, 2, 9, 2)
     assert (a202.aht_s, a202.csat, a202.top_share, a202.start) == (144.0, 4.5, 1.0, None)
+    assert recorded(a202) == pytest.approx((2, 313.5, 2 / 3))  # a1 a3
     # a2 a4: talk 164, wrap-up 30 + 5 -> AHT 99.5; answers 2 | 3 5 4
     assert figures(a203) == (2, 2, 164.0, 35.0, 1, {"sale": 1}, 2, 4, 14, 2)
     assert (a203.aht_s, a203.conversion_rate, a203.csat, a203.top_share) == \
         (99.5, 0.5, 3.5, 0.5)
+    assert recorded(a203) == (1, 100.0, 0.5)  # a4
 
 
 def test_queue_rows_use_each_queues_wrapup_time() -> None:
     sales = {r.label: r for r in rows("queue", queue=None)}["sales"]
     assert figures(sales) == (1, 1, 50.0, 2.0, 1, {"sale": 1}, 1, 1, 4, 1)
     assert (sales.aht_s, sales.csat, sales.top_share) == (52.0, 4.0, 1.0)
+    assert recorded(sales) == (1, 49.0, 1.0)
     # a queue the mapping does not name has the default wrap-up time (5 s)
     [other] = outcome_rows([done("2026-11-20 12:00", "o1", "202", 20, queue="other")],
                            [], [], by="queue", since=SINCE, until=UNTIL, tz=BERLIN,
@@ -144,16 +174,19 @@ def test_queue_rows_use_each_queues_wrapup_time() -> None:
     assert (other.wrapup_s, other.aht_s) == (5.0, 25.0)
 
 
-def test_a_call_with_two_conversations_gets_its_code_and_answers_on_the_last() -> None:
+def test_a_call_with_two_conversations_gets_its_code_answers_and_recording_on_the_last(
+        ) -> None:
     events = [done("2026-11-20 09:05", "r1", "202", 30),
               done("2026-11-20 09:10", "r1", "203", 60)]
     wrapups = [code("2026-11-20 09:10:04", "r1", "sale", True, agent="203")]
     answers = scores("2026-11-20 09:10:10", "r1", 5)
     agents = outcome_rows(events, wrapups, answers, by="agent", since=SINCE, until=UNTIL,
-                          tz=BERLIN, wrapup_s=WRAPUP_S)
+                          tz=BERLIN, wrapup_s=WRAPUP_S,
+                          recordings=[recording("r1", 85.0, "2026-11-20 09:04")])
     assert [figures(a) for a in agents] == [
         (1, 1, 30.0, 30.0, 0, {}, 0, 0, 0, 0),
         (1, 1, 60.0, 4.0, 1, {"sale": 1}, 1, 1, 5, 1)]
+    assert [recorded(a) for a in agents] == [(0, 0.0, 0.0), (1, 85.0, 1.0)]
 
 
 def test_a_code_given_before_the_end_is_no_wrap_up_and_a_replaced_code_counts_once() -> None:

@@ -1,5 +1,5 @@
 """``python -m appliance history outcomes``, run as a real subprocess: satisfaction,
-conversions, wrap-up codes and handle time by agent, queue, hour or day.
+conversions, wrap-up codes, handle time and recordings by agent, queue, hour or day.
 
 The day is that of ``tests.core.test_outcomes`` (2026-11-20 in Europe/Berlin), whose
 comments work out every figure by hand; support's wrap-up time is set to 30 s there too.
@@ -14,7 +14,7 @@ import pytest
 
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
-from tests.core.test_outcomes import ANSWERS, EVENTS, WRAPUPS, berlin
+from tests.core.test_outcomes import ANSWERS, EVENTS, RECORDINGS, WRAPUPS, berlin
 from tests.store.conftest import Cli, demo
 
 DAY = ("--since", "2026-11-20", "--until", "2026-11-21")
@@ -33,6 +33,8 @@ def seeded(data_dir: Path) -> Path:
         history.record_wrapup(w)
     for a in ANSWERS:
         history.record_survey_answer(a)
+    for r in RECORDINGS:
+        history.add_recording(r)
     return data_dir
 
 
@@ -40,13 +42,19 @@ def test_by_agent_as_text(cli: Cli, seeded: Path) -> None:
     result = cli("history", "outcomes", *DAY, "--queue", "support")
     assert (result.returncode, result.stderr) == (0, "")
     # 202: a1 a3 c5, AHT (360 + 72)/3; 203: a2 a4, AHT (164 + 35)/2; total AHT 631/5
+    # recorded: 202 a1 (118.5 s) a3 (195 s); 203 a4 (100 s); total 3 of 5
     assert result.stdout == """\
 outcomes of queue support: 2026-11-20 00:00 CET to 2026-11-21 00:00 CET
-agent  answered  csat  4-5      responses  conversions  conv rate  AHT      codes
------  --------  ----  -------  ---------  -----------  ---------  -------  --------------
-202    3         4.50  100.0 %  1          1            33.3 %     144.0 s  info 1, sale 1
-203    2         3.50  50.0 %   2          1            50.0 %     99.5 s   sale 1
-total  5         3.83  66.7 %   3          2            40.0 %     126.2 s  info 1, sale 2
+agent  answered  csat  4-5      responses  conversions  conv rate  AHT      recorded    \
+rec time  codes
+-----  --------  ----  -------  ---------  -----------  ---------  -------  ----------  \
+--------  --------------
+202    3         4.50  100.0 %  1          1            33.3 %     144.0 s  2 (66.7 %)  \
+313.5 s   info 1, sale 1
+203    2         3.50  50.0 %   2          1            50.0 %     99.5 s   1 (50.0 %)  \
+100.0 s   sale 1
+total  5         3.83  66.7 %   3          2            40.0 %     126.2 s  3 (60.0 %)  \
+413.5 s   info 1, sale 2
 """
 
 
@@ -61,6 +69,9 @@ def test_by_queue_over_every_queue(cli: Cli, seeded: Path) -> None:
         ["sales", "1"], ["support", "5"], ["total", "6"]]
     assert lines[-1].split()[2:8] == ["3.86", "71.4", "%", "4", "3", "50.0"]
     assert "113.8 s" in lines[-1]
+    # recorded: s1 (49 s) and a1 a3 a4 (413.5 s): 4 of 6
+    assert lines[-1].split()[-8:-4] == ["(66.7", "%)", "462.5", "s"]
+    assert lines[-1].split()[-9] == "4"
 
 
 def test_json_by_hour_has_every_hour_and_exact_sums(cli: Cli, seeded: Path) -> None:
@@ -79,6 +90,8 @@ def test_json_by_hour_has_every_hour_and_exact_sums(cli: Cli, seeded: Path) -> N
     total = got["total"]
     assert (total["answered"], total["conversion_rate"], total["aht_s"], total["top_scores"]
             ) == (5, 0.4, 126.2, 4)
+    assert (nine["recordings"], nine["recorded_s"]) == (2, 313.5)
+    assert (total["recordings"], total["recorded_s"], total["recorded_share"]) == (3, 413.5, 0.6)
 
 
 def test_unknown_queue_exits_2(cli: Cli, seeded: Path) -> None:

@@ -88,3 +88,15 @@ def test_the_audit_log_keeps_who_listened_newest_first(tmp_path: Path) -> None:
     assert [(e.user, e.action) for e in history.audit()] == [("admin", "delete"),
                                                              ("sam", "listen")]
     assert History(tmp_path / "none.sqlite3", read_only=True).audit() == []
+
+
+def test_recordings_of_many_calls_are_asked_in_batches(tmp_path: Path) -> None:
+    """A month's outcome report names more calls than one SQLite query takes."""
+    history = History(tmp_path / "history.sqlite3")
+    calls = [f"c{i}" for i in range(1201)]
+    for i in (0, 499, 500, 1200):
+        history.add_recording(Recording(id=0, call_uid=calls[i], file=f"2026-11/{i}.wav",
+                                        started_at=T0 + i, duration_s=2.0, size_bytes=1))
+    found = history.recordings_of(calls)
+    assert sorted(found) == ["c0", "c1200", "c499", "c500"]
+    assert [r.started_at for r in found["c500"]] == [T0 + 500]

@@ -1,8 +1,9 @@
-"""The reports page's outcomes (satisfaction, conversions, codes, AHT) and their CSV.
+"""The reports page's outcomes (satisfaction, conversions, codes, AHT, recordings) and
+their CSV.
 
 Europe/Berlin, queue ``support`` with a wrap-up time of 30 s and two codes: "sale" (a
 conversion, labelled with markup that must show as text) and "info". Every figure is
-worked out by hand from ``EVENTS``, ``WRAPUPS`` and ``ANSWERS``.
+worked out by hand from ``EVENTS``, ``WRAPUPS``, ``ANSWERS`` and ``RECORDINGS``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
 from appliance.store.queue_events import QueueEvent
+from appliance.store.recordings import Recording
 from appliance.store.surveys import SurveyAnswer
 from appliance.store.wrapups import Wrapup
 from tests.support.webserver import http_login
@@ -39,6 +41,11 @@ def code(wall: str, uid: str, name: str, agent: str) -> Wrapup:
                   conversion=name == "sale", note="", at=berlin(wall))
 
 
+def recording(wall: str, uid: str, seconds: float) -> Recording:
+    return Recording(id=0, call_uid=uid, file=f"2026-11/{uid}-{berlin(wall):.0f}.wav",
+                     started_at=berlin(wall), duration_s=seconds, size_bytes=1000)
+
+
 def answer(wall: str, uid: str, question: int, score: int) -> SurveyAnswer:
     return SurveyAnswer(call_uid=uid, queue="support", agent="", question=question,
                         score=score, at=berlin(wall))
@@ -49,14 +56,19 @@ def answer(wall: str, uid: str, question: int, score: int) -> SurveyAnswer:
 #              a2 (203, talk 64) no code (30 s), answer 2
 #              a3 (202, talk 200) "info" after 70 s (30 s), hung up before the survey
 #   -> answered 3, satisfaction 11/3 = 3.67, 4-5: 2/3 = 66.7 %, responses 2,
-#      conversions 1, rate 33.3 %, AHT (384 + 72)/3 = 152 s = 2:32, sale 1, info 1
+#      conversions 1, rate 33.3 %, AHT (384 + 72)/3 = 152 s = 2:32, sale 1, info 1,
+#      recorded a1 (60 + 58 s: one conversation) and a3 (195 s): 2 of 3 = 66.7 %, 313 s
 # 2026-11-11
 #   10:00 row: a4 (203, talk 100) "sale" after 5 s, answers 3 5 4
-#   -> answered 1, 4.00, 66.7 %, 1, 1, 100.0 %, AHT 105 s = 1:45, sale 1
+#   -> answered 1, 4.00, 66.7 %, 1, 1, 100.0 %, AHT 105 s = 1:45, sale 1,
+#      recorded a4 (98 s, started before the window's hour): 1 of 1 = 100.0 %
 # total: answered 4, scores 5 4 2 3 5 4: 23/6 = 3.83, 4 of 6 = 66.7 %,
-#   responses 3, conversions 2, rate 50.0 %, AHT (484 + 77)/4 = 140.25 s = 2:20
-# agents: 202 a1 a3: 2, 4.50, 100.0 %, 1, 1, 50.0 %, (320 + 42)/2 = 181 s = 3:01, 1 1
-#         203 a2 a4: 2, 3.50, 50.0 %, 2, 1, 50.0 %, (164 + 35)/2 = 99.5 s = 1:40 (rounded), 1 0
+#   responses 3, conversions 2, rate 50.0 %, AHT (484 + 77)/4 = 140.25 s = 2:20,
+#   recorded 3 of 4 = 75.0 %, 411 s; x9 (a call to a phone, no queue) is no conversation
+# agents: 202 a1 a3: 2, 4.50, 100.0 %, 1, 1, 50.0 %, (320 + 42)/2 = 181 s = 3:01,
+#                    recorded 2 (100.0 %, 313 s), 1 1
+#         203 a2 a4: 2, 3.50, 50.0 %, 2, 1, 50.0 %, (164 + 35)/2 = 99.5 s = 1:40 (rounded),
+#                    recorded 1 (50.0 %, 98 s), 1 0
 EVENTS = [done("2026-11-10 09:10:00", "a1", "202", 120),
           done("2026-11-10 09:40:00", "a2", "203", 64),
           done("2026-11-10 09:59:50", "a3", "202", 200),
@@ -68,14 +80,24 @@ ANSWERS = [answer("2026-11-10 09:10:30", "a1", 1, 5), answer("2026-11-10 09:10:4
            answer("2026-11-10 09:40:20", "a2", 1, 2),
            answer("2026-11-11 10:30:20", "a4", 1, 3), answer("2026-11-11 10:30:30", "a4", 2, 5),
            answer("2026-11-11 10:30:40", "a4", 3, 4)]
+RECORDINGS = [recording("2026-11-10 09:07:00", "a1", 60.0),
+              recording("2026-11-10 09:08:02", "a1", 58.0),
+              recording("2026-11-10 09:56:30", "a3", 195.0),
+              recording("2026-11-11 10:28:20", "a4", 98.0),
+              recording("2026-11-10 11:00:00", "x9", 42.0)]
 TWO_DAYS = {"queue": "support", "from": "2026-11-10", "to": "2026-11-11"}
 
-# label -> answered, satisfaction, 4-5, responses, conversions, rate, AHT, sale, info
-DAYS = {"2026-11-10": ["3", "3.67", "66.7 %", "2", "1", "33.3 %", "2:32", "1", "1"],
-        "2026-11-11": ["1", "4.00", "66.7 %", "1", "1", "100.0 %", "1:45", "1", "0"],
-        "Total": ["4", "3.83", "66.7 %", "3", "2", "50.0 %", "2:20", "2", "1"]}
-AGENTS = {"202 Support 1": ["2", "4.50", "100.0 %", "1", "1", "50.0 %", "3:01", "1", "1"],
-          "203 Support 2": ["2", "3.50", "50.0 %", "2", "1", "50.0 %", "1:40", "1", "0"]}
+# label -> answered, satisfaction, 4-5, responses, conversions, rate, AHT, recorded, sale,
+# info
+DAYS = {"2026-11-10": ["3", "3.67", "66.7 %", "2", "1", "33.3 %", "2:32", "2 (66.7 %)",
+                       "1", "1"],
+        "2026-11-11": ["1", "4.00", "66.7 %", "1", "1", "100.0 %", "1:45", "1 (100.0 %)",
+                       "1", "0"],
+        "Total": ["4", "3.83", "66.7 %", "3", "2", "50.0 %", "2:20", "3 (75.0 %)", "2", "1"]}
+AGENTS = {"202 Support 1": ["2", "4.50", "100.0 %", "1", "1", "50.0 %", "3:01",
+                            "2 (100.0 %)", "1", "1"],
+          "203 Support 2": ["2", "3.50", "50.0 %", "2", "1", "50.0 %", "1:40", "1 (50.0 %)",
+                            "1", "0"]}
 
 
 @pytest.fixture
@@ -95,6 +117,8 @@ def seeded(runtime: Runtime) -> Runtime:
         history.record_wrapup(w)
     for a in ANSWERS:
         history.record_survey_answer(a)
+    for r in RECORDINGS:
+        history.add_recording(r)
     return runtime
 
 
@@ -118,6 +142,9 @@ def test_outcomes_by_day_by_agent_and_total(admin_client: FlaskClient, seeded: R
     # the code's label is the admin's text, shown as text
     assert SALE_LABEL in element(page, "outcome-table")  # the text, decoded
     assert "<b>!</b>" not in page
+    # the recorded time is the cell's tooltip: 313 s, 98 s, 411 s
+    assert re.findall(r'class="num recorded" title="([^"]*)"', page)[:3] == \
+        ["5:13 recorded", "1:38 recorded", "6:51 recorded"]
 
 
 def test_outcomes_by_hour_count_a_late_code_where_the_call_ended(admin_client: FlaskClient,
@@ -127,7 +154,7 @@ def test_outcomes_by_hour_count_a_late_code_where_the_call_ended(admin_client: F
     rows = table(page, "outcome-table")
     assert len(rows) == 48 + 1
     assert rows["2026-11-10 09:00"] == DAYS["2026-11-10"]  # a3's code came at 10:01
-    assert rows["2026-11-10 10:00"] == ["0", "–", "–", "0", "0", "–", "–", "0", "0"]
+    assert rows["2026-11-10 10:00"] == ["0", "–", "–", "0", "0", "–", "–", "0", "0", "0"]
     assert rows["2026-11-11 10:00"] == DAYS["2026-11-11"]
     chart = json.loads(re.findall(r"data-chart='([^']*)'", page)[1].replace("&#34;", '"'))
     assert chart["labels"][9:11] == ["2026-11-10 09:00", "2026-11-10 10:00"]
@@ -146,18 +173,19 @@ def test_the_csv_has_the_rows_agents_and_total(admin_client: FlaskClient,
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["rows", "label", "answered", "handled", "talk s", "wrap-up s", "aht s",
                        "conversions", "conversion rate", "survey responses", "scores",
-                       "average score", "share of 4-5", "code sale", "code info"]
+                       "average score", "share of 4-5", "recorded", "recorded s",
+                       "recorded share", "code sale", "code info"]
     assert rows[1:] == [
         ["day", "2026-11-10", "3", "3", "384.0", "72.0", "152.0", "1", "0.3333", "2", "3",
-         "3.67", "0.6667", "1", "1"],
+         "3.67", "0.6667", "2", "313.0", "0.6667", "1", "1"],
         ["day", "2026-11-11", "1", "1", "100.0", "5.0", "105.0", "1", "1.0000", "1", "3",
-         "4.00", "0.6667", "1", "0"],
+         "4.00", "0.6667", "1", "98.0", "1.0000", "1", "0"],
         ["agent", "202", "2", "2", "320.0", "42.0", "181.0", "1", "0.5000", "1", "2", "4.50",
-         "1.0000", "1", "1"],
+         "1.0000", "2", "313.0", "1.0000", "1", "1"],
         ["agent", "203", "2", "2", "164.0", "35.0", "99.5", "1", "0.5000", "2", "4", "3.50",
-         "0.5000", "1", "0"],
+         "0.5000", "1", "98.0", "0.5000", "1", "0"],
         ["total", "Total", "4", "4", "484.0", "77.0", "140.2", "2", "0.5000", "3", "6",
-         "3.83", "0.6667", "2", "1"],
+         "3.83", "0.6667", "3", "411.0", "0.7500", "2", "1"],
     ]
 
 
@@ -168,6 +196,8 @@ def test_the_json_carries_the_outcomes(admin_client: FlaskClient, seeded: Runtim
     assert (total["answered"], total["conversions"], total["responses"], total["scores"],
             total["score_sum"], total["top_scores"]) == (4, 2, 3, 6, 23, 4)
     assert total["aht_s"] == pytest.approx(140.25)
+    assert (total["recordings"], total["recorded_s"], total["recorded_share"]) == \
+        (3, 411.0, 0.75)
     assert data["outcomes"]["codes"] == [{"code": "sale", "label": SALE_LABEL},
                                          {"code": "info", "label": "Info"}]
 
