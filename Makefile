@@ -34,7 +34,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 pytest: venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=30
 
 bench: deps-run deps-test venv
 	$(PY) bench/capacity.py all --seconds 30
