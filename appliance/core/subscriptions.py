@@ -1,6 +1,7 @@
-"""Phones subscribed to their message-waiting lamp (RFC 3842 over RFC 6665), pure.
+"""Phones subscribed to their message-waiting lamp (RFC 3842 over RFC 6665) and to other
+extensions' busy lamps (RFC 4235 ``dialog``), pure.
 
-What the message-waiting sender (``edge/mwi.py``) decides about its subscriptions: how
+What the lamp sender (``edge/mwi.py``) decides about its subscriptions: how
 long one lasts, whether a new one fits, which are due a NOTIFY, which have expired, and
 what a NOTIFY's answer means for it. No sockets and no clock here: the caller passes
 ``now`` (monotonic seconds), so every rule is tested without SIP or waiting.
@@ -12,6 +13,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+
+from appliance.core.presence import Dialog
 
 #: RFC 3842 section 3.4: an hour when the SUBSCRIBE names no duration.
 DEFAULT_EXPIRES_S = 3600
@@ -25,6 +28,10 @@ MAX_SUBSCRIPTIONS = 1000
 #: One extension's subscriptions; a new one past this replaces its oldest, so a phone
 #: that reboots (and never unsubscribed) cannot crowd out the other extensions.
 MAX_PER_EXTENSION = 8
+#: One phone's busy-lamp subscriptions (one per BLF key, across its entities); more get 503.
+MAX_WATCHED = 100
+MESSAGE_SUMMARY = "message-summary"
+DIALOG = "dialog"
 #: How long after a refused (not dead) NOTIFY the same dialog is tried again.
 NOTIFY_RETRY_S = 60.0
 
@@ -40,7 +47,9 @@ class DialogId:
 
 @dataclass
 class Subscription:
-    """One phone's subscription to one box, and what it has been told."""
+    """One phone's subscription to one box (or one entity's dialogs), and what it has
+    been told. ``extension`` is the subscriber; ``entity`` the watched one (empty for
+    message-summary: the subscriber's own box)."""
 
     dialog: DialogId
     extension: str
@@ -62,6 +71,17 @@ class Subscription:
     owed: bool = True
     in_flight: bool = False
     retry_at: float = 0.0
+    #: The event package: message-summary or dialog.
+    package: str = MESSAGE_SUMMARY
+    entity: str = ""
+    #: dialog: the next dialog-info version (RFC 4235: counts per subscription from 0),
+    #: and the dialogs last sent (None before the first NOTIFY).
+    version: int = 0
+    sent: tuple[Dialog, ...] | None = None
+
+    @property
+    def watched(self) -> str:
+        return self.entity or self.extension
 
 
 class Answer(Enum):
@@ -97,16 +117,23 @@ def granted_expiry(asked: int | None) -> int | None:
 
 
 def admit(subs: Mapping[DialogId, Subscription], extension: str, *,
-          limit: int = MAX_SUBSCRIPTIONS, per_extension: int = MAX_PER_EXTENSION) -> Admission:
-    """Whether a new subscription for ``extension`` fits in ``subs``.
+          limit: int = MAX_SUBSCRIPTIONS, per_extension: int = MAX_PER_EXTENSION,
+          package: str = MESSAGE_SUMMARY, entity: str = "",
+          watched_limit: int = MAX_WATCHED) -> Admission:
+    """Whether a new subscription of ``extension`` (to ``entity``'s ``package``) fits.
 
-    An extension at its own limit gives up its oldest subscription (most likely one a
-    rebooted phone left behind); otherwise a full table refuses.
+    An extension at its own limit for the same package and entity gives up its oldest
+    subscription (most likely one a rebooted phone left behind); a phone with
+    ``watched_limit`` busy-lamp subscriptions, or a full table, refuses.
     """
-    own = [s for s in subs.values() if s.extension == extension]
+    own = [s for s in subs.values() if s.extension == extension and s.package == package
+           and s.entity == entity]
     if len(own) >= per_extension:
         return Admission(True, min(own, key=lambda s: s.created).dialog)
     if len(subs) >= limit:
+        return Admission(False)
+    if package == DIALOG and sum(1 for s in subs.values() if s.extension == extension
+                                 and s.package == DIALOG) >= watched_limit:
         return Admission(False)
     return Admission(True)
 
@@ -117,22 +144,32 @@ def expired(subs: Mapping[DialogId, Subscription], now: float) -> list[DialogId]
 
 
 def notifies_due(subs: Mapping[DialogId, Subscription],
-                 counts: Mapping[str, tuple[int, int]], now: float) -> list[DialogId]:
+                 counts: Mapping[str, tuple[int, int]], now: float,
+                 dialogs: Mapping[str, tuple[Dialog, ...]] | None = None) -> list[DialogId]:
     """Subscriptions owed a NOTIFY now, oldest first.
 
     Owed after each accepted SUBSCRIBE, and whenever the box's (new, heard) ``counts``
-    differ from what the phone last acknowledged. One NOTIFY at a time per dialog (its
-    CSeq orders them), and a refused one waits until ``retry_at``.
+    differ from what the phone last acknowledged, or (``dialog``) the entity's
+    ``dialogs`` differ from those last sent. One NOTIFY at a time per dialog (its CSeq
+    orders them), and a refused one waits until ``retry_at``.
     """
+    dialogs = dialogs or {}
+
+    def stale(s: Subscription) -> bool:
+        if s.package == DIALOG:
+            return s.sent != dialogs.get(s.watched, ())
+        return s.shown != counts.get(s.extension, (0, 0))
+
     due = [s for s in subs.values()
            if not s.in_flight and s.retry_at <= now and s.expires_at > now
-           and (s.owed or s.shown != counts.get(s.extension, (0, 0)))]
+           and (s.owed or stale(s))]
     return [s.dialog for s in sorted(due, key=lambda s: s.created)]
 
 
 def subscribed(subs: Mapping[DialogId, Subscription]) -> set[str]:
-    """Extensions with at least one live subscription."""
-    return {s.extension for s in subs.values()}
+    """Extensions with at least one live message-summary subscription (those get no
+    unsolicited lamp NOTIFYs)."""
+    return {s.extension for s in subs.values() if s.package == MESSAGE_SUMMARY}
 
 
 def after_notify(code: int | None) -> Answer:

@@ -36,6 +36,17 @@ until it does, its extension has no subscription and gets the unsolicited NOTIFY
 again, so the lamp is still right. Writing subscriptions to disk would cost a write per
 refresh on the SD card for no gain the phones do not already give.
 
+Busy lamps (RFC 4235 ``dialog``) ride the same subscriptions: a phone's SUBSCRIBE with
+``Event: dialog`` for any extension of the site (or an entity fed to the board: a park
+slot, a DND key; anything else 404) is authenticated and relayed by the edge the same
+way. Its NOTIFYs carry ``application/dialog-info+xml`` (``core.presence``): at once the
+entity's dialogs, then a NOTIFY whenever they change, a dialog that ended shown once as
+``terminated``. The state comes from the engine's call table through
+``features.presence.PresenceBoard``, which the engine thread updates on every leg change
+and which wakes this thread (:meth:`MwiSender.wake`), so a lamp follows a call within
+milliseconds, not at the next once-a-second round. A busy-lamp subscription does not
+stop the subscriber's own unsolicited message-waiting NOTIFYs.
+
 The controller runs :class:`Lamps` in a thread of its own (no pjsua2 involved): whenever
 a mailbox changes (``voicemail_changed`` wakes it through :meth:`MwiSender.wake`) and
 otherwise once a second, it reads the registered extensions from the edge and each box's counts from
@@ -55,10 +66,15 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from appliance.core.presence import CONTENT_TYPE as DIALOG_INFO
+from appliance.core.presence import Dialog, dialog_info, to_show
 from appliance.core.subscriptions import (
+    DIALOG,
+    MESSAGE_SUMMARY,
     MIN_EXPIRES_S,
     NOTIFY_RETRY_S,
     Answer,
@@ -107,8 +123,12 @@ FULL_RETRY_AFTER_S = 300
 MAX_ROUTES = 8
 MAX_URI_CHARS = 512
 EVENT = "message-summary"
-_EVENT = re.compile(r"message-summary\s*(;.*)?", re.IGNORECASE)
+#: The packages a phone may subscribe to here, as Allow-Events says them.
+ALLOW_EVENTS = "message-summary, dialog"
+_EVENTS = {package: re.compile(rf"{package}\s*(;.*)?", re.IGNORECASE)
+           for package in (MESSAGE_SUMMARY, DIALOG)}
 _SUMMARY = "application/simple-message-summary"
+_BODIES = {MESSAGE_SUMMARY: _SUMMARY, DIALOG: DIALOG_INFO}
 _BRANCH = re.compile(r";\s*branch=([^;,\s]+)", re.IGNORECASE)
 
 
@@ -134,15 +154,18 @@ def notify_message(*, extension: str, domain: str, local: tuple[str, int], new: 
 
 
 def dialog_notify(sub: Subscription, *, state: str, local: tuple[str, int], domain: str,
-                  new: int, heard: int) -> tuple[str, bytes]:
+                  new: int = 0, heard: int = 0,
+                  body: tuple[str, str] | None = None) -> tuple[str, bytes]:
     """The next in-dialog NOTIFY on ``sub`` (its CSeq already counted) and its branch.
 
     To the phone's Contact, through the Route set the SUBSCRIBE's Record-Route made (the
     edge's own entry first, loose routing), From and To the SUBSCRIBE's To and From.
+    The body: ``body`` (content type, text), else the box's message summary.
     """
     host, port = local
     branch = "z9hG4bK-kl-" + secrets.token_hex(8)
-    body = message_summary(new, heard, f"sip:{sub.extension}@{domain}")
+    kind, text = body or (_SUMMARY, message_summary(new, heard,
+                                                   f"sip:{sub.extension}@{domain}"))
     lines = [f"NOTIFY {sub.remote_target} SIP/2.0",
              f"Via: SIP/2.0/UDP {host}:{port};branch={branch};rport",
              "Max-Forwards: 70",
@@ -154,9 +177,9 @@ def dialog_notify(sub: Subscription, *, state: str, local: tuple[str, int], doma
              f"Contact: {contact(local)}",
              f"Event: {sub.event}",
              f"Subscription-State: {state}",
-             f"Content-Type: {_SUMMARY}",
-             f"Content-Length: {len(body.encode())}"]
-    return branch, ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+             f"Content-Type: {kind}",
+             f"Content-Length: {len(text.encode())}"]
+    return branch, ("\r\n".join(lines) + "\r\n\r\n" + text).encode()
 
 
 def contact(local: tuple[str, int]) -> str:
@@ -197,12 +220,25 @@ def expires_of(req: Request) -> tuple[bool, int | None]:
     return True, int(text)
 
 
-def accepts_summary(accept: str | None) -> bool:
-    """Whether an Accept header (None: absent) takes RFC 3842's body (RFC 6665: 406)."""
+def accepts_summary(accept: str | None, kind: str = _SUMMARY) -> bool:
+    """Whether an Accept header (None: absent) takes the package's body, by default RFC
+    3842's (RFC 6665: else 406)."""
     if accept is None or not accept.strip():
         return True
     kinds = {a.split(";", 1)[0].strip().lower() for a in accept.split(",")}
-    return bool(kinds & {_SUMMARY, "application/*", "*/*"})
+    return bool(kinds & {kind, "application/*", "*/*"})
+
+
+def package_of(event: str | None) -> str | None:
+    """The event package an Event header names, if it is one served here."""
+    return next((p for p, rx in _EVENTS.items() if rx.fullmatch(event or "")), None)
+
+
+class PresenceSource(Protocol):
+    """Where busy lamps come from (``features.presence.PresenceBoard``), read from the
+    lamp thread: every watched entity's live dialogs."""
+
+    def snapshot(self) -> Mapping[str, tuple[Dialog, ...]]: ...
 
 
 @dataclass
@@ -309,9 +345,11 @@ class MwiSender:
                 p.next_send = now + p.interval
 
     def _dispatch(self, data: bytes, peer: tuple[str, int]) -> None:
-        if not data:  # wake() or a stray empty datagram: nothing to answer
-            return
         try:
+            if not data:  # wake() (a busy lamp changed) or a stray one: nothing to answer
+                if self.on_event is not None:
+                    self.on_event()
+                return
             if data.startswith(b"SIP/2.0 "):
                 self._answer(data)
             elif peer == self.edge and self.on_request is not None:
@@ -359,6 +397,10 @@ class Lamps:
     failed: dict[str, float] = field(default_factory=dict)
     subs: dict[DialogId, Subscription] = field(default_factory=dict)
     counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Busy lamps: the engine's board (None: no dialog subscriptions served), and the
+    #: entities a phone may watch beside the board's (the site's extensions).
+    presence: PresenceSource | None = None
+    entities: Callable[[], Collection[str]] = frozenset
     _secret: bytes = field(init=False, default_factory=lambda: secrets.token_bytes(16))
 
     def __post_init__(self) -> None:
@@ -411,8 +453,12 @@ class Lamps:
     def flush(self, now: float | None = None) -> None:
         """Send every subscription that is due its NOTIFY (one in flight per dialog)."""
         now = self.clock() if now is None else now
-        for dialog in notifies_due(self.subs, self.counts, now):
-            self._notify(self.subs[dialog], now)
+        board = self._board()
+        for dialog in notifies_due(self.subs, self.counts, now, board):
+            self._notify(self.subs[dialog], now, board)
+
+    def _board(self) -> Mapping[str, tuple[Dialog, ...]]:
+        return {} if self.presence is None else self.presence.snapshot()
 
     def request(self, req: Request) -> None:
         """Answer one request from the edge."""
@@ -435,9 +481,16 @@ class Lamps:
         if self.token is None or not vouched:
             self._reply(req, 403, "Forbidden")
             return
-        if not self._event_ok(req) or not self._accept_ok(req):
+        package = self._event_ok(req)
+        if package is None or not self._accept_ok(req, package):
             return
         ext, from_tag = user_of(req.get("from")), tag_of(req.get("from"))
+        entity = ""
+        if package == DIALOG:  # whose lamp: the request-URI's user, any known entity
+            entity = user_of(req.uri) or ""
+            if len(entity) > 64 or entity not in self._watchable():
+                self._reply(req, 404, "Not Found")
+                return
         target = uri_of(req.get("contact"))
         route = req.values("record-route")
         well_formed, asked = expires_of(req)
@@ -460,12 +513,12 @@ class Lamps:
         sub = Subscription(dialog, ext, created=now, expires_at=now + granted,
                            remote_cseq=cseq, remote_target=target, route=tuple(route),
                            remote_uri=str(req.get("from")), local_uri=str(req.get("to")),
-                           event=str(req.get("event")))
+                           event=str(req.get("event")), package=package, entity=entity)
         if granted == 0:  # a fetch: the state once, and no subscription
             self._ok(req, sub, 0)
             self._final(sub, now)
             return
-        admission = admit(self.subs, ext)
+        admission = admit(self.subs, ext, package=package, entity=entity)
         if not admission.ok:
             self._reply(req, 503, "Service Unavailable", to_tag=dialog.local_tag,
                         extra=[f"Retry-After: {FULL_RETRY_AFTER_S}"])
@@ -500,7 +553,7 @@ class Lamps:
             self._reply(req, 500, "Server Internal Error", extra=["Retry-After: 1"])
         elif cseq == sub.remote_cseq:  # a retransmission: the same answer, no new NOTIFY
             self._ok(req, sub, max(0, int(sub.expires_at - now)))
-        elif self._event_ok(req):
+        elif self._event_ok(req, sub.package) is not None:
             sub.remote_cseq = cseq
             granted = granted_expiry(asked)
             target = uri_of(req.get("contact"))
@@ -516,17 +569,26 @@ class Lamps:
                 sub.expires_at, sub.owed = now + granted, True
                 self._ok(req, sub, granted)
 
-    def _event_ok(self, req: Request) -> bool:
-        if _EVENT.fullmatch(req.get("event") or ""):
+    def _event_ok(self, req: Request, only: str | None = None) -> str | None:
+        """The package the SUBSCRIBE asks for (``only``: its dialog's), else 489."""
+        package = package_of(req.get("event"))
+        if package is not None and only in (None, package):
+            return package
+        self._reply(req, 489, "Bad Event", extra=[f"Allow-Events: {ALLOW_EVENTS}"])
+        return None
+
+    def _accept_ok(self, req: Request, package: str) -> bool:
+        if accepts_summary(req.get("accept"), _BODIES[package]):
             return True
-        self._reply(req, 489, "Bad Event", extra=[f"Allow-Events: {EVENT}"])
+        self._reply(req, 406, "Not Acceptable", extra=[f"Accept: {_BODIES[package]}"])
         return False
 
-    def _accept_ok(self, req: Request) -> bool:
-        if accepts_summary(req.get("accept")):
-            return True
-        self._reply(req, 406, "Not Acceptable", extra=[f"Accept: {_SUMMARY}"])
-        return False
+    def _watchable(self) -> Collection[str]:
+        """What a busy-lamp key may watch: the site's extensions and the board's entities
+        (park slots, DND keys fed to it); nothing without a board."""
+        if self.presence is None:
+            return ()
+        return set(self.entities()) | set(self.presence.snapshot())
 
     def _local_tag(self, req: Request, from_tag: str) -> str:
         """Our tag for this dialog, the same for a retransmitted SUBSCRIBE (so it finds
@@ -544,13 +606,15 @@ class Lamps:
         self.sender.send(response(req, code, reason, to_tag=tag, extra=extra or [],
                                   record_route=record_route))
 
-    def _notify(self, sub: Subscription, now: float) -> None:
+    def _notify(self, sub: Subscription, now: float,
+                board: Mapping[str, tuple[Dialog, ...]] | None = None) -> None:
         counts = self.counts.get(sub.extension, (0, 0))
         sub.local_cseq += 1
         sub.owed, sub.in_flight = False, True
         branch, data = dialog_notify(sub, state=subscription_state(sub, now),
                                      local=self.sender.local, domain=self.sender.domain,
-                                     new=counts[0], heard=counts[1])
+                                     new=counts[0], heard=counts[1],
+                                     body=self._dialogs_body(sub, board))
         done = functools.partial(self._notified, sub.dialog, counts)
         if not self.sender.start(branch, data, done):
             sub.in_flight, sub.owed, sub.retry_at = False, True, now + 1.0
@@ -562,14 +626,16 @@ class Lamps:
         sub.in_flight = False
         answer = after_notify(code)
         if answer is Answer.SHOWN:
-            sub.shown = self.shown[sub.extension] = counts
-            self.failed.pop(sub.extension, None)
+            if sub.package == MESSAGE_SUMMARY:  # a busy lamp noted what it sent already
+                sub.shown = self.shown[sub.extension] = counts
+                self.failed.pop(sub.extension, None)
         elif answer is Answer.DROP:
             del self.subs[dialog]
-            log.info("message-waiting subscription of %s ended: %s", sub.extension,
+            log.info("%s subscription of %s ended: %s", sub.package, sub.extension,
                      "no answer" if code is None else f"the phone answered {code}")
         else:
             sub.retry_at = self.clock() + NOTIFY_RETRY_S
+            sub.owed = sub.owed or sub.package == DIALOG  # the next one carries it all
 
     def _end(self, sub: Subscription, now: float) -> None:
         """Drop ``sub`` and tell the phone (an unSUBSCRIBE, an expiry, a replacement)."""
@@ -582,9 +648,24 @@ class Lamps:
         sub.local_cseq += 1
         branch, data = dialog_notify(sub, state=subscription_state(sub, now, ending=True),
                                      local=self.sender.local, domain=self.sender.domain,
-                                     new=counts[0], heard=counts[1])
+                                     new=counts[0], heard=counts[1],
+                                     body=self._dialogs_body(sub, None))
         self.sender.start(branch, data, functools.partial(self._told_last, sub, counts))
 
+    def _dialogs_body(self, sub: Subscription, board: Mapping[str, tuple[Dialog, ...]] | None
+                      ) -> tuple[str, str] | None:
+        """A busy-lamp NOTIFY's dialog-info (None for a message-summary one): the entity's
+        dialogs now, those last sent and gone since as terminated; the version counts."""
+        if sub.package != DIALOG:
+            return None
+        now = (self._board() if board is None else board).get(sub.watched, ())
+        text = dialog_info(sub.watched, self.sender.domain, sub.version,
+                           to_show(sub.sent, now))
+        sub.version, sub.sent = sub.version + 1, now
+        return DIALOG_INFO, text
+
     def _told_last(self, sub: Subscription, counts: tuple[int, int], code: int | None) -> None:
+        if sub.package != MESSAGE_SUMMARY:
+            return
         if code is not None and 200 <= code < 300 and sub.extension not in subscribed(self.subs):
             self.shown[sub.extension] = counts  # unsolicited NOTIFYs go on from here

@@ -24,6 +24,7 @@ from appliance.features.handler import Handler
 from appliance.features.listening import ListeningHandler
 from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
+from appliance.features.presence import PresenceHandler
 from appliance.features.queue import QueueHandler
 from appliance.features.recording import RecordingHandler
 from appliance.features.screenpop import ScreenPops
@@ -52,6 +53,8 @@ class Features:
     supervision: SupervisionHandler
     recording: RecordingHandler
     switchboard: Switchboard
+    #: Busy lamps: the board the lamp sender reads (``features/presence.py``).
+    presence: PresenceHandler
 
 
 def build(ctx: Context) -> Features:
@@ -70,6 +73,7 @@ def build(ctx: Context) -> Features:
     survey = SurveyHandler(ctx)
     supervision = SupervisionHandler(ctx)
     recording = RecordingHandler(ctx)
+    presence = PresenceHandler(ctx)
     # The two links that go both ways: queues send callers on to extensions and trunks
     # (and a diversion may lead to a queue); a queue offers and rings for callbacks.
     calls.queue, calls.forward, queue.calls, queue.callbacks = queue, forward, calls, callbacks
@@ -98,9 +102,11 @@ def build(ctx: Context) -> Features:
         recording,
         calls,
         failover,
+        presence,
     ]
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
                     voicemail=voicemail, listening=listening, survey=survey,
                     supervision=supervision, recording=recording,
-                    switchboard=Switchboard(ctx, handlers, bridges=calls, keys=recording))
+                    switchboard=Switchboard(ctx, handlers, bridges=calls, keys=recording),
+                    presence=presence)

@@ -86,7 +86,9 @@ class Inbound:
                                  dialled=session.dialled, caller_number=number,
                                  caller_name=name, from_edge=from_edge)
         usage = self.features.calls.usage()
-        if not from_edge:
+        if from_edge:  # the edge authenticated the phone as its From user: its busy lamp
+            session.phone = number or None
+        else:
             trunk = trunk_for(config, source[0])
             session.trunk = trunk["name"] if trunk else None
             self.features.names.name_call(session)

@@ -174,6 +174,7 @@ class PjTelephony:
     def ring(self, leg: CallSession, extension: str, *, from_number: str = "",
              from_name: str = "") -> None:
         domain = self._config()["site"]["sip_domain"]
+        leg.phone, leg.phone_rung = extension, True
         op = pj.CallOpParam(True)
         if from_number:
             name = from_name.replace('"', "")

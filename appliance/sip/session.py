@@ -85,6 +85,10 @@ class CallSession:
     language_source: str | None = None
     #: The last auto-attendant menu the caller was in.
     menu: str | None = None
+    #: The extension whose phone is this leg's far end, for its busy lamp: set by the
+    #: port's ``ring`` (``phone_rung``) and for a call an authenticated phone made.
+    phone: str | None = None
+    phone_rung: bool = False
 
     def speaks(self, fallback: str) -> str:
         """The language to say prompts in: the caller's, else ``fallback``."""

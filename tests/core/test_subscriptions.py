@@ -1,12 +1,15 @@
-"""Message-summary subscriptions, decided without SIP: how long, whether one fits, who is
-due a NOTIFY, what its answer means."""
+"""Message-summary and dialog (busy-lamp) subscriptions, decided without SIP: how long,
+whether one fits, who is due a NOTIFY, what its answer means."""
 
 from __future__ import annotations
 
+from appliance.core.presence import Dialog
 from appliance.core.subscriptions import (
     DEFAULT_EXPIRES_S,
+    DIALOG,
     MAX_EXPIRES_S,
     MIN_EXPIRES_S,
+    Admission,
     Answer,
     DialogId,
     Subscription,
@@ -83,3 +86,45 @@ def test_the_subscription_state_header() -> None:
     assert subscription_state(s, 599.2) == "active;expires=1"
     assert subscription_state(s, 700.0) == "active;expires=0"
     assert subscription_state(s, 0.0, ending=True) == "terminated;reason=timeout"
+
+
+# ----- busy lamps (RFC 4235 dialog) ---------------------------------------------------
+
+
+def blf(n: int, watcher: str = "201", entity: str = "202", *, created: float = 0.0,
+        **state: object) -> Subscription:
+    s = sub(n, watcher, created=created, package=DIALOG, entity=entity)
+    for name, value in state.items():
+        setattr(s, name, value)
+    return s
+
+
+def test_a_busy_lamp_is_due_when_its_entity_changes_and_not_the_mwi_rules() -> None:
+    ringing = (Dialog("a", "early", "recipient"),)
+    told_idle = blf(1, owed=False, sent=())
+    told_ringing = blf(2, entity="204", owed=False, sent=ringing)
+    other = blf(3, entity="203", owed=False, sent=())
+    subs = table(told_idle, told_ringing, other)
+    # The box is not its business.
+    assert notifies_due(subs, {"201": (5, 0)}, 20.0, {"204": ringing}) == []
+    assert notifies_due(subs, {}, 20.0, {"202": ringing, "204": ringing}) == [
+        told_idle.dialog]
+    assert notifies_due(subs, {}, 20.0, {}) == [told_ringing.dialog]
+    assert notifies_due(table(blf(4)), {}, 20.0) == [DialogId("call-4", "r4", "l4")]  # owed
+    # A busy-lamp subscription does not silence the phone's unsolicited MWI NOTIFYs.
+    assert subscribed(subs) == set()
+    assert told_idle.watched == "202" and sub(9).watched == "201"
+
+
+def test_busy_lamps_are_admitted_per_key_and_bounded_per_phone() -> None:
+    subs = table(*(blf(n, entity=f"2{n:02d}", created=n) for n in range(5)))
+    # Many keys of one phone are many entities: no eviction among them.
+    assert admit(subs, "201", package=DIALOG, entity="299") == Admission(True)
+    # The same key subscribed again (a rebooted phone) replaces its oldest...
+    twice = table(blf(1, created=1), blf(2, created=2))
+    assert admit(twice, "201", package=DIALOG, entity="202", per_extension=2).evict == \
+        DialogId("call-1", "r1", "l1")
+    # ...and its own MWI subscription is counted apart.
+    assert admit(twice, "201", per_extension=2) == Admission(True)
+    assert admit(subs, "201", package=DIALOG, entity="299", watched_limit=5).ok is False
+    assert admit(subs, "204", package=DIALOG, entity="299", watched_limit=5).ok

@@ -236,6 +236,7 @@ class FakeTelephony:
         if extension in self.unreachable:
             raise DialError("Not found", f"cannot ring {extension}")
         self.calls[leg.uid] = leg
+        leg.phone, leg.phone_rung = extension, True
         self.asked.append(Ring(leg.uid, extension, from_number))
 
     def dial(self, leg: CallSession, trunk: Mapping[str, Any], number: str,
@@ -421,6 +422,8 @@ class Office:
         from appliance.core.routing import InboundRequest, route_inbound
 
         ctx = self.features.calls.ctx
+        if from_edge:  # as sip/inbound.py: the authenticated phone's busy lamp
+            leg.phone = leg.caller_number or None
         request = InboundRequest(source_ip="127.0.0.1", source_port=5090, dialled=leg.dialled,
                                  caller_number=leg.caller_number, caller_name=leg.caller_name,
                                  from_edge=from_edge)
