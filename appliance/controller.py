@@ -345,7 +345,10 @@ class Controller:
         between, answer the phones that SUBSCRIBE to their lamp.
 
         Why wake on the event: on the poll alone a phone learnt of a new message 0-1 s
-        after it was listed (``bench/voicemail_latency.py``: p95 945 ms)."""
+        after it was listed (``bench/voicemail_latency.py``: p95 945 ms). Busy lamps
+        (``dialog`` subscriptions) are served here too, from the engine's presence board,
+        which wakes this thread on every change."""
+        from appliance.core.presence import known_entities
         from appliance.edge.mwi import Lamps, MwiSender
         from appliance.edge.render import trust_token
         from appliance.edge.rpc import registered_extensions
@@ -359,7 +362,12 @@ class Controller:
             log.error("message-waiting lamps are off: port %s:%d cannot be used (%s)",
                       self.runtime.engine_bind, self.runtime.mwi_port, e.strerror or e)
             return
-        lamps = Lamps(sender, token=token, stop=self._stopping.is_set)
+        # Busy lamps: the engine thread's board wakes this thread on every change.
+        board = self.engine.features.presence.board if self.engine is not None else None
+        lamps = Lamps(sender, token=token, stop=self._stopping.is_set, presence=board,
+                      entities=lambda: known_entities(self.config))
+        if board is not None:
+            board.on_change = sender.wake
         history = History(self.runtime.history_path, read_only=True)
         due = threading.Event()
         waker = threading.Thread(target=self._wake_lamps, args=(sender, due),
@@ -378,6 +386,8 @@ class Controller:
                     lamps.sync(registered, counts, now=time.monotonic())
                 lamps.serve(REGISTRATION_POLL_S, until=due.is_set)
         finally:
+            if board is not None:
+                board.on_change = None
             sender.close()
 
     def _wake_lamps(self, sender: MwiSender, due: threading.Event) -> None:

@@ -1,6 +1,7 @@
 """What the edge does with a phone's SUBSCRIBE before the message-waiting sender sees it:
-message-summary for the phone's own box only (403 otherwise, after authentication), and
-489 for every other event and for PUBLISH, before any authentication work.
+message-summary for the phone's own box only (403 otherwise, after authentication), dialog
+(busy lamps) for any entity, and 489 for every other event and for PUBLISH, before any
+authentication work.
 
 The relay itself (200, the NOTIFYs, the unSUBSCRIBE) is tested end to end with the
 engine's sender in ``tests/sip/test_voicemail.py``.
@@ -63,11 +64,14 @@ def test_other_events_and_publish_are_a_bad_event_without_a_challenge(
         sock.bind((PHONE_IP, 0))
         port = sock.getsockname()[1]
         target = (site.runtime.bind, site.runtime.edge_port)
-        for method, event in (("SUBSCRIBE", "presence"), ("SUBSCRIBE", "dialog"),
+        for method, event in (("SUBSCRIBE", "presence"), ("SUBSCRIBE", "dialogue"),
                               ("SUBSCRIBE", "message-summary-ish"),
                               ("PUBLISH", "message-summary")):
             sock.sendto(_request(method, event, site, port), target)
             reply = _final_reply(sock)
             assert reply.startswith("SIP/2.0 489 Bad Event\r\n"), (method, event, reply)
             if method == "SUBSCRIBE":
-                assert "\r\nAllow-Events: message-summary\r\n" in reply
+                assert "\r\nAllow-Events: message-summary, dialog\r\n" in reply
+        # Busy lamps (dialog) are served: challenged like every phone's request.
+        sock.sendto(_request("SUBSCRIBE", "dialog", site, port), target)
+        assert _final_reply(sock).startswith("SIP/2.0 407 "), "dialog not taken"
