@@ -110,6 +110,9 @@ class PresenceHandler(Handler):
                                              else "confirmed")
         else:
             return
+        # A leg the table forgot without its end reaching us must not stay lit for ever.
+        live = {s.uid for s in self.tel.legs()}
+        self._legs = {uid: v for uid, v in self._legs.items() if uid in live}
         self.board.set_legs(dialogs_by_entity(self._legs.values()))
 
     def _view(self, leg: CallSession, state: str) -> LegView:

@@ -81,6 +81,20 @@ def test_a_trunk_call_that_reaches_no_phone_lights_nothing(box: Office) -> None:
     assert woken == [] and lamps(box) == {}
 
 
+def test_a_leg_the_table_forgot_without_its_end_does_not_stay_lit(box: Office) -> None:
+    tel = box.tel
+    first = tel.call_in(caller="201", dialled="203", trunk=None)
+    box.route(first, from_edge=True)
+    [ring] = tel.of(Ring)
+    tel.ringing(ring.leg)
+    del tel.calls[ring.leg]  # gone from the call table, its end never reported
+    second = tel.call_in(caller="202", dialled="204", trunk=None)
+    box.route(second, from_edge=True)
+    [_, other] = tel.of(Ring)
+    tel.ringing(other.leg)
+    assert lamps(box) == {"204": "ringing"}
+
+
 def test_features_feed_park_slots_and_dnd_keys() -> None:
     board = PresenceBoard()
     woken: list[int] = []
