@@ -79,7 +79,11 @@ Board = Mapping[str, tuple[Dialog, ...]]
 
 
 def dialog_of(leg: LegView) -> Dialog:
-    return Dialog(id=leg.uid, state=leg.state, direction=leg.direction,
+    """The dialog a leg shows. A phone calling out is ``confirmed`` from its first ring
+    back, as Asterisk reports it: many phones flash any ``early`` dialog whatever its
+    direction, and a flashing key invites a pickup of a call that is not ringing there."""
+    state: DialogState = "confirmed" if leg.direction == "initiator" else leg.state
+    return Dialog(id=leg.uid, state=state, direction=leg.direction,
                   remote_number=_text(leg.remote_number), remote_name=_text(leg.remote_name),
                   call_id=_text(leg.call_id, 2 * MAX_TEXT), local_tag=_text(leg.local_tag),
                   remote_tag=_text(leg.remote_tag))

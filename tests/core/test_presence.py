@@ -33,7 +33,9 @@ def test_a_phone_rung_by_the_engine_rings_then_is_busy_and_the_caller_busy_too()
                                LegView("b1", "201", "initiator", "early",
                                        remote_number="202")])
     assert lamp(board["202"]) == "ringing"
-    assert lamp(board["201"]) == "busy"  # a phone calling out is busy, not ringing
+    # A phone calling out is busy, not ringing: confirmed at once, so no key flashes.
+    assert lamp(board["201"]) == "busy"
+    assert [(d.state, d.direction) for d in board["201"]] == [("confirmed", "initiator")]
     (d,) = board["202"]
     assert (d.id, d.state, d.direction, d.remote_number, d.call_id) == (
         "a1", "early", "recipient", "+15550001", "cid-a1")
