@@ -160,7 +160,8 @@ def test_a_blf_key_shows_the_agent_ringing_busy_and_idle_for_a_queue_call(
         site: DataDir, engine: EngineProcess, tmp_path: Path) -> None:
     """203 watches 202: an idle document first; a trunk caller dials the queue, 202's
     phone rings (early, with the caller's identity for a pickup), answers (confirmed);
-    the caller hangs up (terminated). All as NOTIFYs in one subscription's dialog."""
+    the caller hangs up (terminated). All as NOTIFYs in one subscription's dialog. A key
+    for no extension is refused (404) after authentication."""
     # 202 rings for a second before it answers, so the ringing is on the key.
     answer = (SCENARIOS / "answer.xml").read_text()
     slow = tmp_path / "answer_after_ring.xml"
@@ -181,6 +182,10 @@ def test_a_blf_key_shows_the_agent_ringing_busy_and_idle_for_a_queue_call(
         answered = agent.wait()
         assert answered.ok, answered.describe()
         assert key.wait_for("terminated", 3), key.states()
+        # A key for something that is not an extension here: 404 from the lamp sender.
+        with Watcher(site, "203", "299") as stray:
+            assert wait_until(lambda: stray.responses, 3)
+        assert [r.split("\r\n", 1)[0] for r in stray.responses] == ["SIP/2.0 404 Not Found"]
     accepted = [r for r in key.responses if _header(r, "CSeq") == "2 SUBSCRIBE"]
     assert accepted and accepted[0].startswith("SIP/2.0 200 "), key.responses
     states = key.states()
