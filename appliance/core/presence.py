@@ -29,6 +29,10 @@ Lamp = Literal["idle", "ringing", "busy"]
 MAX_DIALOGS = 8
 #: Longest identity text kept (a caller's number or name), so a NOTIFY stays small.
 MAX_TEXT = 64
+#: The longest document: the edge relays no message over 3,600 bytes
+#: (``edge.render.MAX_MESSAGE_BYTES``), and a NOTIFY's headers take about 700 of them.
+#: Dialogs past it are left out, the ringing ones kept first.
+MAX_BODY_BYTES = 2400
 NAMESPACE = "urn:ietf:params:xml:ns:dialog-info"
 CONTENT_TYPE = "application/dialog-info+xml"
 _URI_USER = re.compile(r"[^A-Za-z0-9+*#._-]")
@@ -142,28 +146,38 @@ def dialog_info(entity: str, domain: str, version: int,
                 dialogs: Iterable[Dialog]) -> str:
     """The full ``application/dialog-info+xml`` document (RFC 4235) for ``entity``."""
     me = uri(entity, domain)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<dialog-info xmlns="{NAMESPACE}" version="{int(version)}" state="full" '
-             f'entity={quoteattr(me)}>']
+    head = ['<?xml version="1.0" encoding="UTF-8"?>',
+            f'<dialog-info xmlns="{NAMESPACE}" version="{int(version)}" state="full" '
+            f'entity={quoteattr(me)}>']
+    tail = "</dialog-info>"
+    room = MAX_BODY_BYTES - len("\r\n".join([*head, tail, ""]).encode())
+    lines = list(head)
     for d in dialogs:
-        attrs = [f"id={quoteattr(_ID.sub('', d.id)[:MAX_TEXT] or 'kl')}"]
-        attrs += [f"{name}={quoteattr(value)}" for name, value in
-                  (("call-id", d.call_id), ("local-tag", d.local_tag),
-                   ("remote-tag", d.remote_tag), ("direction", d.direction or ""))
-                  if value]
-        lines.append(f"  <dialog {' '.join(attrs)}>")
-        lines.append(f"    <state>{d.state}</state>")
-        if d.remote_number or d.remote_name:
-            them = uri(d.remote_number, domain) if d.remote_number else "sip:anonymous@" \
-                + domain
-            display = f" display={quoteattr(d.remote_name)}" if d.remote_name else ""
-            lines.append(f"    <remote><identity{display}>{escape(them)}</identity>"
-                         f"<target uri={quoteattr(them)}/></remote>")
-        lines.append(f"    <local><identity>{escape(me)}</identity>"
-                     f"<target uri={quoteattr(me)}/></local>")
-        lines.append("  </dialog>")
-    lines.append("</dialog-info>")
+        element = _element(d, me, domain)
+        room -= len(element.encode()) + 2
+        if room < 0:
+            break
+        lines.append(element)
+    lines.append(tail)
     return "\r\n".join(lines) + "\r\n"
+
+
+def _element(d: Dialog, me: str, domain: str) -> str:
+    """One ``<dialog>`` element, its lines joined."""
+    attrs = [f"id={quoteattr(_ID.sub('', d.id)[:MAX_TEXT] or 'kl')}"]
+    attrs += [f"{name}={quoteattr(value)}" for name, value in
+              (("call-id", d.call_id), ("local-tag", d.local_tag),
+               ("remote-tag", d.remote_tag), ("direction", d.direction or "")) if value]
+    lines = [f"  <dialog {' '.join(attrs)}>", f"    <state>{d.state}</state>"]
+    if d.remote_number or d.remote_name:
+        them = uri(d.remote_number, domain) if d.remote_number else f"sip:anonymous@{domain}"
+        display = f" display={quoteattr(d.remote_name)}" if d.remote_name else ""
+        lines.append(f"    <remote><identity{display}>{escape(them)}</identity>"
+                     f"<target uri={quoteattr(them)}/></remote>")
+    lines.append(f"    <local><identity>{escape(me)}</identity>"
+                 f"<target uri={quoteattr(me)}/></local>")
+    lines.append("  </dialog>")
+    return "\r\n".join(lines)
 
 
 def known_entities(config: Mapping[str, object]) -> set[str]:

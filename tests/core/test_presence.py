@@ -6,6 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from appliance.core.presence import (
+    MAX_BODY_BYTES,
     MAX_DIALOGS,
     NAMESPACE,
     Dialog,
@@ -116,3 +117,15 @@ def test_a_dialog_without_identity_has_no_remote() -> None:
     text = dialog_info("202", "office", 0, [Dialog("p", "confirmed")])
     (el,) = ET.fromstring(text).findall("d:dialog", NS)
     assert el.find("d:remote", NS) is None and "direction" not in el.attrib
+
+
+def test_the_document_fits_what_the_edge_relays_keeping_the_ringing_dialogs() -> None:
+    """Eight dialogs with the longest texts would pass the edge's 3,600-byte limit: the
+    document stops at its budget, the ringing dialog (sorted first) kept."""
+    legs = [LegView(f"{n:032d}", "202", "recipient", "confirmed", remote_number="9" * 99,
+                    remote_name="&" * 99, call_id="c" * 200) for n in range(10)]
+    board = dialogs_by_entity([*legs, ringing("r" * 32)])
+    text = dialog_info("202", "a-long-office-domain.example.lan", 12345, board["202"])
+    assert len(text.encode()) <= MAX_BODY_BYTES
+    dialogs = ET.fromstring(text).findall("d:dialog", NS)
+    assert 1 <= len(dialogs) < MAX_DIALOGS and dialogs[0].attrib["id"] == "r" * 32

@@ -15,6 +15,7 @@ import pytest
 from appliance.core.presence import NAMESPACE, LegView, dialogs_by_entity
 from appliance.core.subscriptions import MAX_SUBSCRIPTIONS
 from appliance.edge.mwi import MAX_PENDING, Lamps, MwiSender
+from appliance.edge.render import MAX_MESSAGE_BYTES
 from appliance.features.presence import PresenceBoard
 from tests.edge.test_mwi import (
     TOKEN,
@@ -128,6 +129,15 @@ def test_a_refresh_repeats_the_state_and_a_refused_notify_is_sent_again(
     lamps.flush()
     [retried] = edge.drain()
     assert info(retried) == (2, [("leg1", "confirmed")])
+
+
+def test_a_crowded_entity_still_fits_through_the_edge(stand_in: Stand) -> None:
+    lamps, edge, board = stand_in
+    legs(board, *(LegView(f"{n:032d}", "202", "recipient", "early", remote_number="9" * 60,
+                          remote_name="&" * 60, call_id="c" * 120) for n in range(10)))
+    _, [first] = exchange(lamps, edge, watch())
+    assert len(first.encode()) <= MAX_MESSAGE_BYTES
+    assert info(first)[1] and all(state == "early" for _, state in info(first)[1])
 
 
 def test_refusals(stand_in: Stand) -> None:
