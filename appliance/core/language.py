@@ -60,6 +60,8 @@ PROMPT_NAMES = (
     # Call recording.
     "recording-notice", "recording-on", "recording-off", "recording-paused",
     "recording-resumed",
+    # Do-not-disturb (*78, *79) and call pickup (*8, **<ext>).
+    "dnd-on", "dnd-off", "pickup-nothing",
 )
 
 _CODE = re.compile(r"^[a-z]{2,3}$")
