@@ -115,6 +115,11 @@ class Runtime:
         return self.data_dir / "switches.json"
 
     @property
+    def dnd_path(self) -> Path:
+        """The extensions on do-not-disturb, kept across restarts (store/dnd.py)."""
+        return self.data_dir / "dnd.json"
+
+    @property
     def music_dir(self) -> Path:
         return self.data_dir / "moh"
 

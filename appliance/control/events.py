@@ -147,6 +147,15 @@ class AgentChanged(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DndChanged(EventType):
+    """An extension's do-not-disturb went on or off (stored before this is sent)."""
+
+    NAME = "dnd_changed"
+    extension: str
+    on: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class CallbackMoved(EventType):
     """A callback request moved to a new state (stored before this is sent)."""
 
@@ -342,7 +351,7 @@ CATALOGUE: dict[str, type[EventType]] = {
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
         HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged,
-        SupervisionChanged, RecordingChanged,
+        SupervisionChanged, RecordingChanged, DndChanged,
         WrapupGiven, SystemSampled, ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )

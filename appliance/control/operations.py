@@ -49,6 +49,7 @@ def resources(engine: Engine,
       {"code", "note"}``: the agent's latest queue call's wrap-up code (409 if none fits).
     - ``GET /callbacks``; ``DELETE /callbacks/<id>``.
     - ``GET /failover``; ``POST /failover {"disaster", "override"}``.
+    - ``POST /dnd/<ext> {"on": true}``: that extension's do-not-disturb (stored).
     """
 
     def post_call(arg: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +171,15 @@ def resources(engine: Engine,
                            field="override")
         return engine.call(lambda: engine.set_failover(body))
 
+    def post_dnd(arg: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /dnd/202 {"on": true}``: 202's do-not-disturb on (false: off)."""
+        if arg not in {e["number"] for e in config()["extensions"]}:
+            raise ApiError(404, "unknown_extension", f"no extension {arg!r}")
+        on = body.get("on")
+        if not isinstance(on, bool):
+            raise ApiError(400, "bad_on", "on: expected true or false", field="on")
+        return engine.call(lambda: engine.set_dnd(arg, on))
+
     def delete_callback(arg: str, body: dict[str, Any]) -> dict[str, Any]:
         """``DELETE /callbacks/<id>``: cancel a request that is not under way."""
         from appliance.features.callback import CallbackError
@@ -194,5 +204,6 @@ def resources(engine: Engine,
         ("GET", "callbacks"): lambda arg, body: {"callbacks": engine.call(engine.list_callbacks)},
         ("GET", "failover"): lambda arg, body: engine.call(engine.failover_status),
         ("POST", "failover"): post_failover,
+        ("POST", "dnd"): post_dnd,
         ("DELETE", "callbacks"): delete_callback,
     }

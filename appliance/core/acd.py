@@ -23,6 +23,9 @@ from typing import Any
 from appliance.core.defaults import MEMBER_DEFAULTS, NEW_QUEUE_STRATEGY, QUEUE_DEFAULTS
 from appliance.core.defaults import STRATEGIES as STRATEGIES
 
+#: The pause reason an agent on do-not-disturb shows (and its pause events carry).
+DND_REASON = "do not disturb"
+
 
 class AgentState(StrEnum):
     """What the status page and the event stream say about an agent."""
@@ -184,6 +187,8 @@ class Acd:
         self._seq = 0
         self._rr_last: dict[str, str] = {}
         self._registered: set[str] = set()  # the edge's last word, for agents seen later
+        #: Extensions on do-not-disturb: paused for dispatch, their own pause untouched.
+        self._dnd: set[str] = set()
         self._answers: dict[str, deque[float]] = {
             q.name: deque(maxlen=answer_samples) for q in queues}
         for q in queues:
@@ -297,6 +302,18 @@ class Acd:
         agent = self._agent(ext, now)
         agent.paused, agent.pause_reason, agent.missed_in_row = False, "", 0
 
+    def set_dnd(self, ext: str, on: bool) -> None:
+        """``ext``'s do-not-disturb: no queue call rings it while on, as if paused, but
+        its own pause (and reason) is left as it was for when it goes off."""
+        if on:
+            self._dnd.add(ext)
+        else:
+            self._dnd.discard(ext)
+
+    def _held(self, a: Agent) -> bool:
+        """Paused, or on do-not-disturb: not to be rung."""
+        return a.paused or a.extension in self._dnd
+
     def is_paused(self, ext: str) -> bool:
         agent = self._agents.get(ext)
         return agent is not None and agent.paused
@@ -333,7 +350,7 @@ class Acd:
             return AgentState.RINGING
         if agent.calls:
             return AgentState.ON_CALL
-        if agent.paused:
+        if self._held(agent):
             return AgentState.PAUSED
         if not self.queues_of(ext):
             return AgentState.LOGGED_OUT
@@ -344,13 +361,14 @@ class Acd:
     def agents(self, now: float) -> dict[str, dict[str, Any]]:
         """Every known agent's state, for status pages and change events."""
         return {ext: {"state": str(self.state(ext, now)), "queues": self.queues_of(ext),
-                      "paused_reason": a.pause_reason if a.paused else "",
+                      "paused_reason": a.pause_reason if a.paused
+                      else DND_REASON if ext in self._dnd else "",
                       "wrapup_until": a.wrapup_until if now < a.wrapup_until else None}
                 for ext, a in sorted(self._agents.items())}
 
     def _free(self, ext: str, rules: QueueRules, now: float) -> bool:
         a = self._agents.get(ext)
-        return (a is not None and a.registered and not a.paused and a.ringing_for is None
+        return (a is not None and a.registered and not self._held(a) and a.ringing_for is None
                 and now >= a.wrapup_until and (a.calls == 0 or rules.ring_busy_agents))
 
     def reachable(self, queue: str) -> bool:
@@ -360,7 +378,8 @@ class Acd:
 
     def _staffed(self, queue: str) -> bool:
         """Someone could take a call in ``queue`` eventually (registered, in, not paused)."""
-        return any((a := self._agents.get(ext)) is not None and a.registered and not a.paused
+        return any((a := self._agents.get(ext)) is not None and a.registered
+                   and not self._held(a)
                    for ext, _ in self.members(queue))
 
     # ---- callers --------------------------------------------------------------------

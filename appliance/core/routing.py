@@ -26,6 +26,7 @@ from appliance.core.dialplan import (
     outbound_route,
 )
 from appliance.core.hours import is_open
+from appliance.core.pickup import DIRECTED_PREFIX, GROUP_CODE
 from appliance.core.supervision import SUPERVISE_CODES, Mode, may_supervise
 
 
@@ -186,8 +187,30 @@ class SuperviseCall:
     mode: Mode
 
 
+@dataclass(frozen=True, kw_only=True)
+class PickupCall:
+    """A phone dialled ``*8`` (``target`` None: a ringing phone of its pickup group) or
+    ``**`` + ``target`` (that extension's ringing call): answer it there
+    (``core/pickup.py`` chooses which call)."""
+
+    picker: str
+    target: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetDnd:
+    """A phone dialled ``*78`` (``on``) or ``*79``: its do-not-disturb, then a prompt."""
+
+    extension: str
+    on: bool
+
+
+#: Do-not-disturb on and off, dialled on their own.
+DND_CODES = {"*78": True, "*79": False}
+
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
-            | VoicemailCall | ListenCall | FeatureCode | SuperviseCall | Refuse)
+            | VoicemailCall | ListenCall | FeatureCode | SuperviseCall | PickupCall | SetDnd
+            | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -296,6 +319,9 @@ def route_inbound(
         return _feature_code(config, request)
     if request.from_edge and request.dialled[:3] in SUPERVISE_CODES:
         return _supervise(config, request)
+    if request.from_edge and (request.dialled in DND_CODES or request.dialled == GROUP_CODE
+                              or request.dialled.startswith(DIRECTED_PREFIX)):
+        return _pickup_or_dnd(config, request)
     if request.from_edge and request.dialled == LISTEN_CODE:
         return _listen(config, request.caller_number)
     if request.from_edge and request.dialled == ANY_BOX_CODE:
@@ -364,6 +390,26 @@ def _supervise(config: dict[str, Any], request: InboundRequest) -> SuperviseCall
     if target == request.caller_number:
         return Refuse(code=486, reason=f"extension {target} cannot supervise itself")
     return SuperviseCall(extension=target, mode=mode)
+
+
+def _pickup_or_dnd(config: dict[str, Any],
+                   request: InboundRequest) -> PickupCall | SetDnd | Refuse:
+    """``*78``/``*79`` (do-not-disturb) and ``*8``/``**<ext>`` (pickup): only from an
+    extension; a directed pickup names an existing extension other than the caller's."""
+    dialled, caller = request.dialled, request.caller_number
+    if not any(e["number"] == caller for e in config["extensions"]):
+        return Refuse(code=403, reason=f"feature code {dialled} needs an extension")
+    if dialled in DND_CODES:
+        return SetDnd(extension=caller, on=DND_CODES[dialled])
+    if dialled == GROUP_CODE:
+        return PickupCall(picker=caller)
+    target = dialled[len(DIRECTED_PREFIX):]
+    if not any(e["number"] == target for e in config["extensions"]):
+        return Refuse(code=404, reason=f"feature code {dialled}: no extension {target!r} "
+                                       "to pick up from")
+    if target == caller:
+        return Refuse(code=486, reason=f"extension {caller} cannot pick up its own call")
+    return PickupCall(picker=caller, target=target)
 
 
 def _feature_code(config: dict[str, Any], request: InboundRequest) -> FeatureCode | Refuse:

@@ -28,9 +28,11 @@ from appliance.core.routing import (
     ListenCall,
     MenuCall,
     OutboundCall,
+    PickupCall,
     PlayMessage,
     QueueCall,
     Refuse,
+    SetDnd,
     SuperviseCall,
     VoicemailCall,
     call_back,
@@ -50,9 +52,11 @@ from appliance.sip.sipmsg import dialled_number
 from appliance.sip.telephony import DialError, LegChange, TransferRequest
 
 if TYPE_CHECKING:  # wired after both are built: each needs the other
+    from appliance.features.dnd import DndHandler
     from appliance.features.forward import ForwardHandler
     from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
+    from appliance.features.pickup import PickupHandler
     from appliance.features.queue import QueueHandler
     from appliance.features.recording import RecordingHandler
     from appliance.features.supervision import SupervisionHandler
@@ -92,6 +96,10 @@ class CallFlows(Handler):
     supervision: SupervisionHandler
     #: Records answered calls the policy says to (set by the wiring).
     recording: RecordingHandler
+    #: *8 and **<ext> (set by the wiring).
+    pickup: PickupHandler
+    #: Do-not-disturb: *78/*79, and whether a phone may ring (set by the wiring).
+    dnd: DndHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -127,6 +135,10 @@ class CallFlows(Handler):
             self.listening.start(leg, decision)
         elif isinstance(decision, SuperviseCall):
             self.supervision.start(leg, decision)
+        elif isinstance(decision, PickupCall):
+            self.pickup.start(leg, decision)
+        elif isinstance(decision, SetDnd):
+            self.dnd.feature_code(leg, decision)
         elif isinstance(decision, HangUp):
             self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 
@@ -240,8 +252,13 @@ class CallFlows(Handler):
         self._ring(bridge, leg, decision)
 
     def _ring(self, bridge: Bridge, a: CallSession, decision: ExtensionCall) -> None:
-        """Ring an extension's phone through the edge, for its ring time at most."""
+        """Ring an extension's phone through the edge, for its ring time at most; one on
+        do-not-disturb is busy (its ``on_busy`` diversion, else the caller hears busy)."""
         bridge.callee = decision.extension
+        if self.dnd.is_on(decision.extension):
+            log.info("extension %s is on do-not-disturb: busy", decision.extension)
+            self._after_no_answer(bridge, a, "busy", 486, why="do not disturb")
+            return
         leg = CallSession(uid=uuid.uuid4().hex, direction="leg",
                           caller_number=a.caller_number, caller_name="",
                           dialled=decision.extension, started_at=self.ctx.clock(),
@@ -264,12 +281,13 @@ class CallFlows(Handler):
                 leg.role.no_answer = True
             self.tel.hangup(uid, 487, "no answer")
 
-    def _after_no_answer(self, bridge: Bridge, a: CallSession, reason: str, code: int) -> None:
+    def _after_no_answer(self, bridge: Bridge, a: CallSession, reason: str, code: int, *,
+                         why: str = "") -> None:
         """The rung extension did not take the call: divert it, or tell the caller."""
         callee = bridge.callee or "?"
         decision = divert(self.ctx.config, callee, reason, diversions=bridge.diversions)
         bridge.diversions += 1
-        note = f"extension {callee}: {reason.replace('_', ' ')}"
+        note = f"extension {callee}: {reason.replace('_', ' ')}" + (f" ({why})" if why else "")
         log.info("%s; %s", note, f"diverting to {decision}" if decision else "caller told")
         if decision is None:
             a.outcome, a.reason = "failed", note
@@ -433,6 +451,8 @@ class CallFlows(Handler):
             self._transfer_to_queue(leg, bridge, decision)
             req.status = 603  # done here; accepting would make the stack dial the queue
             return
+        if isinstance(decision, ExtensionCall) and self.dnd.is_on(decision.extension):
+            refused = (486, f"extension {decision.extension} is on do-not-disturb")
         if refused is not None or not isinstance(decision, ExtensionCall):
             code, reason = refused or (500, "no transfer target")
             log.warning("transfer by %s to %s refused: %d %s", leg.dialled, req.target_uri,

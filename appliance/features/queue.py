@@ -412,6 +412,10 @@ class QueueHandler(Handler):
         now = self.ctx.clock()
         if change.state == "answered" and leg.answered_at is None:
             leg.answered_at = now
+            if role.picked_up:  # connected by pick_up already
+                leg.state = "connected"
+                self.ctx.record(leg, ended_at=None, outcome="in_progress")
+                return
             connected = self.acd.answered(caller_uid, ext, now)
             caller = self.tel.leg(caller_uid)
             if connected is not None and caller_uid in self.callbacks.pending:
@@ -442,6 +446,34 @@ class QueueHandler(Handler):
             elif not role.stray:
                 self._agent_call_over(leg, role)
             self.pump_soon()
+
+    def pick_up(self, picker: CallSession, rung: CallSession) -> bool:
+        """A phone dialled ``*8``/``**<ext>`` for the queue call ringing ``rung``: the
+        picker is the agent who answered (the ACD, the queue's events and the caller's
+        record name it); the agents' phones stop ringing. False if the caller is gone or
+        taken meanwhile."""
+        role = rung.role
+        if not isinstance(role, AgentLeg) or rung.queue is None:
+            return False
+        caller = self.tel.leg(role.caller)
+        who = picker.caller_number
+        connected = self.acd.answered(role.caller, who, self.ctx.clock()) \
+            if caller is not None else None
+        if caller is None or connected is None:
+            return False
+        picker.direction, picker.queue = "internal", rung.queue
+        picker.role = AgentLeg(agent=who, caller=role.caller, picked_up=True)
+        # Its own record: the pickup, done (not a queue caller who gave up).
+        picker.outcome = "completed"
+        picker.reason = f"picked up queue {rung.queue}'s call from " \
+                        f"{caller.caller_number or '?'} ringing {role.agent}"
+        log.info("%s picks up queue %s's call ringing %s", who, rung.queue, role.agent)
+        self.tel.answer(picker.uid, 200)
+        self._connect_agent(caller, picker, connected)
+        caller.reason += f" (picked up while ringing {role.agent})"
+        self.ctx.record(caller, ended_at=None, outcome="in_progress")
+        self.pump_soon()
+        return True
 
     def _connect_agent(self, caller: CallSession, leg: CallSession, c: Connected) -> None:
         """The agent answered: stop the other phones, the music, and join the two."""

@@ -18,12 +18,14 @@ from appliance.core.acd import Acd, QueueRules
 from appliance.features.callback import CallbackHandler
 from appliance.features.calls import CallFlows
 from appliance.features.context import Context
+from appliance.features.dnd import DndHandler
 from appliance.features.failover import Failover
 from appliance.features.forward import ForwardHandler
 from appliance.features.handler import Handler
 from appliance.features.listening import ListeningHandler
 from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
+from appliance.features.pickup import PickupHandler
 from appliance.features.presence import PresenceHandler
 from appliance.features.queue import QueueHandler
 from appliance.features.recording import RecordingHandler
@@ -52,6 +54,8 @@ class Features:
     survey: SurveyHandler
     supervision: SupervisionHandler
     recording: RecordingHandler
+    pickup: PickupHandler
+    dnd: DndHandler
     switchboard: Switchboard
     #: Busy lamps: the board the lamp sender reads (``features/presence.py``).
     presence: PresenceHandler
@@ -88,6 +92,9 @@ def build(ctx: Context) -> Features:
     ctx.on_joined = recording.joined
     queue.recording = calls.recording = recording
     listening.calls = calls
+    # *8 / **<ext> take a ringing call; *78 / *79 and the control API set do-not-disturb.
+    pickup, dnd = PickupHandler(ctx), DndHandler(ctx, acd)
+    calls.pickup, calls.dnd, pickup.queue, dnd.queue = pickup, dnd, queue, queue
     handlers: list[Handler] = [
         pops,
         names,
@@ -100,6 +107,8 @@ def build(ctx: Context) -> Features:
         survey,
         supervision,
         recording,
+        pickup,
+        dnd,
         calls,
         failover,
         presence,
@@ -109,4 +118,4 @@ def build(ctx: Context) -> Features:
                     voicemail=voicemail, listening=listening, survey=survey,
                     supervision=supervision, recording=recording,
                     switchboard=Switchboard(ctx, handlers, bridges=calls, keys=recording),
-                    presence=presence)
+                    pickup=pickup, dnd=dnd, presence=presence)

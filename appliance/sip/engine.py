@@ -354,6 +354,10 @@ class Engine:
         """Log in/out or pause/unpause an agent; returns the prompt that confirms it."""
         return self.features.queue.agent_action(ext, action, argument)
 
+    def set_dnd(self, ext: str, on: bool) -> dict[str, Any]:
+        """Turn an extension's do-not-disturb on or off (stored); its state."""
+        return self.features.dnd.set(ext, on)
+
     def list_callbacks(self) -> list[dict[str, Any]]:
         return self.features.callbacks.requests()
 
@@ -410,4 +414,5 @@ class Engine:
             "failover": self.features.failover.status(),
             **self.features.supervision.status(),
             **self.features.recording.status(),
+            **self.features.dnd.status(),
         }

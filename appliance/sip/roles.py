@@ -53,6 +53,9 @@ class AgentLeg:
     stray: bool = False
     #: Who is calling, said to the agent before the bridge.
     whisper: Whisper | None = None
+    #: A phone that picked the call up (``*8``, ``**<ext>``): connected when it dialled,
+    #: so its answer only starts the talk time.
+    picked_up: bool = False
 
 
 @dataclass(eq=False)

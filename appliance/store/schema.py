@@ -63,6 +63,8 @@ _KEY = re.compile(r"^[0-9*#]$")
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 #: A mailbox: an extension number or a shared box's name (appliance.store.voicemail.BOX_NAME).
 _BOX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+#: A pickup group's name (core/pickup.py): phones with the same one answer each other's calls.
+_PICKUP_GROUP = re.compile(r"^[a-z0-9][a-z0-9_-]{0,19}$")
 _HA1 = re.compile(r"^[0-9a-f]{32}$")
 _IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$")
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
@@ -203,6 +205,9 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "on_unavailable": (False, _destination),
         "voicemail": (False, _mailbox),
         "record": (False, _record_policy),
+        "pickup_group": (False, lambda p, q, x: _pattern(
+            p, q, x, _PICKUP_GROUP, "a short name: lower-case letters, digits, - or _, "
+            "up to 20")),
     })
 
 
