@@ -414,7 +414,6 @@ class QueueHandler(Handler):
             leg.answered_at = now
             if role.picked_up:  # connected by pick_up already
                 leg.state = "connected"
-                self.ctx.record(leg, ended_at=None, outcome="in_progress")
                 return
             connected = self.acd.answered(caller_uid, ext, now)
             caller = self.tel.leg(caller_uid)
@@ -445,6 +444,8 @@ class QueueHandler(Handler):
                     self.callbacks.not_taken(caller_uid, ext)
             elif not role.stray:
                 self._agent_call_over(leg, role)
+            if role.picked_up:  # its record is the pickup, not a second call in the queue
+                leg.queue = None
             self.pump_soon()
 
     def pick_up(self, picker: CallSession, rung: CallSession) -> bool:

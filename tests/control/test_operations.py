@@ -80,6 +80,10 @@ class FakeEngine:
     def agent_action(self, ext: str, action: str, argument: str) -> None:
         self.asked.append(("agent_action", ext, action, argument))
 
+    def set_dnd(self, ext: str, on: bool) -> dict[str, Any]:
+        self.asked.append(("set_dnd", ext, on))
+        return {"extension": ext, "dnd": on}
+
     def failover_status(self) -> dict[str, Any]:
         return {"mode": "normal"}
 
@@ -256,3 +260,15 @@ def test_record_on_demand_names_the_extension_and_a_known_action(
     assert refused(api, "POST", "/calls/record", {"extension": "299", "action": "start"}) \
         == (400, "unknown_extension", {"field": "extension"})
     assert engine.asked == [("record", "202", "start")]
+
+
+def test_dnd_is_set_for_a_known_extension_and_bad_input_names_the_field(
+        api: ControlApi, engine: FakeEngine) -> None:
+    assert api.dispatch("POST", "/dnd/202", {"on": True}) == (200, {"extension": "202",
+                                                                   "dnd": True})
+    for body in ({}, {"on": "yes"}, {"on": 1}, {"on": None}):
+        assert refused(api, "POST", "/dnd/202", body) == (400, "bad_on", {"field": "on"}), body
+    for ext in ("299", "", "202/x", "../202"):
+        assert refused(api, "POST", f"/dnd/{ext}", {"on": True})[:2] == (
+            404, "unknown_extension"), ext
+    assert engine.asked == [("set_dnd", "202", True)]
