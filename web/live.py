@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 # How often a stream checks whether the server is stopping; short so that
 # SIGTERM is not held up by an open browser tab.
 _POLL_S = 0.25
+#: An extension number, as the config allows it.
+_EXTENSION = re.compile(r"^[0-9]{2,6}$")
 # Browsers reconnect this long after the stream ends (engine restart, shutdown).
 _RETRY_MS = 5000
 # A phone's callers that count as "on its card" (web.screenpop): its last few pops,
@@ -143,6 +146,7 @@ def _status_view(status: dict[str, Any]) -> dict[str, Any]:
         "callbacks": [c for c in status.get("callbacks") or [] if isinstance(c, dict)],
         "system": status.get("system") if isinstance(status.get("system"), dict) else None,
         "restarts": status.get("restarts") if isinstance(status.get("restarts"), dict) else None,
+        "dnd": [str(x) for x in status.get("dnd") or []],
     }
 
 
@@ -285,6 +289,30 @@ def agent_action(extension: str, action: str) -> WerkzeugResponse:
         engine().request("POST", f"/agents/{extension}/{action}", body)
     except (EngineUnavailable, EngineRefused) as e:
         flash(f"Could not {action} {extension}: {e}", "error")
+    return redirect(url_for("live.index"))
+
+
+@bp.post("/dnd")
+@for_agents
+def dnd() -> WerkzeugResponse:
+    """Do-not-disturb on (``on=yes``) or off for ``extension``: admins for any phone,
+    everyone else for their own (the engine stores it, as ``*78``/``*79`` do)."""
+    user = current_user()
+    assert user is not None
+    ext = request.form.get("extension", "").strip() or (user.extension or "")
+    on = request.form.get("on", "")
+    if on not in ("yes", "no"):
+        abort(400, description="on: expected yes or no")
+    if not _EXTENSION.fullmatch(ext):
+        abort(400, description="extension: expected the phone's number (2 to 6 digits)")
+    if not user.is_admin and user.extension != ext:
+        abort(403, description="Only an administrator can change another phone's "
+                               "do-not-disturb.")
+    try:
+        engine().request("POST", f"/dnd/{ext}", {"on": on == "yes"})
+        flash(f"Do-not-disturb is {'on' if on == 'yes' else 'off'} for {ext}.")
+    except (EngineUnavailable, EngineRefused) as e:
+        flash(f"Could not change do-not-disturb of {ext}: {e}", "error")
     return redirect(url_for("live.index"))
 
 

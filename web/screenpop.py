@@ -198,6 +198,30 @@ def recording() -> tuple[Response, int]:
     return _json(outcome.result or {}, 200)
 
 
+@bp.post("/agent/dnd")
+@for_agents
+def dnd() -> tuple[Response, int]:
+    """Do-not-disturb of the login's phone on or off (an admin watching a phone sets that
+    phone's): the page's toggle, as ``*78``/``*79`` on the phone."""
+    user = _user()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
+        return _json({"error_id": "bad_request", "message": "on: expected true or false",
+                      "details": {"field": "on"}}, 400)
+    extension = str(body.get("extension") or user.extension or "")
+    if not user.is_admin and extension != user.extension:
+        return _json({"error_id": "not_your_phone", "message": "Agents set do-not-disturb "
+                      "for their own phone only.", "details": {}}, 403)
+    if not _EXTENSION.fullmatch(extension):
+        return _json({"error_id": "no_phone", "message": "Your login has no phone "
+                      "extension.", "details": {}}, 400)
+    outcome = ask_engine("POST", f"/dnd/{extension}", {"on": body["on"]})
+    if not outcome.ok:
+        return _json({"error_id": "not_done", "message": outcome.error or "not done",
+                      "details": outcome.fields}, 503 if not outcome.fields else 409)
+    return _json(outcome.result or {}, 200)
+
+
 # ---- the caller's card -----------------------------------------------------------------
 
 

@@ -171,6 +171,9 @@ class FakeEngine:
                 ("POST", "calls"): lambda arg, body: {"id": f"fake-{arg}-call"},
                 # A wrap-up code from the card: the real one is tests/handlers' and sip's.
                 ("POST", "agents"): _fake_wrapup,
+                # Do-not-disturb from the agent page and the dashboard (the real one:
+                # tests/control/test_operations.py, tests/handlers/test_dnd.py).
+                ("POST", "dnd"): lambda arg, body: {"extension": arg, "dnd": body.get("on")},
                 **voicemail_settings(Greetings(runtime.data_dir / "voicemail-greetings"),
                                      lambda: ConfigStore(runtime.config_path).load(),
                                      runtime.smtp_password_path),

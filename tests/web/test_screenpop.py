@@ -110,6 +110,7 @@ def test_the_agent_page_is_bound_to_the_agents_phone(agent_client: FlaskClient,
         "data-admin": "no",
         "data-wrapup-url": "/agent/wrapup", "data-recording-url": "/agent/recording",
         "data-wrapup-codes": "{}",  # the demo's queue has no wrap-up codes
+        "data-dnd-url": "/agent/dnd",
     }
     for part in ('id="pop-cards"', 'id="recent-pops"', 'id="allow-notifications"',
                  "screenpop.js", "screenpop.css", ">My calls</a>"):

@@ -118,6 +118,8 @@ def _extension_form() -> dict[str, str]:
     form["caller_id"] = re.sub(r"[\s().-]", "", form["caller_id"])
     if "record" in request.form:  # a post without the select leaves the policy alone
         form["record"] = request.form["record"].strip()
+    if "pickup_group" in request.form:  # likewise: a post without it leaves the group alone
+        form["pickup_group"] = request.form["pickup_group"].strip().lower()
     return form
 
 
@@ -132,6 +134,10 @@ def _apply_form(entry: dict[str, Any], form: dict[str, str]) -> None:
         entry["call_class"] = form["call_class"]
     if "record" in form:
         put_record(entry, form["record"], stored=dict(entry))
+    if form.get("pickup_group"):
+        entry["pickup_group"] = form["pickup_group"]
+    elif "pickup_group" in form:
+        entry.pop("pickup_group", None)
 
 
 def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
@@ -151,7 +157,8 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
         number = str(e.get("number"))
         values = {"name": str(e.get("name", "")), "caller_id": str(e.get("caller_id", "")),
                   "call_class": str(e.get("call_class", DEFAULT_CALL_CLASS)),
-                  "record": record_value(e)}
+                  "record": record_value(e),
+                  "pickup_group": str(e.get("pickup_group", ""))}
         values.update((row_values or {}).get(number, {}))
         rows.append({
             "number": number, **values,
@@ -162,7 +169,7 @@ def _extensions_page(*, status: int = 200, add: dict[str, str] | None = None,
     return render_template(
         "admin/extensions.html", rows=rows, engine_known=registered is not None,
         add=add or {"number": "", "name": "", "caller_id": "", "call_class": DEFAULT_CALL_CLASS,
-                    "record": ""},
+                    "record": "", "pickup_group": ""},
         add_errors=add_errors or {}, problems=problems or [], problems_title=problems_title,
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in EXTENSION_CALL_CLASSES],
         record_choices=[("", RECORD_BLANK), *RECORD_CHOICES], record_hint=RECORD_HINT,
@@ -208,7 +215,8 @@ def extension_add() -> Response | tuple[str, int]:
                 errors["number"] = (f"{form['number']!r} is the number of "
                                     f"{describe(f'queues[{queue.group(1)}]', doc)}")
                 shown.add(path)
-        return _extensions_page(status=400, add={"record": "", **form}, add_errors=errors,
+        return _extensions_page(status=400, add={"record": "", "pickup_group": "", **form},
+                                add_errors=errors,
                                 problems=problems_of(outcome, doc, skip=shown))
     result = outcome.result or {}
     made: dict[str, Any] = next((g for g in result.get("generated", []) if isinstance(g, dict)
@@ -238,7 +246,7 @@ def extension_edit(number: str) -> Response | tuple[str, int]:
         mine = outcome.under(where)
         errors = {k: field_message(k, v, doc) for k, v in mine.items()}
         values: dict[str, str] = {k: form[k] for k in ("name", "caller_id", "call_class",
-                                                        "record") if k in form}
+                                                        "record", "pickup_group") if k in form}
         return _extensions_page(status=400, row_values={number: values},
                                 row_errors={number: errors},
                                 problems=problems_of(outcome, doc,

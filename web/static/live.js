@@ -196,6 +196,33 @@
     return tr;
   }
 
+  // Do-not-disturb: each phone on it, with a "turn off" button for an admin or its owner.
+  var dndList = byId("dnd");
+  var dndUrl = dndList ? dndList.getAttribute("data-dnd-url") : "";
+  function dndItem(ext) {
+    var li = el("li", "", ext);
+    li.setAttribute("data-dnd", ext);
+    if ((isAdmin || ext === myExtension) && dndUrl && csrfMeta) {
+      var form = el("form", "inline");
+      form.method = "post";
+      form.action = dndUrl;
+      [["csrf_token", csrfMeta.getAttribute("content")], ["extension", ext], ["on", "no"]]
+        .forEach(function (pair) {
+          var input = el("input");
+          input.type = "hidden";
+          input.name = pair[0];
+          input.value = pair[1];
+          form.appendChild(input);
+        });
+      var button = el("button", "secondary", "turn off");
+      button.type = "submit";
+      form.appendChild(document.createTextNode(" "));
+      form.appendChild(button);
+      li.appendChild(form);
+    }
+    return li;
+  }
+
   function trunkRow(t, monitors) {
     var monitor = monitors["trunk:" + t.name] || {};
     var state = monitor.state || (t.probed ? "unknown" : "not watched");
@@ -309,6 +336,7 @@
     var agents = status.agents || {};
     replaceRows("queues", (status.queues || []).map(function (q) { return queueCard(q, agents); }), "no-queues");
     replaceRows("agents", Object.keys(agents).sort().map(function (ext) { return agentRow(ext, agents[ext]); }), "no-agents");
+    replaceRows("dnd", (status.dnd || []).map(function (ext) { return dndItem(String(ext)); }), "no-dnd");
     var monitors = failover.monitors || {};
     replaceRows("trunks", (status.trunks || []).map(function (t) { return trunkRow(t, monitors); }));
     replaceRows("callbacks", (status.callbacks || []).map(callbackRow), "no-callbacks");

@@ -828,6 +828,40 @@
       });
     });
   });
+  // Do-not-disturb: the toggle follows the status snapshot and dnd_changed events.
+  var dndUrl = root.getAttribute("data-dnd-url") || "";
+  var dndState = document.getElementById("dnd-state");
+  var dndToggle = document.getElementById("dnd-toggle");
+  var dndNote = document.getElementById("dnd-note");
+  function showDnd(on) {
+    if (!dndState || !dndToggle) {
+      return;
+    }
+    dndState.textContent = "Do not disturb: " + (on ? "on" : "off");
+    dndToggle.textContent = on ? "Turn do-not-disturb off" : "Turn do-not-disturb on";
+    dndToggle.setAttribute("data-on", on ? "no" : "yes");
+  }
+  if (dndToggle) {
+    dndToggle.addEventListener("click", function () {
+      dndNote.textContent = "";
+      fetch(dndUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
+                  "Accept": "application/json"},
+        body: JSON.stringify({extension: extension,
+                              on: dndToggle.getAttribute("data-on") === "yes"})
+      }).then(function (resp) {
+        return resp.json().then(function (body) {
+          if (!resp.ok) {
+            throw new Error(body.message || ("HTTP " + resp.status));
+          }
+          showDnd(body.dnd === true);
+        });
+      }).catch(function (err) {
+        dndNote.textContent = err.message;
+      });
+    });
+  }
   source.onmessage = function (message) {
     var ev;
     try {
@@ -847,6 +881,10 @@
       onSupervision(ev);
     } else if (ev.type === "recording_changed" && String(ev.extension) === extension) {
       showRecording(ev.state);
+    } else if (ev.type === "dnd_changed" && String(ev.extension) === extension) {
+      showDnd(ev.on === true);
+    } else if ((ev.type === "hello" || ev.type === "status") && ev.status) {
+      showDnd((ev.status.dnd || []).map(String).indexOf(extension) >= 0);
     } else if (ev.type === "engine_down") {
       note.textContent = "The phone system is not reachable: " + (ev.message || "no answer") +
         ". Calls will show again when it is back.";
