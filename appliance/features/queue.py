@@ -469,6 +469,13 @@ class QueueHandler(Handler):
         picker.reason = f"picked up queue {rung.queue}'s call from " \
                         f"{caller.caller_number or '?'} ringing {role.agent}"
         log.info("%s picks up queue %s's call ringing %s", who, rung.queue, role.agent)
+        for other in self.tel.legs():  # the picker's own phone, if it rang for the caller too
+            o_role = other.role
+            if isinstance(o_role, AgentLeg) and o_role.caller == role.caller \
+                    and o_role.agent == who and other.uid != picker.uid \
+                    and other.answered_at is None:
+                o_role.cancelled = True
+                self.tel.hangup(other.uid, 487, "picked up from another line")
         self.tel.answer(picker.uid, 200)
         self._connect_agent(caller, picker, connected)
         caller.reason += f" (picked up while ringing {role.agent})"

@@ -135,3 +135,25 @@ def test_nothing_to_pick_up_is_said_then_the_call_ends(box: Office, picker: str,
     box.features.calls.ctx.writer.flush()
     [record] = [r for r in box.history.last(5) if r.call_uid == uid]
     assert record.outcome == "failed" and record.reason.startswith("pickup: ")
+
+
+def test_a_picker_whose_own_phone_rings_for_the_same_caller_stops_it(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"extensions": EXTENSIONS,
+                               "queues": [{**QUEUE, "strategy": "ringall"}]})
+    o.features.queue.set_registered({"202", "203"})
+    tel = o.tel
+    caller = tel.call_in(caller=CALLER, dialled="500")
+    o.route(caller)
+    tel.advance(0)
+    rings = {r.extension: r.leg for r in tel.of(Ring)}
+    picker = dial(o, "203", "**202")  # from a second line of 203's phone
+    assert Hangup(rings["202"], 487, "answered elsewhere or caller left") in tel.asked
+    assert Hangup(rings["203"], 487, "picked up from another line") in tel.asked
+    tel.advance(0)
+    assert Bridge(caller.uid, picker) in tel.asked
+    tel.advance(60)
+    o.features.calls.ctx.writer.flush()
+    events = [(e.event, e.agent) for e in o.history.queue_events(
+        queue="support", since=0, until=1e12)]
+    assert not [e for e in events if e[0] == "no_answer"]
+    o.features.calls.ctx.writer.close()
