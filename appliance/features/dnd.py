@@ -63,6 +63,19 @@ class DndHandler(Handler):
             self.queue.pump_soon()  # the agent's state is told; a waiting caller may ring
         return {"extension": extension, "dnd": on}
 
+    def started(self) -> None:
+        self._forget_removed()
+
+    def reconfigured(self) -> None:
+        self._forget_removed()
+
+    def _forget_removed(self) -> None:
+        """An extension deleted from the settings leaves do-not-disturb (else the
+        dashboard would list a phone nobody can turn it off for)."""
+        known = {e["number"] for e in self.ctx.config["extensions"]}
+        for ext in sorted(self.store.all() - known):
+            self.set(ext, False)
+
     def status(self) -> dict[str, Any]:
         """For the engine's status snapshot (the dashboard)."""
         return {"dnd": sorted(self.store.all())}

@@ -115,3 +115,17 @@ def test_a_transfer_to_a_dnd_extension_is_refused_busy(tmp_path: Path) -> None:
     assert req.status == 486 and req.new_leg is None
     assert a in o.tel.calls and not o.tel.of(Hangup, a)
     o.features.calls.ctx.writer.close()
+
+
+def test_a_deleted_extension_leaves_dnd(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    o.features.dnd.set("204", True)
+    o.features.dnd.set("203", True)
+    ctx = o.features.calls.ctx
+    ctx.config = {**ctx.config, "extensions": [e for e in ctx.config["extensions"]
+                                               if e["number"] != "204"]}
+    for handler in o.features.switchboard.handlers:
+        handler.reconfigured()
+    assert o.features.dnd.status() == {"dnd": ["203"]}
+    assert (ctx.runtime.data_dir / "dnd.json").read_text() == '{"on": ["203"]}\n'
+    ctx.writer.close()
