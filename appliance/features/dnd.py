@@ -23,6 +23,7 @@ from appliance.sip.session import CallSession
 from appliance.store.dnd import DndStore
 
 if TYPE_CHECKING:  # wired after both are built
+    from appliance.features.presence import PresenceBoard
     from appliance.features.queue import QueueHandler
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ class DndHandler(Handler):
 
     #: Rings the next agent once one goes off do-not-disturb (set by the wiring).
     queue: QueueHandler
+    #: Colleagues' busy-lamp keys: a phone on do-not-disturb shows busy (set by the wiring).
+    board: PresenceBoard | None = None
 
     def __init__(self, ctx: Context, acd: Acd) -> None:
         self.ctx, self.tel, self.acd = ctx, ctx.tel, acd
@@ -60,11 +63,20 @@ class DndHandler(Handler):
             log.info("extension %s: do-not-disturb %s", extension, "on" if on else "off")
             self.acd.set_dnd(extension, on)
             self.ctx.events.emit(DndChanged(extension=extension, on=on))
+            self._lamp(extension, on)
             self.queue.pump_soon()  # the agent's state is told; a waiting caller may ring
         return {"extension": extension, "dnd": on}
 
     def started(self) -> None:
         self._forget_removed()
+        for ext in sorted(self.store.all()):
+            self._lamp(ext, True)
+
+    def _lamp(self, extension: str, on: bool) -> None:
+        """A phone on do-not-disturb lights its colleagues' keys for it as busy (RFC 4235
+        ``confirmed``), whether or not it is on a call, so nobody expects it to answer."""
+        if self.board is not None:
+            self.board.set_entity(extension, "confirmed" if on else "idle")
 
     def reconfigured(self) -> None:
         self._forget_removed()

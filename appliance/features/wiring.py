@@ -95,6 +95,7 @@ def build(ctx: Context) -> Features:
     # *8 / **<ext> take a ringing call; *78 / *79 and the control API set do-not-disturb.
     pickup, dnd = PickupHandler(ctx), DndHandler(ctx, acd)
     calls.pickup, calls.dnd, pickup.queue, dnd.queue = pickup, dnd, queue, queue
+    dnd.board = presence.board
     handlers: list[Handler] = [
         pops,
         names,

@@ -129,3 +129,18 @@ def test_a_deleted_extension_leaves_dnd(tmp_path: Path) -> None:
     assert o.features.dnd.status() == {"dnd": ["203"]}
     assert (ctx.runtime.data_dir / "dnd.json").read_text() == '{"on": ["203"]}\n'
     ctx.writer.close()
+
+
+def test_colleagues_keys_show_a_dnd_phone_busy_and_free_again(tmp_path: Path) -> None:
+    o = box(tmp_path)
+    board = o.features.presence.board
+    o.features.dnd.set("202", True)
+    assert [d.state for d in board.snapshot()["202"]] == ["confirmed"]
+    o.features.dnd.set("202", False)
+    assert board.snapshot()["202"] == ()
+    # Kept over a restart: the new engine lights the key again at its start.
+    o.features.dnd.set("203", True)
+    o.features.calls.ctx.writer.close()
+    again = wiring.build(o.features.calls.ctx)
+    again.dnd.started()
+    assert [d.state for d in again.presence.board.snapshot()["203"]] == ["confirmed"]
