@@ -35,6 +35,8 @@ from appliance.control.voicemail import resources as voicemail_resources
 from appliance.control.voicemail import settings_resources as voicemail_settings
 from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
+from appliance.provision.service import ProvisionService
+from appliance.provision.service import resources as provision_resources
 from appliance.settings import Runtime
 from appliance.sip.engine import Engine
 from appliance.sounds import greetings
@@ -82,6 +84,7 @@ class Controller:
         self._retainer: threading.Thread | None = None
         self._system: dict[str, Any] | None = None
         self.admin: AdminService | None = None
+        self.provision: ProvisionService | None = None
         self._panel: PanelService | None = None
         self._cid_modem: CallerIdModem | None = None
         self._sms: SmsAlerts | None = None
@@ -120,6 +123,7 @@ class Controller:
             **voicemail_settings(Greetings(self.runtime.data_dir / "voicemail-greetings"),
                                  lambda: self.config, self.runtime.smtp_password_path),
             **recording_resources(Recordings(self.runtime.data_dir / "recordings", history)),
+            **provision_resources(self._start_provisioning(self.admin)),
         })
         self.engine.features.listening.change_pin = self._change_pin
         self.control = ControlServer(self.runtime.control_socket, api, self.bus)
@@ -151,6 +155,19 @@ class Controller:
         self._started.set()
         self.notifier.ready(f"capacity {cap.usable} calls")
         log.info("engine ready: control API at %s", self.runtime.control_socket)
+
+    def _start_provisioning(self, admin: AdminService) -> ProvisionService:
+        """Desk-phone provisioning (``appliance/provision``): phones register at the
+        edge's address, or, when it listens on every address, at the one they fetched
+        their file from."""
+        bind = self.runtime.bind
+        self.provision = ProvisionService(
+            self.runtime.data_dir / "provisioning.json", config=lambda: self.config,
+            set_password=admin.extension_password,
+            sip_server=None if bind in ("0.0.0.0", "::") else bind,
+            sip_port=self.runtime.edge_port)
+        self.provision.config_changed(self.config)
+        return self.provision
 
     def _speak_greetings(self) -> None:
         """Menu greetings a hand-edited or restored config names but the disk lacks
@@ -384,11 +401,29 @@ class Controller:
                     log.debug("lamps not updated: %s", e)
                 else:
                     lamps.sync(registered, counts, now=time.monotonic())
+                self._send_resyncs(sender)
                 lamps.serve(REGISTRATION_POLL_S, until=due.is_set)
         finally:
             if board is not None:
                 board.on_change = None
             sender.close()
+
+    def _send_resyncs(self, sender: MwiSender) -> None:
+        """Desk phones whose file changed are told ``check-sync`` (from this thread, on
+        the lamps' sender: one SIP sender for unsolicited NOTIFYs)."""
+        from appliance.provision.resync import check_sync_message
+
+        if self.provision is None:
+            return
+        for ext in self.provision.take_resyncs():
+            branch, data = check_sync_message(extension=ext, domain=sender.domain,
+                                              local=sender.local)
+
+            def told(code: int | None, ext: str = ext) -> None:
+                log.info("desk phone of %s: check-sync answered %s", ext, code or "nothing")
+
+            if not sender.start(branch, data, told):
+                log.warning("desk phone of %s: check-sync not sent (too many waiting)", ext)
 
     def _wake_lamps(self, sender: MwiSender, due: threading.Event) -> None:
         """Wake the lamp thread out of its wait the moment a mailbox changes (or this
@@ -644,6 +679,8 @@ class Controller:
         if _modems(old) != _modems(config) and self._started.is_set():
             self._stop_modems()  # a changed port or number: start afresh on the new one
             self._start_modems(config)
+        if self.provision is not None:
+            self.provision.config_changed(config)
         changed = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
         self.bus.emit(ConfigChanged(sections=changed))
 

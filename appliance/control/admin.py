@@ -40,9 +40,9 @@ log = logging.getLogger(__name__)
 #: the modems restart at once; LED and button pins apply at the engine's next start.
 EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
             "routes", "schedules", "failover", "device", "menus", "voicemail", "email",
-            "supervision")
+            "supervision", "devices", "provisioning")
 _OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device", "menus",
-             "voicemail", "email", "supervision"}
+             "voicemail", "email", "supervision", "devices", "provisioning"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 #: What ``PUT /users/<name>`` may change (a password has its own resource).
 _USER_CHANGES = ("extension", "role", "crm_url", "crm_open")
@@ -59,6 +59,15 @@ def invalid(e: ConfigError, *, prefix: str = "") -> ApiError:
     return ApiError(400, "invalid_config", "; ".join(e.problems[:5])
                     + (f" (and {len(e.problems) - 5} more)" if len(e.problems) > 5 else ""),
                     problems=e.problems, fields=fields)
+
+
+def _templates_render(doc: dict[str, Any]) -> None:
+    """A desk phone's brand template that does not render is refused at save time."""
+    from appliance.provision.validate import template_problems
+
+    found = template_problems(doc)
+    if found:
+        raise ConfigError(found)
 
 
 class AdminService:
@@ -119,6 +128,7 @@ class AdminService:
         """Make an uploaded backup the config: validated whole, applied, or nothing changes."""
         try:
             schema.validate(doc, require_secrets=False)
+            _templates_render(doc)
         except ConfigError as e:
             raise invalid(e) from None
         with self._lock:
@@ -133,14 +143,15 @@ class AdminService:
         return {"restored": True, "generated": [
             {"extension": g.extension, "password": g.password} for g in generated]}
 
-    def extension_password(self, number: str) -> dict[str, Any]:
-        """A new generated SIP password for one phone, returned once."""
+    def extension_password(self, number: str, password: str | None = None) -> dict[str, Any]:
+        """A new generated SIP password for one phone, returned once (``password``: the
+        one desk-phone provisioning made and stores for the phone's file)."""
         with self._lock:
             doc = self.store.load_raw()
             ext = next((e for e in doc["extensions"] if e["number"] == number), None)
             if ext is None:
                 raise ApiError(404, "unknown_extension", f"no extension {number!r}")
-            password = new_password()
+            password = password or new_password()
             ext["ha1"] = ha1(number, doc["site"]["sip_domain"], password)
             self._save(doc)
         return {"extension": number, "password": password}
@@ -326,6 +337,7 @@ class AdminService:
         """Validate, ask the engine, speak new greetings, write atomically, then apply."""
         try:
             schema.validate(doc)
+            _templates_render(doc)
         except ConfigError as e:
             raise invalid(e) from None
         self._refuse_if_engine_cannot(doc)

@@ -866,7 +866,16 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "voicemail": (False, _voicemail),
     "email": (False, _smtp),
     "retention": (False, _retention),
+    "devices": (False, lambda p, q, x: _provision().device_problems(p, q, x)),
+    "provisioning": (False, lambda p, q, x: _provision().provisioning_problems(p, q, x)),
 }
+
+
+def _provision() -> Any:
+    """Desk-phone checks (``appliance/provision/validate.py``), imported on first use."""
+    from appliance.provision import validate
+
+    return validate
 
 
 def _unique(p: Problems, doc: dict[str, Any], section: str, key: str) -> None:
@@ -955,6 +964,7 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
                      f"(defined: {', '.join(sorted(str(c) for c in classes)) or 'none'})")
     _menu_references(p, doc.get("menus") or [], known)
     _survey_languages(p, doc)
+    _provision().reference_problems(p, doc)
 
 
 def _menu_references(p: Problems, menus: list[Any], known: _Known) -> None:
