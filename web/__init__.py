@@ -87,6 +87,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         auth,
         errors,
         live,
+        prov,
         recordings,
         reports,
         screenpop,
@@ -105,6 +106,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(screenpop.bp)
     app.register_blueprint(voicemail.bp)
     app.register_blueprint(wallboard.bp)
+    app.register_blueprint(prov.bp)
     return app
 
 

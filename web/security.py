@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 from werkzeug.wrappers.response import Response
 
-PUBLIC = frozenset({"auth.login", "static"})
+#: ``prov.fetch``: desk phones fetch their settings without a login (the engine decides
+#: who may have a file: appliance/provision/service.py).
+PUBLIC = frozenset({"auth.login", "static", "prov.fetch"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"

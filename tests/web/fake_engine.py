@@ -26,6 +26,8 @@ from appliance.control.recordings import resources as recording_resources
 from appliance.control.server import ApiError, ControlApi
 from appliance.control.voicemail import resources as voicemail_resources
 from appliance.control.voicemail import settings_resources as voicemail_settings
+from appliance.provision.service import ProvisionService
+from appliance.provision.service import resources as provision_resources
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore
 from appliance.store.history import History
@@ -180,6 +182,12 @@ class FakeEngine:
                 # Listens are logged and recordings deleted in the data folder's history.
                 **recording_resources(Recordings(runtime.data_dir / "recordings",
                                                  History(runtime.history_path))),
+                # Desk-phone provisioning on the data folder (no check-sync sender).
+                **provision_resources(ProvisionService(
+                    runtime.data_dir / "provisioning.json",
+                    config=lambda: ConfigStore(runtime.config_path).load(),
+                    set_password=admin.extension_password, sip_server=runtime.bind,
+                    sip_port=runtime.edge_port)),
             })
         self.status = copy.deepcopy(status if status is not None else SAMPLE_STATUS)
         self._stopping = threading.Event()
