@@ -400,8 +400,8 @@ class Controller:
                 except KeeplineError as e:
                     log.debug("lamps not updated: %s", e)
                 else:
+                    self._send_resyncs(sender)  # first: sync may wait on silent phones
                     lamps.sync(registered, counts, now=time.monotonic())
-                self._send_resyncs(sender)
                 lamps.serve(REGISTRATION_POLL_S, until=due.is_set)
         finally:
             if board is not None:
