@@ -140,9 +140,14 @@ def decide(*, address: str, subnets: list[str] | tuple[str, ...], limited: bool,
     return "serve" if now < device.window_until else "forbidden"
 
 
-def is_miss(verdict: Verdict) -> bool:
-    """Refusals that count towards the miss limit (a guessing sweep produces these)."""
-    return verdict in ("not_found", "forbidden")
+def is_miss(verdict: Verdict, request: FileRequest | None) -> bool:
+    """Refusals that count towards the miss limit: a device file for a MAC nobody added,
+    and a refused known device or secret (a guessing sweep produces these). A name that
+    is no brand's file at all does not count: a phone's boot asks for several of those
+    (Yealink's ``.boot`` and ``-local.cfg`` files), and they reveal nothing."""
+    if verdict == "forbidden":
+        return True
+    return verdict == "not_found" and request is not None
 
 
 @dataclass

@@ -145,6 +145,11 @@ class ProvisionService:
             entry.setdefault("secret", secrets.token_urlsafe(24))
             self._new_password(device, entry)
             entry["window_until"] = self._clock() + self._window_s()
+            if "fingerprint" in entry:
+                # A provisioned phone loses its registration with the old password: it
+                # is told to fetch the new one with its own URL.
+                entry["needs"] = "password"
+                self._resyncs.append(device["extension"])
             self._write()
         log.info("desk phone %s (extension %s): provisioning open for %d min", mac,
                  device["extension"], int(self._window_s() // 60))
@@ -242,7 +247,7 @@ class ProvisionService:
             answer = Answer(rules.STATUS[verdict])
             if verdict == "serve" and request is not None:
                 answer = self._serve(request, device, entry, host)
-            elif rules.is_miss(verdict) and self._limiter.miss(ip, now):
+            elif rules.is_miss(verdict, request) and self._limiter.miss(ip, now):
                 log.warning("provisioning: %s blocked after %d misses", ip,
                             self._limiter.limit)
             mac = device["mac"] if device else (request.mac if request else None)

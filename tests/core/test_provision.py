@@ -10,6 +10,7 @@ from appliance.core.provision import (
     MissLimiter,
     decide,
     in_subnets,
+    is_miss,
     line_keys,
     normalise_mac,
     parse_file,
@@ -119,6 +120,14 @@ def test_common_file_only_while_a_window_is_open_or_with_a_secret() -> None:
     assert _decide(request=COMMON, device=None, any_open=False) == "forbidden"
     assert _decide(request=COMMON, device=None, any_open=False, secret="x" * 32,
                    secret_ok_any=True) == "serve"
+
+
+def test_which_refusals_count_as_misses() -> None:
+    assert is_miss("not_found", DEVICE)  # a MAC nobody added
+    assert is_miss("forbidden", DEVICE)  # a known MAC outside its window, a wrong secret
+    assert not is_miss("not_found", None)  # y000000000000.boot: no brand's file
+    assert not is_miss("outside", DEVICE) and not is_miss("limited", DEVICE)
+    assert not is_miss("serve", DEVICE)
 
 
 def test_miss_limiter_blocks_after_the_limit_then_forgets() -> None:

@@ -103,6 +103,22 @@ def test_a_guessed_mac_sweep_is_rate_limited(box: Box) -> None:
     assert len(box.service.status()["log"]) == 33
 
 
+def test_files_no_brand_asks_for_do_not_block_a_booting_phone(box: Box) -> None:
+    box.service.open_window("0015651234ab")
+    for _ in range(5):
+        for name in ("y000000000000.boot", "0015651234ab.boot", "0015651234ab-local.cfg"):
+            assert get(box, name).status == 404
+    assert get(box, "0015651234ab.cfg").status == 200
+
+
+def test_pressing_provision_again_tells_the_phone(box: Box) -> None:
+    box.service.open_window("0015651234ab")
+    assert get(box, "0015651234ab.cfg").status == 200
+    box.service.open_window("0015651234ab")
+    assert box.service.take_resyncs() == ["201"]
+    assert box.service.status()["devices"]["0015651234ab"]["needs"] == "password"
+
+
 def test_log_and_user_agent_are_bounded(box: Box) -> None:
     for i in range(300):
         box.service.fetch(f"y{i}.cfg", ip=f"10.0.{i // 200}.{i % 200}", user_agent="u" * 5000,
