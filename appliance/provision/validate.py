@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.core.provision import KEY_KINDS, PARK_SLOTS, is_mac
 from appliance.provision import render
@@ -107,6 +108,12 @@ def provisioning_problems(p: list[str], path: str, prov: Any) -> None:
     for key in ("timezone", "language"):
         if key in prov and not (isinstance(prov[key], str) and 0 < len(prov[key]) <= 64):
             p.append(f"{path}.{key}: expected a name")
+    zone = prov.get("timezone")
+    if isinstance(zone, str) and 0 < len(zone) <= 64:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            p.append(f"{path}.timezone: unknown time zone {zone!r} (e.g. Europe/Berlin)")
 
 
 def reference_problems(p: list[str], doc: dict[str, Any]) -> None:

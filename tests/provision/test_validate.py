@@ -63,6 +63,9 @@ def test_provisioning_settings(box: Box) -> None:
     assert fields["provisioning.subnets[0]"] == ("'192.168.1.0/33' is not a subnet "
                                                  "(e.g. 192.168.1.0/24)")
     assert fields["provisioning.window_min"] == "expected minutes from 1 to 1440, got 0"
+    fields = _refused(box, "provisioning", {"timezone": "Mars/Olympus"})
+    assert fields["provisioning.timezone"] == "unknown time zone 'Mars/Olympus' (e.g. " \
+        "Europe/Berlin)"
     box.admin.save_section("provisioning", {"subnets": ["10.1.0.0/16"], "window_min": 5})
 
 
