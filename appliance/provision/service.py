@@ -308,7 +308,8 @@ class ProvisionService:
     # ---- the page --------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """Each device's state (no password) and the recent fetches, newest first."""
+        """Each device's state (no password, no secret) and the recent fetches, newest
+        first."""
         now = self._clock()
         with self._lock:
             self._catch_up()
@@ -319,7 +320,6 @@ class ProvisionService:
                     "needs": e.get("needs", ""),
                     "window_open": float(e.get("window_until", 0)) > now,
                     "window_until": e.get("window_until"),
-                    "secret": e.get("secret"),
                     "last_fetch": e.get("last_fetch"),
                     "last_try": e.get("last_try"),
                 }

@@ -120,6 +120,7 @@ def reference_problems(p: list[str], doc: dict[str, Any]) -> None:
     """Duplicate MACs, extensions that exist, keys that fit the model."""
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
     seen: dict[str, int] = {}
+    owners: dict[str, int] = {}
     for i, d in enumerate(doc.get("devices") or []):
         mac = d["mac"]
         if mac in seen:
@@ -127,6 +128,11 @@ def reference_problems(p: list[str], doc: dict[str, Any]) -> None:
         seen.setdefault(mac, i)
         if d["extension"] not in exts:
             p.append(f"devices[{i}].extension: no extension {d['extension']!r}")
+        elif d["extension"] in owners:
+            # Each provisioned phone owns its extension's password: two would take turns.
+            p.append(f"devices[{i}].extension: extension {d['extension']} already has a "
+                     f"desk phone (devices[{owners[d['extension']]}])")
+        owners.setdefault(d["extension"], i)
         keys = d.get("keys") or []
         room = render.models()[d["model"]]
         if len(keys) > room:

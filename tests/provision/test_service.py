@@ -40,6 +40,7 @@ def test_in_the_window_the_file_is_served_and_the_fetch_shown(box: Box) -> None:
     assert dev["provisioned"] and dev["needs"] == ""
     assert state["log"][0]["status"] == 200 and state["log"][0]["file"] == "0015651234ab.cfg"
     assert "password" not in json.dumps(state)
+    assert opened["secret"] not in json.dumps(state)
 
 
 def test_after_the_window_only_the_secret_url_works(box: Box) -> None:

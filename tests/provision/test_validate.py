@@ -38,6 +38,13 @@ def test_duplicate_mac(box: Box) -> None:
     assert fields["devices[1].mac"] == "0015651234ab is already used by devices[0]"
 
 
+def test_one_desk_phone_per_extension(box: Box) -> None:
+    devices = _devices()
+    devices[1]["extension"] = "201"
+    fields = _refused(box, "devices", devices)
+    assert fields["devices[1].extension"] == "extension 201 already has a desk phone (devices[0])"
+
+
 def test_unknown_extension_model_and_key_kind(box: Box) -> None:
     fields = _refused(box, "devices", _devices(extension="299"))
     assert fields["devices[0].extension"] == "no extension '299'"
