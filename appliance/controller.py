@@ -167,7 +167,34 @@ class Controller:
             sip_server=None if bind in ("0.0.0.0", "::") else bind,
             sip_port=self.runtime.edge_port)
         self.provision.config_changed(self.config)
+        if (self.config.get("provisioning") or {}).get("pnp"):
+            threading.Thread(target=self._answer_pnp, args=(self.provision,), name="pnp",
+                             daemon=True).start()
         return self.provision
+
+    def _answer_pnp(self, service: ProvisionService) -> None:
+        """SIP multicast PnP for the added desk phones (``provisioning.pnp``, read at start)."""
+        from appliance.provision.pnp import PnpResponder, group_socket, url_for
+
+        url = url_for(self.runtime.bind, self.runtime.web_port)
+        if url is None:
+            log.error("pnp is on but the box listens on %s: set KEEPLINE_BIND to its LAN "
+                      "address (phones are told that address); pnp is off",
+                      self.runtime.bind)
+            return
+        try:
+            sock = group_socket(self.runtime.bind)
+        except OSError as e:
+            log.error("pnp is off: cannot join 224.0.1.75:5060 on %s (%s)", self.runtime.bind,
+                      e.strerror or e)
+            return
+        responder = PnpResponder(known=service.known, subnets=service.subnets, url=url,
+                                 local=(self.runtime.bind, self.runtime.edge_port))
+        log.info("pnp: answering added desk phones with %s", url)
+        try:
+            responder.serve(sock, self._stopping.is_set)
+        finally:
+            sock.close()
 
     def _speak_greetings(self) -> None:
         """Menu greetings a hand-edited or restored config names but the disk lacks

@@ -127,6 +127,14 @@ class ProvisionService:
     def _window_s(self) -> float:
         return 60.0 * int((self._config().get("provisioning") or {}).get("window_min", 30))
 
+    def known(self, mac: str) -> bool:
+        """Whether ``mac`` is an added desk phone (for PnP)."""
+        return self._device(mac) is not None
+
+    def subnets(self) -> list[str]:
+        """The office networks phones may ask from."""
+        return self._subnets()
+
     def _subnets(self) -> list[str]:
         prov = self._config().get("provisioning") or {}
         return list(prov.get("subnets") or rules.DEFAULT_SUBNETS)

@@ -151,8 +151,10 @@ def test_edit_delete_and_settings(fake_engine: FakeEngine, admin_client: FlaskCl
     assert "'10.0.0.0/33' is not a subnet" in element(bad.get_data(as_text=True),
                                                       "subnets-error")
     assert admin_client.post("/settings/desk-phones/settings", data={
-        "subnets": "192.168.1.0/24", "window_min": "10", "csrf_token": token}).status_code == 302
-    assert stored(runtime)["provisioning"] == {"subnets": ["192.168.1.0/24"], "window_min": 10}
+        "subnets": "192.168.1.0/24", "window_min": "10", "pnp": "1",
+        "csrf_token": token}).status_code == 302
+    assert stored(runtime)["provisioning"] == {"subnets": ["192.168.1.0/24"], "window_min": 10,
+                                               "pnp": True}
     assert admin_client.post(f"/settings/desk-phones/{YEALINK}/delete",
                              data={"csrf_token": token}).status_code == 302
     assert "devices" not in stored(runtime)

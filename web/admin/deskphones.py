@@ -155,6 +155,7 @@ def _page(*, status: int = 200, add: dict[str, str] | None = None,
         engine_known=state is not None, log=(state or {}).get("log") or [], when=_when,
         subnets="\n".join(prov.get("subnets") or []), default_subnets=DEFAULT_SUBNETS,
         window_min=prov.get("window_min", 30), prov_errors=prov_errors or {},
+        pnp=bool(prov.get("pnp")),
         option66=base, opened=opened, keys_hint=KEYS_HINT)
     return html, status
 
@@ -236,6 +237,10 @@ def desk_phone_settings() -> Response | tuple[str, int]:
     if not window.isdigit():
         return _page(status=400, prov_errors={"window_min": "minutes, a whole number"})
     prov["window_min"] = int(window)
+    if request.form.get("pnp"):
+        prov["pnp"] = True
+    else:
+        prov.pop("pnp", None)
     outcome = save_section("provisioning", prov)
     if not outcome.ok:
         errors: dict[str, str] = {}
