@@ -287,6 +287,19 @@ class RecordingChanged(EventType):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ParkChanged(EventType):
+    """A park slot took a call (``occupied``, ``call`` its uid) or was freed (``call``
+    ""); ``parker`` is the extension that parked it. No caller is named: busy-lamp keys
+    and the dashboard may show it to everyone."""
+
+    NAME = "park_changed"
+    slot: str
+    occupied: bool
+    call: str
+    parker: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SystemSampled(EventType):
     """The box's own health sample (CPU, memory, disk, temperature), by the controller."""
 
@@ -351,7 +364,7 @@ CATALOGUE: dict[str, type[EventType]] = {
         CallStarted, CallAnswered, CallQueued, CallLeftQueue, CallConnected, CallForwarded,
         CallEnded, AnnouncementPlayed, AgentRung, AgentChanged, CallbackMoved, CallbackRequested,
         HealthChanged, ModeChanged, PopShown, PopChanged, PopNamed, VoicemailChanged,
-        SupervisionChanged, RecordingChanged, DndChanged,
+        SupervisionChanged, RecordingChanged, DndChanged, ParkChanged,
         WrapupGiven, SystemSampled, ConfigChanged,
         Lagged, Hello, Status, EngineDown, LoggedOut,
     )

@@ -74,6 +74,18 @@ EXTENSION_DEFAULTS: Final[dict[str, Any]] = {
     "max_outbound": 2,
     "ring_s": 25,
 }
+#: Park (``park``, when the section is there): transfer to ``number``, callers wait in
+#: ``slots`` numbers from ``first_slot``; after ``timeout_s`` the parker's phone rings
+#: for ``ringback_s``. ``on_timeout`` has no default (back to the parker only).
+PARK_DEFAULTS: Final[dict[str, Any]] = {
+    "number": "700",
+    "first_slot": "701",
+    "slots": 9,
+    "timeout_s": 120,
+    "ringback_s": 15,
+}
+#: Whether an extension's phone may be answered for it (paging, intercom): opt-in.
+AUTO_ANSWER_DEFAULT: Final = False
 #: The ``numbering`` section, when it has one (``country_code`` is required).
 NUMBERING_DEFAULTS: Final[dict[str, Any]] = {
     "area_code": "",

@@ -27,6 +27,8 @@ from appliance.core.dialplan import (
 )
 from appliance.core.hours import is_open
 from appliance.core.pickup import DIRECTED_PREFIX, GROUP_CODE
+from appliance.core.paging import INTERCOM_CODE, intercom_refusal, page_group
+from appliance.core.park import ParkRules
 from appliance.core.supervision import SUPERVISE_CODES, Mode, may_supervise
 
 
@@ -208,9 +210,36 @@ class SetDnd:
 #: Do-not-disturb on and off, dialled on their own.
 DND_CODES = {"*78": True, "*79": False}
 
+
+@dataclass(frozen=True, kw_only=True)
+class ParkCall:
+    """A blind transfer to the park number: park the other party (``core/park.py``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParkPickup:
+    """A phone dialled a park slot: take the call parked there."""
+
+    slot: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PageCall:
+    """A phone dialled a page group: its opted-in, idle members hear it (one way)."""
+
+    number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntercomCall:
+    """A phone dialled ``*80`` + ``extension``: that phone answers itself, two-way."""
+
+    extension: str
+
+
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
             | VoicemailCall | ListenCall | FeatureCode | SuperviseCall | PickupCall | SetDnd
-            | Refuse)
+            | ParkPickup | PageCall | IntercomCall | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -328,6 +357,9 @@ def route_inbound(
         if not any(e["number"] == request.caller_number for e in config["extensions"]):
             return Refuse(code=403, reason=f"feature code {ANY_BOX_CODE} needs an extension")
         return ListenCall(box=None)
+    parked_or_paged = _park_or_page(config, request, trunk_name)
+    if parked_or_paged is not None:
+        return parked_or_paged
     for queue in config["queues"]:
         if queue["number"] == request.dialled:
             return queue_call(config, queue["name"], trunk=trunk_name)
@@ -368,6 +400,31 @@ def route_language(config: dict[str, Any], request: InboundRequest) -> str | Non
     trunk = None if request.from_edge else trunk_for(config, request.source_ip)
     route = _matching_route(config, request, trunk["name"] if trunk else None)
     return None if route is None else route.get("language")
+
+
+def _park_or_page(config: dict[str, Any], request: InboundRequest,
+                  trunk_name: str | None) -> Decision | None:
+    """A park slot, a page group or the intercom code; only office phones reach them."""
+    dialled, caller = request.dialled, request.caller_number
+    if request.from_edge and dialled.startswith(INTERCOM_CODE) and len(dialled) > 3:
+        refusal = intercom_refusal(config, caller, dialled[len(INTERCOM_CODE):])
+        if refusal is not None:
+            return Refuse(code=refusal[0], reason=refusal[1])
+        return IntercomCall(extension=dialled[len(INTERCOM_CODE):])
+    park = ParkRules.from_config(config)
+    parking = park is not None and dialled in (park.number, *park.slots)
+    group = page_group(config, dialled)
+    if group is None and not parking:
+        return None
+    if not request.from_edge or not any(e["number"] == caller for e in config["extensions"]):
+        return Refuse(code=403, reason=f"{dialled} ({'page group' if group else 'park'}) "
+                                       "is for office phones only", trunk=trunk_name)
+    if group is not None:
+        return PageCall(number=dialled)
+    assert park is not None
+    if dialled == park.number:
+        return Refuse(code=403, reason=f"park a call by transferring it to {park.number}")
+    return ParkPickup(slot=dialled)
 
 
 def _listen(config: dict[str, Any], extension: str) -> ListenCall | Refuse:
@@ -535,12 +592,15 @@ def caller_for(config: dict[str, Any], extension: str) -> Caller:
 
 
 def transfer_target(config: dict[str, Any],
-                    target: str) -> ExtensionCall | QueueCall | Refuse:
+                    target: str) -> ExtensionCall | QueueCall | ParkCall | Refuse:
     """Where a blind transfer to ``target`` (what the phone sent in Refer-To) may go."""
+    park = ParkRules.from_config(config)
+    if park is not None and target == park.number:
+        return ParkCall()
     if any(e["number"] == target for e in config["extensions"]):
         return ring_extension(config, target)
     for q in config["queues"]:
         if q["number"] == target:
             return queue_call(config, q["name"], trunk=None)
-    return Refuse(code=404, reason=f"transfer target {target!r} is not an extension "
-                                   "or a queue")
+    return Refuse(code=404, reason=f"transfer target {target!r} is not an extension, "
+                                   "a queue or the park number")

@@ -25,10 +25,14 @@ from appliance.core.routing import (
     ExtensionCall,
     FeatureCode,
     HangUp,
+    IntercomCall,
     ListenCall,
     MenuCall,
     OutboundCall,
     PickupCall,
+    PageCall,
+    ParkCall,
+    ParkPickup,
     PlayMessage,
     QueueCall,
     Refuse,
@@ -57,6 +61,8 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
     from appliance.features.pickup import PickupHandler
+    from appliance.features.paging import PagingHandler
+    from appliance.features.park import ParkHandler
     from appliance.features.queue import QueueHandler
     from appliance.features.recording import RecordingHandler
     from appliance.features.supervision import SupervisionHandler
@@ -100,6 +106,10 @@ class CallFlows(Handler):
     pickup: PickupHandler
     #: Do-not-disturb: *78/*79, and whether a phone may ring (set by the wiring).
     dnd: DndHandler
+    #: Call park: transfers to the park number, calls to a slot (set by the wiring).
+    park: ParkHandler
+    #: Page groups and intercom (set by the wiring).
+    paging: PagingHandler
 
     def __init__(self, ctx: Context, pops: ScreenPops, failover: Failover) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -139,6 +149,12 @@ class CallFlows(Handler):
             self.pickup.start(leg, decision)
         elif isinstance(decision, SetDnd):
             self.dnd.feature_code(leg, decision)
+        elif isinstance(decision, ParkPickup):
+            self.park.pickup(leg, decision)
+        elif isinstance(decision, PageCall):
+            self.paging.page(leg, decision)
+        elif isinstance(decision, IntercomCall):
+            self.paging.intercom(leg, decision)
         elif isinstance(decision, HangUp):
             self.play_message(leg, PlayMessage(message=GOODBYE_PROMPT), reason="route: hang up")
 
@@ -453,6 +469,12 @@ class CallFlows(Handler):
             return
         if isinstance(decision, ExtensionCall) and self.dnd.is_on(decision.extension):
             refused = (486, f"extension {decision.extension} is on do-not-disturb")
+        if refused is None and isinstance(decision, ParkCall):
+            assert bridge is not None
+            refused = self.park.park(leg, bridge)
+            if refused is None:
+                req.status = 603  # parked here, as for a queue: the stack dials nothing
+                return
         if refused is not None or not isinstance(decision, ExtensionCall):
             code, reason = refused or (500, "no transfer target")
             log.warning("transfer by %s to %s refused: %d %s", leg.dialled, req.target_uri,

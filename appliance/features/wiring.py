@@ -25,6 +25,8 @@ from appliance.features.handler import Handler
 from appliance.features.listening import ListeningHandler
 from appliance.features.menus import Menus
 from appliance.features.modemnames import ModemNames
+from appliance.features.paging import PagingHandler
+from appliance.features.park import ParkHandler
 from appliance.features.pickup import PickupHandler
 from appliance.features.presence import PresenceHandler
 from appliance.features.queue import QueueHandler
@@ -56,6 +58,8 @@ class Features:
     recording: RecordingHandler
     pickup: PickupHandler
     dnd: DndHandler
+    park: ParkHandler
+    paging: PagingHandler
     switchboard: Switchboard
     #: Busy lamps: the board the lamp sender reads (``features/presence.py``).
     presence: PresenceHandler
@@ -96,6 +100,8 @@ def build(ctx: Context) -> Features:
     pickup, dnd = PickupHandler(ctx), DndHandler(ctx, acd)
     calls.pickup, calls.dnd, pickup.queue, dnd.queue = pickup, dnd, queue, queue
     dnd.board = presence.board
+    park, paging = ParkHandler(ctx), PagingHandler(ctx)
+    calls.park, calls.paging, park.calls, paging.calls = park, paging, calls, calls
     handlers: list[Handler] = [
         pops,
         names,
@@ -110,6 +116,8 @@ def build(ctx: Context) -> Features:
         recording,
         pickup,
         dnd,
+        park,
+        paging,
         calls,
         failover,
         presence,
@@ -117,6 +125,6 @@ def build(ctx: Context) -> Features:
     return Features(acd=acd, pops=pops, names=names, failover=failover, calls=calls,
                     queue=queue, callbacks=callbacks, forward=forward, menus=menus,
                     voicemail=voicemail, listening=listening, survey=survey,
-                    supervision=supervision, recording=recording,
+                    supervision=supervision, recording=recording, park=park, paging=paging,
                     switchboard=Switchboard(ctx, handlers, bridges=calls, keys=recording),
                     pickup=pickup, dnd=dnd, presence=presence)

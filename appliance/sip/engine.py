@@ -415,4 +415,5 @@ class Engine:
             **self.features.supervision.status(),
             **self.features.recording.status(),
             **self.features.dnd.status(),
+            **self.features.park.status(),
         }

@@ -172,7 +172,7 @@ class PjTelephony:
             log.warning("call %s: hangup failed: %s", uid, e.info())
 
     def ring(self, leg: CallSession, extension: str, *, from_number: str = "",
-             from_name: str = "") -> None:
+             from_name: str = "", headers: Mapping[str, str] | None = None) -> None:
         domain = self._config()["site"]["sip_domain"]
         leg.phone, leg.phone_rung = extension, True
         op = pj.CallOpParam(True)
@@ -180,6 +180,12 @@ class PjTelephony:
             name = from_name.replace('"', "")
             op.txOption.localUri = f'"{name}" <sip:{from_number}@{domain}>' \
                 if name else f"sip:{from_number}@{domain}"
+        if headers:
+            # SWIG hands out a copy of the vector: build it, then assign it back.
+            vector = pj.SipHeaderVector()
+            for key, value in headers.items():
+                vector.append(sip_header(key, value))
+            op.txOption.headers = vector
         self._place(self._accounts().edge, leg, f"sip:{extension}@{domain}", op)
 
     def dial(self, leg: CallSession, trunk: Mapping[str, Any], number: str,
@@ -371,6 +377,17 @@ class PjTelephony:
                 audio[source].startTransmit(audio[sink])
             else:
                 quietly(audio[source].stopTransmit, audio[sink])
+        return True
+
+    def listen(self, source: str, sink: str) -> bool:
+        call_src, call_sink = self.calls.get(source), self.calls.get(sink)
+        src = None if call_src is None else call_audio(call_src)[1]
+        dst = None if call_sink is None else call_audio(call_sink)[1]
+        if src is None or dst is None:
+            return False
+        self.stop(sink)  # music or a prompt towards the listener ends
+        src.startTransmit(dst)
+        quietly(dst.stopTransmit, src)
         return True
 
     def record(self, uid: str, path: str) -> bool:

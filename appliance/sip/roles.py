@@ -205,6 +205,55 @@ class MessageCall:
     extra: tuple[str, ...] = ()
 
 
+@dataclass(eq=False)
+class ParkedCall:
+    """A caller parked in ``slot`` by ``parker`` (hold music until someone takes it)."""
+
+    slot: str
+    parker: str | None
+    parked_at: float
+    #: Extensions rung back in this round (core/park.py ``after_timeout``).
+    tried: tuple[str, ...] = ()
+    #: The ring-back leg ringing now, if any.
+    ringing: str | None = None
+    #: Bumped at each new round, so a stale timer does nothing.
+    round: int = 0
+
+
+@dataclass(eq=False)
+class ParkPicker:
+    """A phone that dialled a park slot, answered and about to take the call."""
+
+    slot: str
+    parked: str
+
+
+@dataclass(eq=False)
+class ParkRingBack:
+    """A phone rung because a parked call (``parked``, a uid) waited too long."""
+
+    parked: str
+    extension: str
+
+
+@dataclass(eq=False)
+class Pager:
+    """A phone paging a group: its audio goes one way to each member who answered."""
+
+    group: str
+    #: Member legs rung (uid -> extension), and those whose audio is joined.
+    members: dict[str, str] = field(default_factory=dict)
+    joined: set[str] = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class PageMember:
+    """A member's phone rung (auto-answer) for a page from ``pager`` (a uid)."""
+
+    pager: str
+    extension: str
+
+
 Role = (
     QueueCaller
     | AgentLeg
@@ -220,6 +269,11 @@ Role = (
     | SupervisorLeg
     | SurveyCaller
     | MessageCall
+    | ParkedCall
+    | ParkPicker
+    | ParkRingBack
+    | Pager
+    | PageMember
 )
 
 

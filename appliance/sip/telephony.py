@@ -87,8 +87,9 @@ class Telephony(Protocol):
         with ``code`` (a 503 says Retry-After). Marks it ``engine_hangup``."""
 
     def ring(self, leg: CallSession, extension: str, *, from_number: str = "",
-             from_name: str = "") -> None:
-        """Ring a phone through the edge as the new leg ``leg``, showing who calls.
+             from_name: str = "", headers: Mapping[str, str] | None = None) -> None:
+        """Ring a phone through the edge as the new leg ``leg``, showing who calls;
+        ``headers`` go in the INVITE (the auto-answer ones for paging and intercom).
 
         Raises :class:`DialError` if it cannot be placed.
         """
@@ -143,6 +144,10 @@ class Telephony(Protocol):
         """Join a supervisor's leg to the call between ``agent`` and ``other``: sound goes
         along exactly ``paths`` (``("agent", "supervisor")``...) besides the call's own
         two ways, and stops along the others. False if a leg is gone or has no audio."""
+
+    def listen(self, source: str, sink: str) -> bool:
+        """One way: ``sink`` hears ``source``, ``source`` hears nothing of ``sink`` (a
+        page). Music or a prompt towards ``sink`` stops. False if a leg has no audio."""
 
     def record(self, uid: str, path: str) -> bool:
         """Record what the leg's far end says to the WAV file ``path`` (voicemail);

@@ -27,6 +27,7 @@ from appliance.core.defaults import (
     MEMBER_DEFAULTS,
     MENU_DEFAULTS,
     NUMBERING_DEFAULTS,
+    PARK_DEFAULTS,
     PROBE_DEFAULTS,
     RETENTION_DEFAULTS,
     ROUTE_DEFAULTS,
@@ -208,6 +209,7 @@ def _extension(p: Problems, path: str, v: Any) -> None:
         "pickup_group": (False, lambda p, q, x: _pattern(
             p, q, x, _PICKUP_GROUP, "a short name: lower-case letters, digits, - or _, "
             "up to 20")),
+        "auto_answer": (False, _bool),
     })
 
 
@@ -509,6 +511,47 @@ def _e164_prefix(p: Problems, path: str, v: Any) -> None:
 
 def _limits(p: Problems, path: str, v: Any) -> None:
     _fields(p, path, v, {"outbound_calls": (True, _ranged(0, 1000))})
+
+
+def _number(p: Problems, path: str, v: Any) -> None:
+    _pattern(p, path, v, _EXTENSION, "2 to 6 digits")
+
+
+def _park(p: Problems, path: str, v: Any) -> None:
+    """Call park (core/park.py): the number, the slots, the timeouts, where it goes."""
+    if not _fields(p, path, v, {
+        "number": (False, _number),
+        "first_slot": (False, _number),
+        "slots": (False, _ranged(1, 50)),
+        "timeout_s": (False, _ranged(2, 3600)),
+        "ringback_s": (False, _ranged(2, 120)),
+        "on_timeout": (False, _park_destination),
+    }):
+        return
+    first, count = v.get("first_slot", PARK_DEFAULTS["first_slot"]), \
+        v.get("slots", PARK_DEFAULTS["slots"])
+    if isinstance(first, str) and first.isdigit() and isinstance(count, int) \
+            and len(str(int(first) + count - 1)) > len(first):
+        p.append(f"{path}.slots: {count} slots from {first} would need more than "
+                 f"{len(first)} digits")
+
+
+def _park_destination(p: Problems, path: str, v: Any) -> None:
+    """Where a parked call nobody took goes: an operator's extension or a queue."""
+    if _fields(p, path, v, {k: _DESTINATION_SPEC[k] for k in ("extension", "queue")}) \
+            and len(v) != 1:
+        p.append(f"{path}: give exactly one of extension, queue")
+
+
+def _page_group(p: Problems, path: str, v: Any) -> None:
+    """A page group: its number, name and member extensions (core/paging.py)."""
+    _fields(p, path, v, {
+        "number": (True, _number),
+        "name": (True, _text(64)),
+        "members": (True, lambda p, q, x: _list(p, q, x, _number)),
+    })
+    if isinstance(v, dict) and v.get("members") == []:
+        p.append(f"{_join(path, 'members')}: a page group needs at least one member")
 
 
 def _member(p: Problems, path: str, v: Any) -> None:
@@ -868,6 +911,8 @@ _TOP: dict[str, tuple[bool, Callable[[Problems, str, Any], None]]] = {
     "retention": (False, _retention),
     "devices": (False, lambda p, q, x: _provision().device_problems(p, q, x)),
     "provisioning": (False, lambda p, q, x: _provision().provisioning_problems(p, q, x)),
+    "park": (False, _park),
+    "page_groups": (False, lambda p, q, x: _list(p, q, x, _page_group)),
 }
 
 
@@ -965,6 +1010,38 @@ def _references(p: Problems, doc: dict[str, Any]) -> None:
     _menu_references(p, doc.get("menus") or [], known)
     _survey_languages(p, doc)
     _provision().reference_problems(p, doc)
+    _park_and_paging_references(p, doc, known)
+
+
+def _park_and_paging_references(p: Problems, doc: dict[str, Any], known: _Known) -> None:
+    """Park and page numbers are nobody else's; page members and park's destination exist."""
+    taken: dict[str, str] = {}
+    for i, e in enumerate(doc.get("extensions", [])):
+        taken.setdefault(str(e.get("number")), f"extensions[{i}]")
+    for i, q in enumerate(doc.get("queues", [])):
+        taken.setdefault(str(q.get("number")), f"queues[{i}]")
+    park = doc.get("park")
+    if isinstance(park, dict):
+        merged = {**PARK_DEFAULTS, **park}
+        start, width = int(merged["first_slot"]), len(merged["first_slot"])
+        for number, where in ((merged["number"], "park.number"),
+                              *((str(start + n).zfill(width), "park.first_slot")
+                                for n in range(merged["slots"]))):
+            if number in taken:
+                p.append(f"{where}: {number!r} is already used by {taken[number]}")
+            else:
+                taken[number] = f"{where} ({number})"
+        _destination_refs(p, "park.on_timeout", park.get("on_timeout"), known)
+    for i, g in enumerate(doc.get("page_groups") or []):
+        where = f"page_groups[{i}]"
+        if g["number"] in taken:
+            p.append(f"{where}.number: {g['number']!r} is already used by "
+                     f"{taken[g['number']]}")
+        else:
+            taken[g["number"]] = where
+        for j, m in enumerate(g["members"]):
+            if m not in known.exts:
+                p.append(f"{where}.members[{j}]: no extension {m!r}")
 
 
 def _menu_references(p: Problems, menus: list[Any], known: _Known) -> None:
@@ -1118,6 +1195,7 @@ def normalise(doc: dict[str, Any]) -> dict[str, Any]:
         sch.setdefault("holidays", [])
     _normalise_failover(out.get("failover"))
     _fill(out.get("screenpop"), SCREENPOP_DEFAULTS)
+    _fill(out.get("park"), PARK_DEFAULTS)
     out.setdefault("menus", [])
     for m in out["menus"]:
         _fill(m, MENU_DEFAULTS)

@@ -104,7 +104,7 @@ MISTAKES: list[Any] = [
                  ["rotues: unknown field (expected one of: schema, site, edge, extensions, "
                   "queues, trunks, music, numbering, limits, routes, schedules, failover, users, "
                   "screenpop, supervision, device, menus, voicemail, email, retention, devices, "
-                  "provisioning)"],
+                  "provisioning, park, page_groups)"],
                  id="unknown-top-level-field"),
     # the front panel (appliance/device/panel.py)
     pytest.param(put("device", {"leds": {"status": {"pin": 1, "active_high": "yes"},

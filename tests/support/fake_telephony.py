@@ -62,6 +62,14 @@ class Ring:
     leg: str
     extension: str
     from_number: str
+    #: Extra INVITE headers (auto-answer); not compared, as most tests ignore them.
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class Listen:
+    source: str
+    sink: str
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,7 @@ class SendDtmf:
 
 
 Asked = (Answer | Reject | Hangup | Ring | Dial | Play | Music | Stop | Bridge | Unbridge
-         | Monitor | SendDtmf | Record | RecordCall | PauseRecording | StopRecording)
+         | Monitor | Listen | SendDtmf | Record | RecordCall | PauseRecording | StopRecording)
 
 
 def _write_tone(path: Path, seconds: float) -> None:
@@ -232,12 +240,13 @@ class FakeTelephony:
         self._state(uid, LegChange("ended", code, reason))
 
     def ring(self, leg: CallSession, extension: str, *, from_number: str = "",
-             from_name: str = "") -> None:
+             from_name: str = "", headers: Mapping[str, str] | None = None) -> None:
         if extension in self.unreachable:
             raise DialError("Not found", f"cannot ring {extension}")
         self.calls[leg.uid] = leg
         leg.phone, leg.phone_rung = extension, True
-        self.asked.append(Ring(leg.uid, extension, from_number))
+        self.asked.append(Ring(leg.uid, extension, from_number,
+                               tuple((headers or {}).items())))
 
     def dial(self, leg: CallSession, trunk: Mapping[str, Any], number: str,
              caller_id: str | None) -> None:
@@ -303,6 +312,13 @@ class FakeTelephony:
             return False
         self.stop(supervisor)
         self.asked.append(Monitor(supervisor, agent, other, paths))
+        return True
+
+    def listen(self, source: str, sink: str) -> bool:
+        if not {source, sink} <= self.audio:
+            return False
+        self.stop(sink)
+        self.asked.append(Listen(source, sink))
         return True
 
     def record(self, uid: str, path: str) -> bool:

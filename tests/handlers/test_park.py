@@ -1,0 +1,166 @@
+"""Call park on the fake telephony port: parking by a blind transfer, taking the call
+from its slot, the ring-back after the timeout, a full lot, a caller who hangs up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.sip.roles import ParkedCall
+from appliance.sip.telephony import TransferRequest
+from tests.support.fake_telephony import (
+    Answer,
+    Bridge,
+    Hangup,
+    Music,
+    Office,
+    Play,
+    Reject,
+    Ring,
+    Unbridge,
+    office,
+)
+
+PARK = {"number": "700", "first_slot": "701", "slots": 2, "timeout_s": 30,
+        "ringback_s": 10, "on_timeout": {"extension": "204"}}
+
+
+def talking(o: Office, caller: str = "202", callee: str = "201") -> tuple[str, str]:
+    """``caller`` calls ``callee``, which answers: (the caller's leg, the callee's)."""
+    a = o.tel.call_in(caller=caller, dialled=callee, trunk=None)
+    o.route(a, from_edge=True)
+    ring = o.tel.of(Ring)[-1]
+    o.tel.answered(ring.leg)
+    o.tel.advance(0)
+    return a.uid, ring.leg
+
+
+def park(o: Office, transferor: str) -> TransferRequest:
+    leg = o.tel.leg(transferor)
+    assert leg is not None
+    req = TransferRequest("<sip:700@127.0.0.1>")
+    o.features.switchboard.on_transfer(leg, req)
+    return req
+
+
+def parks(o: Office) -> list[tuple[str, bool, str]]:
+    return [(e["slot"], e["occupied"], e["parker"]) for e in o.published()
+            if e["type"] == "park_changed"]
+
+
+def done(o: Office) -> None:
+    o.features.calls.ctx.writer.close()
+
+
+def test_a_blind_transfer_to_700_parks_the_caller_and_a_phone_takes_it(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    a, b = talking(o)
+    o.tel.take()
+    o.published()
+    req = park(o, b)
+    # Done by the engine: the stack must not dial 700 itself.
+    assert req.status == 603 and req.new_leg is None
+    assert Unbridge(a, b) in o.tel.asked and Music(a, "default") in o.tel.asked
+    # The parker hears its slot's digits, then is hung up.
+    assert o.tel.of(Play, b)[-1].prompts == ("num-seven", "num-zero", "num-one")
+    o.tel.advance(5)
+    assert Hangup(b, 200, "ended by admin") in o.tel.asked and a in o.tel.calls
+    assert o.features.park.slots() == {"701": True, "702": False}
+    assert parks(o) == [("701", True, "201")]
+    assert o.features.park.status()["parked"][0]["slot"] == "701"
+    # 203 dials the slot: answered, joined with the caller, the slot is free again.
+    picker = o.tel.call_in(caller="203", dialled="701", trunk=None)
+    o.route(picker, from_edge=True)
+    assert Answer(picker.uid, 200) in o.tel.asked
+    o.tel.advance(0)
+    assert o.tel.of(Bridge)[-1] == Bridge(a, picker.uid)
+    assert o.features.park.slots() == {"701": False, "702": False}
+    assert parks(o) == [("701", False, "201")]
+    # 203 hangs up: so is the caller, whose record tells the story.
+    o.tel.hung_up(picker.uid)
+    assert a not in o.tel.calls
+    done(o)
+    rows = {r.caller_number: r for r in o.history.last(10)}
+    assert rows["202"].reason == "parked by 201 at 701; taken by 203"
+    assert rows["202"].outcome == "completed"
+
+
+def test_a_call_parked_too_long_rings_the_parker_then_the_operator(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    a, b = talking(o)
+    park(o, b)
+    o.tel.advance(5)
+    o.tel.take()
+    o.tel.advance(30)
+    [back] = o.tel.of(Ring)
+    assert back.extension == "201"
+    o.tel.advance(10)  # 201 does not answer in ringback_s: the operator's phone rings
+    assert Hangup(back.leg, 487, "no answer") in o.tel.asked
+    operator = o.tel.of(Ring)[-1]
+    assert operator.extension == "204"
+    o.tel.answered(operator.leg)
+    assert o.tel.of(Bridge)[-1] == Bridge(a, operator.leg)
+    assert o.features.park.slots()["701"] is False
+    o.tel.hung_up(a)
+    assert Hangup(operator.leg, 200, "caller hung up") in o.tel.asked
+    done(o)
+
+
+def test_nobody_answers_the_call_stays_parked_and_the_round_starts_again(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": {k: v for k, v in PARK.items() if k != "on_timeout"}})
+    a, b = talking(o)
+    park(o, b)
+    o.tel.advance(5)
+    o.tel.take()
+    o.tel.advance(30 + 10)  # 201 rung back, not answered
+    assert [r.extension for r in o.tel.of(Ring)] == ["201"]
+    assert isinstance(o.tel.calls[a].role, ParkedCall)
+    o.tel.advance(30)  # the next round rings 201 again
+    assert [r.extension for r in o.tel.of(Ring)] == ["201", "201"]
+    # The caller hangs up while 201 rings: the ring stops, the slot is free.
+    ringing = o.tel.of(Ring)[-1].leg
+    o.tel.hung_up(a)
+    assert Hangup(ringing, 487, "the parked caller hung up") in o.tel.asked
+    assert o.features.park.slots()["701"] is False
+    done(o)
+    [row] = [r for r in o.history.last(10) if r.caller_number == "202"]
+    assert row.outcome == "abandoned" and row.reason.endswith("hung up while parked")
+
+
+def test_a_timed_out_park_may_go_to_a_queue(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": {**PARK, "on_timeout": {"queue": "support"}}})
+    a, b = talking(o, caller="204")
+    park(o, b)
+    o.tel.advance(5 + 30 + 10)
+    leg = o.tel.calls[a]
+    assert leg.queue == "support" and leg.state in ("queued", "connected")
+    done(o)
+
+
+def test_a_full_lot_refuses_the_transfer_and_the_call_goes_on(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": {**PARK, "slots": 1}})
+    _, b1 = talking(o, caller="202", callee="201")
+    assert park(o, b1).status == 603
+    a2, b2 = talking(o, caller="204", callee="203")
+    o.tel.take()
+    req = park(o, b2)
+    assert req.status == 486
+    assert Unbridge(a2, b2) not in o.tel.asked and {a2, b2} <= set(o.tel.calls)
+    done(o)
+
+
+def test_an_empty_slot_is_refused(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    picker = o.tel.call_in(caller="203", dialled="702", trunk=None)
+    o.route(picker, from_edge=True)
+    assert Reject(picker.uid, 404, "park slot 702 is empty") in o.tel.asked
+    done(o)
+
+
+def test_without_park_a_transfer_to_700_is_refused(tmp_path: Path) -> None:
+    o = office(tmp_path)
+    del o.features.calls.ctx.config["park"]
+    _, b = talking(o)
+    assert park(o, b).status == 404
+    done(o)
