@@ -83,7 +83,8 @@ class ParkHandler(Handler):
         self.tel.unbridge(a.uid, transferor.uid)
         a.role = ParkedCall(slot=slot, parker=parker, parked_at=self.ctx.clock())
         a.state = "on_hold"
-        a.reason = f"parked by {parker} at {slot}"
+        parked = f"parked by {parker} at {slot}"
+        a.reason = f"{a.reason}; {parked}" if a.reason else parked
         self.parked[slot] = a.uid
         self.tel.music(a.uid, a.music_class or "default")
         self.ctx.record(a, ended_at=None, outcome="in_progress")
