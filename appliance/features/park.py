@@ -99,7 +99,7 @@ class ParkHandler(Handler):
         leg = self.tel.leg(uid)
         if leg is None:
             return
-        lang = self.ctx.config["site"]["language"]
+        lang = leg.speaks(self.ctx.config["site"]["language"])
         end = functools.partial(self.ctx.end_call, uid)
         if self.tel.play(uid, digit_prompts(slot, languages.get(lang)), lang, end) is not None:
             return
@@ -175,7 +175,8 @@ class ParkHandler(Handler):
 
     def _timed_out(self, uid: str, round_: int) -> None:
         a = self.tel.leg(uid)
-        rules = self.rules()
+        # Park turned off while calls wait: they are still rung back, by the defaults.
+        rules = self.rules() or ParkRules.from_config({"park": {}})
         role = None if a is None else a.role
         if a is None or rules is None or not isinstance(role, ParkedCall) \
                 or role.round != round_ or role.ringing is not None:

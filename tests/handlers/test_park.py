@@ -164,3 +164,45 @@ def test_without_park_a_transfer_to_700_is_refused(tmp_path: Path) -> None:
     _, b = talking(o)
     assert park(o, b).status == 404
     done(o)
+
+
+def test_an_agent_parks_a_queue_caller_who_is_not_asked_to_rate_the_call(
+        tmp_path: Path) -> None:
+    """A trunk caller in the queue, taken by 203, parked: the agent's hang-up neither ends
+    the caller's call nor keeps it for the survey; 202 takes it from the slot."""
+    queue = {"name": "support", "number": "500", "strategy": "ringall",
+             "members": [{"extension": "203"}], "answer_delay_ms": 0, "wrapup_s": 0,
+             "announce_position": False, "announce_wait": False}
+    o = office(tmp_path, edit={"park": PARK, "queues": [queue]})
+    o.features.queue.set_registered({"203"})
+    caller = o.tel.call_in(caller="+15550001", dialled="500")
+    o.route(caller)
+    o.tel.advance(0)
+    [ring] = o.tel.of(Ring)
+    o.tel.answered(ring.leg)
+    assert park(o, ring.leg).status == 603
+    o.tel.advance(5)
+    assert ring.leg not in o.tel.calls and caller.uid in o.tel.calls
+    assert isinstance(caller.role, ParkedCall) and caller.role.parker == "203"
+    o.tel.take()
+    picker = o.tel.call_in(caller="202", dialled="701", trunk=None)
+    o.route(picker, from_edge=True)
+    o.tel.advance(0)
+    assert o.tel.of(Bridge) == [Bridge(caller.uid, picker.uid)]
+    assert o.tel.of(Play, caller.uid) == []  # no survey question
+    done(o)
+
+
+def test_calls_parked_when_park_is_turned_off_are_still_rung_back(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    a, b = talking(o)
+    park(o, b)
+    o.tel.advance(5)
+    del o.features.calls.ctx.config["park"]
+    o.tel.take()
+    o.tel.advance(30)  # the timer armed when it was parked
+    [back] = o.tel.of(Ring)
+    assert back.extension == "201"
+    o.tel.answered(back.leg)
+    assert o.tel.of(Bridge) == [Bridge(a, back.leg)]
+    done(o)
