@@ -57,6 +57,8 @@ PROMPT_NAMES = (
     "survey-notice", "survey-intro", "survey-keys", "survey-thanks",
     # Supervisors (*22, *23, *24).
     "supervise-listen", "supervise-whisper", "supervise-barge", "supervise-no-call",
+    # Call park: "call parked at" + the slot's digits.
+    "park-slot",
     # Call recording.
     "recording-notice", "recording-on", "recording-off", "recording-paused",
     "recording-resumed",

@@ -5,8 +5,8 @@ carries it out. The transfer comes as a blind transfer (REFER) to ``700``, which
 :class:`~appliance.features.calls.CallFlows` hands here: the REFER is declined
 (603, as for a transfer into a queue: the engine does it itself, so the stack must
 not dial anything), the caller leaves the bridge and hears hold music in the first
-free slot, and the parker's phone hears the slot's digits ("seven zero one") and is
-hung up. A phone that dials the slot is answered and joined with the caller.
+free slot, and the parker's phone hears "call parked at seven zero one" and is hung
+up. A phone that dials the slot is answered and joined with the caller.
 A call parked longer than ``timeout_s`` rings the parker back (then ``on_timeout``).
 """
 
@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # wired after both are built
 
 log = logging.getLogger(__name__)
 
+#: Said to the parker before the slot's digits: "call parked at" (seven zero one).
+SLOT_PROMPT = "park-slot"
 #: How long a parker's phone may take to have audio again for hearing its slot.
 SAY_SLOT_WAIT_S = 2.0
 
@@ -101,7 +103,8 @@ class ParkHandler(Handler):
             return
         lang = leg.speaks(self.ctx.config["site"]["language"])
         end = functools.partial(self.ctx.end_call, uid)
-        if self.tel.play(uid, digit_prompts(slot, languages.get(lang)), lang, end) is not None:
+        prompts = [SLOT_PROMPT, *digit_prompts(slot, languages.get(lang))]
+        if self.tel.play(uid, prompts, lang, end) is not None:
             return
         if wait_s > 0:
             self.ctx.later(0.25, functools.partial(self._say_slot, uid, slot, wait_s - 0.25))

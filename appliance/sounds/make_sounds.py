@@ -48,6 +48,7 @@ plays them without resampling):
       the key (a digit, ``key-star`` or ``key-hash``).
     * callback dialogue, failover and agent whispers, agent feature-code confirmations,
       and the menu's ``menu-invalid``, ``menu-timeout``, ``menu-goodbye``.
+    * call park: ``park-slot`` ("call parked at") + the slot's digits, to the parker.
     * number words: every word num2words uses for 0..199 in the language's
       ``num2words`` grammar, after the language's ``number_words`` substitutions, plus
       the ``before_noun`` forms ("eine" Minute, "két" perc). Each is ``num-`` + the word

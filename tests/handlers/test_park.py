@@ -62,7 +62,7 @@ def test_a_blind_transfer_to_700_parks_the_caller_and_a_phone_takes_it(
     assert req.status == 603 and req.new_leg is None
     assert Unbridge(a, b) in o.tel.asked and Music(a, "default") in o.tel.asked
     # The parker hears its slot's digits, then is hung up.
-    assert o.tel.of(Play, b)[-1].prompts == ("num-seven", "num-zero", "num-one")
+    assert o.tel.of(Play, b)[-1].prompts == ("park-slot", "num-seven", "num-zero", "num-one")
     o.tel.advance(5)
     assert Hangup(b, 200, "ended by admin") in o.tel.asked and a in o.tel.calls
     assert o.features.park.slots() == {"701": True, "702": False}
