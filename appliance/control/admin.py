@@ -40,9 +40,10 @@ log = logging.getLogger(__name__)
 #: the modems restart at once; LED and button pins apply at the engine's next start.
 EDITABLE = ("site", "extensions", "queues", "trunks", "music", "numbering", "limits",
             "routes", "schedules", "failover", "device", "menus", "voicemail", "email",
-            "supervision", "devices", "provisioning")
+            "supervision", "devices", "provisioning", "park", "page_groups")
 _OPTIONAL = {"numbering", "limits", "routes", "schedules", "failover", "device", "menus",
-             "voicemail", "email", "supervision", "devices", "provisioning"}
+             "voicemail", "email", "supervision", "devices", "provisioning", "park",
+             "page_groups"}
 _PATH = re.compile(r"^([A-Za-z0-9_.\[\]-]*): (.*)$", re.S)
 #: What ``PUT /users/<name>`` may change (a password has its own resource).
 _USER_CHANGES = ("extension", "role", "crm_url", "crm_open")

@@ -73,6 +73,20 @@ def test_a_bad_value_names_the_field_and_changes_nothing(admin: AdminService,
     assert rec.applied == []
 
 
+def test_park_and_page_groups_are_saved_checked_and_removed(admin: AdminService,
+                                                           store: ConfigStore) -> None:
+    groups = [{"number": "600", "name": "Warehouse", "members": ["202", "203"]}]
+    admin.save_section("page_groups", groups)
+    admin.save_section("park", {"number": "800", "first_slot": "801", "slots": 3})
+    assert store.load_raw()["park"]["first_slot"] == "801"
+    with pytest.raises(ApiError) as e:
+        admin.save_section("park", {"first_slot": "600", "slots": 1})
+    assert e.value.details["fields"] == {
+        "page_groups[0].number": "'600' is already used by park.first_slot (600)"}
+    admin.save_section("park", None)  # park off
+    assert "park" not in store.load_raw()
+
+
 def test_new_extensions_get_a_password_old_ones_keep_theirs(admin: AdminService,
                                                             store: ConfigStore) -> None:
     old = store.load_raw()["extensions"]
