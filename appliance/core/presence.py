@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
+from appliance.core.park import ParkRules
+
 Direction = Literal["initiator", "recipient"]
 DialogState = Literal["early", "confirmed", "terminated"]
 #: What :meth:`set_entity`-style feeds (park slots, DND) may say of an entity.
@@ -181,8 +183,13 @@ def _element(d: Dialog, me: str, domain: str) -> str:
 
 
 def known_entities(config: Mapping[str, object]) -> set[str]:
-    """The extensions a BLF key may watch (other entities are fed in by their feature)."""
+    """What a BLF key may watch: the extensions and the park slots (their state is fed in
+    by their feature)."""
     exts = config.get("extensions")
-    if not isinstance(exts, list):
-        return set()
-    return {str(e["number"]) for e in exts if isinstance(e, dict) and e.get("number")}
+    known = {str(e["number"]) for e in exts if isinstance(e, dict) and e.get("number")} \
+        if isinstance(exts, list) else set()
+    try:
+        rules = ParkRules.from_config(config)
+    except (TypeError, ValueError, KeyError):  # a config the schema refuses anyway
+        rules = None
+    return known | set(rules.slots if rules is not None else ())

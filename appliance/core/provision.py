@@ -195,7 +195,6 @@ class MissLimiter:
 
 
 KEY_KINDS = ("blf", "park", "queue_login", "dnd", "speed")
-PARK_SLOTS = tuple(str(n) for n in range(701, 710))
 #: Feature codes the keys dial (README's feature codes table).
 QUEUE_LOGIN_CODE = "*45"
 DND_CODE = "*78"

@@ -26,9 +26,9 @@ from appliance.core.dialplan import (
     outbound_route,
 )
 from appliance.core.hours import is_open
-from appliance.core.pickup import DIRECTED_PREFIX, GROUP_CODE
 from appliance.core.paging import INTERCOM_CODE, intercom_refusal, page_group
 from appliance.core.park import ParkRules
+from appliance.core.pickup import DIRECTED_PREFIX, GROUP_CODE
 from appliance.core.supervision import SUPERVISE_CODES, Mode, may_supervise
 
 

@@ -29,10 +29,10 @@ from appliance.core.routing import (
     ListenCall,
     MenuCall,
     OutboundCall,
-    PickupCall,
     PageCall,
     ParkCall,
     ParkPickup,
+    PickupCall,
     PlayMessage,
     QueueCall,
     Refuse,
@@ -60,9 +60,9 @@ if TYPE_CHECKING:  # wired after both are built: each needs the other
     from appliance.features.forward import ForwardHandler
     from appliance.features.listening import ListeningHandler
     from appliance.features.menus import Menus
-    from appliance.features.pickup import PickupHandler
     from appliance.features.paging import PagingHandler
     from appliance.features.park import ParkHandler
+    from appliance.features.pickup import PickupHandler
     from appliance.features.queue import QueueHandler
     from appliance.features.recording import RecordingHandler
     from appliance.features.supervision import SupervisionHandler

@@ -38,6 +38,7 @@ from appliance.sounds import languages
 
 if TYPE_CHECKING:  # wired after both are built
     from appliance.features.calls import CallFlows
+    from appliance.features.presence import PresenceBoard
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,8 @@ class ParkHandler(Handler):
     roles = (ParkedCall, ParkPicker, ParkRingBack)
     #: Queues and extensions a timed-out call may go to (set by the wiring).
     calls: CallFlows
+    #: Busy-lamp keys on the slots (set by the wiring).
+    board: PresenceBoard | None = None
 
     def __init__(self, ctx: Context) -> None:
         self.ctx, self.tel = ctx, ctx.tel
@@ -114,6 +117,8 @@ class ParkHandler(Handler):
     def _changed(self, slot: str, call: str, parker: str | None) -> None:
         self.ctx.events.emit(ParkChanged(slot=slot, occupied=call != "", call=call,
                                          parker=parker or ""))
+        if self.board is not None:  # the slot's busy-lamp key: lit while a call waits
+            self.board.set_entity(slot, "confirmed" if call else "idle")
 
     def _arm(self, uid: str, round_: int, after_s: float) -> None:
         self.ctx.later(after_s, functools.partial(self._timed_out, uid, round_))

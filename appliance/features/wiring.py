@@ -102,6 +102,7 @@ def build(ctx: Context) -> Features:
     dnd.board = presence.board
     park, paging = ParkHandler(ctx), PagingHandler(ctx)
     calls.park, calls.paging, park.calls, paging.calls = park, paging, calls, calls
+    park.board = presence.board
     handlers: list[Handler] = [
         pops,
         names,

@@ -12,7 +12,8 @@ import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from appliance.core.provision import KEY_KINDS, PARK_SLOTS, is_mac
+from appliance.core.park import ParkRules
+from appliance.core.provision import KEY_KINDS, is_mac
 from appliance.provision import render
 
 MAX_DEVICES = 200
@@ -76,9 +77,6 @@ def _key(p: list[str], path: str, k: Any) -> None:
     if kind in ("blf", "park", "speed"):
         if not isinstance(value, str) or not _DIAL.fullmatch(value):
             p.append(f"{path}.value: {value!r} is not a number to dial or watch")
-        elif kind == "park" and value not in PARK_SLOTS:
-            p.append(f"{path}.value: {value!r} is not a park slot ({PARK_SLOTS[0]} to "
-                     f"{PARK_SLOTS[-1]})")
     elif value not in (None, ""):
         p.append(f"{path}.value: a {kind} key takes no value")
     if "label" in k and not (isinstance(k["label"], str) and _LABEL.fullmatch(k["label"])):
@@ -119,6 +117,7 @@ def provisioning_problems(p: list[str], path: str, prov: Any) -> None:
 def reference_problems(p: list[str], doc: dict[str, Any]) -> None:
     """Duplicate MACs, extensions that exist, keys that fit the model."""
     exts = {e.get("number") for e in doc.get("extensions", []) if isinstance(e, dict)}
+    slots = _park_slots(doc)
     seen: dict[str, int] = {}
     owners: dict[str, int] = {}
     for i, d in enumerate(doc.get("devices") or []):
@@ -141,6 +140,19 @@ def reference_problems(p: list[str], doc: dict[str, Any]) -> None:
         for j, k in enumerate(keys):
             if k["kind"] == "blf" and k["value"] not in exts:
                 p.append(f"devices[{i}].keys[{j}].value: no extension {k['value']!r} to watch")
+            elif k["kind"] == "park" and slots is not None and k["value"] not in slots:
+                p.append(f"devices[{i}].keys[{j}].value: {k['value']!r} is not a park slot ("
+                         + (f"{slots[0]} to {slots[-1]})" if slots else "park is off)"))
+
+
+def _park_slots(doc: dict[str, Any]) -> tuple[str, ...] | None:
+    """The park slots a key may watch (none while park is off); None when the park
+    section is itself wrong (its own problems are reported there)."""
+    try:
+        rules = ParkRules.from_config(doc)
+    except (TypeError, ValueError, KeyError):
+        return None
+    return () if rules is None else rules.slots
 
 
 def template_problems(doc: dict[str, Any]) -> list[str]:

@@ -107,10 +107,15 @@ def test_hostile_text_cannot_break_the_document() -> None:
     assert len(text) < 2000
 
 
-def test_only_configured_extensions_are_known() -> None:
+def test_only_configured_extensions_and_park_slots_are_known() -> None:
     assert known_entities({"extensions": [{"number": "201"}, {"number": "202"}, "x"]}) == {
         "201", "202"}
     assert known_entities({}) == set()
+    park = {"number": "700", "first_slot": "701", "slots": 3}
+    assert known_entities({"extensions": [{"number": "201"}], "park": park}) == {
+        "201", "701", "702", "703"}
+    # A park section the schema refuses lights no slot and breaks nothing.
+    assert known_entities({"park": {"first_slot": "x7"}}) == set()
 
 
 def test_a_dialog_without_identity_has_no_remote() -> None:

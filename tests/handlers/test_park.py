@@ -206,3 +206,14 @@ def test_calls_parked_when_park_is_turned_off_are_still_rung_back(tmp_path: Path
     o.tel.answered(back.leg)
     assert o.tel.of(Bridge) == [Bridge(a, back.leg)]
     done(o)
+
+
+def test_a_slots_busy_lamp_is_lit_while_a_call_waits_in_it(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    board = o.features.presence.board
+    a, b = talking(o)
+    park(o, b)
+    assert [d.state for d in board.snapshot()["701"]] == ["confirmed"]
+    o.tel.hung_up(a)  # the parked caller gives up: the slot's key goes dark
+    assert board.snapshot()["701"] == ()
+    done(o)
