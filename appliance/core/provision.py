@@ -15,6 +15,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Literal
 
+from appliance.core.pickup import DIRECTED_PREFIX
+from appliance.core.routing import DND_CODES, FEATURE_CODES
+
 #: The LAN ranges a phone may fetch from unless the admin lists others.
 DEFAULT_SUBNETS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8",
                    "fc00::/7", "::1/128")
@@ -195,10 +198,10 @@ class MissLimiter:
 
 
 KEY_KINDS = ("blf", "park", "queue_login", "dnd", "speed")
-#: Feature codes the keys dial (README's feature codes table).
-QUEUE_LOGIN_CODE = "*45"
-DND_CODE = "*78"
-PICKUP_PREFIX = "**"
+#: Feature codes the keys dial (README's feature codes table), as the engine routes them.
+QUEUE_LOGIN_CODE = next(code for code, action in FEATURE_CODES.items() if action == "login")
+DND_CODE = next(code for code, on in DND_CODES.items() if on)
+PICKUP_PREFIX = DIRECTED_PREFIX
 
 
 @dataclass(frozen=True)
