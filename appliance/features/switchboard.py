@@ -85,6 +85,10 @@ class Switchboard:
 
     def on_media(self, leg: CallSession) -> None:
         """A leg's audio came up or changed (answer, hold, resume)."""
+        if self.tel.holding(leg.uid):  # which call the phone means by dialling park
+            leg.held_since = leg.held_since or self.ctx.clock()
+        else:
+            leg.held_since = None
         if leg.bridge is not None:
             self.ctx.join_audio(leg.bridge)
             return

@@ -239,6 +239,10 @@ class PjTelephony:
         call = self.calls.get(uid)
         return call is not None and active_audio(call) is not None
 
+    def holding(self, uid: str) -> bool:
+        call = self.calls.get(uid)
+        return call is not None and call_audio(call)[0] == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+
     def heard_level(self, uid: str) -> int | None:
         call = self.calls.get(uid)
         media = None if call is None else active_audio(call)

@@ -89,6 +89,9 @@ class CallSession:
     #: port's ``ring`` (``phone_rung``) and for a call an authenticated phone made.
     phone: str | None = None
     phone_rung: bool = False
+    #: Since when the far end has this call on hold (None: not holding): which call a
+    #: phone that dials the park number means (set by the switchboard on media changes).
+    held_since: float | None = None
 
     def speaks(self, fallback: str) -> str:
         """The language to say prompts in: the caller's, else ``fallback``."""

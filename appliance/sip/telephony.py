@@ -109,6 +109,9 @@ class Telephony(Protocol):
     def has_audio(self, uid: str) -> bool:
         """Whether the leg's audio is up and not on hold."""
 
+    def holding(self, uid: str) -> bool:
+        """Whether the leg's far end has put the call on hold (its audio is held)."""
+
     def heard_level(self, uid: str) -> int | None:
         """How loud the leg's caller is just now (0 silence .. 127), None without audio:
         what ends a voicemail message on silence."""

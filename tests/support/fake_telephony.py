@@ -191,6 +191,8 @@ class FakeTelephony:
     disk_full: bool = False
     #: Seconds of audio a caller's recording gets, instead of how long it ran.
     caller_says: dict[str, float] = field(default_factory=dict)
+    #: Legs whose far end has put the call on hold (:meth:`hold`).
+    held: set[str] = field(default_factory=set)
     #: How loud each leg's caller is (heard_level); 80 (speech) when not set.
     levels: dict[str, int] = field(default_factory=dict)
     _hearing: dict[str, str] = field(default_factory=dict)
@@ -209,6 +211,7 @@ class FakeTelephony:
 
     def release(self, uid: str) -> bool:
         self.audio.discard(uid)
+        self.held.discard(uid)
         if uid in self.recording:  # the call ended: the recorder closes its file
             path, since = self.recording.pop(uid)
             _write_tone(Path(path), self.caller_says.get(uid, self.clock.now - since))
@@ -260,6 +263,9 @@ class FakeTelephony:
 
     def has_audio(self, uid: str) -> bool:
         return uid in self.audio
+
+    def holding(self, uid: str) -> bool:
+        return uid in self.held
 
     def heard_level(self, uid: str) -> int | None:
         """What a test set in ``levels`` (loud unless it says otherwise)."""
@@ -381,6 +387,14 @@ class FakeTelephony:
         if uid in self.calls:
             self.audio.add(uid)
             self.switchboard.on_media(self.calls[uid])
+
+    def hold(self, uid: str, on: bool = True) -> None:
+        """The far end puts the call on hold (re-INVITE sendonly), or takes it off."""
+        if on:
+            self.held.add(uid)
+        else:
+            self.held.discard(uid)
+        self.media_up(uid)
 
     def digits(self, uid: str, keys: str) -> None:
         for key in keys:
