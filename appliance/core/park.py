@@ -1,18 +1,19 @@
 """Call park: which slot a parked call takes, and what happens when nobody takes it.
 
 A phone parks the caller it talks to by a blind transfer to the park number
-(``700``); the caller waits with hold music in the first free slot (``701``..),
-which anyone in the office dials to take the call. A call parked longer than
-``timeout_s`` rings back the phone that parked it, then the ``on_timeout``
-destination (an operator's extension or a queue); with no destination, or when
-nobody answers, it stays parked and the round starts again, so a parked caller
-is never dropped by the box. Pure: the handler (``features/park.py``) keeps the
-live slots and carries these answers out.
+(``700``), or by putting the call on hold and dialling ``700`` (its most recently
+held call is parked: :func:`held_call`); the caller waits with hold music in the
+first free slot (``701``..), which anyone in the office dials to take the call. A
+call parked longer than ``timeout_s`` rings back the phone that parked it, then the
+``on_timeout`` destination (an operator's extension or a queue); with no
+destination, or when nobody answers, it stays parked and the round starts again, so
+a parked caller is never dropped by the box. Pure: the handler
+(``features/park.py``) keeps the live slots and carries these answers out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,30 @@ def numbers_taken(config: Mapping[str, Any]) -> set[str]:
 def choose_slot(slots: tuple[str, ...], occupied: Collection[str]) -> str | None:
     """The first free slot, or None when every slot holds a call."""
     return next((s for s in slots if s not in occupied), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneLeg:
+    """One engine leg towards a phone, as :func:`held_call` needs to see it."""
+
+    uid: str
+    #: The extension whose phone is this leg's far end (None: a trunk, the engine).
+    phone: str | None
+    #: When that phone put this call on hold (None: not holding).
+    held_since: float | None
+    #: The phone answered this call and its other party is still there: it can be parked
+    #: (the same side a blind transfer to the park number may come from).
+    parkable: bool
+
+
+def held_call(legs: Iterable[PhoneLeg], extension: str) -> str | None:
+    """Which call ``extension`` means by dialling the park number: its leg in the call it
+    put on hold most recently (a phone may hold several), or None when it holds none."""
+    held = [leg for leg in legs
+            if leg.phone == extension and leg.held_since is not None and leg.parkable]
+    if not held:
+        return None
+    return max(held, key=lambda leg: leg.held_since or 0.0).uid
 
 
 @dataclass(frozen=True, kw_only=True)

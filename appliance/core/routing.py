@@ -213,7 +213,8 @@ DND_CODES = {"*78": True, "*79": False}
 
 @dataclass(frozen=True, kw_only=True)
 class ParkCall:
-    """A blind transfer to the park number: park the other party (``core/park.py``)."""
+    """The park number, as a blind transfer's target or dialled by a phone with a call on
+    hold: park the other party of that call (``core/park.py``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,7 +240,7 @@ class IntercomCall:
 
 Decision = (QueueCall | OutboundCall | ExtensionCall | PlayMessage | MenuCall | HangUp
             | VoicemailCall | ListenCall | FeatureCode | SuperviseCall | PickupCall | SetDnd
-            | ParkPickup | PageCall | IntercomCall | Refuse)
+            | ParkCall | ParkPickup | PageCall | IntercomCall | Refuse)
 
 #: Why a rung extension did not take the call, as the ``on_*`` settings name it.
 DIVERT_REASONS = ("busy", "no_answer", "unavailable")
@@ -422,8 +423,8 @@ def _park_or_page(config: dict[str, Any], request: InboundRequest,
     if group is not None:
         return PageCall(number=dialled)
     assert park is not None
-    if dialled == park.number:
-        return Refuse(code=403, reason=f"park a call by transferring it to {park.number}")
+    if dialled == park.number:  # the phone's held call is parked (features/park.py)
+        return ParkCall()
     return ParkPickup(slot=dialled)
 
 

@@ -151,6 +151,8 @@ class CallFlows(Handler):
             self.dnd.feature_code(leg, decision)
         elif isinstance(decision, ParkPickup):
             self.park.pickup(leg, decision)
+        elif isinstance(decision, ParkCall):
+            self.park.park_held(leg)
         elif isinstance(decision, PageCall):
             self.paging.page(leg, decision)
         elif isinstance(decision, IntercomCall):

@@ -6,7 +6,11 @@ carries it out. The transfer comes as a blind transfer (REFER) to ``700``, which
 (603, as for a transfer into a queue: the engine does it itself, so the stack must
 not dial anything), the caller leaves the bridge and hears hold music in the first
 free slot, and the parker's phone hears "call parked at seven zero one" and is hung
-up. A phone that dials the slot is answered and joined with the caller.
+up. Many phones end the call as soon as their REFER is declined and never hear the
+slot, so a phone may instead put its call on hold and dial ``700`` (an attended
+transfer to 700 does exactly this): its most recently held call is parked and ended,
+and the call to 700 is answered, says the slot and is hung up (:meth:`park_held`).
+A phone that dials the slot is answered and joined with the caller.
 A call parked longer than ``timeout_s`` rings the parker back (then ``on_timeout``).
 """
 
@@ -20,18 +24,20 @@ from typing import TYPE_CHECKING, Any
 from appliance.control.events import ParkChanged
 from appliance.core.park import (
     ParkRules,
+    PhoneLeg,
     RingBack,
     StayParked,
     ToQueue,
     after_timeout,
     choose_slot,
+    held_call,
 )
 from appliance.core.routing import ParkPickup, queue_call
 from appliance.core.speech import digit_prompts
 from appliance.features.context import Context
 from appliance.features.handler import Handler
 from appliance.sip.bridge import Bridge
-from appliance.sip.roles import CalleeLeg, ParkedCall, ParkPicker, ParkRingBack
+from appliance.sip.roles import CalleeLeg, ParkedCall, ParkPicker, ParkRingBack, ParkTeller
 from appliance.sip.session import CallSession
 from appliance.sip.telephony import DialError, LegChange
 from appliance.sounds import languages
@@ -51,7 +57,7 @@ SAY_SLOT_WAIT_S = 2.0
 class ParkHandler(Handler):
     """Parked callers, the phones that take them, and the ring-backs."""
 
-    roles = (ParkedCall, ParkPicker, ParkRingBack)
+    roles = (ParkedCall, ParkPicker, ParkRingBack, ParkTeller)
     #: Queues and extensions a timed-out call may go to (set by the wiring).
     calls: CallFlows
     #: Busy-lamp keys on the slots (set by the wiring).
@@ -75,6 +81,55 @@ class ParkHandler(Handler):
     def park(self, transferor: CallSession, bridge: Bridge) -> tuple[int, str] | None:
         """The phone on ``transferor`` blind-transferred to the park number: park the
         other party. Returns why not (a SIP code and reason for the REFER), or None."""
+        slot = self._park_other(transferor, bridge, bridge.callee or transferor.dialled)
+        if isinstance(slot, tuple):
+            return slot
+        self._say_slot(transferor.uid, slot, SAY_SLOT_WAIT_S)
+        return None
+
+    def park_held(self, leg: CallSession) -> None:
+        """A phone dialled the park number: park the other party of the call it put on
+        hold last, end that call, and tell the slot on this one (then hang it up).
+        Refused (403, or why park could not) when it holds no call."""
+        extension = leg.phone or leg.caller_number
+        leg.direction = "internal"
+        uid = held_call(self._phone_legs(), extension)
+        held = None if uid is None else self.tel.leg(uid)
+        slot: str | tuple[int, str] = (403, f"{extension} has no call on hold to park")
+        if held is not None and held.bridge is not None:
+            slot = self._park_other(held, held.bridge, extension)
+        if isinstance(slot, tuple):
+            log.info("%s dialled %s: %s", extension, leg.dialled, slot[1])
+            leg.outcome, leg.reason = "refused", slot[1]
+            self.tel.reject(leg.uid, *slot)
+            return
+        assert held is not None
+        # The phone's held call ends: its other party waits in the slot now.
+        self.tel.hangup(held.uid, 200, "parked")
+        parked = self.tel.leg(self.parked[slot])
+        leg.role = ParkTeller(slot=slot)
+        leg.state, leg.outcome = "ringing", "completed"
+        leg.reason = f"parked {parked.caller_number if parked else '?'} at {slot}"
+        self.ctx.record(leg, ended_at=None, outcome="in_progress")
+        self.tel.answer(leg.uid, 200)
+        self.ctx.later(0, functools.partial(self._say_slot, leg.uid, slot, SAY_SLOT_WAIT_S))
+
+    def _phone_legs(self) -> list[PhoneLeg]:
+        """The call table as :func:`held_call` sees it: which leg may be parked from."""
+        out = []
+        for leg in self.tel.legs():
+            bridge = leg.bridge
+            other = None if bridge is None or bridge.a_ended else self.tel.leg(bridge.a)
+            parkable = (bridge is not None and bridge.b == leg.uid and other is not None
+                        and leg.answered_at is not None and bridge.transfer_to is None)
+            out.append(PhoneLeg(uid=leg.uid, phone=leg.phone, held_since=leg.held_since,
+                                parkable=parkable))
+        return out
+
+    def _park_other(self, transferor: CallSession, bridge: Bridge,
+                    parker: str | None) -> str | tuple[int, str]:
+        """Park the other party of ``bridge`` (``transferor`` is the parker's leg in it):
+        the slot it waits in, or why not (a SIP code and reason)."""
         rules = self.rules()
         a = self.tel.leg(bridge.a)
         if rules is None or a is None:
@@ -82,7 +137,6 @@ class ParkHandler(Handler):
         slot = choose_slot(rules.slots, self.parked)
         if slot is None:
             return 486, "every park slot holds a call"
-        parker = bridge.callee or transferor.dialled
         bridge.b = None  # the parker's end must not end the caller's call
         a.bridge = None
         self.tel.unbridge(a.uid, transferor.uid)
@@ -96,8 +150,7 @@ class ParkHandler(Handler):
         log.info("%s parks %s at %s", parker, a.caller_number or "?", slot)
         self._changed(slot, a.uid, parker)
         self._arm(a.uid, 0, rules.timeout_s)
-        self._say_slot(transferor.uid, slot, SAY_SLOT_WAIT_S)
-        return None
+        return slot
 
     def _say_slot(self, uid: str, slot: str, wait_s: float) -> None:
         """Tell the parker its slot, then hang it up; without audio (held), wait a bit."""
@@ -146,7 +199,8 @@ class ParkHandler(Handler):
             self._take(role.parked, leg, who=leg.caller_number)
 
     def on_media(self, leg: CallSession) -> bool:
-        # A picker or a ring-back hears nothing until joined; a parked caller, music.
+        # A picker or a ring-back hears nothing until joined, a teller its slot (from
+        # _say_slot); a parked caller, music.
         if isinstance(leg.role, ParkedCall):
             self.tel.music(leg.uid, leg.music_class or "default")
         return True

@@ -229,6 +229,15 @@ class ParkPicker:
 
 
 @dataclass(eq=False)
+class ParkTeller:
+    """A phone that dialled the park number with a call on hold: it hears the slot that
+    call was parked in, then is hung up."""
+
+    slot: str
+    told: bool = False
+
+
+@dataclass(eq=False)
 class ParkRingBack:
     """A phone rung because a parked call (``parked``, a uid) waited too long."""
 
@@ -271,6 +280,7 @@ Role = (
     | MessageCall
     | ParkedCall
     | ParkPicker
+    | ParkTeller
     | ParkRingBack
     | Pager
     | PageMember

@@ -15,11 +15,13 @@ from appliance.core.paging import (
 )
 from appliance.core.park import (
     ParkRules,
+    PhoneLeg,
     RingBack,
     StayParked,
     ToQueue,
     after_timeout,
     choose_slot,
+    held_call,
     numbers_taken,
     slot_numbers,
 )
@@ -68,6 +70,22 @@ def test_a_parked_call_takes_the_first_free_slot_and_none_when_full() -> None:
     assert choose_slot(slots, set()) == "701"
     assert choose_slot(slots, {"701", "703"}) == "702"  # a freed slot is reused first
     assert choose_slot(slots, set(slots)) is None
+
+
+def test_dialling_park_means_the_call_the_phone_held_last() -> None:
+    def leg(uid: str, phone: str | None, since: float | None, parkable: bool = True) -> PhoneLeg:
+        return PhoneLeg(uid=uid, phone=phone, held_since=since, parkable=parkable)
+
+    legs = [leg("a", "201", 10.0), leg("b", "201", 30.0), leg("c", "201", None),
+            leg("d", "202", 50.0), leg("e", None, 60.0), leg("f", "201", 40.0, False)]
+    # The most recently held of 201's own calls that can be parked (not f, not d, e).
+    assert held_call(legs, "201") == "b"
+    assert held_call(legs, "202") == "d"
+    assert held_call(legs[:1] + legs[2:3], "201") == "a"
+    # Holding nothing, or only a call it cannot park from: None.
+    assert held_call([leg("c", "201", None), leg("f", "201", 40.0, False)], "201") is None
+    assert held_call([], "201") is None
+    assert held_call(legs, "203") is None
 
 
 def test_timeout_rings_the_parker_then_the_operator_then_stays_parked() -> None:
@@ -128,8 +146,8 @@ def test_routing_park_slots_page_groups_and_intercom(office: dict[str, Any]) -> 
     assert dial(doc, "600") == PageCall(number="600")
     assert dial(doc, "*80202") == IntercomCall(extension="202")
     assert transfer_target(doc, "700") == ParkCall()
-    dialled_park = dial(doc, "700")
-    assert isinstance(dialled_park, Refuse) and "transferring" in dialled_park.reason
+    # Dialled (with a call on hold): the engine parks that call (features/park.py).
+    assert dial(doc, "700") == ParkCall()
 
 
 @pytest.mark.parametrize(("dialled", "caller", "code", "words"), [

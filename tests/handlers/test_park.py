@@ -217,3 +217,147 @@ def test_a_slots_busy_lamp_is_lit_while_a_call_waits_in_it(tmp_path: Path) -> No
     o.tel.hung_up(a)  # the parked caller gives up: the slot's key goes dark
     assert board.snapshot()["701"] == ()
     done(o)
+
+
+def dial_park(o: Office, phone: str = "201") -> str:
+    """``phone`` dials the park number (700) as a new call: its leg."""
+    leg = o.tel.call_in(caller=phone, dialled="700", trunk=None)
+    o.route(leg, from_edge=True)
+    return leg.uid
+
+
+def test_a_phone_holds_its_call_and_dials_700_the_caller_is_parked_and_it_hears_the_slot(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    a, b = talking(o)  # 202 calls 201, which answers
+    o.tel.hold(b)  # 201 puts 202 on hold
+    o.tel.advance(1)
+    o.tel.take()
+    o.published()
+    d = dial_park(o)
+    # 202 leaves the bridge for slot 701 with music; 201's held call ends; 700 answers.
+    assert Unbridge(a, b) in o.tel.asked and Music(a, "default") in o.tel.asked
+    assert Hangup(b, 200, "parked") in o.tel.asked and b not in o.tel.calls
+    assert Answer(d, 200) in o.tel.asked
+    o.tel.advance(0)
+    assert o.tel.of(Play, d) == [Play(d, ("park-slot", "num-seven", "num-zero", "num-one"))]
+    assert not o.tel.of(Music, d)  # the teller hears its slot, never hold music
+    o.tel.advance(5)
+    assert Hangup(d, 200, "ended by admin") in o.tel.asked and d not in o.tel.calls
+    assert a in o.tel.calls and isinstance(o.tel.calls[a].role, ParkedCall)
+    assert parks(o) == [("701", True, "201")]
+    # Same park as a transfer's: 201 is rung back after timeout_s.
+    o.tel.advance(30)
+    assert [r.extension for r in o.tel.of(Ring)] == ["201"]
+    o.tel.answered(o.tel.of(Ring)[-1].leg)
+    o.tel.hung_up(a)
+    done(o)
+    rows = {r.dialled: r for r in o.history.last(10)}
+    assert rows["700"].outcome == "completed" and rows["700"].reason == "parked 202 at 701"
+    assert rows["700"].caller_number == "201" and rows["700"].direction == "internal"
+    assert rows["201"].reason == "parked by 201 at 701; taken by 201"
+
+
+def test_dialling_700_parks_the_call_held_last_and_not_one_taken_off_hold(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    a1, b1 = talking(o, caller="202")
+    a2, b2 = talking(o, caller="203")
+    a3, b3 = talking(o, caller="204")
+    o.tel.hold(b1)
+    o.tel.advance(1)
+    o.tel.hold(b2)
+    o.tel.advance(1)
+    o.tel.hold(b3)
+    o.tel.advance(1)
+    o.tel.hold(b3, on=False)  # back to 204: that call is live again
+    o.tel.take()
+    dial_park(o)
+    o.tel.advance(5)
+    # 203's call (held after 202's) is parked; 202 stays held, 204 talking.
+    assert isinstance(o.tel.calls[a2].role, ParkedCall) and b2 not in o.tel.calls
+    assert {a1, b1, a3, b3} <= set(o.tel.calls)
+    assert o.tel.calls[a1].role is None and o.tel.calls[a3].role is None
+    # Dialled again: the next held call (202's) takes the next slot.
+    dial_park(o)
+    o.tel.advance(5)
+    role = o.tel.calls[a1].role
+    assert isinstance(role, ParkedCall) and role.slot == "702"
+    assert o.features.park.slots() == {"701": True, "702": True}
+    done(o)
+
+
+def test_dialling_700_with_nothing_on_hold_is_refused_and_calls_go_on(tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": PARK})
+    d = dial_park(o)  # idle
+    assert Reject(d, 403, "201 has no call on hold to park") in o.tel.asked
+    a, b = talking(o)
+    o.tel.hold(b, on=True)
+    o.tel.hold(b, on=False)  # held, then resumed: talking again
+    d = dial_park(o)
+    assert Reject(d, 403, "201 has no call on hold to park") in o.tel.asked
+    # Another phone's held call is not 203's to park.
+    o.tel.hold(b)
+    d = dial_park(o, "203")
+    assert Reject(d, 403, "203 has no call on hold to park") in o.tel.asked
+    assert {a, b} <= set(o.tel.calls) and not o.tel.of(Unbridge)
+    assert o.features.park.slots() == {"701": False, "702": False}
+    done(o)
+    rows = [r for r in o.history.last(10) if r.dialled == "700"]
+    assert len(rows) == 3 and {r.outcome for r in rows} == {"refused"}
+
+
+def test_dialling_700_with_a_full_lot_is_refused_and_the_held_call_stays(
+        tmp_path: Path) -> None:
+    o = office(tmp_path, edit={"park": {**PARK, "slots": 1}})
+    _, b1 = talking(o, caller="202", callee="201")
+    o.tel.hold(b1)
+    dial_park(o)
+    a2, b2 = talking(o, caller="204", callee="203")
+    o.tel.hold(b2)
+    o.tel.take()
+    d = dial_park(o, "203")
+    assert Reject(d, 486, "every park slot holds a call") in o.tel.asked
+    assert {a2, b2} <= set(o.tel.calls) and not o.tel.of(Unbridge)
+    done(o)
+
+
+def test_the_attended_transfers_late_refer_breaks_nothing(tmp_path: Path) -> None:
+    """An attended transfer to 700 is hold + dial 700 + REFER with Replaces: by the REFER
+    the engine has parked the call and ended the held leg (the stack answers 481 on it);
+    one sent on the 700 call is refused, and the parked call stays parked."""
+    o = office(tmp_path, edit={"park": PARK})
+    a, b = talking(o)
+    o.tel.hold(b)
+    held_id = o.tel.sip_call_id(b)
+    d = dial_park(o)
+    o.tel.advance(0.5)
+    leg = o.tel.leg(d)
+    assert leg is not None and b not in o.tel.calls
+    req = TransferRequest(f"<sip:202@127.0.0.1?Replaces={held_id}%3Bto-tag%3Dx>")
+    o.features.switchboard.on_transfer(leg, req)
+    assert req.status == 403 and req.new_leg is None
+    o.tel.advance(5)
+    assert isinstance(o.tel.calls[a].role, ParkedCall) and d not in o.tel.calls
+    assert o.features.park.slots()["701"] is True
+    done(o)
+
+
+def test_an_agent_holds_a_queue_caller_and_dials_700(tmp_path: Path) -> None:
+    queue = {"name": "support", "number": "500", "strategy": "ringall",
+             "members": [{"extension": "203"}], "answer_delay_ms": 0, "wrapup_s": 0,
+             "announce_position": False, "announce_wait": False}
+    o = office(tmp_path, edit={"park": PARK, "queues": [queue]})
+    o.features.queue.set_registered({"203"})
+    caller = o.tel.call_in(caller="+15550001", dialled="500")
+    o.route(caller)
+    o.tel.advance(0)
+    [ring] = o.tel.of(Ring)
+    o.tel.answered(ring.leg)
+    o.tel.hold(ring.leg)
+    dial_park(o, "203")
+    o.tel.advance(5)
+    assert ring.leg not in o.tel.calls and caller.uid in o.tel.calls
+    assert isinstance(caller.role, ParkedCall) and caller.role.parker == "203"
+    assert o.tel.of(Play, caller.uid) == []  # no survey question
+    done(o)
