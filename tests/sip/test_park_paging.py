@@ -1,15 +1,18 @@
 """Call park and paging with real phones: Kamailio, the pjsua2 engine, sipp and baresip.
 
 Each party sends its own tone, so what a phone hears names who it hears: the parked
-caller (202, sipp) 600 Hz, the parker (201, baresip, which auto-answers and transfers
-by REFER) 1000 Hz, the phone that takes the call from its slot (203, sipp) 1400 Hz, and
-hold music its 392 Hz pedal. At most three engine legs at a time.
+caller (202, sipp) 600 Hz, the parker (201, baresip, which auto-answers and parks by
+REFER the first time, by holding the call and dialling 700 the second) 1000 Hz, the
+phone that takes the call from its slot (203, sipp) 1400 Hz, and hold music its 392 Hz
+pedal. At most three engine legs at a time.
 """
 
 from __future__ import annotations
 
+import array
 import json
 import time
+import wave
 from pathlib import Path
 
 import pytest
@@ -39,6 +42,13 @@ def tone_phone(tmp_path: Path, name: str, hz: float, seconds: float,
     return path
 
 
+def slot_call_audio(workdir: Path) -> list[int]:
+    """What baresip heard on its last call (its sndfile dumps are named by start time)."""
+    last = sorted(workdir.glob("dump-*-dec.wav"))[-1]
+    with wave.open(str(last), "rb") as w:
+        return list(array.array("h", w.readframes(w.getnframes())))
+
+
 def windows(samples: list[int], hz: float) -> list[float]:
     """The share of ``hz`` in each half second."""
     return [tone_share(samples[i:i + 4000], hz) for i in range(0, len(samples) - 3999, 4000)]
@@ -64,10 +74,14 @@ def test_park_music_ring_back_and_taking_the_call_from_its_slot(tmp_path: Path) 
             engine.wait_for(lambda s: [p["slot"] for p in s["parked"]] == ["701"],
                             what="202 parked at 701")
             # timeout_s later 201 rings back and (baresip answers itself) has the caller
-            # again; it parks it once more, and 203 dials the slot at once.
+            # again; it parks it once more, this time by holding it and dialling 700
+            # (it hears its slot on that call), and 203 dials the slot at once.
             engine.wait_for(lambda s: not s["parked"], timeout=8, what="201 rung back")
             time.sleep(1.0)
-            assert parker.command("transfer", "sip:700@127.0.0.1").get("ok")
+            assert parker.command("hold").get("ok")
+            engine.wait_for(lambda s: any(c["state"] == "on_hold" for c in s["calls"]),
+                            what="201 holds 202")
+            assert parker.command("dial", "sip:700@127.0.0.1").get("ok")
             engine.wait_for(lambda s: [p["slot"] for p in s["parked"]] == ["701"],
                             what="202 parked again")
             with Capture(f"udp and dst port {taker_port}") as at_taker, \
@@ -97,6 +111,13 @@ def test_park_music_ring_back_and_taking_the_call_from_its_slot(tmp_path: Path) 
                                         "at 701; taken by 203")
     assert records["203"]["dialled"] == "701"
     assert "201 parks 202 at 701" in engine.log()
+    # 201's call to 700 was answered, said the slot (speech, no party's tone) and ended.
+    [told] = [r for r in history_json(site.runtime) if r["dialled"] == "700"]
+    assert (told["caller_number"], told["outcome"], told["reason"]) == \
+        ("201", "completed", "parked 202 at 701")
+    said = slot_call_audio(tmp_path / "baresip")
+    assert len(said) > 8000 and not is_silence(said)
+    assert max(tone_share(said, hz) for hz in (CALLER_HZ, TAKER_HZ, MUSIC_HZ)) < 0.1
 
 
 def test_a_page_auto_answers_two_phones_that_hear_the_pager_one_way(tmp_path: Path) -> None:
