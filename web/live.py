@@ -222,12 +222,21 @@ def _megabytes(mb: float | None) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
 
-@bp.app_template_filter("days")
-def _days(seconds: float | None) -> str:
+@bp.app_template_filter("uptime")
+def _uptime(seconds: float | None) -> str:
+    """How long something has been up, with units ("8:34" read as a clock time): as
+    ``util.js`` ``uptime``."""
     if seconds is None:
         return ""
-    days, rest = divmod(int(seconds), 86400)
-    return f"{days} d {rest // 3600} h" if days else _duration(rest)
+    s = max(0, int(seconds))
+    days, rest = divmod(s, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    if days:
+        return f"{days} d {h} h"
+    if h:
+        return f"{h} h {m} min"
+    return f"{m} min {s} s" if m else f"{s} s"
 
 
 @bp.get("/")

@@ -103,10 +103,14 @@ def test_a_name_the_line_modem_hears_after_the_ring_fills_the_card(runtime: Runt
         WebDriverWait(driver, 10).until(lambda d: "Looking up" not in card.find_element(
             By.CSS_SELECTOR, "[data-part=contact]").text)  # the office knows nothing of it
         assert card.find_element(By.CSS_SELECTOR, "[data-part=name]").text == "+15550188"
+        # Nameless, the number is the heading and not repeated below it.
+        assert not card.find_element(By.CSS_SELECTOR, "[data-part=number]").is_displayed()
+        assert card.text.count("+15550188") == 1
         fake.emit({"type": "pop_named", "at": time.time(), "pop": "pop-fxo", "extension": "202",
                    "call": "caller-pop-fxo", "caller_number": "+15550188",
                    "modem_name": "JOHN SMITH"})
         browser.wait_for("[data-pop=pop-fxo] [data-part=name]", text="JOHN SMITH")
+        assert card.find_element(By.CSS_SELECTOR, "[data-part=number]").text == "+15550188"
         source = card.find_element(By.CSS_SELECTOR, "[data-part=source]").text
         assert source == "(line caller ID)"
         assert "JOHN SMITH" in driver.find_element(By.ID, "recent-pops").text

@@ -25,6 +25,7 @@ from tests.web.fake_engine import SAMPLE_STATUS, FakeEngine
 
 STATUS = {
     **copy.deepcopy(SAMPLE_STATUS),
+    "uptime_s": 514.0,
     "queues": [{"name": "support", "members": [{"extension": "202", "penalty": 0},
                                                {"extension": "203", "penalty": 1}],
                 "waiting": [{"id": "c1", "position": 1, "from": "+15550100", "callback": None,
@@ -68,6 +69,7 @@ def test_dashboard_shows_queues_agents_lines_callbacks_and_health(
     assert "Temperature 51 °C" in text
     assert "Free space 20.0 GB" in text
     assert "Box up for 2 d 7 h" in text
+    assert "Engine up for 8 min 34 s" in text  # units, not a clock's "8:34"
     # Admins get a pause/unpause button for every agent.
     assert 'action="/agents/202/pause"' in html
     assert 'action="/agents/203/unpause"' in html
@@ -155,14 +157,16 @@ def test_the_live_dashboard_says_how_often_the_engine_restarted(
                                      "(killed by SIGKILL)")
         assert line.text == f"Engine restarted 2 times, last at {at} (killed by SIGKILL)"
         # A status without restarts (the engine came up afresh) hides the line again.
-        fake.status = {**STATUS, "restarts": {"count": 0, "last_at": None,
-                                              "last_exit": None}}
+        fake.status = {**STATUS, "uptime_s": 7500.0,
+                       "restarts": {"count": 0, "last_at": None, "last_exit": None}}
         fake.wait_for_subscribers()
         fake.emit({"type": "status", "at": time.time(), "status": fake.status})
         deadline = time.monotonic() + 10
         while line.is_displayed() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not line.is_displayed()
+        # The live uptime keeps its units (util.js uptime, as the page's filter).
+        browser.wait_for("#engine-uptime", text="2 h 5 min")
 
 
 SMALL = ("this box can hold 3 calls (pjsua2 built with PJSUA_MAX_CALLS=4); "

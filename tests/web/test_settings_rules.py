@@ -278,3 +278,41 @@ def test_agents_may_not(client: FlaskClient, auth: Auth, runtime: Runtime,
     assert resp.status_code == 403
     assert runtime.config_path.read_bytes() == before
     assert not [r for r in fake_engine.requests if r[1] == "/failover"]
+
+
+class _FailoverEngine:
+    """The engine's ``GET /failover`` answer (the fake engine has no failover)."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+
+    def request(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        assert (method, path) == ("GET", "/failover")
+        return self.state
+
+
+def test_the_now_box_heads_every_column(admin_client: FlaskClient,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 22: a column without a heading; an empty table when nothing is checked."""
+    import web.admin.rules as rules
+
+    monitors = {"engine": {"state": "up", "since": None},
+                "agents:support": {"state": "down", "since": 1.0,
+                                   "detail": "no agent is registered"}}
+    monkeypatch.setattr(rules, "engine", lambda: _FailoverEngine(
+        {"mode": "degraded", "monitors": monitors}))
+    page = admin_client.get("/settings/failover").get_data(as_text=True)
+    table = re.search(r'<table class="list monitors">(.*?)</table>', page, re.S)
+    assert table
+    heads = re.findall(r"<th[^>]*>([^<]*)</th>", table.group(1))
+    assert heads == ["What is checked", "State", "Since", "Detail"]
+    rows = re.findall(r"<tr>(.*?)</tr>", table.group(1).split("</thead>")[1], re.S)
+    assert all(len(re.findall(r"<td", r)) == 4 for r in rows)
+    # Without details there is no detail column; without monitors, a line says so.
+    monkeypatch.setattr(rules, "engine", lambda: _FailoverEngine(
+        {"mode": "normal", "monitors": {"engine": {"state": "up", "since": 1.0}}}))
+    page = admin_client.get("/settings/failover").get_data(as_text=True)
+    assert "<th scope=\"col\">Detail</th>" not in page
+    monkeypatch.setattr(rules, "engine", lambda: _FailoverEngine({"mode": "normal"}))
+    page = admin_client.get("/settings/failover").get_data(as_text=True)
+    assert 'id="no-monitors"' in page and 'class="list monitors"' not in page

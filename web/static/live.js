@@ -259,8 +259,7 @@
     setText("sys-temp", typeof sys.temperature_c === "number" ? Math.round(sys.temperature_c) + " °C" : "no sensor");
     setText("sys-memory", Math.round(sys.memory_percent) + " %");
     setText("sys-disk", megabytes(sys.disk_free_mb));
-    var up = sys.uptime_s || 0;
-    setText("sys-uptime", up >= 86400 ? Math.floor(up / 86400) + " d " + Math.floor((up % 86400) / 3600) + " h" : duration(up));
+    setText("sys-uptime", util.uptime(sys.uptime_s || 0));
     var attention = sys.attention || [];
     var list = byId("sys-attention-list");
     if (list) {
@@ -316,7 +315,7 @@
       warning.textContent = capacity.warning ? "Capacity: " + capacity.warning : "";
     }
     setText("engine-version", status.version || "");
-    setText("engine-uptime", typeof status.uptime_s === "number" ? duration(status.uptime_s) : "");
+    setText("engine-uptime", typeof status.uptime_s === "number" ? util.uptime(status.uptime_s) : "");
 
     var failover = status.failover || {};
     var mode = byId("failover-mode");

@@ -153,7 +153,11 @@
     card.appendChild(head);
 
     var sub = el("p", "pop-number");
-    sub.appendChild(el("span", "number", number || "no number"));
+    // Without a name the heading is the number: not said twice (shown again once named).
+    var numberText = el("span", "number", number || "no number");
+    numberText.setAttribute("data-part", "number");
+    numberText.hidden = Boolean(number) && !sipName && !modemName;
+    sub.appendChild(numberText);
     var source = el("span", "hint pop-source",
       sipName ? " (" + SOURCE_LABELS.sip + ")" : modemName ? " (" + SOURCE_LABELS.modem + ")" : "");
     source.setAttribute("data-part", "source");
@@ -255,6 +259,7 @@
 
   function setName(card, name, source) {
     part(card, "name").textContent = name;
+    part(card, "number").hidden = false;
     part(card, "source").textContent = source ? " (" + SOURCE_LABELS[source] + ")" : "";
     card.setAttribute("data-name-source", source);
   }

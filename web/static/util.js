@@ -28,6 +28,22 @@ window.KeeplineUtil = (function () {
     return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
   }
 
+  // How long something has been up, with units (as web/live.py's "uptime" filter):
+  // 42 -> "42 s", 514 -> "8 min 34 s", 7500 -> "2 h 5 min", 277200 -> "3 d 5 h".
+  function uptime(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var d = Math.floor(s / 86400);
+    var h = Math.floor((s % 86400) / 3600);
+    var m = Math.floor((s % 3600) / 60);
+    if (d) {
+      return d + " d " + h + " h";
+    }
+    if (h) {
+      return h + " h " + m + " min";
+    }
+    return m ? m + " min " + (s % 60) + " s" : (s % 60) + " s";
+  }
+
   // A Unix time as local "HH:MM", or "HH:MM:SS" with seconds.
   function clock(ts, withSeconds) {
     var d = new Date(ts * 1000);
@@ -35,5 +51,5 @@ window.KeeplineUtil = (function () {
     return withSeconds ? hm + ":" + pad(d.getSeconds()) : hm;
   }
 
-  return { el: el, pad: pad, duration: duration, clock: clock };
+  return { el: el, pad: pad, duration: duration, uptime: uptime, clock: clock };
 })();
