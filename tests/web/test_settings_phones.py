@@ -459,3 +459,20 @@ def test_premium_is_a_call_class_an_admin_can_choose(
     assert resp.status_code == 302
     ext = extension(runtime, "201")
     assert ext is not None and ext["call_class"] == "premium"
+
+
+def test_every_problem_of_a_new_extension_shows_next_to_its_field_at_once(
+        admin_client: FlaskClient, auth: Auth, fake_engine: FakeEngine,
+        runtime: Runtime) -> None:
+    """Issue 22: one save names every bad field, not the first only."""
+    before = runtime.config_path.read_bytes()
+    resp = post(admin_client, auth, "/settings/extensions",
+                {"number": "2x", "name": "", "caller_id": "5550103", "call_class": "national",
+                 "pickup_group": "two words"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400
+    assert element(page, "number-error") == "'2x' is not 2 to 6 digits"
+    assert element(page, "caller_id-error") == \
+        "'5550103' is not an E.164 number such as +15550100"
+    assert "short name" in element(page, "pickup_group-error")
+    assert runtime.config_path.read_bytes() == before

@@ -431,3 +431,21 @@ def test_the_survey_is_set_on_the_form_in_every_language_in_use(
     assert value_of(page, "survey.questions[1].text.de") == "Würden Sie wieder anrufen?"
     resp = post()  # the box unticked: the survey is off again
     assert resp.status_code == 302 and "survey" not in stored(runtime)["queues"][0]
+
+
+def test_a_typing_slip_and_a_range_error_of_the_issue_show_together(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    """Issue 22: ``ring_s=abc`` with ``wrapup_s=-5`` flagged only the first."""
+    before = runtime.config_path.read_bytes()
+    data = form(admin_client, "/settings/queues/support",
+                **basics(name="support", number="500", ring_s="abc", wrapup_s="-5",
+                         max_callers="0", **{"members[0].extension": "202",
+                                             "overflow.kind": "queue", "overflow.queue": ""}))
+    resp = admin_client.post("/settings/queues/support", data=data)
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "not a whole number" in error_next_to(page, "ring_s")
+    assert "out of range (0 to 3600)" in error_next_to(page, "wrapup_s")
+    assert "out of range (1 to 1000)" in error_next_to(page, "max_callers")
+    assert "choose a queue" in error_next_to(page, "overflow.queue")
+    assert runtime.config_path.read_bytes() == before

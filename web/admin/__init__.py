@@ -25,6 +25,7 @@ from web.admin import (  # noqa: E402
     backup,  # noqa: F401
     box,  # noqa: F401
     deskphones,  # noqa: F401
+    diversions,  # noqa: F401
     lines,  # noqa: F401
     mailboxes,  # noqa: F401
     media,  # noqa: F401
