@@ -449,3 +449,37 @@ def test_a_typing_slip_and_a_range_error_of_the_issue_show_together(
     assert "out of range (1 to 1000)" in error_next_to(page, "max_callers")
     assert "choose a queue" in error_next_to(page, "overflow.queue")
     assert runtime.config_path.read_bytes() == before
+
+
+def test_the_breakout_key_is_set_with_the_destination_picker(
+        admin_client: FlaskClient, runtime: Runtime, fake_engine: FakeEngine) -> None:
+    """README: a queue's breakout key is set on the queue's page."""
+    path = "/settings/queues/support"
+    base = basics(name="support", number="500", **{"members[0].extension": "202"})
+    resp = admin_client.post(path, data=form(admin_client, path, **base, **{
+        "breakout.key": "0", "breakout.to.kind": "voicemail", "breakout.to.voicemail": "202",
+        "breakout.to.queue": "support"}))  # another kind's field is ignored
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    assert stored(runtime)["queues"][0]["breakout"] == {"key": "0", "to": {"voicemail": "202"}}
+    page = admin_client.get(path).get_data(as_text=True)
+    assert value_of(page, "breakout.key") == "0"
+
+    before = runtime.config_path.read_bytes()
+    resp = admin_client.post(path, data=form(admin_client, path, **base, **{
+        "breakout.key": "x", "breakout.to.kind": "extension",
+        "breakout.to.extension": "999", "ring_s": "abc"}))
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "one of 0-9, * or #" in error_next_to(page, "breakout.key")
+    assert "999" in error_next_to(page, "breakout.to.extension")
+    assert "not a whole number" in error_next_to(page, "ring_s")
+    resp = admin_client.post(path, data=form(admin_client, path, **base, **{
+        "breakout.key": "5", "breakout.to.kind": ""}))
+    assert "choose where the key leads" in error_next_to(resp.get_data(as_text=True),
+                                                         "breakout.to.kind")
+    assert runtime.config_path.read_bytes() == before
+
+    resp = admin_client.post(path, data=form(admin_client, path, **base, **{
+        "breakout.key": "", "breakout.to.kind": ""}))
+    assert resp.status_code == 302
+    assert "breakout" not in stored(runtime)["queues"][0]

@@ -68,6 +68,9 @@ PLACEHOLDERS = {**{k: str(v) for k, v in QUEUE_DEFAULTS.items()
 
 #: Where a queue's callers may overflow to (the queue form's destination picker).
 OVERFLOW_KINDS = ("extension", "queue", "menu", "voicemail", "number", "message")
+#: Where a waiting caller's breakout key may lead (schema ``_breakout``: any route
+#: destination).
+BREAKOUT_KINDS = (*OVERFLOW_KINDS, "hangup", "hours")
 
 
 def _site_language(doc: dict[str, Any]) -> str:
@@ -96,6 +99,10 @@ def queue_values(stored: dict[str, Any], doc: dict[str, Any]) -> dict[str, str]:
         if c.get("conversion"):
             v[f"wrapup_codes[{i}].conversion"] = "on"
     v.update(destination_values("overflow", stored.get("overflow")))
+    found = stored.get("breakout")
+    breakout: dict[str, Any] = found if isinstance(found, dict) else {}
+    v["breakout.key"] = str(breakout.get("key", ""))
+    v.update(destination_values("breakout.to", breakout.get("to")))
     callback = stored.get("callback")
     if isinstance(callback, dict):
         v["callback.enabled"] = "on"
@@ -184,6 +191,8 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
     put(q, "overflow", read_destination(f, "overflow", OVERFLOW_KINDS, required=False),
         stored=stored)
 
+    _read_breakout(f, q)
+
     f.slot("callback")
     if f.checked("callback.enabled"):
         old: dict[str, Any] = stored["callback"] if isinstance(stored.get("callback"),
@@ -199,6 +208,25 @@ def read_queue(f: Form, stored: dict[str, Any], doc: dict[str, Any]) -> dict[str
         q.pop("callback", None)
     _read_survey(f, q, stored, doc)
     return q
+
+
+def _read_breakout(f: Form, q: dict[str, Any]) -> None:
+    """The key a waiting caller presses to leave, and where it leads; both empty: none.
+    A post without these inputs leaves a stored breakout as it was."""
+    if "breakout.key" not in f.values and "breakout.to.kind" not in f.values:
+        return
+    f.slot("breakout")
+    key = f.text("breakout.key")
+    chosen = f.get("breakout.to.kind") not in ("", "none")
+    to = read_destination(f, "breakout.to", BREAKOUT_KINDS, required=False)
+    if key is None and not chosen:
+        q.pop("breakout", None)
+    elif key is None:
+        f.error("breakout.key", "enter the key (0-9, * or #), or choose Nowhere below")
+    elif not chosen:
+        f.error("breakout.to.kind", "choose where the key leads, or clear the key")
+    elif to is not None:
+        q["breakout"] = {"key": key, "to": to}
 
 
 def _read_survey(f: Form, q: dict[str, Any], stored: dict[str, Any],
@@ -232,7 +260,7 @@ def _queue_page(f: Form, doc: dict[str, Any], *, editing: str | None, status: in
     stored = next((q for q in doc.get("queues", []) if q.get("name") == editing), None)
     return render_template(
         "admin/queue_form.html", f=f, editing=editing, choices=offered,
-        overflow_kinds=list(OVERFLOW_KINDS),
+        overflow_kinds=list(OVERFLOW_KINDS), breakout_kinds=list(BREAKOUT_KINDS),
         problems_title=problems_title,
         strategies=STRATEGY_HINTS, languages=offered["languages"],
         call_classes=[(c, CALL_CLASS_LABELS.get(c, c)) for c in schema.CALL_CLASSES],
