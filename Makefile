@@ -20,12 +20,28 @@ APT_RUN := kamailio kamailio-sqlite-modules sox libsox-fmt-mp3 espeak-ng
 APT_TEST := sip-tester baresip tcpdump systemd chromium chromium-driver \
   debootstrap fdisk e2fsprogs gcc libc6-dev
 
-.PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv engine
+.PHONY: run test lint typecheck pytest bench install sounds clean deps-run deps-test venv engine \
+  password reset-password
 
 run: deps-run venv
 	$(PY) -m appliance --data-dir "$(DATA_DIR)" up
 
 test: deps-run deps-test venv lint typecheck pytest
+
+# A new password for a phone (`make password EXT=201`) or a web login
+# (`make reset-password`, USER=admin unless given on the command line: make's
+# USER otherwise comes from the shell's login name). Both print it once.
+ifneq ($(filter password,$(MAKECMDGOALS)),)
+ifeq ($(EXT),)
+$(error usage: make password EXT=201)
+endif
+endif
+password: venv
+	$(VENV)/bin/keepline --data-dir "$(DATA_DIR)" extension password "$(EXT)"
+
+RESET_USER = $(if $(filter command line,$(origin USER)),$(USER),admin)
+reset-password: venv
+	$(VENV)/bin/keepline --data-dir "$(DATA_DIR)" user reset-password "$(RESET_USER)"
 
 lint: venv
 	$(VENV)/bin/ruff check appliance web tests bench

@@ -768,6 +768,17 @@ def cmd_edge(rt: Runtime) -> int:
 UMASK = 0o027
 
 
+def keepline() -> int:
+    """The ``keepline`` console script: ``python -m appliance`` that finds its data dir.
+
+    ``--data-dir`` given wins; else ``KEEPLINE_DATA_DIR``, ``./var`` holding a config
+    (a ``make run`` checkout) or ``/var/lib/keepline`` (see ``appliance.hints``).
+    """
+    from appliance.hints import keepline_argv
+
+    return main(keepline_argv(sys.argv[1:]))
+
+
 def main(argv: list[str] | None = None) -> int:
     # Given back on return, for the tests (and any other caller) that run main() in-process.
     previous = os.umask(UMASK)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from appliance.control.client import EngineClient
 from appliance.errors import KeeplineError
+from appliance.hints import admin_command
 from appliance.settings import Runtime
 from appliance.store.config import ConfigStore, read_document
 
@@ -96,7 +97,9 @@ def ensure_config(rt: Runtime, demo: Path | None) -> None:
     for g in generated:
         print(f"  extension {g.extension}: user {g.extension}  password {g.password}")
     print(f"Register phones to {realm}, port {rt.edge_port} (UDP).")
-    print("Lost one? python -m appliance extension password NUMBER")
+    lost = admin_command(["extension", "password", "NUMBER"], data_dir=rt.data_dir,
+                         cwd=Path.cwd(), python=sys.executable)
+    print(f"Lost one? {lost}")
     print(bar, flush=True)
 
 

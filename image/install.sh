@@ -117,6 +117,8 @@ if on_target; then
     # A plain (not editable) install: the venv keeps working if the source goes.
     # --no-deps and no build isolation: nothing is fetched past the lock.
     run "${pip[@]}" --no-deps --no-build-isolation "$SRC"
+    # The `keepline` command (python -m appliance that finds /var/lib/keepline) on root's PATH.
+    run ln -sfn "$VENV/bin/keepline" /usr/local/bin/keepline
 else
     say "skipping the venv: $VENV must be made inside $ROOT (pi-gen: on_chroot)"
 fi

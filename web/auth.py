@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import secrets
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers.response import Response
 
+from appliance.hints import admin_command
 from web.security import (
     WALLBOARD_ROLE,
     csrf_token,
@@ -35,6 +38,18 @@ def _safe_next(target: str | None) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return url_for("live.index")
     return target
+
+
+@bp.app_template_global()
+def reset_password_command(name: str = "admin") -> str:
+    """The command that resets a web login's password on this box, as the login page shows it.
+
+    Worked out from this web's own data dir and folder: ``make run`` and an installed
+    box need different commands (see ``appliance.hints.admin_command``).
+    """
+    return admin_command(["user", "reset-password", name],
+                         data_dir=current_app.config["KEEPLINE_RUNTIME"].data_dir,
+                         cwd=Path.cwd(), python=sys.executable)
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -161,6 +161,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory,
 def test_files_are_in_place(installed: Installed) -> None:
     root = installed.root
     assert (root / VENV_PYTHON.lstrip("/")).exists()
+    # The `keepline` command the box's hints print, on root's PATH.
+    assert os.readlink(root / "usr/local/bin/keepline") == "/opt/keepline/venv/bin/keepline"
+    assert (root / "opt/keepline/venv/bin/keepline").is_file()
     for unit in UNITS:
         shipped = (REPO / "systemd" / unit).read_text()
         assert (root / UNIT_DIR.lstrip("/") / unit).read_text() == shipped
