@@ -73,7 +73,7 @@ class Capacity:
         """
         if self.legs > SMALL_BUILD_LEGS:
             return None
-        return (f"this box can hold {self.usable} calls (pjsua2 built with "
+        return (f"this box can hold {self.usable} call legs (pjsua2 built with "
                 f"PJSUA_MAX_CALLS={self.legs}); run `make engine` to raise it")
 
 

@@ -326,6 +326,6 @@ def test_the_day_night_switch_wins_over_the_schedule(config: dict[str, Any],
 def test_the_small_pypi_build_says_how_many_calls_and_what_to_do() -> None:
     warning = Capacity(legs=4).warning
     assert warning is not None
-    assert "this box can hold 3 calls" in warning and "PJSUA_MAX_CALLS=4" in warning
+    assert "this box can hold 3 call legs" in warning and "PJSUA_MAX_CALLS=4" in warning
     assert "run `make engine` to raise it" in warning
     assert Capacity(legs=128).warning is None

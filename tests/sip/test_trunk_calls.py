@@ -129,7 +129,7 @@ def test_call_beyond_capacity_gets_503_and_engine_keeps_working(site: DataDir,
         assert r.ok, r.describe()
     assert f"PJSUA_MAX_CALLS={cap['legs']}" in engine.log()
     # The small PyPI build says so, in the status and at start, with what to do about it.
-    assert cap["warning"] == (f"this box can hold {cap['max_calls']} calls (pjsua2 built "
+    assert cap["warning"] == (f"this box can hold {cap['max_calls']} call legs (pjsua2 built "
                               f"with PJSUA_MAX_CALLS={cap['legs']}); run `make engine` to "
                               "raise it")
     assert f"engine: {cap['warning']}" in engine.log()

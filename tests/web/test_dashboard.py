@@ -169,7 +169,7 @@ def test_the_live_dashboard_says_how_often_the_engine_restarted(
         browser.wait_for("#engine-uptime", text="2 h 5 min")
 
 
-SMALL = ("this box can hold 3 calls (pjsua2 built with PJSUA_MAX_CALLS=4); "
+SMALL = ("this box can hold 3 call legs (pjsua2 built with PJSUA_MAX_CALLS=4); "
          "run `make engine` to raise it")
 
 
@@ -180,6 +180,7 @@ def test_the_dashboard_warns_when_the_engine_is_the_small_build(
     assert admin_client.get("/api/status").get_json()["capacity"]["warning"] == SMALL
     text = _text(admin_client.get("/").get_data(as_text=True))
     assert f"Capacity: {SMALL}" in text
+    assert re.search(r"Call legs\s*0\s*of\s*3", text), text
     fake_engine.status = {**STATUS, "capacity": {"max_calls": 127, "legs": 128,
                                                  "warning": None, "active_calls": 0}}
     html = admin_client.get("/").get_data(as_text=True)

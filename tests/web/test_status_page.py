@@ -69,6 +69,8 @@ def test_page_shows_capacity_and_calls(client: FlaskClient, fake_engine: FakeEng
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "<title>Dashboard – Keepline</title>" in html
+    # Legs, as the engine counts them: one answered call is 2 of them.
+    assert "<dt>Call legs</dt>" in html and "an answered call uses 2" in html
     assert 'id="active-calls">1</span>' in html
     assert 'id="max-calls">4</span>' in html
     assert "+15550100" in html

@@ -307,7 +307,8 @@
     setState("engine-state", status.engine);
     setState("edge-state", status.edge);
     byId("edge-state").title = status.edge_error || "";
-    setText("active-calls", capacity.active_calls !== undefined ? capacity.active_calls : calls.length);
+    // Legs, as the engine counts them (not calls.length, which counts conversations).
+    setText("active-calls", capacity.active_calls !== undefined ? capacity.active_calls : "–");
     setText("max-calls", capacity.max_calls);
     var warning = byId("capacity-warning");
     if (warning) {
