@@ -86,6 +86,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         admin,
         auth,
         errors,
+        help,
         live,
         prov,
         recordings,
@@ -107,6 +108,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(voicemail.bp)
     app.register_blueprint(wallboard.bp)
     app.register_blueprint(prov.bp)
+    app.register_blueprint(help.bp)
     return app
 
 
