@@ -1,7 +1,7 @@
 """config.json: the box's settings, kept in tinydb behind an atomic storage.
 
-tinydb suits this small, human-readable document (see ARCHITECTURE.md for why
-high-volume data goes to sqlite instead). The whole document is one tinydb
+tinydb suits this small, human-readable document (high-volume data, the call
+history, goes to SQLite instead: see docs/architecture.md). The whole document is one tinydb
 record replaced in a single write, so a killed writer leaves either the old or
 the new config on disk. Every load and save is validated against
 :mod:`appliance.store.schema`.
