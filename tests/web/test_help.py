@@ -3,6 +3,7 @@ into it; the login page's password hint is the command for this box's data dir."
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 import sys
@@ -12,7 +13,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from appliance.settings import Runtime
-from tests.web.conftest import Auth
+from tests.support.browser import Browser, browser_available
+from tests.support.ports import free_port
+from tests.support.webserver import WebServer
+from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.fake_engine import FakeEngine
 from web.help import anchors, inline, render, slug
 
@@ -121,3 +125,31 @@ def test_every_page_has_the_vendored_favicon(client: FlaskClient, admin_client: 
         assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page, path
     with client.get("/static/favicon.svg") as icon:
         assert icon.status_code == 200 and icon.get_data(as_text=True).startswith("<svg")
+
+
+@pytest.mark.slow
+def test_a_help_link_opens_its_section_on_a_phone_sized_screen(
+        runtime: Runtime, tmp_path: Path) -> None:
+    """In Chromium at 390x844: the queue page's Help link lands on its section, in view;
+    the help's wide tables and code scroll inside themselves; no console error (the CSP
+    allows everything the page uses, the favicon is there)."""
+    reason = browser_available()
+    assert reason is None, reason
+    rt = dataclasses.replace(runtime, web_port=free_port())
+    with FakeEngine(rt.control_socket), WebServer(rt, tmp_path / "web.log") as web, \
+            Browser("help-phone", window_size=(390, 844)) as browser:
+        browser.log_in(web.url, "admin", ADMIN_PASSWORD, then="/settings/queues",
+                       heading="Queues")
+        browser.wait_for(".help-line a", text="Help").click()
+        section = browser.wait_for("#queues-and-agents", text="Queues and agents")
+        driver = browser.driver
+        assert driver.current_url == f"{web.url}/help#queues-and-agents"
+        top = driver.execute_script("return arguments[0].getBoundingClientRect().top", section)
+        assert 0 <= top < 844 / 2, top
+        wide = driver.execute_script("""
+            var a = document.querySelector("article.help");
+            return [a.scrollWidth, a.clientWidth];""")
+        assert wide[0] <= wide[1] + 1, wide
+        log = driver.execute("getLog", {"type": "browser"})["value"]
+        assert [e for e in log if e["level"] == "SEVERE"] == []
+        browser.screenshot("help-phone")
