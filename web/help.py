@@ -219,15 +219,17 @@ def _readme() -> tuple[str, Markup]:
     return "", Markup("")
 
 
-def help_link(anchor: str) -> str:
-    return url_for("help.page") + "#" + anchor
+@bp.app_template_global()
+def help_link(anchor: str) -> Markup:
+    """A "Help" link to a README section on this box (ends a page's "what is this" line)."""
+    return Markup('<a class="help-link" href="{}">Help</a>').format(
+        url_for("help.page") + "#" + anchor)
 
 
 @bp.app_template_global()
 def help_line(text: str, anchor: str) -> Markup:
-    """A settings page's "what is this" line with its link into the box's own help."""
-    return Markup('<p class="help-line">{} <a href="{}">Help</a></p>').format(
-        text, help_link(anchor))
+    """A settings page's "what is this" line with its Help link, for pages without one."""
+    return Markup('<p class="help-line">{} {}</p>').format(text, help_link(anchor))
 
 
 @bp.get("/help")

@@ -22,7 +22,9 @@ from web.help import anchors, inline, render, slug
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN_TEMPLATES = REPO / "web" / "templates" / "admin"
-HELP_LINE = re.compile(r'help_line\("(?:[^"\\]|\\.)*", "([^"]+)"\)')
+# help_line("what it is", "anchor") under the heading, or help_link("anchor") ending the
+# page's own "what is this" hint.
+HELP_LINE = re.compile(r'help_line\("(?:[^"\\]|\\.)*", "([^"]+)"\)|help_link\("([^"]+)"\)')
 
 
 def _help_links() -> dict[str, str]:
@@ -30,8 +32,8 @@ def _help_links() -> dict[str, str]:
     found = {}
     for page in sorted(ADMIN_TEMPLATES.glob("[!_]*.html")):
         match = HELP_LINE.search(page.read_text())
-        assert match, f"{page.name} has no help_line(...) under its heading"
-        found[page.name] = match.group(1)
+        assert match, f"{page.name} has no help_line(...) or help_link(...) under its heading"
+        found[page.name] = match.group(1) or match.group(2)
     return found
 
 
@@ -57,9 +59,11 @@ def test_a_settings_page_shows_what_it_is_and_its_help_link(
                          ("/settings/queues", "queues-and-agents"),
                          ("/settings/failover", "failover")):
         page = admin_client.get(path).get_data(as_text=True)
-        line = re.search(r'<p class="help-line">([^<]+) <a href="([^"]+)">Help</a></p>', page)
+        # The line right under the heading: what this is, then the link.
+        line = re.search(r'</h1>\s*<p class="(?:help-line|hint)">([^<]+) '
+                         r'<a class="help-link" href="([^"]+)">Help</a></p>', page)
         assert line, path
-        assert len(line.group(1)) > 20 and line.group(2) == f"/help#{anchor}"
+        assert len(line.group(1).strip()) > 20 and line.group(2) == f"/help#{anchor}"
 
 
 def test_the_help_page_reaches_nothing_off_the_box(admin_client: FlaskClient) -> None:
@@ -140,7 +144,7 @@ def test_a_help_link_opens_its_section_on_a_phone_sized_screen(
             Browser("help-phone", window_size=(390, 844)) as browser:
         browser.log_in(web.url, "admin", ADMIN_PASSWORD, then="/settings/queues",
                        heading="Queues")
-        browser.wait_for(".help-line a", text="Help").click()
+        browser.wait_for("a.help-link", text="Help").click()
         section = browser.wait_for("#queues-and-agents", text="Queues and agents")
         driver = browser.driver
         assert driver.current_url == f"{web.url}/help#queues-and-agents"
