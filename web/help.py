@@ -215,7 +215,9 @@ def _readme() -> tuple[str, Markup]:
     for place in README_PLACES:
         if place.is_file():
             text = place.read_text(encoding="utf-8")
-            return str(place), render(text)
+            # Installed, the first place is site-packages/README.md: another package's, if any.
+            if text.startswith("# Keepline\n"):
+                return str(place), render(text)
     return "", Markup("")
 
 

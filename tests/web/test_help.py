@@ -18,6 +18,7 @@ from tests.support.ports import free_port
 from tests.support.webserver import WebServer
 from tests.web.conftest import ADMIN_PASSWORD, Auth
 from tests.web.fake_engine import FakeEngine
+from web import help as help_module
 from web.help import anchors, inline, render, slug
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,3 +158,23 @@ def test_a_help_link_opens_its_section_on_a_phone_sized_screen(
         log = driver.execute("getLog", {"type": "browser"})["value"]
         assert [e for e in log if e["level"] == "SEVERE"] == []
         browser.screenshot("help-phone")
+
+
+def test_only_keeplines_own_readme_is_served(
+        admin_client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed, the checkout's place is site-packages/README.md, which another package
+    may have left there: that is not our help; the venv's share/keepline copy is."""
+    other, ours = tmp_path / "README.md", tmp_path / "share" / "README.md"
+    other.write_text("# someones-package\n")
+    monkeypatch.setattr(help_module, "README_PLACES", (other,))
+    help_module._readme.cache_clear()
+    try:
+        assert admin_client.get("/help").status_code == 404
+        ours.parent.mkdir()
+        ours.write_text("# Keepline\n\n## Dial out\n")
+        monkeypatch.setattr(help_module, "README_PLACES", (other, ours))
+        help_module._readme.cache_clear()
+        page = admin_client.get("/help").get_data(as_text=True)
+        assert '<h2 id="dial-out">Dial out</h2>' in page
+    finally:
+        help_module._readme.cache_clear()
