@@ -30,6 +30,7 @@ from tests.support.ports import free_port
 from tests.support.webserver import WebServer
 from tests.web.conftest import ADMIN_PASSWORD, AGENT_PASSWORD
 from tests.web.fake_engine import FakeEngine
+from tests.web.test_history_pages import R1, R2, R3, R5, record
 from web import create_app
 
 pytestmark = pytest.mark.slow
@@ -134,6 +135,14 @@ def test_every_page_fits_a_laptop_and_a_phone_logs_no_errors_and_labels_its_fiel
     started = time.monotonic()
     rt = dataclasses.replace(runtime, web_port=free_port())
     pages = admin_pages(rt)
+    # A few calls of the last hour, so history, reports and the agent's recent calls show
+    # rows (long names and numbers, every outcome) rather than "nothing yet".
+    now = time.time()
+    record(rt, [dataclasses.replace(c, call_uid=f"sweep-{i}", started_at=now - 600 * (i + 1),
+                                    answered_at=None if c.answered_at is None
+                                    else now - 600 * (i + 1) + 5,
+                                    ended_at=now - 600 * (i + 1) + 60)
+                for i, c in enumerate((R1, R2, R3, R5))])
     assert "/settings/extensions" in pages and "/agent" in pages, pages
     problems: list[str] = []
     with FakeEngine(rt.control_socket, runtime=rt), WebServer(rt, tmp_path / "web.log") as web:
