@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from appliance.settings import Runtime
@@ -69,9 +70,10 @@ const wide = [];
 if (doc.scrollWidth > window.innerWidth) {
   for (const el of document.body.querySelectorAll("*")) {
     const box = el.getBoundingClientRect();
+    const cls = typeof el.className === "string" && el.className ?
+      "." + el.className.split(" ").join(".") : "";
     if (box.right > window.innerWidth + 0.5 && box.width)
-      wide.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}` +
-                `${el.className && typeof el.className === "string" ? "." + el.className.split(" ").join(".") : ""}` +
+      wide.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${cls}` +
                 ` right=${Math.round(box.right)}`);
   }
 }
@@ -90,7 +92,10 @@ def admin_pages(runtime: Runtime) -> list[str]:
 
 
 def _severe(driver: WebDriver) -> list[str]:
-    return [entry["message"] for entry in driver.get_log("browser")
+    """The browser's SEVERE console entries since the last call (reading empties the log)."""
+    assert isinstance(driver, ChromiumDriver)  # the console log is Chromium's
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [entry["message"] for entry in entries
             if entry.get("level") == "SEVERE"
             and not KNOWN_STREAM_REFUSAL.search(entry["message"])]
 
