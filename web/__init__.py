@@ -43,6 +43,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             must stay below the server's thread count or pages stop loading.
         ``KEEPLINE_SSE_MAX_PER_LOGIN`` (2): of those, streams one login may hold.
         ``KEEPLINE_SSE_ADMIN_RESERVED`` (1): of those, streams only admins may take.
+        ``KEEPLINE_SSE_SLOT_WAIT_S`` (1.0): how long a new stream waits for a slot
+            before it is refused: the page just left frees its own within a poll step.
         ``KEEPLINE_SESSION_IDLE_S`` (43200): a login's session ends after this many
             seconds without a request (see :class:`web.security.SessionTable`).
         ``KEEPLINE_ENGINE_TIMEOUT_S`` (3.0): seconds to wait for the engine's
@@ -63,6 +65,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         KEEPLINE_SSE_MAX_STREAMS=4,
         KEEPLINE_SSE_MAX_PER_LOGIN=2,
         KEEPLINE_SSE_ADMIN_RESERVED=1,
+        KEEPLINE_SSE_SLOT_WAIT_S=1.0,
         KEEPLINE_ENGINE_TIMEOUT_S=3.0,
         KEEPLINE_ENGINE_EVENTS_IDLE_S=60.0,
         # A hold-music upload (20 MB) plus the form; bigger bodies are refused unread.

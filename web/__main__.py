@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    # channel_request_lookahead: waitress keeps reading a connection while its request
+    # runs, so it sees a browser close an event stream (waitress.client_disconnected).
     server = waitress.create_server(
-        app, host=runtime.bind, port=runtime.web_port, threads=THREADS, ident="keepline"
+        app, host=runtime.bind, port=runtime.web_port, threads=THREADS, ident="keepline",
+        channel_request_lookahead=1,
     )
     # A host name may resolve to several addresses; waitress then listens on each.
     listening = getattr(server, "effective_listen", None) or [

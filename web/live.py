@@ -363,7 +363,7 @@ def event_stream(shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None
     # Taken now: the generator runs after the request context is gone.
     viewer = current_user()
     assert viewer is not None  # the guard let only logged-in users in
-    refused = slots.acquire(viewer)
+    refused = slots.acquire(viewer, wait=float(current_app.config["KEEPLINE_SSE_SLOT_WAIT_S"]))
     if refused is not None:
         body = {"error_id": "too_many_streams", "message": refused, "details": {}}
         return _no_store(jsonify(body)), 503
@@ -371,6 +371,10 @@ def event_stream(shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None
     hub: EventHub = current_app.extensions["keepline.events"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     name, sid, pw = session.get("user"), session.get("sid"), session.get("pw")
+    # waitress (python -m web sets channel_request_lookahead) says when the browser has
+    # gone: a page left frees its slot at once, not at the next heartbeat, so quick
+    # clicks between live pages do not run into the per-login cap.
+    gone = request.environ.get("waitress.client_disconnected")
 
     def logged_in() -> bool:
         # Asked at each heartbeat: logout, a new password or a removed login ends the
@@ -378,7 +382,8 @@ def event_stream(shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None
         with app.app_context():
             return session_user(name, sid, pw, touch=False) is not None
 
-    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer, logged_in, shape),
+    response = Response(_relay(hub, engine(), stopping(), heartbeat, viewer, logged_in, shape,
+                               client_gone=gone if callable(gone) else None),
                         mimetype="text/event-stream")
     # Released on close, which the WSGI server calls even if the body was
     # never iterated (a browser that left at once).
@@ -399,21 +404,34 @@ class StreamSlots:
         self.per_login = per_login
         self.admin_reserve = admin_reserve
         self._held: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
-    def acquire(self, user: User) -> str | None:
-        """Take a slot for ``user``: None, or why not (a message for the page)."""
+    def acquire(self, user: User, wait: float = 0.0) -> str | None:
+        """Take a slot for ``user``: None, or why not (a message for the page).
+
+        ``wait``: seconds to wait for a slot to come back first. A page that follows
+        another asks for its stream while the page left is still closing its own.
+        """
+        deadline = time.monotonic() + wait
         with self._lock:
-            in_use = sum(self._held.values())
-            mine = self._held.get(user.name, 0)
-            if mine >= self.per_login:
-                return (f"{user.name} has {mine} live views open already (at most "
-                        f"{self.per_login}); close one and reload")
-            free = self.total - in_use
-            if free <= 0 or (not user.is_admin and free <= self.admin_reserve):
-                return "too many live views are open; close one and reload"
-            self._held[user.name] = mine + 1
+            while (refused := self._refusal(user)) is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return refused
+                self._lock.wait(left)
+            self._held[user.name] = self._held.get(user.name, 0) + 1
             return None
+
+    def _refusal(self, user: User) -> str | None:
+        in_use = sum(self._held.values())
+        mine = self._held.get(user.name, 0)
+        if mine >= self.per_login:
+            return (f"{user.name} has {mine} live views open already (at most "
+                    f"{self.per_login}); close one and reload")
+        free = self.total - in_use
+        if free <= 0 or (not user.is_admin and free <= self.admin_reserve):
+            return "too many live views are open; close one and reload"
+        return None
 
     def release(self, user: User) -> None:
         with self._lock:
@@ -422,6 +440,7 @@ class StreamSlots:
                 self._held[user.name] = left
             else:
                 self._held.pop(user.name, None)
+            self._lock.notify_all()
 
 
 class EventHub:
@@ -585,6 +604,7 @@ def _relay(
     hub: EventHub, client: EngineClient, server_stopping: threading.Event, heartbeat: float,
     viewer: User | None = None, logged_in: Callable[[], bool] | None = None,
     shape: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None,
+    *, client_gone: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """Yield SSE frames: a hello, engine events, heartbeat comments, a last word.
 
@@ -593,6 +613,8 @@ def _relay(
     asked at each heartbeat; once it says no, the stream ends with ``logged_out``.
     ``shape``, if given, rewrites every event before it is sent, or drops it (None):
     the wallboard's stream (web.wallboard) sends only counts, never a caller.
+    ``client_gone``, if given, is asked at each poll; once the browser has closed the
+    connection the stream ends (without it, a write at the next heartbeat finds out).
     """
     def frame(event: dict[str, Any]) -> str | None:
         shaped = event if shape is None else shape(event)
@@ -611,6 +633,8 @@ def _relay(
         next_beat = time.monotonic() + heartbeat
         # Poll in short steps: a server shutdown must not wait for a heartbeat.
         while not server_stopping.is_set():
+            if client_gone is not None and client_gone():
+                return
             wait = min(_POLL_S, max(0.0, next_beat - time.monotonic()))
             try:
                 item = inbox.get(timeout=wait)

@@ -76,6 +76,7 @@ def app(runtime: Runtime) -> Flask:
             # Short, so heartbeat and shutdown behaviour shows within a test.
             "KEEPLINE_SSE_HEARTBEAT_S": 0.2,
             "KEEPLINE_SSE_MAX_STREAMS": 2,
+            "KEEPLINE_SSE_SLOT_WAIT_S": 0.1,  # a refused stream is refused quickly
             "KEEPLINE_ENGINE_TIMEOUT_S": 2.0,
         }
     )

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,6 @@ NOT_PAGES = {"/login", "/api/status", "/events", "/history.csv", "/reports.json"
 #: Pages with parameters, filled from the demo config (trunk pstn, queue support).
 WITH_PARAMETERS = ["/settings/trunks/pstn", "/settings/queues/support",
                    "/settings/queues/support/survey"]
-#: Known, not this sweep's to fix: a live view's event stream that a page left holds its
-#: slot until the server's next heartbeat (15 s), so quick clicks through the live pages
-#: hit the per-login cap and the new page's stream is refused (503). Any other SEVERE
-#: entry (a script error, a missing file, a CSP refusal) fails the sweep.
-KNOWN_STREAM_REFUSAL = re.compile(
-    r"/(wallboard/)?events - Failed to load resource: the server responded with a status "
-    r"of 503")
 #: What the agent (extension 202) opens; the rest of the site is the admin's.
 AGENT_PAGES = ["/", "/agent", "/voicemail"]
 
@@ -96,8 +88,7 @@ def _severe(driver: WebDriver) -> list[str]:
     assert isinstance(driver, ChromiumDriver)  # the console log is Chromium's
     entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
     return [entry["message"] for entry in entries
-            if entry.get("level") == "SEVERE"
-            and not KNOWN_STREAM_REFUSAL.search(entry["message"])]
+            if entry.get("level") == "SEVERE"]
 
 
 def _resize(browser: Browser, size: tuple[int, int]) -> None:
