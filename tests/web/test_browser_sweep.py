@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.remote.webdriver import WebDriver
 
@@ -30,6 +31,7 @@ from tests.support.ports import free_port
 from tests.support.webserver import WebServer
 from tests.web.conftest import ADMIN_PASSWORD, AGENT_PASSWORD
 from tests.web.fake_engine import FakeEngine
+from tests.web.test_browser_agent_page import _pop
 from tests.web.test_history_pages import R1, R2, R3, R5, record
 from web import create_app
 
@@ -126,6 +128,32 @@ def sweep(browser: Browser, base: str, pages: list[str], role: str) -> list[str]
     return problems
 
 
+def ringing_card_fits(browser: Browser, base: str, fake: FakeEngine) -> list[str]:
+    """The agent's page on a phone while a caller rings: the card with its history fits."""
+    browser.get(f"{base}/agent")
+    pop = {**_pop("202", "+4930123456", "pop-sweep"),
+           "caller_name": "Anna Schmidt-Oberhauser, Bauunternehmung GmbH"}
+    # The web's one engine stream is open already (the pages before), so the fake's
+    # subscriber count cannot say when this page listens: ring until the card shows.
+    for _ in range(10):
+        fake.emit(pop)
+        try:
+            browser.wait_for("[data-pop=pop-sweep]", text="+4930123456", timeout=0.5)
+            break
+        except TimeoutException:
+            continue
+    else:
+        return ["agent 390 ringing card: the caller's card never appeared"]
+    time.sleep(0.3)  # the caller's history and contact arrive after the card
+    seen: dict[str, Any] = browser.driver.execute_script(PROBE)
+    browser.screenshot("sweep-agent-390-ringing")
+    problems = [f"agent 390 ringing card: no label for {f}" for f in seen["unlabelled"]]
+    if seen["scroll"] > seen["inner"]:
+        problems.append(f"agent 390 ringing card: document {seen['scroll']} px wide > "
+                        f"{seen['inner']}: {seen['wide']}")
+    return problems + [f"agent 390 ringing card: console: {m}" for m in _severe(browser.driver)]
+
+
 def test_every_page_fits_a_laptop_and_a_phone_logs_no_errors_and_labels_its_fields(
         runtime: Runtime, tmp_path: Path) -> None:
     started = time.monotonic()
@@ -141,12 +169,15 @@ def test_every_page_fits_a_laptop_and_a_phone_logs_no_errors_and_labels_its_fiel
                 for i, c in enumerate((R1, R2, R3, R5))])
     assert "/settings/extensions" in pages and "/agent" in pages, pages
     problems: list[str] = []
-    with FakeEngine(rt.control_socket, runtime=rt), WebServer(rt, tmp_path / "web.log") as web:
+    with FakeEngine(rt.control_socket, runtime=rt) as fake, \
+            WebServer(rt, tmp_path / "web.log") as web:
         for role, password, visit in (("admin", ADMIN_PASSWORD, pages),
                                       ("agent", AGENT_PASSWORD, AGENT_PAGES)):
             with Browser(f"sweep-{role}") as browser:
                 browser.log_in(web.url, role, password, then="/settings/" if role == "admin"
                                else "/agent")
                 problems += sweep(browser, web.url, visit, role)
+                if role == "agent":
+                    problems += ringing_card_fits(browser, web.url, fake)
     assert not problems, "\n" + json.dumps(problems, indent=1)
     assert time.monotonic() - started < 60

@@ -780,6 +780,17 @@
   }
 
   var source = new EventSource(eventsUrl);
+  // Leaving the page closes its stream at once: Chromium keeps the connection of a page
+  // it left (back/forward cache) open, and the server counts it against the login's
+  // live views until then. A page brought back from that cache reloads.
+  window.addEventListener("pagehide", function () {
+    source.close();
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {
+      window.location.reload();
+    }
+  });
   source.onopen = function () {
     note.hidden = true;
   };

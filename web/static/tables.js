@@ -39,17 +39,9 @@
     labelAll();
     var main = document.querySelector("main");
     if (main && window.MutationObserver) {
-      // Rows replaced by the live pages' scripts get their captions too.
-      new MutationObserver(function (changes) {
-        var tables = [];
-        changes.forEach(function (change) {
-          var table = change.target.closest && change.target.closest("table");
-          if (table && tables.indexOf(table) < 0) {
-            tables.push(table);
-          }
-        });
-        tables.forEach(label);
-      }).observe(main, {childList: true, subtree: true});
+      // Rows and tables the live pages' scripts add get their captions too (a few
+      // small tables: labelling them all again is cheaper than working out which).
+      new MutationObserver(labelAll).observe(main, {childList: true, subtree: true});
     }
   }
 
