@@ -61,18 +61,19 @@ for (const el of document.querySelectorAll("input, select, textarea")) {
   if (!named) unlabelled.push(el.outerHTML.slice(0, 120));
 }
 const wide = [];
-if (doc.scrollWidth > window.innerWidth) {
+if (doc.scrollWidth > doc.clientWidth) {
   for (const el of document.body.querySelectorAll("*")) {
     const box = el.getBoundingClientRect();
     const cls = typeof el.className === "string" && el.className ?
       "." + el.className.split(" ").join(".") : "";
-    if (box.right > window.innerWidth + 0.5 && box.width)
+    if (box.right > doc.clientWidth + 0.5 && box.width)
       wide.push(`${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${cls}` +
                 ` right=${Math.round(box.right)}`);
   }
 }
-return {scroll: doc.scrollWidth, inner: window.innerWidth, unlabelled: unlabelled,
-        wide: wide.slice(0, 6), heading: (document.querySelector("h1") || {}).textContent || ""};
+return {scroll: doc.scrollWidth, inner: window.innerWidth, client: doc.clientWidth,
+        unlabelled: unlabelled, wide: wide.slice(0, 6),
+        heading: (document.querySelector("h1") || {}).textContent || ""};
 """
 
 
@@ -118,13 +119,13 @@ def sweep(browser: Browser, base: str, pages: list[str], role: str) -> list[str]
                 problems.append(f"{where}: sent to the login page")
             if seen["inner"] != size[0]:
                 problems.append(f"{where}: viewport is {seen['inner']} px wide, not {size[0]}")
-            if seen["scroll"] > seen["inner"]:
+            if seen["scroll"] > min(seen["inner"], seen["client"]):
                 problems.append(f"{where}: document {seen['scroll']} px wide > "
-                                f"{seen['inner']}: {seen['wide']}")
+                                f"{seen['client']} (viewport less its scroll bar): "
+                                f"{seen['wide']}")
             problems += [f"{where}: no label for {field}" for field in seen["unlabelled"]]
             problems += [f"{where}: console: {message}" for message in _severe(driver)]
-            if size == SIZES[-1]:
-                browser.screenshot(f"sweep-{role}-{size[0]}{page.replace('/', '-')}")
+            browser.screenshot(f"sweep-{role}-{size[0]}{page.replace('/', '-')}")
     return problems
 
 
@@ -137,7 +138,7 @@ def login_page_fits(browser: Browser, base: str) -> list[str]:
     browser.get(f"{base}/login")
     seen: dict[str, Any] = browser.driver.execute_script(PROBE)
     problems = [f"login 390: no label for {field}" for field in seen["unlabelled"]]
-    if seen["scroll"] > seen["inner"]:
+    if seen["scroll"] > min(seen["inner"], seen["client"]):
         problems.append(f"login 390: document {seen['scroll']} px wide: {seen['wide']}")
     return problems
 
@@ -162,7 +163,7 @@ def ringing_card_fits(browser: Browser, base: str, fake: FakeEngine) -> list[str
     seen: dict[str, Any] = browser.driver.execute_script(PROBE)
     browser.screenshot("sweep-agent-390-ringing")
     problems = [f"agent 390 ringing card: no label for {f}" for f in seen["unlabelled"]]
-    if seen["scroll"] > seen["inner"]:
+    if seen["scroll"] > min(seen["inner"], seen["client"]):
         problems.append(f"agent 390 ringing card: document {seen['scroll']} px wide > "
                         f"{seen['inner']}: {seen['wide']}")
     return problems + [f"agent 390 ringing card: console: {m}" for m in _severe(browser.driver)]
