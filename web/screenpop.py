@@ -145,6 +145,20 @@ def agent() -> tuple[str, int]:
     ), 200
 
 
+def _phone_of(body: dict[str, Any], user: User,
+              doing: str) -> tuple[str, tuple[Response, int] | None]:
+    """The phone a card's action is for: the login's own, or for an admin the one it
+    watches (``extension`` in the body); else the refusal to send back."""
+    extension = str(body.get("extension") or user.extension or "")
+    if not user.is_admin and extension != user.extension:
+        return extension, _json({"error_id": "not_your_phone", "message": f"Agents {doing} "
+                                 "for their own phone only.", "details": {}}, 403)
+    if not _EXTENSION.fullmatch(extension):
+        return extension, _json({"error_id": "no_phone", "message": "Your login has no "
+                                 "phone extension.", "details": {}}, 400)
+    return extension, None
+
+
 @bp.post("/agent/wrapup")
 @for_agents
 def wrapup() -> tuple[Response, int]:
@@ -156,13 +170,9 @@ def wrapup() -> tuple[Response, int]:
     if not isinstance(body, dict):
         return _json({"error_id": "bad_request", "message": "expected a JSON object",
                       "details": {}}, 400)
-    extension = str(body.get("extension") or user.extension or "")
-    if not user.is_admin and extension != user.extension:
-        return _json({"error_id": "not_your_phone", "message": "Agents give wrap-up codes "
-                      "for their own phone only.", "details": {}}, 403)
-    if not _EXTENSION.fullmatch(extension):
-        return _json({"error_id": "no_phone", "message": "Your login has no phone "
-                      "extension.", "details": {}}, 400)
+    extension, refused = _phone_of(body, user, "give wrap-up codes")
+    if refused is not None:
+        return refused
     outcome = ask_engine("POST", f"/agents/{extension}/wrapup",
                          {"code": body.get("code"), "note": body.get("note", "")})
     if not outcome.ok:
@@ -208,13 +218,9 @@ def dnd() -> tuple[Response, int]:
     if not isinstance(body, dict) or not isinstance(body.get("on"), bool):
         return _json({"error_id": "bad_request", "message": "on: expected true or false",
                       "details": {"field": "on"}}, 400)
-    extension = str(body.get("extension") or user.extension or "")
-    if not user.is_admin and extension != user.extension:
-        return _json({"error_id": "not_your_phone", "message": "Agents set do-not-disturb "
-                      "for their own phone only.", "details": {}}, 403)
-    if not _EXTENSION.fullmatch(extension):
-        return _json({"error_id": "no_phone", "message": "Your login has no phone "
-                      "extension.", "details": {}}, 400)
+    extension, refused = _phone_of(body, user, "set do-not-disturb")
+    if refused is not None:
+        return refused
     outcome = ask_engine("POST", f"/dnd/{extension}", {"on": body["on"]})
     if not outcome.ok:
         return _json({"error_id": "not_done", "message": outcome.error or "not done",

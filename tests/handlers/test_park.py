@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from appliance.sip.roles import ParkedCall
+from appliance.sip.session import CallSession
 from appliance.sip.telephony import TransferRequest
 from tests.support.fake_telephony import (
     Answer,
@@ -45,6 +46,22 @@ def park(o: Office, transferor: str) -> TransferRequest:
 def parks(o: Office) -> list[tuple[str, bool, str]]:
     return [(e["slot"], e["occupied"], e["parker"]) for e in o.published()
             if e["type"] == "park_changed"]
+
+
+def queue_call_taken_by_203(tmp_path: Path) -> tuple[Office, CallSession, Ring]:
+    """A trunk caller in queue 500, answered by its agent 203: (the office, the caller's
+    leg, the ring of 203)."""
+    queue = {"name": "support", "number": "500", "strategy": "ringall",
+             "members": [{"extension": "203"}], "answer_delay_ms": 0, "wrapup_s": 0,
+             "announce_position": False, "announce_wait": False}
+    o = office(tmp_path, edit={"park": PARK, "queues": [queue]})
+    o.features.queue.set_registered({"203"})
+    caller = o.tel.call_in(caller="+15550001", dialled="500")
+    o.route(caller)
+    o.tel.advance(0)
+    [ring] = o.tel.of(Ring)
+    o.tel.answered(ring.leg)
+    return o, caller, ring
 
 
 def done(o: Office) -> None:
@@ -170,16 +187,7 @@ def test_an_agent_parks_a_queue_caller_who_is_not_asked_to_rate_the_call(
         tmp_path: Path) -> None:
     """A trunk caller in the queue, taken by 203, parked: the agent's hang-up neither ends
     the caller's call nor keeps it for the survey; 202 takes it from the slot."""
-    queue = {"name": "support", "number": "500", "strategy": "ringall",
-             "members": [{"extension": "203"}], "answer_delay_ms": 0, "wrapup_s": 0,
-             "announce_position": False, "announce_wait": False}
-    o = office(tmp_path, edit={"park": PARK, "queues": [queue]})
-    o.features.queue.set_registered({"203"})
-    caller = o.tel.call_in(caller="+15550001", dialled="500")
-    o.route(caller)
-    o.tel.advance(0)
-    [ring] = o.tel.of(Ring)
-    o.tel.answered(ring.leg)
+    o, caller, ring = queue_call_taken_by_203(tmp_path)
     assert park(o, ring.leg).status == 603
     o.tel.advance(5)
     assert ring.leg not in o.tel.calls and caller.uid in o.tel.calls
@@ -344,16 +352,7 @@ def test_the_attended_transfers_late_refer_breaks_nothing(tmp_path: Path) -> Non
 
 
 def test_an_agent_holds_a_queue_caller_and_dials_700(tmp_path: Path) -> None:
-    queue = {"name": "support", "number": "500", "strategy": "ringall",
-             "members": [{"extension": "203"}], "answer_delay_ms": 0, "wrapup_s": 0,
-             "announce_position": False, "announce_wait": False}
-    o = office(tmp_path, edit={"park": PARK, "queues": [queue]})
-    o.features.queue.set_registered({"203"})
-    caller = o.tel.call_in(caller="+15550001", dialled="500")
-    o.route(caller)
-    o.tel.advance(0)
-    [ring] = o.tel.of(Ring)
-    o.tel.answered(ring.leg)
+    o, caller, ring = queue_call_taken_by_203(tmp_path)
     o.tel.hold(ring.leg)
     dial_park(o, "203")
     o.tel.advance(5)
