@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from appliance.control.admin import AdminService
@@ -35,6 +36,7 @@ from appliance.control.voicemail import resources as voicemail_resources
 from appliance.control.voicemail import settings_resources as voicemail_settings
 from appliance.core.defaults import MODEM_DEFAULTS
 from appliance.errors import KeeplineError
+from appliance.hints import admin_command
 from appliance.provision.service import ProvisionService
 from appliance.provision.service import resources as provision_resources
 from appliance.settings import Runtime
@@ -655,10 +657,13 @@ class Controller:
         doc, password = users.with_new_user(doc, users.FIRST_ADMIN, "admin")
         store.save(doc)
         self.config = store.load()
-        # Shown once, on the console (the journal under systemd); only the hash is kept.
+        # Shown once, on the console (the journal under systemd); only the hash is kept,
+        # with the command that makes a new one where this box runs (appliance/hints.py).
+        again = admin_command(["user", "reset-password", users.FIRST_ADMIN],
+                              data_dir=self.runtime.data_dir, cwd=Path.cwd(),
+                              python=sys.executable)
         print(f"\nKeepline web login: user '{users.FIRST_ADMIN}', password '{password}'\n"
-              "  (shown once; 'python -m appliance user reset-password admin' makes a new "
-              "one)\n", file=sys.stderr, flush=True)
+              f"  (shown once; {again} makes a new one)\n", file=sys.stderr, flush=True)
 
     def _reload_trunk_addresses(self, config: dict[str, Any]) -> None:
         """The edge admits trunks by the allow lists: rewrite its address file, reload it."""

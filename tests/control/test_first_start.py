@@ -37,6 +37,8 @@ def test_first_start_makes_an_admin_and_a_session_key_once(
     assert admin["role"] == "admin"
     assert check_password_hash(admin["password"], found.group(1))
     assert found.group(1) not in rt.config_path.read_text(), "only the hash is stored"
+    # The way to a new one, as it works for this data dir (not a bare python -m).
+    assert f"--data-dir {rt.data_dir} user reset-password admin makes a new one" in shown
     key = rt.web_secret_path.read_text()
     assert len(key) == 64
     assert rt.web_secret_path.stat().st_mode & 0o007 == 0, "not world-readable"
