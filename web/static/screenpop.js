@@ -86,6 +86,24 @@
     return crmTemplate ? crmTemplate.split("{number}").join(encodeURIComponent(number)) : "";
   }
 
+  // A card action through the web (wrap-up code, recording, do-not-disturb): the answer's
+  // JSON, or an Error carrying the refusal's message.
+  function postJson(url, payload) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
+                "Accept": "application/json"},
+      body: JSON.stringify(payload)
+    }).then(function (resp) {
+      return resp.json().then(function (body) {
+        if (!resp.ok) {
+          throw new Error(body.message || ("HTTP " + resp.status));
+        }
+        return body;
+      });
+    });
+  }
+
   function getJson(url) {
     return fetch(url, {
       cache: "no-store",
@@ -588,18 +606,9 @@
       e.preventDefault();
       button.disabled = true;
       status.textContent = "Saving…";
-      fetch(wrapupUrl, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
-                  "Accept": "application/json"},
-        body: JSON.stringify({extension: extension, code: select.value, note: noteInput.value})
-      }).then(function (resp) {
-        return resp.json().then(function (body) {
-          if (!resp.ok) {
-            throw new Error(body.message || ("HTTP " + resp.status));
-          }
-          wrappedUp(card, body.code, body.note);
-        });
+      postJson(wrapupUrl, {extension: extension, code: select.value, note: noteInput.value})
+      .then(function (body) {
+        wrappedUp(card, body.code, body.note);
       }).catch(function (err) {
         status.textContent = "Not saved: " + err.message;
         button.disabled = false;
@@ -826,19 +835,10 @@
   document.querySelectorAll("[data-record]").forEach(function (button) {
     button.addEventListener("click", function () {
       recordingNote.textContent = "";
-      fetch(recordingUrl, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
-                  "Accept": "application/json"},
-        body: JSON.stringify({extension: extension,
+      postJson(recordingUrl, {extension: extension,
                               action: button.getAttribute("data-record")})
-      }).then(function (resp) {
-        return resp.json().then(function (body) {
-          if (!resp.ok) {
-            throw new Error(body.message || ("HTTP " + resp.status));
-          }
-          showRecording(body.state);
-        });
+      .then(function (body) {
+        showRecording(body.state);
       }).catch(function (err) {
         recordingNote.textContent = err.message;
       });
@@ -860,19 +860,10 @@
   if (dndToggle) {
     dndToggle.addEventListener("click", function () {
       dndNote.textContent = "";
-      fetch(dndUrl, {
-        method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
-                  "Accept": "application/json"},
-        body: JSON.stringify({extension: extension,
-                              on: dndToggle.getAttribute("data-on") === "yes"})
-      }).then(function (resp) {
-        return resp.json().then(function (body) {
-          if (!resp.ok) {
-            throw new Error(body.message || ("HTTP " + resp.status));
-          }
-          showDnd(body.dnd === true);
-        });
+      postJson(dndUrl, {extension: extension,
+                        on: dndToggle.getAttribute("data-on") === "yes"})
+      .then(function (body) {
+        showDnd(body.dnd === true);
       }).catch(function (err) {
         dndNote.textContent = err.message;
       });
